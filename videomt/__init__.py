@@ -1,0 +1,19 @@
+"""VidEoMT: encoder-only online video segmentation on a plain ViT."""
+from .config import get_cfg, load_config
+
+__version__ = "0.1.0"
+__all__ = ["get_cfg", "load_config", "build_model", "load_checkpoint", "__version__"]
+
+
+def build_model(cfg):
+    """Build the meta-architecture (``.core`` is the pure-PyTorch VidEoMT module) from a cfg."""
+    from .model import build_model as _build
+
+    return _build(cfg)
+
+
+def load_checkpoint(model, path, **kwargs):
+    """Load any supported checkpoint layout (ours, official .pth, HF directory) into ``model``."""
+    from .checkpoint import load_checkpoint as _load
+
+    return _load(model, path, **kwargs)

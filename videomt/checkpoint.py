@@ -1,0 +1,392 @@
+"""Checkpoint reading, layout detection and key mapping: ours <-> official VidEoMT <-> HF transformers.
+
+Layouts (see SPEC 1.9 / 2.2):
+  * ``videomt``:  this project's Detectron2-style files ``{"model": state_dict, ...}``; keys
+    ``core.encoder.<timm key>``, ``core.q.weight``, ``core.class_head.*`` ...
+  * ``official``: the official VidEoMT ``.pth`` (DINOv2: timm keys under
+    ``backbone.encoder.backbone.``; DINOv3: HF DINOv3 keys renamed ``patch_embed.*`` / ``blocks.i.*``).
+  * ``hf``: an HF transformers ``VideomtForUniversalSegmentation`` directory
+    (``config.json`` + ``model.safetensors``).
+Nothing is ever unpickled beyond tensors: ``.pth`` files load with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import re
+from typing import Callable
+
+import torch
+
+__all__ = ["CheckpointError", "read_state_dict", "detect_layout", "to_videomt_layout", "load_checkpoint",
+           "videomt_to_hf", "hf_to_videomt", "hf_dinov3_to_timm", "timm_dinov3_to_hf", "infer_architecture",
+           "save_checkpoint"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model (message names the file)."""
+
+
+# ---------------------------------------------------------------------------------------- reading
+def read_state_dict(path: str) -> dict[str, torch.Tensor]:
+    """Tensors of a checkpoint file or HF directory, unwrapped from ``{"model": ...}``.
+
+    Accepts ``.safetensors``, ``.pth``/``.pt``/``.bin`` (tensors only: a pickle carrying other
+    objects is refused and never executed) and HF directories with ``model.safetensors``.
+    """
+    if os.path.isdir(path):
+        return read_state_dict(_hf_weights_file(path))
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if path.endswith(".safetensors"):
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(path)
+        except Exception as e:  # safetensors raises its own error types
+            raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        reason = str(e).splitlines()[0] if str(e) else "unsupported object"
+        if "Unsupported global" in str(e) or "weights_only" in str(e):
+            raise CheckpointError(
+                f"{path}: refused to load: the file contains pickled Python objects other than "
+                f"tensors, which could run code ({reason[:160]})") from None
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({reason[:160]})") from None
+    except (RuntimeError, EOFError, OSError) as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(e).splitlines()[0][:160]})") from None
+    return _unwrap(obj, path)
+
+
+def _unwrap(obj, path: str) -> dict[str, torch.Tensor]:
+    if isinstance(obj, dict):
+        for key in ("model", "state_dict"):
+            if key in obj and isinstance(obj[key], dict):
+                obj = obj[key]
+                break
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return tensors
+    raise CheckpointError(f"{path}: no tensors found (expected a state dict or {{'model': state_dict}})")
+
+
+def _hf_weights_file(directory: str) -> str:
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        p = os.path.join(directory, name)
+        if os.path.isfile(p):
+            return p
+    raise CheckpointError(f"{directory}: no model.safetensors in this directory")
+
+
+# ---------------------------------------------------------------------------------------- key maps
+# (our key relative to ``core.``, HF VidEoMT key); "{i}" matches a block/layer index.
+_VIDEOMT_HF_RENAMES = [
+    ("encoder.cls_token", "embeddings.cls_token"),
+    ("encoder.reg_token", "embeddings.register_tokens"),
+    ("encoder.patch_embed.proj.{p}", "embeddings.patch_embeddings.projection.{p}"),
+    ("encoder.blocks.{i}.norm1.{p}", "layers.{i}.norm1.{p}"),
+    ("encoder.blocks.{i}.norm2.{p}", "layers.{i}.norm2.{p}"),
+    ("encoder.blocks.{i}.attn.proj.{p}", "layers.{i}.attention.out_proj.{p}"),
+    ("encoder.blocks.{i}.ls1.gamma", "layers.{i}.layer_scale1.lambda1"),
+    ("encoder.blocks.{i}.ls2.gamma", "layers.{i}.layer_scale2.lambda1"),
+    ("encoder.blocks.{i}.mlp.fc1.{p}", "layers.{i}.mlp.fc1.{p}"),
+    ("encoder.blocks.{i}.mlp.fc2.{p}", "layers.{i}.mlp.fc2.{p}"),
+    ("encoder.norm.{p}", "layernorm.{p}"),
+    ("q.weight", "query.weight"),
+    ("query_updater.{p}", "query_updater.{p}"),
+    ("class_head.{p}", "class_predictor.{p}"),
+    ("mask_head.0.{p}", "mask_head.fc1.{p}"),
+    ("mask_head.2.{p}", "mask_head.fc2.{p}"),
+    ("mask_head.4.{p}", "mask_head.fc3.{p}"),
+    ("upscale.{i}.conv1.{p}", "upscale_block.block.{i}.conv1.{p}"),
+    ("upscale.{i}.conv2.{p}", "upscale_block.block.{i}.conv2.{p}"),
+    ("upscale.{i}.norm.{p}", "upscale_block.block.{i}.layernorm2d.{p}"),
+]
+
+# (timm DINOv3 key, HF DINOv3 key) for everything but q/k/v.
+_DINOV3_TIMM_HF_RENAMES = [
+    ("cls_token", "embeddings.cls_token"),
+    ("reg_token", "embeddings.register_tokens"),
+    ("patch_embed.proj.{p}", "embeddings.patch_embeddings.{p}"),
+    ("blocks.{i}.norm1.{p}", "layer.{i}.norm1.{p}"),
+    ("blocks.{i}.norm2.{p}", "layer.{i}.norm2.{p}"),
+    ("blocks.{i}.attn.q_bias", "layer.{i}.attention.q_proj.bias"),
+    ("blocks.{i}.attn.v_bias", "layer.{i}.attention.v_proj.bias"),
+    ("blocks.{i}.attn.proj.{p}", "layer.{i}.attention.o_proj.{p}"),
+    ("blocks.{i}.gamma_1", "layer.{i}.layer_scale1.lambda1"),
+    ("blocks.{i}.gamma_2", "layer.{i}.layer_scale2.lambda1"),
+    ("blocks.{i}.mlp.fc1.{p}", "layer.{i}.mlp.up_proj.{p}"),
+    ("blocks.{i}.mlp.fc2.{p}", "layer.{i}.mlp.down_proj.{p}"),
+    ("norm.{p}", "norm.{p}"),
+]
+
+
+def _pattern(template: str) -> re.Pattern:
+    rx = re.escape(template).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{p\}", r"(?P<p>weight|bias)")
+    return re.compile("^" + rx + "$")
+
+
+def _rename(state: dict, pairs: list[tuple[str, str]], forward: bool, what: str,
+            passthrough: Callable[[str], bool] = lambda k: False) -> dict:
+    """Rename keys with (a, b) template pairs (a -> b if forward else b -> a)."""
+    compiled = [(_pattern(a if forward else b), b if forward else a) for a, b in pairs]
+    out = {}
+    for key, value in state.items():
+        for rx, target in compiled:
+            m = rx.match(key)
+            if m:
+                out[target.format(**m.groupdict())] = value
+                break
+        else:
+            if not passthrough(key):
+                raise CheckpointError(f"{what}: unexpected key '{key}'")
+    return out
+
+
+def _split_qkv(state: dict, src: str, dst: str) -> dict:
+    """``{src}.qkv.{w,b}`` (rows q,k,v) -> ``{dst}.{q,k,v}_proj.{w,b}``, for every block index."""
+    out = dict(state)
+    rx = re.compile("^" + re.escape(src).replace(r"\{i\}", r"(\d+)") + r"\.qkv\.(weight|bias)$")
+    for key in [k for k in state if rx.match(k)]:
+        i, p = rx.match(key).groups()
+        for name, chunk in zip("qkv", out.pop(key).chunk(3, dim=0)):
+            out[dst.format(i=i) + f".{name}_proj.{p}"] = chunk.clone()
+    return out
+
+
+def _merge_qkv(state: dict, src: str, dst: str, params=("weight", "bias")) -> dict:
+    """Inverse of ``_split_qkv``: ``{src}.{q,k,v}_proj.p`` -> ``{dst}.qkv.p`` (rows q,k,v)."""
+    out = dict(state)
+    rx = re.compile("^" + re.escape(src).replace(r"\{i\}", r"(\d+)") + r"\.q_proj\.(weight|bias)$")
+    for key in [k for k in state if rx.match(k)]:
+        i, p = rx.match(key).groups()
+        if p not in params:
+            continue
+        base = src.format(i=i)
+        parts = [out.pop(f"{base}.{n}_proj.{p}") for n in "qkv"]
+        out[dst.format(i=i) + f".qkv.{p}"] = torch.cat(parts, dim=0)
+    return out
+
+
+def hf_dinov3_to_timm(state: dict) -> dict:
+    """HF ``DINOv3ViTModel`` keys (``layer.i`` or ``model.layer.i``) -> timm ``*_dinov3_qkvb`` keys."""
+    state = {re.sub(r"^model\.layer\.", "layer.", k): v for k, v in state.items()
+             if not k.endswith("mask_token") and "inv_freq" not in k}
+    rx = re.compile(r"^layer\.(\d+)\.attention\.([qkv])_proj\.weight$")
+    out = {}
+    for key in [k for k in state if rx.match(k)]:
+        i = rx.match(key).group(1)
+        if key.endswith("q_proj.weight"):
+            parts = [state[f"layer.{i}.attention.{n}_proj.weight"] for n in "qkv"]
+            out[f"blocks.{i}.attn.qkv.weight"] = torch.cat(parts, dim=0)
+    rest = {k: v for k, v in state.items() if not rx.match(k)}
+    out.update(_rename(rest, _DINOV3_TIMM_HF_RENAMES, forward=False, what="HF DINOv3 weights"))
+    return out
+
+
+def timm_dinov3_to_hf(state: dict) -> dict:
+    """Inverse of ``hf_dinov3_to_timm`` (HF 4.x naming ``layer.i``)."""
+    out = {}
+    rx = re.compile(r"^blocks\.(\d+)\.attn\.qkv\.weight$")
+    for key in [k for k in state if rx.match(k)]:
+        i = rx.match(key).group(1)
+        for n, chunk in zip("qkv", state[key].chunk(3, dim=0)):
+            out[f"layer.{i}.attention.{n}_proj.weight"] = chunk.clone()
+    rest = {k: v for k, v in state.items() if not rx.match(k)}
+    out.update(_rename(rest, _DINOV3_TIMM_HF_RENAMES, forward=True, what="timm DINOv3 weights"))
+    return out
+
+
+def videomt_to_hf(state: dict) -> dict:
+    """Our core keys (no ``core.`` prefix, DINOv2 encoder) -> HF VidEoMT keys."""
+    state = _split_qkv(state, "encoder.blocks.{i}.attn", "layers.{i}.attention")
+    out = {}
+    if "encoder.pos_embed" in state:
+        out["embeddings.position_embeddings.weight"] = state.pop("encoder.pos_embed")[0]
+    hf_ready = {k: v for k, v in state.items() if k.startswith("layers.")}
+    rest = {k: v for k, v in state.items() if not k.startswith("layers.")}
+    out.update(_rename(rest, _VIDEOMT_HF_RENAMES, forward=True, what="VidEoMT weights"))
+    out.update(hf_ready)
+    return out
+
+
+def hf_to_videomt(state: dict) -> dict:
+    """HF VidEoMT keys -> our core keys (no ``core.`` prefix)."""
+    state = {k: v for k, v in state.items()
+             if k not in ("embeddings.mask_token", "criterion.empty_weight", "attn_mask_probs")
+             and not k.startswith("embeddings.position_ids")}
+    state = _merge_qkv(state, "layers.{i}.attention", "encoder.blocks.{i}.attn")
+    out = {}
+    if "embeddings.position_embeddings.weight" in state:
+        out["encoder.pos_embed"] = state.pop("embeddings.position_embeddings.weight")[None]
+    ours_ready = {k: v for k, v in state.items() if k.startswith("encoder.blocks.") and ".attn.qkv." in k}
+    rest = {k: v for k, v in state.items() if k not in ours_ready}
+    out.update(_rename(rest, _VIDEOMT_HF_RENAMES, forward=False, what="HF VidEoMT weights"))
+    out.update(ours_ready)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- layouts
+_OFFICIAL_ENCODER = "backbone.encoder.backbone."
+_IGNORED_SOURCE_KEYS = ("attn_mask_probs", "criterion.empty_weight", "pixel_mean", "pixel_std")
+
+
+def detect_layout(state: dict) -> str:
+    """One of ``videomt``, ``official``, ``official_dinov3``, ``hf``, or raises."""
+    keys = list(state)
+    if any(k.startswith("core.") for k in keys):
+        return "videomt"
+    if any(k.startswith(_OFFICIAL_ENCODER) for k in keys):
+        dinov3 = any(k.startswith(_OFFICIAL_ENCODER + "patch_embed.patch_embeddings") for k in keys)
+        return "official_dinov3" if dinov3 else "official"
+    if any(k.startswith("embeddings.patch_embeddings.projection") for k in keys) and "query.weight" in keys:
+        return "hf"
+    sample = ", ".join(keys[:4])
+    raise CheckpointError(f"unrecognised checkpoint layout (first keys: {sample}); expected this project's, "
+                          f"the official VidEoMT or an HF VidEoMT checkpoint")
+
+
+def to_videomt_layout(state: dict, layout: str | None = None) -> dict:
+    """Any supported layout -> our meta-architecture keys (``core.*`` and, if present, ``criterion.*``)."""
+    layout = layout or detect_layout(state)
+    if layout == "videomt":
+        return dict(state)
+    if layout == "hf":
+        return {"core." + k: v for k, v in hf_to_videomt(state).items()}
+    out = {}
+    encoder = {}
+    for key, value in state.items():
+        if key.startswith(_OFFICIAL_ENCODER):
+            encoder[key[len(_OFFICIAL_ENCODER):]] = value
+        elif key.startswith("backbone."):
+            name = key[len("backbone."):]
+            if name != "attn_mask_probs":
+                out["core." + name] = value
+        elif key.startswith("criterion."):
+            out[key] = value
+    if layout == "official_dinov3":
+        encoder = {re.sub(r"^blocks\.", "layer.", re.sub(r"^patch_embed\.", "embeddings.", k)): v
+                   for k, v in encoder.items()}
+        encoder = hf_dinov3_to_timm(encoder)
+    out.update({"core.encoder." + k: v for k, v in encoder.items()})
+    return out
+
+
+def videomt_to_official(state: dict, num_query_blocks: int, dinov3: bool = False) -> dict:
+    """Our keys -> the official ``.pth`` layout (adds the all-ones ``attn_mask_probs`` buffer)."""
+    out = {}
+    encoder = {k[len("core.encoder."):]: v for k, v in state.items() if k.startswith("core.encoder.")}
+    if dinov3:
+        encoder = {re.sub(r"^layer\.", "blocks.", re.sub(r"^embeddings\.", "patch_embed.", k)): v
+                   for k, v in timm_dinov3_to_hf(encoder).items()}
+    out.update({_OFFICIAL_ENCODER + k: v for k, v in encoder.items()})
+    for k, v in state.items():
+        if k.startswith("core.") and not k.startswith("core.encoder."):
+            out["backbone." + k[len("core."):]] = v
+        elif k.startswith("criterion."):
+            out[k] = v
+    out["backbone.attn_mask_probs"] = torch.ones(num_query_blocks)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- loading
+def load_checkpoint(model: torch.nn.Module, path: str, *, skip_class_head: bool = False,
+                    strict: bool = True) -> dict:
+    """Load ``path`` (any supported layout) into ``model`` (meta-architecture with ``.core``, or
+    the core module itself). Shape or key mismatches raise one ``CheckpointError`` listing every
+    offending key with both shapes. ``skip_class_head`` leaves the class head (and the
+    criterion's class weights) at their initialisation, for fine-tuning on another label set.
+    ``strict=False`` tolerates keys missing from the file (e.g. an init checkpoint).
+    Returns ``{"layout", "missing", "ignored"}``.
+    """
+    state = read_state_dict(path)
+    try:
+        layout = detect_layout(state)
+        state = to_videomt_layout(state, layout)
+    except CheckpointError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    is_core = not hasattr(model, "core")
+    if is_core:
+        state = {k[len("core."):]: v for k, v in state.items() if k.startswith("core.")}
+    target = model.state_dict()
+    head_prefixes = ("class_head.", "core.class_head.", "criterion.empty_weight")
+    ignored = [k for k in state if k not in target and k.endswith(_IGNORED_SOURCE_KEYS)]
+    if skip_class_head:
+        ignored += [k for k in state if k.startswith(head_prefixes)]
+    state = {k: v for k, v in state.items() if k not in ignored}
+    unexpected = sorted(k for k in state if k not in target)
+    mismatched = sorted(f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(target[k].shape)}"
+                        for k, v in state.items() if k in target and v.shape != target[k].shape)
+    missing = sorted(k for k in target if k not in state
+                     and not (skip_class_head and k.startswith(head_prefixes)))
+    problems = []
+    if mismatched:
+        problems.append("shape mismatch: " + "; ".join(mismatched))
+    if unexpected:
+        problems.append("keys not in the model: " + ", ".join(unexpected))
+    if missing and strict:
+        problems.append("keys missing from the checkpoint: " + ", ".join(missing))
+    if problems:
+        hint = ""
+        if any("pos_embed" in m for m in mismatched):
+            hint = " (hint: set MODEL.BACKBONE.IMG_SIZE to the checkpoint's position grid x 16)"
+        if any("class_head" in m for m in mismatched):
+            hint += " (hint: a different number of classes; use skip_class_head / --skip-class-head to fine-tune)"
+        raise CheckpointError(f"{path} ({layout} layout) does not fit the model: " + " | ".join(problems) + hint)
+    model.load_state_dict(state, strict=False)
+    return {"layout": layout, "missing": missing, "ignored": ignored}
+
+
+def save_checkpoint(model: torch.nn.Module, path: str, **extra) -> None:
+    """Write ``{"model": state_dict, **extra}`` (Detectron2 format)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    torch.save({"model": model.state_dict(), **extra}, path)
+
+
+# ---------------------------------------------------------------------------------------- inference
+def infer_architecture(state: dict) -> dict:
+    """Model hyper-parameters readable from our-layout tensors (used to write a config).
+
+    Returns backbone timm name, img_size, num_queries, num_classes, first_query_block, depth
+    (only set when it differs from the named model's depth, e.g. test-size models).
+    """
+    enc = {k[len("core.encoder."):]: v for k, v in state.items() if k.startswith("core.encoder.")}
+    if "cls_token" not in enc or "core.q.weight" not in state:
+        raise CheckpointError("cannot infer the architecture: no encoder cls_token or query embedding")
+    dim = enc["cls_token"].shape[-1]
+    depth = 1 + max(int(m.group(1)) for k in enc if (m := re.match(r"blocks\.(\d+)\.", k)))
+    dinov3 = "blocks.0.gamma_1" in enc
+    size = {384: "small", 768: "base", 1024: "large", 1536: "giant"}.get(dim)
+    if size is None:
+        raise CheckpointError(f"cannot infer the ViT size from embedding width {dim}")
+    if dinov3:
+        name = f"vit_{size}_patch16_dinov3_qkvb"
+    else:
+        name = f"vit_{size}_patch14_reg4_dinov2"
+    patch = enc["patch_embed.proj.weight"].shape[-1]
+    img_size = 640
+    if "pos_embed" in enc:
+        grid = int(round(enc["pos_embed"].shape[1] ** 0.5))
+        img_size = grid * patch
+    return {
+        "model_name": name,
+        "img_size": img_size,
+        "patch_size": patch,
+        "num_queries": state["core.q.weight"].shape[0],
+        "num_classes": state["core.class_head.weight"].shape[0] - 1,
+        "depth": depth,
+        "embed_dim": dim,
+    }
+
+
+def read_hf_config(directory: str) -> dict:
+    path = os.path.join(directory, "config.json")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{directory}: no config.json in this HF directory")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: invalid JSON ({e})") from None

@@ -1,0 +1,144 @@
+"""The plain ViT encoder: timm DINOv2-with-registers (absolute positions) and DINOv3 (RoPE) models.
+
+The encoder is the timm model itself (so its state-dict keys are timm's); the functions here
+are the few operations VidEoMT needs from it: embed frames into tokens, build the rotary
+embedding for a token sequence that has queries in front, and run one block.
+"""
+from __future__ import annotations
+
+import os
+
+import timm
+import torch
+from torch import nn
+
+__all__ = ["BackboneError", "resolve_timm_name", "create_encoder", "embed_frames", "rope_for_sequence",
+           "run_block", "is_dinov3"]
+
+# HF hub ids used by the reference DINOv3 configs -> the timm model with the same architecture.
+# The `_qkvb` variants carry separate q/v biases and no k bias, exactly like DINOv3.
+_DINOV3_HF_TO_TIMM = {
+    "vits16": "vit_small_patch16_dinov3_qkvb",
+    "vits16plus": "vit_small_plus_patch16_dinov3_qkvb",
+    "vitb16": "vit_base_patch16_dinov3_qkvb",
+    "vitl16": "vit_large_patch16_dinov3_qkvb",
+    "vith16plus": "vit_huge_plus_patch16_dinov3_qkvb",
+    "vit7b16": "vit_7b_patch16_dinov3",
+}
+
+
+class BackboneError(ValueError):
+    """An unknown backbone name or an unusable pretrained-weights file."""
+
+
+def resolve_timm_name(model_name: str) -> str:
+    """Map a config ``MODEL_NAME`` (timm name or ``facebook/dinov3-vitX16-...`` id) to a timm name."""
+    if model_name.startswith("facebook/dinov3-"):
+        arch = model_name[len("facebook/dinov3-"):].split("-")[0]
+        if arch not in _DINOV3_HF_TO_TIMM:
+            raise BackboneError(f"unknown DINOv3 model '{model_name}' (known: {sorted(_DINOV3_HF_TO_TIMM)})")
+        return _DINOV3_HF_TO_TIMM[arch]
+    if not timm.is_model(model_name):
+        close = [n for n in timm.list_models("*dinov*") if model_name.split("_")[1:2] == n.split("_")[1:2]]
+        raise BackboneError(f"unknown timm model '{model_name}'" + (f"; similar: {close[:6]}" if close else ""))
+    return model_name
+
+
+def is_dinov3(encoder: nn.Module) -> bool:
+    return getattr(encoder, "rope", None) is not None
+
+
+def create_encoder(
+    model_name: str,
+    img_size: int = 640,
+    patch_size: int = 16,
+    pretrained: str = "",
+    drop_path_rate: float = 0.0,
+    depth: int = 0,
+) -> nn.Module:
+    """Create the timm ViT with a ``patch_size`` grid of ``img_size`` and dynamic input size.
+
+    ``pretrained``: "" random init; "timm" timm's own weights (downloaded; DINOv2 14x14 kernels and
+    37x37 positions are resampled to ``patch_size`` and ``img_size/patch_size`` by timm's filter);
+    otherwise a local file in timm or HF-DINOv3 layout, loaded through the same filter.
+    ``depth`` > 0 overrides the number of blocks (small test models).
+    """
+    name = resolve_timm_name(model_name)
+    kwargs = dict(img_size=img_size, patch_size=patch_size, num_classes=0, dynamic_img_size=True,
+                  drop_path_rate=drop_path_rate)
+    if depth > 0:
+        kwargs["depth"] = depth
+    if pretrained in ("", "none"):
+        encoder = timm.create_model(name, pretrained=False, **kwargs)
+    elif pretrained == "timm":
+        encoder = timm.create_model(name, pretrained=True, **kwargs)
+    else:
+        if not os.path.isfile(pretrained):
+            raise BackboneError(f"{pretrained}: pretrained backbone file not found")
+        encoder = timm.create_model(name, pretrained=False, **kwargs)
+        _load_local_pretrained(encoder, name, pretrained)
+    if hasattr(encoder, "patch_embed"):
+        encoder.patch_embed.strict_img_size = False
+        encoder.patch_embed.dynamic_img_pad = False
+    return encoder
+
+
+def _load_local_pretrained(encoder: nn.Module, timm_name: str, path: str) -> None:
+    """Load a local backbone file through timm's checkpoint filter (resamples patch/pos embeds)."""
+    from ..checkpoint import read_state_dict, hf_dinov3_to_timm
+
+    state = read_state_dict(path)
+    if any(k.startswith(("embeddings.", "layer.")) for k in state):  # HF DINOv3 layout
+        state = hf_dinov3_to_timm(state)
+    module = __import__(type(encoder).__module__, fromlist=["checkpoint_filter_fn"])
+    filter_fn = getattr(module, "checkpoint_filter_fn", None)
+    if filter_fn is not None:
+        state = filter_fn(state, encoder)
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("mask_token")]
+    if missing or unexpected:
+        raise BackboneError(f"{path}: backbone weights do not fit {timm_name}: "
+                            f"missing {missing[:8]}, unexpected {unexpected[:8]}")
+
+
+def embed_frames(encoder: nn.Module, frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Patch-embed frames and add positions / prefix tokens.
+
+    frames: (N, 3, H, W), H and W multiples of the patch size.
+    Returns tokens (N, P + Hg*Wg, C) laid out [cls, reg x R, patches row-major] and (Hg, Wg).
+    """
+    x = encoder.patch_embed(frames)  # (N, Hg, Wg, C) with dynamic_img_size
+    grid = (x.shape[1], x.shape[2])
+    x = encoder._pos_embed(x)
+    if isinstance(x, tuple):  # Eva (DINOv3): (tokens, rope), patch drop applied; rope rebuilt per sequence
+        x = x[0]
+    else:  # VisionTransformer (DINOv2)
+        x = encoder.patch_drop(x)
+    x = encoder.norm_pre(x)
+    return x, grid
+
+
+def rope_for_sequence(encoder: nn.Module, grid: tuple[int, int], num_extra: int,
+                      dtype: torch.dtype | None = None) -> torch.Tensor | None:
+    """Rotary embedding for a sequence of ``num_extra`` unrotated tokens in front of the usual
+    [cls, reg, patches] layout (DINOv3 only; None for absolute-position ViTs).
+
+    timm skips the first ``num_prefix_tokens`` tokens and rotates the rest, so the table gets
+    ``num_extra`` identity rows (sin 0, cos 1) before the patch rows: (num_extra + Hg*Wg, 2*head_dim).
+    """
+    if not is_dinov3(encoder):
+        return None
+    rope = encoder.rope.get_embed(shape=list(grid))  # (Hg*Wg, 2*head_dim) = [sin | cos]
+    if num_extra == 0:
+        return rope if dtype is None else rope.to(dtype)
+    half = rope.shape[-1] // 2
+    identity = torch.cat([rope.new_zeros(num_extra, half), rope.new_ones(num_extra, half)], dim=-1)
+    rope = torch.cat([identity, rope], dim=0)
+    return rope if dtype is None else rope.to(dtype)
+
+
+def run_block(block: nn.Module, x: torch.Tensor, rope: torch.Tensor | None) -> torch.Tensor:
+    """One transformer block, full self-attention (no mask). x: (N, S, C)."""
+    if rope is None:
+        return block(x)
+    return block(x, rope=rope)
