@@ -1,0 +1,167 @@
+"""Checkpoint layouts, conversion round trips, refusal of code-carrying pickles, mismatch errors."""
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from videomt import build_model, load_checkpoint, load_config
+from videomt.checkpoint import (CheckpointError, detect_layout, hf_to_videomt, read_state_dict,
+                                to_videomt_layout, videomt_to_hf, videomt_to_official)
+from videomt.convert import convert_to_hf, convert_to_videomt
+
+from model_fixtures import IMG, NUM_CLASSES, NUM_QUERIES, hf_videomt, perturb_, small_cfg
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return perturb_(build_model(small_cfg()).eval())
+
+
+def assert_same_tensors(a: dict, b: dict):
+    assert sorted(a) == sorted(b)
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_round_trip_ours_hf_ours(model):
+    core = model.core.state_dict()
+    back = hf_to_videomt(videomt_to_hf(dict(core)))
+    assert_same_tensors(back, core)
+
+
+def test_round_trip_official_to_ours(model, tmp_path):
+    ours = {k: v for k, v in model.state_dict().items()}
+    official = videomt_to_official(ours, num_query_blocks=3)
+    assert "backbone.encoder.backbone.blocks.0.attn.qkv.weight" in official
+    assert official["backbone.attn_mask_probs"].tolist() == [1.0, 1.0, 1.0]
+    path = tmp_path / "official.pth"
+    torch.save({"model": official, "iteration": 10}, path)
+    state = read_state_dict(str(path))
+    assert detect_layout(state) == "official"
+    assert_same_tensors(to_videomt_layout(state), ours)
+
+
+def test_official_checkpoint_loads_through_load_checkpoint(model, tmp_path):
+    path = tmp_path / "yt_2019_vit_small.pth"
+    official = videomt_to_official(model.state_dict(), num_query_blocks=3)
+    official["criterion.empty_weight"] = torch.ones(NUM_CLASSES + 1)
+    torch.save({"model": official}, path)
+    fresh = build_model(small_cfg())
+    info = load_checkpoint(fresh, str(path))
+    assert info["layout"] == "official"
+    assert_same_tensors(fresh.state_dict(), model.state_dict())
+
+
+def test_hf_directory_matches_hf_model(tmp_path):
+    hf = hf_videomt()
+    hf.save_pretrained(tmp_path / "hf")
+    ours = build_model(small_cfg()).eval()
+    assert load_checkpoint(ours, str(tmp_path / "hf"))["layout"] == "hf"
+    video = torch.randn(1, 3, 3, IMG, IMG)
+    with torch.no_grad():
+        ref = hf(pixel_values_videos=video).class_queries_logits
+        got = ours.core(video)["pred_logits"][0]
+    torch.testing.assert_close(got, ref, atol=1e-4, rtol=0)
+
+
+def test_convert_to_videomt_writes_complete_config(tmp_path):
+    hf = hf_videomt()
+    hf.save_pretrained(tmp_path / "hf")
+    weights, config = convert_to_videomt(str(tmp_path / "hf"), str(tmp_path / "ours"))
+    cfg = load_config(config, ["MODEL.DEVICE", "cpu"])
+    assert cfg.MODEL.BACKBONE.NUM_CLASSES == NUM_CLASSES
+    assert cfg.MODEL.BACKBONE.NUM_OBJECT_QUERIES == NUM_QUERIES
+    assert list(cfg.MODEL.BACKBONE.SEGMENTER_BLOCKS) == [9, 10, 11]
+    assert cfg.MODEL.BACKBONE.IMG_SIZE == IMG
+    model = build_model(cfg).eval()
+    load_checkpoint(model, weights)
+    video = torch.randn(1, 3, 3, IMG, IMG)
+    with torch.no_grad():
+        torch.testing.assert_close(model.core(video)["pred_masks"][0],
+                                   hf(pixel_values_videos=video).masks_queries_logits, atol=1e-4, rtol=0)
+
+
+def test_convert_to_hf_loads_in_transformers(model, tmp_path):
+    from transformers import VideomtForUniversalSegmentation
+
+    path = tmp_path / "model.pth"
+    torch.save({"model": model.state_dict()}, path)
+    # our layout carries no block count: go through the official layout, which does
+    official = tmp_path / "official.pth"
+    torch.save({"model": videomt_to_official(model.state_dict(), 3)}, official)
+    convert_to_hf(str(official), str(tmp_path / "hf"), class_names=[f"c{i}" for i in range(NUM_CLASSES)])
+    hf = VideomtForUniversalSegmentation.from_pretrained(tmp_path / "hf").eval()
+    assert hf.config.id2label[2] == "c2"
+    video = torch.randn(1, 3, 3, IMG, IMG)
+    with torch.no_grad():
+        torch.testing.assert_close(hf(pixel_values_videos=video).class_queries_logits,
+                                   model.core(video)["pred_logits"][0], atol=1e-4, rtol=0)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED_BY_PICKLE",))
+
+
+def test_malicious_pickle_is_refused_and_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pth"
+    with open(path, "wb") as f:
+        pickle.dump({"model": {"w": _RunsCode()}}, f)
+    with pytest.raises(CheckpointError, match="refused to load"):
+        read_state_dict(str(path))
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+def test_shape_mismatch_lists_keys_and_shapes(model, tmp_path):
+    path = tmp_path / "m.pth"
+    torch.save({"model": model.state_dict()}, path)
+    other = build_model(small_cfg(**{"MODEL.BACKBONE.NUM_CLASSES": 7}))
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(other, str(path))
+    msg = str(e.value)
+    assert "core.class_head.weight: checkpoint (6, 384) vs model (8, 384)" in msg
+    assert "core.class_head.bias: checkpoint (6,) vs model (8,)" in msg
+    assert "\n" not in msg
+    info = load_checkpoint(other, str(path), skip_class_head=True)  # fine-tuning on another label set
+    assert "core.class_head.weight" in info["ignored"]
+    assert torch.equal(other.core.q.weight, model.core.q.weight)
+
+
+def test_missing_and_unexpected_keys_are_listed(model, tmp_path):
+    state = dict(model.state_dict())
+    state.pop("core.query_updater.bias")
+    state["core.extra.weight"] = torch.zeros(2)
+    path = tmp_path / "m.pth"
+    torch.save(state, path)  # a bare state dict is accepted too
+    with pytest.raises(CheckpointError, match=r"core\.extra\.weight.*core\.query_updater\.bias"):
+        load_checkpoint(build_model(small_cfg()), str(path))
+
+
+def test_unreadable_and_foreign_files(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pth"):
+        read_state_dict(str(bad))
+    with pytest.raises(CheckpointError, match="not found"):
+        read_state_dict(str(tmp_path / "missing.pth"))
+    foreign = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(1)}, foreign)
+    with pytest.raises(CheckpointError, match="unrecognised checkpoint layout"):
+        load_checkpoint(build_model(small_cfg()), str(foreign))
+
+
+def test_convert_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"garbage")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_checkpoint.py"),
+                           "--src", str(bad), "--dst", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert proc.stderr.startswith("error: ") and "bad.pth" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,97 @@
+"""Config system: defaults, _BASE_ inheritance, dead reference keys, unknown keys, published configs."""
+import glob
+import os
+
+import pytest
+import torch
+
+from videomt import get_cfg, load_config
+from videomt.config import ConfigError
+from videomt.model import build_core
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PUBLISHED = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*", "videomt_*.yaml")))
+
+# SPEC 1.9 [derived] parameter counts of the official module (Q=200).
+EXPECTED_PARAMS = {
+    ("small", 40, 640): 24_087_977, ("base", 40, 640): 94_182_185, ("large", 40, 640): 317_649_961,
+    ("large", 25, 640): 317_634_586, ("large", 124, 1280): 322_651_261,
+}
+
+
+def test_defaults():
+    cfg = get_cfg()
+    assert cfg.MODEL.DEVICE == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert cfg.MODEL.BACKBONE.PATCH_SIZE == 16
+    assert cfg.SOLVER.LLRD == 0.8 and cfg.MODEL.BACKBONE.TEST.WINDOW_SIZE == 3
+
+
+def test_base_inheritance_and_overrides(tmp_path):
+    (tmp_path / "base.yaml").write_text("MODEL:\n  BACKBONE:\n    NUM_CLASSES: 7\nSOLVER:\n  MAX_ITER: 10\n")
+    (tmp_path / "child.yaml").write_text('_BASE_: "base.yaml"\nSOLVER:\n  MAX_ITER: 20\n')
+    cfg = load_config(str(tmp_path / "child.yaml"), ["SOLVER.BASE_LR", "0.5"])
+    assert (cfg.MODEL.BACKBONE.NUM_CLASSES, cfg.SOLVER.MAX_ITER, cfg.SOLVER.BASE_LR) == (7, 20, 0.5)
+
+
+def test_reference_yaml_with_dead_keys_loads(tmp_path):
+    (tmp_path / "ref.yaml").write_text("""
+MODEL:
+  MASK_ON: True
+  RESNETS: {DEPTH: 50, STEM_TYPE: basic}
+  SEM_SEG_HEAD: {NUM_CLASSES: 54}
+  BACKBONE:
+    FREEZE_AT: 0
+    ATTN_MASK_ANNEALING_ENABLED: True
+    START_STEPS: [1, 2]
+    HIDDEN_DIM: 1024
+    NUM_CLASSES: 40
+SOLVER: {STEPS: [4000], WARMUP_ITERS: 10, OPTIMIZER: ADAMW, BACKBONE_MULTIPLIER: 0.1}
+VERSION: 2
+""")
+    cfg = load_config(str(tmp_path / "ref.yaml"), ["MODEL.BACKBONE.MASKED", "True"])
+    assert cfg.MODEL.BACKBONE.NUM_CLASSES == 40
+    assert "RESNETS" not in cfg.MODEL and "MASKED" not in cfg.MODEL.BACKBONE
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("MODEL:\n  BACKBONE:\n    NUM_CLASES: 40\n")
+    with pytest.raises(ConfigError, match=r"typo\.yaml: unknown config key 'MODEL\.BACKBONE\.NUM_CLASES'"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match="unknown config key 'SOLVER.LR'"):
+        load_config(None, ["SOLVER.LR", "1"])
+
+
+def test_bad_yaml_and_missing_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("MODEL: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: invalid YAML"):
+        load_config(str(path))
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(str(tmp_path / "nope.yaml"))
+    (tmp_path / "type.yaml").write_text("SOLVER:\n  MAX_ITER: [1, 2]\n")
+    with pytest.raises(ConfigError, match=r"type\.yaml"):
+        load_config(str(tmp_path / "type.yaml"))
+
+
+def test_every_published_model_has_a_config():
+    names = {os.path.relpath(p, os.path.join(ROOT, "configs")) for p in PUBLISHED}
+    for ds in ("ytvis19", "ytvis21", "ytvis22", "vipseg", "vspw"):
+        assert f"{ds}/videomt_dinov2_large.yaml" in names and f"{ds}/videomt_dinov3_large.yaml" in names
+    assert {"ytvis19/videomt_dinov2_small.yaml", "ytvis19/videomt_dinov2_base.yaml",
+            "ovis/videomt_dinov2_large.yaml"} <= names
+
+
+@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: os.path.relpath(p, os.path.join(ROOT, "configs")))
+def test_published_config_builds(path):
+    cfg = load_config(path, ["MODEL.BACKBONE.PRETRAINED", "", "MODEL.DEVICE", "cpu"])
+    with torch.device("meta"):  # full-size models without allocating memory
+        core = build_core(cfg)
+    b = cfg.MODEL.BACKBONE
+    assert core.num_queries == 200 and core.num_classes == b.NUM_CLASSES
+    assert core.num_query_blocks == len(b.SEGMENTER_BLOCKS)
+    size = b.MODEL_NAME.split("_")[1] if "dinov2" in b.MODEL_NAME else "dinov3"
+    key = (size, b.NUM_CLASSES, b.IMG_SIZE)
+    if key in EXPECTED_PARAMS:
+        assert sum(p.numel() for p in core.parameters()) == EXPECTED_PARAMS[key]
+    assert b.TEST.MAX_NUM == (20 if "ovis" in path else 10) or b.TEST.TASK != "vis"

@@ -1,0 +1,114 @@
+"""Checkpoint conversion: any supported layout -> this project's (weights + complete config) or HF."""
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+from .checkpoint import (CheckpointError, detect_layout, hf_to_videomt, infer_architecture, read_hf_config,
+                         read_state_dict, to_videomt_layout, videomt_to_hf)
+from .config import get_cfg
+
+__all__ = ["convert_to_videomt", "convert_to_hf", "architecture_of"]
+
+_HEADS = {384: 6, 768: 12, 1024: 16, 1536: 24}
+_DEFAULT_DEPTH = {"small": 12, "base": 12, "large": 24, "giant": 40}
+
+
+def architecture_of(src: str) -> tuple[dict, dict]:
+    """(our-layout state dict, architecture dict incl. ``num_query_blocks``) of any source."""
+    state = read_state_dict(src)
+    try:
+        layout = detect_layout(state)
+    except CheckpointError as e:
+        raise CheckpointError(f"{src}: {e}") from None
+    blocks = None
+    if layout.startswith("official") and "backbone.attn_mask_probs" in state:
+        blocks = int(state["backbone.attn_mask_probs"].numel())
+    if layout == "hf" and os.path.isdir(src):
+        blocks = int(read_hf_config(src).get("num_blocks", 0)) or None
+    ours = to_videomt_layout(state, layout)
+    arch = infer_architecture(ours)
+    size = arch["model_name"].split("_")[1]
+    arch["num_query_blocks"] = blocks or (4 if size == "large" else 3)
+    arch["layout"] = layout
+    return ours, arch
+
+
+def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tuple[str, str]:
+    """Write ``dst/model_final.pth`` and a complete ``dst/config.yaml`` reproducing ``src``.
+
+    ``base_config`` (e.g. the published YAML) supplies what weights cannot tell (datasets, test
+    settings, NORM_QUERIES); the architecture keys are always taken from the weights.
+    """
+    state, arch = architecture_of(src)
+    cfg = get_cfg()
+    if base_config:
+        cfg.merge_from_file(base_config)
+    b = cfg.MODEL.BACKBONE
+    b.MODEL_NAME = arch["model_name"]
+    b.IMG_SIZE = arch["img_size"]
+    b.PATCH_SIZE = arch["patch_size"]
+    b.NUM_OBJECT_QUERIES = arch["num_queries"]
+    b.NUM_CLASSES = arch["num_classes"]
+    default_depth = _DEFAULT_DEPTH[arch["model_name"].split("_")[1]]
+    b.DEPTH = 0 if arch["depth"] == default_depth else arch["depth"]
+    b.SEGMENTER_BLOCKS = list(range(arch["depth"] - arch["num_query_blocks"], arch["depth"]))
+    b.PRETRAINED = ""
+    os.makedirs(dst, exist_ok=True)
+    weights = os.path.join(dst, "model_final.pth")
+    cfg.MODEL.WEIGHTS = weights
+    torch.save({"model": state, "source": os.path.abspath(src), "source_layout": arch["layout"]}, weights)
+    config_path = os.path.join(dst, "config.yaml")
+    with open(config_path, "w") as f:
+        f.write(cfg.dump())
+    return weights, config_path
+
+
+def convert_to_hf(src: str, dst: str, class_names: list[str] | None = None,
+                  no_object_weight: float = 0.1) -> str:
+    """Write an HF ``VideomtForUniversalSegmentation`` directory (config.json + model.safetensors)."""
+    from safetensors.torch import save_file
+
+    state, arch = architecture_of(src)
+    if "dinov3" in arch["model_name"]:
+        raise CheckpointError(f"{src}: HF transformers has no DINOv3 VidEoMT model; only DINOv2 converts to HF")
+    core = {k[len("core."):]: v for k, v in state.items() if k.startswith("core.")}
+    hf_state = videomt_to_hf(core)
+    dim, k = arch["embed_dim"], arch["num_classes"]
+    hf_state["embeddings.mask_token"] = torch.zeros(1, 1, dim)
+    hf_state["criterion.empty_weight"] = torch.cat([torch.ones(k), torch.tensor([no_object_weight])])
+    names = class_names or [f"LABEL_{i}" for i in range(k)]
+    if len(names) != k:
+        raise CheckpointError(f"{src}: {len(names)} class names given for a {k}-class model")
+    config = {
+        "model_type": "videomt",
+        "architectures": ["VideomtForUniversalSegmentation"],
+        "hidden_size": dim,
+        "num_hidden_layers": arch["depth"],
+        "num_attention_heads": _HEADS[dim],
+        "mlp_ratio": 4,
+        "hidden_act": "gelu",
+        "layer_norm_eps": 1e-6,
+        "image_size": arch["img_size"],
+        "patch_size": arch["patch_size"],
+        "num_channels": 3,
+        "num_register_tokens": int(state["core.encoder.reg_token"].shape[1]),
+        "num_blocks": arch["num_query_blocks"],
+        "num_queries": arch["num_queries"],
+        "num_upscale_blocks": sum(1 for key in core if key.startswith("upscale.") and key.endswith("conv1.bias")),
+        "no_object_weight": no_object_weight,
+        "id2label": {str(i): n for i, n in enumerate(names)},
+        "label2id": {n: i for i, n in enumerate(names)},
+    }
+    os.makedirs(dst, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in hf_state.items()}, os.path.join(dst, "model.safetensors"))
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return dst
+
+
+def hf_directory_state(directory: str) -> dict:
+    """Our core keys of an HF directory (used by tests and tools)."""
+    return hf_to_videomt(read_state_dict(directory))
