@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .modeling.videomt import VidEoMT
+from .postprocess import postprocess_vis, postprocess_vps, postprocess_vss
 
 __all__ = ["META_ARCH_REGISTRY", "VidEoMTOnline", "build_model", "build_core", "pad_frames"]
 
@@ -60,8 +61,20 @@ class VidEoMTOnline(nn.Module):
     """Normalise + pad frames, run the core (in windows at inference) and post-process."""
 
     def __init__(self, core: VidEoMT, *, pixel_mean, pixel_std, size_divisibility: int = 32,
-                 window_size: int = 1, input_format: str = "RGB"):
+                 window_size: int = 1, input_format: str = "RGB", task: str | None = "vis",
+                 max_num: int = 10, object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
+                 num_things: int | None = None):
+        """``task``: "vis" | "vps" | "vss" post-processing of ``forward`` (None: raw outputs);
+        ``max_num`` VIS tracks per video; the thresholds and ``num_things`` (things are the
+        contiguous classes ``< num_things``) are for "vps"."""
         super().__init__()
+        if task not in (None, "vis", "vps", "vss"):
+            raise ValueError(f"unknown MODEL.BACKBONE.TEST.TASK '{task}' (vis, vps or vss)")
+        if task == "vps" and num_things is None:
+            raise ValueError("panoptic post-processing needs the number of thing classes")
+        self.task, self.max_num = task, max_num
+        self.object_mask_threshold, self.overlap_threshold = object_mask_threshold, overlap_threshold
+        self.num_things = num_things
         self.core = core
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
@@ -78,6 +91,11 @@ class VidEoMTOnline(nn.Module):
             size_divisibility=cfg.MODEL.BACKBONE.SIZE_DIVISIBILITY,
             window_size=cfg.MODEL.BACKBONE.TEST.WINDOW_SIZE,
             input_format=cfg.INPUT.FORMAT,
+            task=cfg.MODEL.BACKBONE.TEST.TASK,
+            max_num=cfg.MODEL.BACKBONE.TEST.MAX_NUM,
+            object_mask_threshold=cfg.MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD,
+            overlap_threshold=cfg.MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD,
+            num_things=_num_things(cfg),
         )
 
     @property
@@ -113,8 +131,39 @@ class VidEoMTOnline(nn.Module):
                 "image_size": image_size, "padded_size": tuple(x.shape[-2:])}
 
     def forward(self, batched_inputs: list[dict]) -> list[dict]:
-        """Inference on a batch of videos: each input dict holds ``image`` (T, 3, H, W)."""
-        return [self.run_video(inp["image"]) for inp in batched_inputs]
+        """Inference on a batch of videos. Each input dict holds ``image`` (T, 3, H, W) pixels and
+        optionally the original ``height``/``width`` that masks are resized back to. Returns one
+        dict per video: the task's post-processed prediction (see ``videomt.postprocess``)."""
+        results = []
+        for inp in batched_inputs:
+            raw = self.run_video(inp["image"])
+            size = (inp.get("height", raw["image_size"][0]), inp.get("width", raw["image_size"][1]))
+            results.append(self.postprocess(raw, size))
+        return results
+
+    def postprocess(self, raw: dict, output_size) -> dict:
+        if self.task == "vis":
+            out = postprocess_vis(raw, output_size, self.max_num)
+        elif self.task == "vss":
+            out = {"pred_sem_seg": postprocess_vss(raw, output_size)}
+        elif self.task == "vps":
+            out = postprocess_vps(raw, output_size, object_mask_threshold=self.object_mask_threshold,
+                                  overlap_threshold=self.overlap_threshold, num_things=self.num_things)
+        else:
+            return raw
+        out["task"] = self.task
+        out["num_frames"] = raw["pred_logits"].shape[0]
+        return out
+
+
+def _num_things(cfg) -> int | None:
+    """Thing-class count for panoptic post-processing, from the test dataset's metadata."""
+    if cfg.MODEL.BACKBONE.TEST.TASK != "vps" or not cfg.DATASETS.TEST:
+        return None
+    from .data import MetadataCatalog
+
+    meta = MetadataCatalog.get(cfg.DATASETS.TEST[0])
+    return int(getattr(meta, "num_things", None) or len(meta.thing_classes))
 
 
 def build_model(cfg) -> nn.Module:

@@ -1,0 +1,62 @@
+"""Detectron2-style command line and run set-up (config, output folder, logging)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+from ..config import CfgNode, load_config
+from .comm import get_rank, is_main_process
+
+__all__ = ["default_argument_parser", "default_setup", "setup_logger"]
+
+
+def default_argument_parser(description: str = "VidEoMT") -> argparse.ArgumentParser:
+    """``--config-file --resume --eval-only --num-gpus --num-machines --machine-rank --dist-url``
+    followed by ``KEY VALUE`` config overrides, as in Detectron2."""
+    parser = argparse.ArgumentParser(description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
+    parser.add_argument("--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint")
+    parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS only")
+    parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine")
+    parser.add_argument("--num-machines", type=int, default=1)
+    parser.add_argument("--machine-rank", type=int, default=0)
+    parser.add_argument("--dist-url", default="auto", help="tcp://HOST:PORT of rank 0 (multi-machine)")
+    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
+                        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pth")
+    return parser
+
+
+def setup_logger(output_dir: str | None) -> logging.Logger:
+    """Log to stdout (rank 0) and to ``output_dir/log.txt`` (rank 0) / ``log.txt.rank<R>``."""
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    fmt = logging.Formatter("[%(asctime)s %(name)s]: %(message)s", datefmt="%m/%d %H:%M:%S")
+    if is_main_process():
+        stream = logging.StreamHandler(sys.stdout)
+        stream.setFormatter(fmt)
+        root.addHandler(stream)
+    if output_dir:
+        os.makedirs(output_dir, exist_ok=True)
+        name = "log.txt" if is_main_process() else f"log.txt.rank{get_rank()}"
+        handler = logging.FileHandler(os.path.join(output_dir, name))
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+    return logging.getLogger("videomt")
+
+
+def default_setup(args: argparse.Namespace) -> CfgNode:
+    """Config from ``args``; creates OUTPUT_DIR with ``config.yaml`` and ``log.txt``."""
+    cfg = load_config(args.config_file or None, args.opts)
+    logger = setup_logger(cfg.OUTPUT_DIR)
+    logger.info(f"command line: {' '.join(sys.argv)}")
+    if is_main_process():
+        path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+        with open(path, "w") as f:
+            f.write(cfg.dump())
+        logger.info(f"full config saved to {path}")
+    return cfg

@@ -1,0 +1,156 @@
+"""In-loop evaluators for VIPSeg (video panoptic, VPQ + STQ) and VSPW (video semantic, mIoU + VC).
+
+Both write the official on-disk prediction formats first, so the files can also be scored
+later with ``tools/evaluate.py`` or the official scripts.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import numpy as np
+from PIL import Image
+
+from ..engine.comm import all_gather_objects, is_main_process
+from .evaluator import DatasetEvaluator
+from .panoptic_io import id2rgb
+
+__all__ = ["VPSEvaluator", "VSSEvaluator", "SegmentColours"]
+
+logger = logging.getLogger(__name__)
+
+
+def _stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+class SegmentColours:
+    """Unique RGB colours for a video's segments (the colour is the segment's id in the PNG).
+
+    Stuff segments and the first instance of a thing class take the category colour; further
+    instances take unused colours within +-30 of it (panopticapi's convention), deterministic.
+    """
+
+    def __init__(self, category_colours: dict[int, list[int]], seed: int = 0):
+        self.category_colours = category_colours
+        self.used: set[tuple[int, int, int]] = {(0, 0, 0)}
+        self.rng = np.random.default_rng(seed)
+
+    def next(self, category_id: int) -> tuple[int, int, int]:
+        base = np.array(self.category_colours.get(category_id, [128, 128, 128]))
+        colour = tuple(int(c) for c in base)
+        while colour in self.used:
+            colour = tuple(int(c) for c in np.clip(base + self.rng.integers(-30, 31, 3), 0, 255))
+        self.used.add(colour)
+        return colour
+
+
+class VPSEvaluator(DatasetEvaluator):
+    """Writes ``pan_pred/<video>/<frame>.png`` + ``pred.json`` (SPEC 4.3), then VPQ and STQ."""
+
+    def __init__(self, dataset_name: str, output_dir: str, num_processes: int | None = None):
+        from ..data import MetadataCatalog
+
+        self.meta = MetadataCatalog.get(dataset_name)
+        self.dataset_name = dataset_name
+        self.output_dir = output_dir
+        self.num_processes = num_processes
+        self.contiguous_to_dataset_id = list(self.meta.contiguous_id_to_dataset_id)
+        self.colours = {c["id"]: c.get("color", [128, 128, 128]) for c in self.meta.categories}
+        self._videos: list[dict] = []
+
+    def reset(self) -> None:
+        self._videos = []
+
+    def process(self, inputs: list[dict], outputs: list[dict]) -> None:
+        for inp, out in zip(inputs, outputs):
+            self._videos.append(self._write_video(inp, out))
+
+    def _write_video(self, inp: dict, out: dict) -> dict:
+        video_id = str(inp["video_id"])
+        folder = os.path.join(self.output_dir, "pan_pred", video_id)
+        os.makedirs(folder, exist_ok=True)
+        pan = out["pred_masks"].cpu().numpy()  # (T, H, W) int32 segment ids, 0 = void
+        colours = SegmentColours(self.colours)
+        segments = {}
+        for seg in out["segments_infos"]:
+            dataset_cat = int(self.contiguous_to_dataset_id[seg["category_id"]])
+            rgb = colours.next(dataset_cat)
+            segments[seg["id"]] = (dataset_cat, rgb)
+        lut = np.zeros((max(segments, default=0) + 1, 3), dtype=np.uint8)
+        for seg_id, (_, rgb) in segments.items():
+            lut[seg_id] = rgb
+        frames = []
+        for t, file_name in enumerate(inp["file_names"]):
+            Image.fromarray(lut[pan[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
+            infos = []
+            for seg_id, (cat, rgb) in segments.items():
+                ys, xs = np.nonzero(pan[t] == seg_id)
+                if ys.size == 0:
+                    continue
+                infos.append({"id": int(rgb[0] + 256 * rgb[1] + 65536 * rgb[2]), "category_id": cat, "iscrowd": 0,
+                              "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()),
+                                       int(ys.max() - ys.min())], "area": int(ys.size)})
+            frames.append({"file_name": os.path.basename(file_name), "segments_info": infos})
+        return {"video_id": video_id, "annotations": frames}
+
+    def evaluate(self) -> dict:
+        gathered = all_gather_objects(self._videos)
+        if not is_main_process():
+            return {}
+        pred_json = os.path.join(self.output_dir, "pred.json")
+        with open(pred_json, "w") as f:
+            json.dump({"annotations": [v for part in gathered for v in part]}, f)
+        gt_json = getattr(self.meta, "json_file", None)
+        gt_dir = getattr(self.meta, "panoptic_root", None)
+        if not gt_json or not os.path.isfile(gt_json) or not gt_dir or not os.path.isdir(gt_dir):
+            logger.info(f"{self.dataset_name}: no panoptic ground truth; predictions in {self.output_dir}")
+            return {}
+        from .vpq import evaluate_vps
+
+        scores = evaluate_vps(pred_json, os.path.join(self.output_dir, "pan_pred"), gt_json, gt_dir,
+                              num_processes=self.num_processes)
+        return {"vps": scores}
+
+
+class VSSEvaluator(DatasetEvaluator):
+    """Writes ``<video>/<frame>.png`` with raw class ids (SPEC 4.4), then mIoU and VC."""
+
+    def __init__(self, dataset_name: str, output_dir: str):
+        from ..data import MetadataCatalog
+
+        self.meta = MetadataCatalog.get(dataset_name)
+        self.dataset_name = dataset_name
+        self.output_dir = output_dir
+        self.to_raw = np.asarray(self.meta.contiguous_id_to_dataset_id, dtype=np.uint8)
+        self._gt: list[tuple[str, list[str], list[str]]] = []
+
+    def reset(self) -> None:
+        self._gt = []
+
+    def process(self, inputs: list[dict], outputs: list[dict]) -> None:
+        for inp, out in zip(inputs, outputs):
+            video_id = str(inp["video_id"])
+            folder = os.path.join(self.output_dir, video_id)
+            os.makedirs(folder, exist_ok=True)
+            classes = out["pred_sem_seg"].cpu().numpy()  # (T, H, W) contiguous ids
+            preds = []
+            for t, file_name in enumerate(inp["file_names"]):
+                path = os.path.join(folder, _stem(file_name) + ".png")
+                Image.fromarray(self.to_raw[classes[t]]).save(path)
+                preds.append(path)
+            self._gt.append((video_id, preds, list(inp.get("sem_seg_file_names") or [])))
+
+    def evaluate(self) -> dict:
+        gathered = all_gather_objects(self._gt)
+        if not is_main_process():
+            return {}
+        videos = [v for part in gathered for v in part]
+        if not videos or any(not gt for _, _, gt in videos):
+            logger.info(f"{self.dataset_name}: no semantic ground truth; predictions in {self.output_dir}")
+            return {}
+        from .vss import evaluate_vss_files
+
+        num_classes = len(self.to_raw)
+        return {"vss": evaluate_vss_files([(vid, gt, pred) for vid, pred, gt in videos], num_classes=num_classes)}

@@ -1,0 +1,151 @@
+"""Detectron2-style evaluators (reset / process / evaluate) and ``inference_on_dataset``.
+
+Each rank processes its share of the videos; ``evaluate`` gathers on rank 0, writes the
+official output formats under ``OUTPUT_DIR/inference/<dataset>/`` and, when ground truth is
+available, scores them with the metric functions of this package.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import time
+import zipfile
+
+import numpy as np
+import torch
+from pycocotools import mask as mask_util
+from tqdm import tqdm
+
+from ..engine.comm import all_gather_objects, get_world_size, is_main_process
+
+__all__ = ["DatasetEvaluator", "YTVISEvaluator", "inference_on_dataset", "print_csv_format", "save_metrics"]
+
+logger = logging.getLogger(__name__)
+
+
+class DatasetEvaluator:
+    """Base class: ``reset()``, ``process(inputs, outputs)`` per batch, ``evaluate() -> dict``."""
+
+    def reset(self) -> None:
+        pass
+
+    def process(self, inputs: list[dict], outputs: list[dict]) -> None:
+        raise NotImplementedError
+
+    def evaluate(self) -> dict:
+        raise NotImplementedError
+
+
+def save_metrics(results: dict, output_dir: str) -> None:
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
+        json.dump(results, f, indent=2)
+
+
+def print_csv_format(results: dict) -> None:
+    """Log metrics in Detectron2's ``copypaste:`` format (one block per task)."""
+    for task, metrics in results.items():
+        if not isinstance(metrics, dict):
+            continue
+        names = [k for k, v in metrics.items() if isinstance(v, (int, float))]
+        logger.info(f"copypaste: Task: {task}")
+        logger.info("copypaste: " + ",".join(names))
+        logger.info("copypaste: " + ",".join(f"{metrics[k]:.4f}" for k in names))
+
+
+def encode_track(masks: np.ndarray) -> list[dict]:
+    """bool (T, H, W) -> per-frame COCO RLE with ``counts`` as str (the server format)."""
+    rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
+    for rle in rles:
+        rle["counts"] = rle["counts"].decode("utf-8")
+    return rles
+
+
+class YTVISEvaluator(DatasetEvaluator):
+    """YouTube-VIS / OVIS: ``results.json`` in the server format (+ zip); AP/AR when the JSON has
+    annotations (validation splits of YTVIS/OVIS do not: upload the zip to the server)."""
+
+    def __init__(self, dataset_name: str, output_dir: str, *, json_file: str | None = None,
+                 contiguous_to_dataset_id: dict[int, int] | None = None):
+        from ..data import MetadataCatalog
+
+        meta = MetadataCatalog.get(dataset_name)
+        self.dataset_name = dataset_name
+        self.output_dir = output_dir
+        self.json_file = json_file or getattr(meta, "json_file", None)
+        mapping = contiguous_to_dataset_id
+        if mapping is None:
+            forward = getattr(meta, "thing_dataset_id_to_contiguous_id", None) or {}
+            mapping = {v: k for k, v in forward.items()}
+        self.contiguous_to_dataset_id = mapping
+        self._records: list[dict] = []
+
+    def reset(self) -> None:
+        self._records = []
+
+    def process(self, inputs: list[dict], outputs: list[dict]) -> None:
+        for inp, out in zip(inputs, outputs):
+            masks = out["pred_masks"].cpu().numpy()  # (N, T, H, W) bool
+            for score, label, track in zip(out["pred_scores"].tolist(), out["pred_labels"].tolist(), masks):
+                self._records.append({
+                    "video_id": inp["video_id"],
+                    "score": float(score),
+                    "category_id": int(self.contiguous_to_dataset_id.get(int(label), int(label) + 1)),
+                    "segmentations": encode_track(track),
+                })
+
+    def evaluate(self) -> dict:
+        gathered = all_gather_objects(self._records)
+        if not is_main_process():
+            return {}
+        records = [r for part in gathered for r in part]
+        os.makedirs(self.output_dir, exist_ok=True)
+        path = os.path.join(self.output_dir, "results.json")
+        with open(path, "w") as f:
+            json.dump(records, f)
+        with zipfile.ZipFile(os.path.join(self.output_dir, "results.zip"), "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(path, arcname="results.json")
+        logger.info(f"wrote {len(records)} tracks to {path} (and results.zip for the evaluation server)")
+        if not self.json_file or not _has_annotations(self.json_file):
+            logger.info(f"{self.dataset_name}: no ground-truth annotations; upload results.zip to the server")
+            return {}
+        from .ytvis import evaluate
+
+        return {"segm": evaluate(self.json_file, records)}
+
+
+def _has_annotations(json_file: str) -> bool:
+    with open(json_file) as f:
+        data = json.load(f)
+    return bool(data.get("annotations"))
+
+
+def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: DatasetEvaluator,
+                         autocast: bool | None = None) -> dict:
+    """Run ``model`` on every batch of ``data_loader`` and evaluate; independent of any trainer.
+
+    Runs under ``torch.no_grad`` and, on CUDA (or when ``autocast=True``), fp16 autocast. Shows a
+    progress bar with frames per second (the main process only).
+    """
+    device = next(model.parameters()).device
+    autocast = device.type == "cuda" if autocast is None else autocast
+    amp = torch.autocast(device.type, dtype=torch.float16) if autocast else contextlib.nullcontext()
+    evaluator.reset()
+    total = len(data_loader) if hasattr(data_loader, "__len__") else None
+    frames, start = 0, time.perf_counter()
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), tqdm(total=total, unit="video", disable=not is_main_process(),
+                               desc=f"inference ({get_world_size()} proc)") as bar:
+        for inputs in data_loader:
+            with amp:
+                outputs = model(inputs)
+            evaluator.process(inputs, outputs)
+            frames += sum(int(inp["image"].shape[0]) for inp in inputs)
+            bar.update(1)
+            bar.set_postfix(frames_per_s=f"{frames / (time.perf_counter() - start):.1f}")
+    model.train(was_training)
+    logger.info(f"inference: {frames} frames in {time.perf_counter() - start:.1f}s on this process")
+    return evaluator.evaluate()
