@@ -1,0 +1,52 @@
+"""`train_net_video.py --eval-only` end to end on the quickstart config (random weights, CPU)."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml")
+
+
+def run(args, tmp_path, **env):
+    environ = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), **env)
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train_net_video.py"), *args],
+                          capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=600)
+
+
+def test_eval_only_quickstart_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    proc = run(["--config-file", QUICKSTART, "--eval-only", "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(out),
+                "MODEL.BACKBONE.DEPTH", "3", "MODEL.BACKBONE.SEGMENTER_BLOCKS", "[1, 2]"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    folder = out / "inference" / "synthetic_vis_val"
+    results = json.loads((folder / "results.json").read_text())
+    gt = json.loads((tmp_path / "datasets" / "synthetic" / "synthetic_vis_val" / "annotations.json").read_text())
+    lengths = {v["id"]: len(v["file_names"]) for v in gt["videos"]}
+    assert len(results) == 10 * len(lengths)  # MAX_NUM tracks per video
+    for r in results:
+        assert len(r["segmentations"]) == lengths[r["video_id"]]
+        assert isinstance(r["segmentations"][0]["counts"], str)
+        assert r["category_id"] in {c["id"] for c in gt["categories"]}
+    assert zipfile.ZipFile(folder / "results.zip").namelist() == ["results.json"]
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert set(metrics["segm"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10"}
+    assert (out / "log.txt").exists() and (out / "config.yaml").exists()
+    assert "copypaste: AP,AP50" in (out / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--config-file", "missing.yaml", "--eval-only"], "missing.yaml: config file not found"),
+    (["--config-file", QUICKSTART, "--eval-only", "MODEL.BACKBONE.NUM_CLASES", "3"], "unknown config key"),
+    (["--config-file", QUICKSTART, "--eval-only", "MODEL.WEIGHTS", "nowhere.pth", "MODEL.DEVICE", "cpu"],
+     "nowhere.pth: checkpoint not found"),
+])
+def test_user_errors_are_one_line(tmp_path, args, message):
+    proc = run(args + ["OUTPUT_DIR", str(tmp_path / "o")], tmp_path)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
