@@ -1,0 +1,209 @@
+"""Training and test data loaders (SPEC 3.7 "Dataset mixing", "Training samplers").
+
+``build_train_loader(cfg)`` yields, forever, one list of mapped clips per iteration (this rank's
+``SOLVER.IMS_PER_BATCH / world_size`` clips; Detectron2's trivial collate). Which clips and
+which random augmentation each one gets are a pure function of ``(SEED, iteration)`` (see
+:mod:`videomt.data.samplers`): resuming with ``start_iter=i`` replays the uninterrupted run.
+
+``build_test_loader(cfg, name)`` yields lists of one mapped whole video, this rank's contiguous
+share of the dataset, in dataset order.
+"""
+from __future__ import annotations
+
+import logging
+import pickle
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from torch.utils.data import DataLoader, Dataset
+
+from .mappers import build_mapper
+from .samplers import ClipKey, InferenceSampler, MixedTrainingBatchSampler
+
+__all__ = [
+    "build_train_loader",
+    "build_test_loader",
+    "filter_empty_annotations",
+    "get_train_dataset_dicts",
+    "trivial_batch_collator",
+    "SerializedList",
+    "ClipDataset",
+    "resolve_seed",
+]
+
+logger = logging.getLogger(__name__)
+
+DATASET_TYPES = ("video_instance", "image_instance", "video_panoptic", "video_semantic")
+
+
+def trivial_batch_collator(batch: list) -> list:
+    """Keep a batch as the list of mapped dicts."""
+    return batch
+
+
+class SerializedList:
+    """A list of dicts kept as one pickled byte buffer, so data-loader workers do not copy the
+    Python objects on access (copy-on-read of refcounts); items come back as fresh copies."""
+
+    def __init__(self, items: Sequence[Any]):
+        blobs = [np.frombuffer(pickle.dumps(x, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
+                 for x in items]
+        self._ends = np.cumsum([len(b) for b in blobs], dtype=np.int64)
+        self._data = np.concatenate(blobs) if blobs else np.zeros(0, dtype=np.uint8)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, i: int) -> Any:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} items")
+        i %= len(self)
+        start = int(self._ends[i - 1]) if i > 0 else 0
+        return pickle.loads(memoryview(self._data[start:int(self._ends[i])]))
+
+
+class ClipDataset(Dataset):
+    """Map a :class:`ClipKey` to a mapped clip: dict ``index`` of dataset ``source`` through
+    that dataset's mapper, with a generator seeded by (seed, position)."""
+
+    def __init__(self, datasets: Sequence[Sequence[dict]], mappers: Sequence[Callable], seed: int):
+        if len(datasets) != len(mappers):
+            raise ValueError(f"{len(datasets)} datasets but {len(mappers)} mappers")
+        self.datasets = [d if isinstance(d, SerializedList) else SerializedList(d) for d in datasets]
+        self.mappers = list(mappers)
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets)
+
+    def __getitem__(self, key: ClipKey) -> dict:
+        source, index, position = key
+        rng = np.random.default_rng([self.seed, 0xC11B, int(position)])
+        return self.mappers[source](self.datasets[source][index], rng=rng)
+
+
+class _MappedList(Dataset):
+    def __init__(self, dicts: Sequence[dict], mapper: Callable):
+        self.dicts = dicts if isinstance(dicts, SerializedList) else SerializedList(dicts)
+        self.mapper = mapper
+
+    def __len__(self) -> int:
+        return len(self.dicts)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.mapper(self.dicts[i])
+
+
+def _has_instance(d: dict) -> bool:
+    annos = d.get("annotations")
+    if not annos:
+        return False
+    if "file_names" in d:  # video: one list per frame
+        return any(not a.get("iscrowd", 0) for frame in annos for a in frame)
+    return any(not a.get("iscrowd", 0) for a in annos)
+
+
+def filter_empty_annotations(dicts: list[dict], name: str = "dataset") -> list[dict]:
+    """Drop videos (or images) without any non-crowd annotation, logging how many."""
+    kept = [d for d in dicts if _has_instance(d)]
+    removed = len(dicts) - len(kept)
+    logger.info("Removed %d of %d videos/images without non-crowd annotations from '%s'; %d left.",
+                removed, len(dicts), name, len(kept))
+    if not kept:
+        raise ValueError(f"dataset '{name}': none of its {len(dicts)} videos/images has a non-crowd "
+                         "annotation (DATALOADER.FILTER_EMPTY_ANNOTATIONS removed them all)")
+    return kept
+
+
+def _per_dataset(values: Sequence, n: int, key: str) -> list:
+    values = list(values)
+    if len(values) == 1 and n > 1:
+        return values * n
+    if len(values) != n:
+        raise ValueError(f"{key} has {len(values)} entries but DATASETS.TRAIN names {n} datasets")
+    return values
+
+
+def resolve_seed(seed: int) -> int:
+    """``SEED`` >= 0 is used as is; a negative seed draws one (logged, as in Detectron2)."""
+    if seed >= 0:
+        return int(seed)
+    drawn = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+    logger.info("SEED < 0: using randomly drawn seed %d for the data pipeline", drawn)
+    return drawn
+
+
+def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = None
+                            ) -> tuple[list[str], list[str], list[list[dict]]]:
+    """Names, dataset types and (filtered) dicts of the training sets in ``DATASETS.TRAIN``.
+
+    ``datasets`` replaces the catalog look-up (one list of dicts per name), e.g. in tests.
+    """
+    names = list(cfg.DATASETS.TRAIN)
+    if not names:
+        raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
+    types = _per_dataset(cfg.DATASETS.DATASET_TYPE, len(names), "DATASETS.DATASET_TYPE")
+    for t in types:
+        if t not in DATASET_TYPES:
+            raise ValueError(f"DATASETS.DATASET_TYPE: unknown type '{t}'; known: {DATASET_TYPES}")
+    if datasets is None:
+        from .catalog import DatasetCatalog  # lazy: the catalog registers many datasets
+
+        datasets = [DatasetCatalog.get(n) for n in names]
+    if len(datasets) != len(names):
+        raise ValueError(f"{len(datasets)} dataset lists given for {len(names)} DATASETS.TRAIN names")
+    out = []
+    for name, dtype, dicts in zip(names, types, datasets):
+        dicts = list(dicts)
+        if not dicts:
+            raise ValueError(f"training dataset '{name}' is empty")
+        if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and dtype in ("video_instance", "image_instance"):
+            dicts = filter_empty_annotations(dicts, name)
+        out.append(dicts)
+    return names, types, out
+
+
+def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[dict]] | None = None,
+                       mappers: Sequence[Callable] | None = None, rank: int | None = None,
+                       world_size: int | None = None) -> DataLoader:
+    """Infinite training loader over ``DATASETS.TRAIN`` mixed by ``DATASETS.DATASET_RATIO``.
+
+    Each batch is a list of ``IMS_PER_BATCH / world_size`` mapped clips (see
+    :mod:`videomt.data.mappers` for the dict format). ``start_iter`` resumes the sample stream
+    at that iteration. ``datasets`` / ``mappers`` override the catalog look-up / the mapper per
+    dataset (by default from ``DATASETS.DATASET_TYPE``).
+    """
+    names, types, dicts = get_train_dataset_dicts(cfg, datasets)
+    ratios = _per_dataset(cfg.DATASETS.DATASET_RATIO, len(names), "DATASETS.DATASET_RATIO")
+    if mappers is None:
+        mappers = [build_mapper(cfg, t, True, n) for n, t in zip(names, types)]
+    seed = resolve_seed(cfg.SEED)
+    sampler = MixedTrainingBatchSampler([len(d) for d in dicts], ratios,
+                                        batch_size=cfg.SOLVER.IMS_PER_BATCH, seed=seed,
+                                        rank=rank, world_size=world_size, start_iter=start_iter)
+    for name, d, r in zip(names, dicts, ratios):
+        logger.info("Training set '%s': %d items, ratio %s", name, len(d), r)
+    workers = int(cfg.DATALOADER.NUM_WORKERS)
+    # NB: no worker_init_fn touching thread settings: cv2.setNumThreads / torch.set_num_threads
+    # in a forked worker can deadlock (seen with OpenCV 5 / torch 2.x).
+    return DataLoader(ClipDataset(dicts, mappers, seed), batch_sampler=sampler, num_workers=workers,
+                      collate_fn=trivial_batch_collator)
+
+
+def build_test_loader(cfg, dataset_name: str, *, mapper: Callable | None = None,
+                      dataset_dicts: Sequence[dict] | None = None, rank: int | None = None,
+                      world_size: int | None = None) -> DataLoader:
+    """Loader of whole test videos, one per batch (a list of one mapped dict), this rank's
+    contiguous share of ``dataset_name`` in order (:class:`InferenceSampler`)."""
+    if dataset_dicts is None:
+        from .catalog import DatasetCatalog
+
+        dataset_dicts = DatasetCatalog.get(dataset_name)
+    if mapper is None:
+        mapper = build_mapper(cfg, is_train=False, dataset_name=dataset_name)
+    dataset = _MappedList(list(dataset_dicts), mapper)
+    sampler = InferenceSampler(len(dataset), rank=rank, world_size=world_size)
+    workers = int(cfg.DATALOADER.NUM_WORKERS)
+    extra = {"prefetch_factor": 1} if workers > 0 else {}
+    return DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers,
+                      collate_fn=trivial_batch_collator, **extra)

@@ -1,0 +1,178 @@
+"""Small file readers shared by the loaders, the mappers and the converters.
+
+Every reader raises :class:`videomt.data.catalog.DatasetError` with a one-line message that names
+the file and the problem (never a bare ``OSError`` / ``JSONDecodeError``).
+"""
+from __future__ import annotations
+
+import gc
+import json
+import os
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .catalog import DatasetError
+
+__all__ = [
+    "read_image_rgb",
+    "read_panoptic_ids",
+    "read_semantic_png",
+    "rgb2id",
+    "id2rgb",
+    "load_json",
+    "list_dir",
+    "image_size",
+    "require_dir",
+    "check_files_exist",
+    "gc_paused",
+]
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building big dict/list trees (2x faster loads
+    of large JSONs: the collector otherwise rescans the growing tree many times)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def read_image_rgb(path: str) -> np.ndarray:
+    """Read an image file as an ``(H, W, 3)`` uint8 RGB array.
+
+    Grayscale (L, I;16, 1), palette (P), RGBA / LA and CMYK files are converted to RGB (alpha is
+    dropped); the EXIF orientation is applied (as Detectron2's ``read_image``). A missing or
+    unreadable file raises ``DatasetError`` naming the path.
+    """
+    try:
+        with Image.open(path) as img:
+            img = ImageOps.exif_transpose(img)
+            if img.mode == "I;16" or img.mode == "I":
+                arr = np.asarray(img, dtype=np.float64)
+                peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
+                arr = np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8)
+                return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+            if img.mode != "RGB":
+                img = img.convert("RGB")
+            return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DatasetError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+
+
+def _read_array(path: str, what: str) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img)
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: {what} file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DatasetError(f"{path}: unreadable {what} ({type(e).__name__}: {e})") from None
+
+
+def rgb2id(rgb: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` uint8 RGB -> ``(...)`` int32 segment id ``R + 256*G + 256**2*B``."""
+    rgb = np.asarray(rgb).astype(np.int32)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def id2rgb(ids: np.ndarray | int) -> np.ndarray:
+    """Inverse of :func:`rgb2id`: ``(...)`` ints -> ``(..., 3)`` uint8 RGB."""
+    ids = np.asarray(ids, dtype=np.int64)
+    out = np.stack([ids % 256, (ids // 256) % 256, (ids // 65536) % 256], axis=-1)
+    return out.astype(np.uint8)
+
+
+def read_panoptic_ids(path: str) -> np.ndarray:
+    """Read a VIPSeg/COCO panoptic PNG (RGB-encoded ids) as an ``(H, W)`` int32 id map.
+
+    Id 0 is void; a non-RGB PNG raises ``DatasetError``."""
+    arr = _read_array(path, "panoptic mask")
+    if arr.ndim != 3 or arr.shape[2] < 3:
+        raise DatasetError(f"{path}: panoptic mask must be an RGB PNG, got array shape {arr.shape}")
+    return rgb2id(arr[:, :, :3])
+
+
+def read_semantic_png(path: str) -> np.ndarray:
+    """Read a VSPW class PNG as an ``(H, W)`` uint8 array (channel 0 if it has several)."""
+    arr = _read_array(path, "semantic mask")
+    if arr.ndim == 3:
+        arr = arr[:, :, 0]
+    if arr.dtype != np.uint8:
+        if arr.max(initial=0) > 255:
+            raise DatasetError(f"{path}: semantic mask has values > 255 (dtype {arr.dtype})")
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """``(height, width)`` of an image, reading only its header."""
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            return h, w
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: image file not found") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DatasetError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+
+
+def load_json(path: str, what: str = "annotation file") -> Any:
+    """Parse a JSON file; missing, truncated or invalid files raise ``DatasetError``."""
+    if not os.path.isfile(path):
+        raise DatasetError(f"{path}: {what} not found")
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        at_end = e.pos >= len(e.doc.rstrip()) - 1
+        hint = " (file truncated?)" if at_end else ""
+        raise DatasetError(
+            f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}{hint}"
+        ) from None
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not a UTF-8 JSON file ({e.reason})") from None
+
+
+def list_dir(folder: str, what: str = "folder") -> set[str]:
+    """Names in ``folder`` (one ``os.listdir`` call); a missing folder raises ``DatasetError``."""
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        raise DatasetError(f"{folder}: {what} not found") from None
+    except NotADirectoryError:
+        raise DatasetError(f"{folder}: {what} is not a directory") from None
+
+
+def require_dir(folder: str, what: str, hint: str = "") -> None:
+    """Raise ``DatasetError`` if ``folder`` is not an existing directory."""
+    if not os.path.isdir(folder):
+        raise DatasetError(f"{folder}: {what} not found{hint}")
+
+
+def check_files_exist(paths: Iterable[str], what: str, context: str) -> None:
+    """Check that every path exists with one ``os.listdir`` per parent folder (fast on big sets).
+
+    ``context`` (e.g. ``"train.json, video 12"``) is added to the message of the first missing
+    file.
+    """
+    cache: dict[str, set[str]] = {}
+    for p in paths:
+        parent, base = os.path.split(p)
+        names = cache.get(parent)
+        if names is None:
+            try:
+                names = set(os.listdir(parent))
+            except (FileNotFoundError, NotADirectoryError):
+                raise DatasetError(f"{context}: {what} folder {parent} not found") from None
+            cache[parent] = names
+        if base not in names:
+            raise DatasetError(f"{context}: {what} {p} not found")

@@ -1,0 +1,45 @@
+"""Clip mappers: dataset dict -> model input dict (one training clip, or a whole test video).
+
+``build_mapper(cfg, dataset_type, is_train, dataset_name)`` picks the mapper for a
+``DATASETS.DATASET_TYPE`` entry; each class also works without a config (plain ``__init__``),
+``cls(**cls.from_config(cfg, is_train))`` being the config route.
+"""
+from __future__ import annotations
+
+from .inference import PASS_THROUGH_KEYS, VideoTestMapper
+from .instance import YTVISDatasetMapper, instance_clip_targets
+from .panoptic import PanopticDatasetVideoMapper
+from .pseudo import CocoClipDatasetMapper
+from .semantic import SemanticDatasetVideoMapper
+
+__all__ = [
+    "YTVISDatasetMapper",
+    "CocoClipDatasetMapper",
+    "PanopticDatasetVideoMapper",
+    "SemanticDatasetVideoMapper",
+    "VideoTestMapper",
+    "MAPPER_BY_TYPE",
+    "PASS_THROUGH_KEYS",
+    "build_mapper",
+    "instance_clip_targets",
+]
+
+MAPPER_BY_TYPE = {
+    "video_instance": YTVISDatasetMapper,
+    "image_instance": CocoClipDatasetMapper,
+    "video_panoptic": PanopticDatasetVideoMapper,
+    "video_semantic": SemanticDatasetVideoMapper,
+}
+
+
+def build_mapper(cfg, dataset_type: str = "video_instance", is_train: bool = True,
+                 dataset_name: str | None = None):
+    """The mapper for one dataset: a training mapper by ``dataset_type`` (one of
+    ``MAPPER_BY_TYPE``), or :class:`VideoTestMapper` when ``is_train`` is False."""
+    if not is_train:
+        return VideoTestMapper(**VideoTestMapper.from_config(cfg, False, dataset_name))
+    if dataset_type not in MAPPER_BY_TYPE:
+        raise ValueError(f"unknown dataset type '{dataset_type}' (DATASETS.DATASET_TYPE); known: "
+                         f"{sorted(MAPPER_BY_TYPE)}")
+    cls = MAPPER_BY_TYPE[dataset_type]
+    return cls(**cls.from_config(cfg, True, dataset_name))

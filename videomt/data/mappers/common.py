@@ -1,0 +1,105 @@
+"""Helpers shared by the clip mappers: frame reading, mask decoding, tensor conversion."""
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import pycocotools.mask as mask_util
+import torch
+
+from ..catalog import DatasetError
+from ..io import read_image_rgb
+
+__all__ = ["read_frame", "decode_segmentation", "frames_to_tensor", "check_image_format",
+           "new_rng", "expect_same_size", "pack_instances", "transform_masks"]
+
+_FORMATS = ("RGB", "BGR")
+
+
+def check_image_format(fmt: str) -> str:
+    """Validate ``INPUT.FORMAT`` (``"RGB"`` or ``"BGR"``)."""
+    if fmt not in _FORMATS:
+        raise ValueError(f"INPUT.FORMAT must be one of {_FORMATS}, got '{fmt}'")
+    return fmt
+
+
+def new_rng(rng: np.random.Generator | None, fallback: np.random.Generator) -> np.random.Generator:
+    return rng if rng is not None else fallback
+
+
+def expect_same_size(arr_hw: tuple[int, int], want_hw: tuple[int, int], path: str, what: str,
+                     against: str) -> None:
+    """Raise ``DatasetError`` naming ``path`` when two sizes disagree."""
+    if tuple(arr_hw) != tuple(want_hw):
+        raise DatasetError(
+            f"{path}: {what} is {arr_hw[0]}x{arr_hw[1]} (HxW) but {against} is "
+            f"{want_hw[0]}x{want_hw[1]}")
+
+
+def read_frame(path: str, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a frame as (H, W, 3) uint8 RGB (grayscale / RGBA converted); if ``expected_hw``
+    is given the size must match (the dataset dict's height/width)."""
+    img = read_image_rgb(path)
+    if expected_hw is not None:
+        expect_same_size(img.shape[:2], expected_hw, path, "frame", "the dataset dict's height x width")
+    return img
+
+
+def _decode(rle: dict) -> np.ndarray:
+    with warnings.catch_warnings():  # pycocotools + numpy 2 emit a copy-keyword DeprecationWarning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return mask_util.decode(rle)
+
+
+def decode_segmentation(segm: Any, h: int, w: int, where: str) -> np.ndarray:
+    """Decode a COCO-style segmentation (polygons, compressed or uncompressed RLE) into an
+    (h, w) uint8 mask. ``where`` names the frame / annotation in error messages."""
+    if isinstance(segm, dict):
+        if "counts" not in segm or "size" not in segm:
+            raise DatasetError(f"{where}: RLE segmentation needs 'counts' and 'size', got {sorted(segm)}")
+        size = [int(s) for s in segm["size"]]
+        if size != [h, w]:
+            raise DatasetError(
+                f"{where}: mask size {size[0]}x{size[1]} (HxW) disagrees with the frame size {h}x{w}")
+        if isinstance(segm["counts"], list):  # uncompressed RLE
+            rle = mask_util.frPyObjects(segm, h, w)
+        else:
+            counts = segm["counts"]
+            rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
+        mask = _decode(rle)
+    elif isinstance(segm, (list, tuple)):
+        polys = [np.asarray(p, dtype=np.float64).ravel().tolist() for p in segm]
+        polys = [p for p in polys if len(p) >= 6]
+        if not polys:
+            return np.zeros((h, w), dtype=np.uint8)
+        mask = _decode(mask_util.merge(mask_util.frPyObjects(polys, h, w)))
+    else:
+        raise DatasetError(f"{where}: unsupported segmentation type {type(segm).__name__}")
+    if mask.ndim == 3:  # a list of RLEs decodes to (h, w, n)
+        mask = mask.max(axis=2) if mask.shape[2] else np.zeros((h, w), dtype=np.uint8)
+    return np.ascontiguousarray(mask, dtype=np.uint8)
+
+
+def frames_to_tensor(frames: Sequence[np.ndarray], fmt: str) -> torch.Tensor:
+    """T frames (H, W, 3) uint8 RGB -> uint8 tensor (T, 3, H, W) in ``fmt`` channel order."""
+    arr = np.stack(frames, axis=0)  # (T, H, W, 3)
+    if fmt == "BGR":
+        arr = arr[..., ::-1]
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
+
+
+def pack_instances(ids: np.ndarray, labels: np.ndarray, masks: np.ndarray) -> dict[str, torch.Tensor]:
+    """Targets of one clip as tensors: ids int64 (N, T), labels int64 (N,), masks bool (N, T, H, W)."""
+    return {"ids": torch.as_tensor(np.asarray(ids, dtype=np.int64)).reshape(masks.shape[:2]),
+            "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)).reshape(-1),
+            "masks": torch.from_numpy(np.ascontiguousarray(masks, dtype=np.bool_))}
+
+
+def transform_masks(tfm, masks: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+    """Apply a transform to stacked masks (n, H, W) uint8 -> (n, H', W') uint8 (nearest)."""
+    if masks.shape[0] == 0:
+        return np.zeros((0, *out_hw), dtype=np.uint8)
+    out = tfm.apply_segmentation(np.ascontiguousarray(masks.transpose(1, 2, 0)))  # (H', W', n)
+    out = np.asarray(out).reshape(out_hw[0], out_hw[1], masks.shape[0])
+    return np.ascontiguousarray(out.transpose(2, 0, 1))

@@ -1,0 +1,59 @@
+"""Test-time mapper: a whole video, resized, no targets (SPEC 4.1)."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..augmentation import ClipAugmentation, apply_clip_augmentations, build_test_augmentation
+from ..catalog import DatasetError
+from .common import check_image_format, frames_to_tensor
+from .panoptic import read_clip_frames
+
+__all__ = ["VideoTestMapper", "PASS_THROUGH_KEYS"]
+
+# annotation keys handed to the evaluators untouched (not decoded)
+PASS_THROUGH_KEYS = ("pan_seg_file_names", "segments_infos", "sem_seg_file_names")
+
+
+class VideoTestMapper:
+    """Dataset dict (any task) -> ``{"image": uint8 (T, 3, H, W) all frames resized (shorter side
+    ``MIN_SIZE_TEST``, longer side <= ``MAX_SIZE_TEST``), "height", "width" (original),
+    "video_id", "file_names", "length"}`` plus the panoptic/semantic annotation paths when the
+    dict has them."""
+
+    def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB"):
+        self.augmentations = list(augmentations)
+        self.image_format = check_image_format(image_format)
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = False, dataset_name: str | None = None) -> dict:
+        return dict(augmentations=build_test_augmentation(cfg), image_format=cfg.INPUT.FORMAT)
+
+    def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None
+                 ) -> dict[str, Any]:
+        if "file_names" in dataset_dict:
+            files = list(dataset_dict["file_names"])
+        elif "file_name" in dataset_dict:  # a still image is a one-frame video
+            files = [dataset_dict["file_name"]]
+            dataset_dict = dict(dataset_dict, file_names=files)
+        else:
+            raise DatasetError(f"video {dataset_dict.get('video_id')}: no 'file_names'")
+        if not files:
+            raise DatasetError(f"video {dataset_dict.get('video_id')}: has no frames")
+        frames = read_clip_frames(dataset_dict, range(len(files)))
+        h, w = frames[0].shape[:2]
+        frames, _ = apply_clip_augmentations(self.augmentations, frames,
+                                             rng if rng is not None else np.random.default_rng(0))
+        out = {
+            "image": frames_to_tensor(frames, self.image_format),
+            "height": dataset_dict.get("height", h),
+            "width": dataset_dict.get("width", w),
+            "video_id": dataset_dict.get("video_id", dataset_dict.get("image_id")),
+            "file_names": files,
+            "length": dataset_dict.get("length", len(files)),
+        }
+        for key in PASS_THROUGH_KEYS:
+            if key in dataset_dict:
+                out[key] = dataset_dict[key]
+        return out

@@ -1,0 +1,192 @@
+"""Samplers: what each rank loads at each training iteration, and each rank's share at test time.
+
+Training is a pure function of ``(seed, iteration)``: the clip keys of iteration ``i`` are
+computed from ``i`` directly (no state carried between iterations), so a run resumed at
+iteration ``i`` sees exactly the clips of the uninterrupted run, whatever the number of data
+workers. The global batch of iteration ``i`` occupies stream positions
+``[i * B, (i + 1) * B)``; rank ``r`` takes the contiguous slice of ``B / world_size`` positions
+starting at ``i * B + r * B / world_size``.
+"""
+from __future__ import annotations
+
+from typing import Iterator, NamedTuple, Sequence
+
+import numpy as np
+import torch.distributed as dist
+
+__all__ = [
+    "ClipKey",
+    "ShuffledStream",
+    "TrainingSampler",
+    "MixedTrainingBatchSampler",
+    "InferenceSampler",
+    "dist_rank_world",
+]
+
+_TAG_SOURCE, _TAG_PERM = 0x50C, 0x9E3  # domain separators for the seed sequences
+
+
+def dist_rank_world() -> tuple[int, int]:
+    """(rank, world size) from ``torch.distributed`` if initialised, else (0, 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _resolve_rank_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    d_rank, d_world = dist_rank_world()
+    rank = d_rank if rank is None else int(rank)
+    world_size = d_world if world_size is None else int(world_size)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"invalid rank {rank} for world size {world_size}")
+    return rank, world_size
+
+
+class ClipKey(NamedTuple):
+    """One training sample: dataset ``source``, dict ``index`` in it, global stream ``position``
+    (the mapper's random generator is seeded from (seed, position))."""
+
+    source: int
+    index: int
+    position: int
+
+
+class ShuffledStream:
+    """The infinite sequence made of successive random permutations of ``range(size)``.
+
+    ``at(k)`` is the k-th element: epoch ``k // size`` uses the permutation seeded by
+    (seed, tag, epoch), so any element is computable without replaying the stream.
+    """
+
+    def __init__(self, size: int, seed: int, shuffle: bool = True, tag: int = 0):
+        if size <= 0:
+            raise ValueError(f"cannot sample from an empty dataset (size {size})")
+        self.size, self.seed, self.shuffle, self.tag = int(size), int(seed), bool(shuffle), int(tag)
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _perm(self, epoch: int) -> np.ndarray:
+        perm = self._perms.get(epoch)
+        if perm is None:
+            rng = np.random.default_rng([self.seed, _TAG_PERM, self.tag, epoch])
+            perm = rng.permutation(self.size)
+            if len(self._perms) >= 2:  # keep the current and the previous epoch
+                self._perms.pop(min(self._perms))
+            self._perms[epoch] = perm
+        return perm
+
+    def at(self, k: int) -> int:
+        if not self.shuffle:
+            return k % self.size
+        return int(self._perm(k // self.size)[k % self.size])
+
+
+class TrainingSampler:
+    """Infinite, shuffled indices of one dataset for this rank (Detectron2-style).
+
+    Rank ``r`` of ``W`` yields stream elements ``r, r + W, r + 2W, ...`` starting after
+    ``start`` of its own items (set ``start = start_iter * batch_per_rank`` to resume).
+    """
+
+    def __init__(self, size: int, shuffle: bool = True, seed: int = 0, *, rank: int | None = None,
+                 world_size: int | None = None, start: int = 0):
+        self.stream = ShuffledStream(size, seed, shuffle)
+        self.rank, self.world_size = _resolve_rank_world(rank, world_size)
+        self.start = int(start)
+
+    def __iter__(self) -> Iterator[int]:
+        j = self.start
+        while True:
+            yield self.stream.at(j * self.world_size + self.rank)
+            j += 1
+
+
+class MixedTrainingBatchSampler:
+    """Infinite per-rank batches of :class:`ClipKey` drawn from several datasets.
+
+    Each stream position picks its dataset by weighted random choice (``ratios``, deterministic
+    in (seed, position)); the k-th pick of dataset s is element k of that dataset's own
+    :class:`ShuffledStream`, so every dataset is still covered epoch by epoch. Iterating yields
+    the batches of iterations ``start_iter, start_iter + 1, ...``; ``batch(i)`` gives any one.
+    """
+
+    CHUNK = 8192  # positions whose dataset choices are drawn together
+
+    def __init__(self, sizes: Sequence[int], ratios: Sequence[float] | None = None, *,
+                 batch_size: int, seed: int = 0, shuffle: bool = True, rank: int | None = None,
+                 world_size: int | None = None, start_iter: int = 0):
+        self.sizes = [int(s) for s in sizes]
+        if not self.sizes:
+            raise ValueError("MixedTrainingBatchSampler needs at least one dataset")
+        ratios = [1.0] * len(self.sizes) if ratios is None else [float(r) for r in ratios]
+        if len(ratios) != len(self.sizes) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
+            raise ValueError(f"dataset ratios {ratios} must be {len(self.sizes)} non-negative numbers "
+                             "with a positive sum")
+        self.probs = np.asarray(ratios, dtype=np.float64) / sum(ratios)
+        self.rank, self.world_size = _resolve_rank_world(rank, world_size)
+        if batch_size % self.world_size:
+            raise ValueError(f"total batch size {batch_size} is not divisible by the world size "
+                             f"{self.world_size}")
+        self.batch_size = int(batch_size)
+        self.per_rank = self.batch_size // self.world_size
+        self.seed = int(seed)
+        self.start_iter = int(start_iter)
+        self.streams = [ShuffledStream(n, self.seed, shuffle, tag=s) for s, n in enumerate(self.sizes)]
+        self._cum: list[np.ndarray] = [np.zeros(len(self.sizes), dtype=np.int64)]  # counts before chunk c
+        self._chunk_cache: tuple[int, np.ndarray] | None = None
+
+    def _choices(self, chunk: int) -> np.ndarray:
+        """Dataset chosen at each position of ``chunk`` (CHUNK,) int64."""
+        if self._chunk_cache is not None and self._chunk_cache[0] == chunk:
+            return self._chunk_cache[1]
+        if len(self.sizes) == 1:
+            out = np.zeros(self.CHUNK, dtype=np.int64)
+        else:
+            rng = np.random.default_rng([self.seed, _TAG_SOURCE, chunk])
+            out = rng.choice(len(self.sizes), size=self.CHUNK, p=self.probs).astype(np.int64)
+        self._chunk_cache = (chunk, out)
+        return out
+
+    def _counts_before_chunk(self, chunk: int) -> np.ndarray:
+        while len(self._cum) <= chunk:
+            c = len(self._cum) - 1
+            counts = np.bincount(self._choices(c), minlength=len(self.sizes))
+            self._cum.append(self._cum[-1] + counts)
+        return self._cum[chunk]
+
+    def key_at(self, position: int) -> ClipKey:
+        """The sample at a global stream position."""
+        chunk, offset = divmod(int(position), self.CHUNK)
+        before = self._counts_before_chunk(chunk)
+        choices = self._choices(chunk)
+        source = int(choices[offset])
+        k = int(before[source]) + int(np.count_nonzero(choices[:offset] == source))
+        return ClipKey(source, self.streams[source].at(k), int(position))
+
+    def batch(self, iteration: int) -> list[ClipKey]:
+        """This rank's share of the global batch of ``iteration``."""
+        first = iteration * self.batch_size + self.rank * self.per_rank
+        return [self.key_at(first + b) for b in range(self.per_rank)]
+
+    def __iter__(self) -> Iterator[list[ClipKey]]:
+        it = self.start_iter
+        while True:
+            yield self.batch(it)
+            it += 1
+
+
+class InferenceSampler:
+    """Indices ``0..size-1`` split into contiguous, disjoint shares, one per rank (the first
+    ``size % world_size`` ranks get one more); together they cover every index exactly once."""
+
+    def __init__(self, size: int, *, rank: int | None = None, world_size: int | None = None):
+        self.size = int(size)
+        self.rank, self.world_size = _resolve_rank_world(rank, world_size)
+        base, extra = divmod(self.size, self.world_size)
+        self.begin = self.rank * base + min(self.rank, extra)
+        self.end = self.begin + base + (1 if self.rank < extra else 0)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.begin, self.end))
+
+    def __len__(self) -> int:
+        return self.end - self.begin

@@ -1,0 +1,87 @@
+"""VSPW-format video semantic loading (``VSPW_vss_video_*``, ``synthetic_vss_*``).
+
+Layout::
+
+    <root>/data/<video>/origin/<frame>.jpg
+    <root>/data/<video>/mask/<frame>.png      # class PNG: 0, 255 ignore; v -> raw class v-1
+    <root>/{train,val,test}.txt               # one video name per line
+
+The output follows :mod:`videomt.data.catalog`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
+from .io import image_size, list_dir, require_dir
+
+__all__ = ["load_vspw", "register_vspw_semantic", "read_split_file"]
+
+logger = logging.getLogger(__name__)
+
+_IMAGE_EXTS = (".jpg", ".jpeg", ".png")
+
+
+def read_split_file(split_file: str) -> list[str]:
+    """Video names listed in a split txt file (blank lines ignored)."""
+    if not os.path.isfile(split_file):
+        raise DatasetError(f"{split_file}: split file not found")
+    with open(split_file, encoding="utf-8") as f:
+        names = [line.strip() for line in f if line.strip()]
+    if not names:
+        raise DatasetError(f"{split_file}: split file lists no videos")
+    return names
+
+
+def load_vspw(
+    data_root: str, split_file: str, with_masks: bool = True, check_sizes: bool = True
+) -> list[dict]:
+    """Load VSPW-layout videos listed in ``split_file`` from ``data_root`` (= ``.../data``).
+
+    Args:
+        with_masks: expect ``mask/<frame>.png`` for every frame (False for the test split).
+        check_sizes: check that the first mask of each video has the frame size (header only).
+
+    Frames are the sorted image files of ``origin/``; size from the first frame's header.
+    """
+    require_dir(data_root, "VSPW data folder",
+                " (datasets are looked up under $DETECTRON2_DATASETS)")
+    out = []
+    for vid in read_split_file(split_file):
+        origin = os.path.join(data_root, vid, "origin")
+        frames = sorted(n for n in list_dir(origin, f"frame folder of video {vid} ({split_file})")
+                        if n.lower().endswith(_IMAGE_EXTS))
+        if not frames:
+            raise DatasetError(f"{origin}: video {vid} is empty (no frames)")
+        file_names = [os.path.join(origin, n) for n in frames]
+        h, w = image_size(file_names[0])
+        rec = {"file_names": file_names, "height": h, "width": w, "length": len(frames),
+               "video_id": vid}
+        if with_masks:
+            mask_dir = os.path.join(data_root, vid, "mask")
+            masks = list_dir(mask_dir, f"mask folder of video {vid} ({split_file})")
+            sem = []
+            for n in frames:
+                m = os.path.splitext(n)[0] + ".png"
+                if m not in masks:
+                    raise DatasetError(f"{os.path.join(mask_dir, m)}: mask of frame {n} not found")
+                sem.append(os.path.join(mask_dir, m))
+            if check_sizes:
+                mh, mw = image_size(sem[0])
+                if (mh, mw) != (h, w):
+                    raise DatasetError(f"{sem[0]}: mask size [{mh}, {mw}] disagrees with frame "
+                                       f"size [{h}, {w}] of video {vid}")
+            rec["sem_seg_file_names"] = sem
+        out.append(rec)
+    logger.info("Loaded %d videos from %s", len(out), split_file)
+    return out
+
+
+def register_vspw_semantic(
+    name: str, metadata: dict, data_root: str, split_file: str, with_masks: bool = True
+) -> None:
+    """Register a VSPW-layout semantic video dataset."""
+    DatasetCatalog.register(name, lambda: load_vspw(data_root, split_file, with_masks))
+    MetadataCatalog.get(name).set(image_root=data_root, split_file=split_file,
+                                  evaluator_type="vss", ignore_label=255, **metadata)
