@@ -124,10 +124,10 @@ class VSSEvaluator(DatasetEvaluator):
         self.dataset_name = dataset_name
         self.output_dir = output_dir
         self.to_raw = np.asarray(self.meta.contiguous_id_to_dataset_id, dtype=np.uint8)
-        self._gt: list[tuple[str, list[str], list[str]]] = []
+        self._videos: list[tuple[str, bool]] = []  # (video id, has ground truth)
 
     def reset(self) -> None:
-        self._gt = []
+        self._videos = []
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         for inp, out in zip(inputs, outputs):
@@ -135,22 +135,20 @@ class VSSEvaluator(DatasetEvaluator):
             folder = os.path.join(self.output_dir, video_id)
             os.makedirs(folder, exist_ok=True)
             classes = out["pred_sem_seg"].cpu().numpy()  # (T, H, W) contiguous ids
-            preds = []
             for t, file_name in enumerate(inp["file_names"]):
-                path = os.path.join(folder, _stem(file_name) + ".png")
-                Image.fromarray(self.to_raw[classes[t]]).save(path)
-                preds.append(path)
-            self._gt.append((video_id, preds, list(inp.get("sem_seg_file_names") or [])))
+                Image.fromarray(self.to_raw[classes[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
+            self._videos.append((video_id, bool(inp.get("sem_seg_file_names"))))
 
     def evaluate(self) -> dict:
-        gathered = all_gather_objects(self._gt)
+        gathered = all_gather_objects(self._videos)
         if not is_main_process():
             return {}
         videos = [v for part in gathered for v in part]
-        if not videos or any(not gt for _, _, gt in videos):
+        root = getattr(self.meta, "dataset_root", None)
+        if not videos or not all(has_gt for _, has_gt in videos) or not root:
             logger.info(f"{self.dataset_name}: no semantic ground truth; predictions in {self.output_dir}")
             return {}
-        from .vss import evaluate_vss_files
+        from .vss import evaluate_vss
 
-        num_classes = len(self.to_raw)
-        return {"vss": evaluate_vss_files([(vid, gt, pred) for vid, pred, gt in videos], num_classes=num_classes)}
+        return {"vss": evaluate_vss(self.output_dir, root, videos=[vid for vid, _ in videos],
+                                    num_classes=len(self.to_raw))}
