@@ -17,11 +17,15 @@ def run(args, tmp_path, **env):
                           capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=600)
 
 
-def test_eval_only_quickstart_end_to_end(tmp_path):
-    out = tmp_path / "out"
-    proc = run(["--config-file", QUICKSTART, "--eval-only", "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(out),
+def eval_quickstart(tmp_path, out, *extra):
+    proc = run(["--config-file", QUICKSTART, "--eval-only", *extra, "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(out),
                 "MODEL.BACKBONE.DEPTH", "3", "MODEL.BACKBONE.SEGMENTER_BLOCKS", "[1, 2]"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_eval_only_quickstart_end_to_end(tmp_path):
+    out = tmp_path / "out"
+    eval_quickstart(tmp_path, out)
     folder = out / "inference" / "synthetic_vis_val"
     results = json.loads((folder / "results.json").read_text())
     gt = json.loads((tmp_path / "datasets" / "synthetic" / "synthetic_vis_val" / "annotations.json").read_text())
@@ -36,6 +40,12 @@ def test_eval_only_quickstart_end_to_end(tmp_path):
     assert set(metrics["segm"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10"}
     assert (out / "log.txt").exists() and (out / "config.yaml").exists()
     assert "copypaste: AP,AP50" in (out / "log.txt").read_text()
+
+    # two processes (gloo): each rank infers half of the videos, rank 0 gathers the same results
+    eval_quickstart(tmp_path, tmp_path / "dist", "--num-gpus", "2")
+    dist_folder = tmp_path / "dist" / "inference" / "synthetic_vis_val"
+    assert json.loads((dist_folder / "results.json").read_text()) == results
+    assert (tmp_path / "dist" / "log.txt.rank1").exists()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -9,7 +9,19 @@ import sys
 from ..config import CfgNode, load_config
 from .comm import get_rank, is_main_process
 
-__all__ = ["default_argument_parser", "default_setup", "setup_logger"]
+__all__ = ["default_argument_parser", "default_setup", "setup_logger", "seed_everything"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (same seed on every rank, so random inits agree)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def default_argument_parser(description: str = "VidEoMT") -> argparse.ArgumentParser:
@@ -52,6 +64,7 @@ def setup_logger(output_dir: str | None) -> logging.Logger:
 def default_setup(args: argparse.Namespace) -> CfgNode:
     """Config from ``args``; creates OUTPUT_DIR with ``config.yaml`` and ``log.txt``."""
     cfg = load_config(args.config_file or None, args.opts)
+    seed_everything(cfg.SEED)
     logger = setup_logger(cfg.OUTPUT_DIR)
     logger.info(f"command line: {' '.join(sys.argv)}")
     if is_main_process():
