@@ -14,7 +14,6 @@ from PIL import Image
 
 from ..engine.comm import all_gather_objects, is_main_process
 from .evaluator import DatasetEvaluator
-from .panoptic_io import id2rgb
 
 __all__ = ["VPSEvaluator", "VSSEvaluator", "SegmentColours"]
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import math
 import os
 from collections import defaultdict
@@ -41,6 +40,7 @@ from pycocotools import mask as mask_utils
 from pycocotools.cocoeval import COCOeval
 
 from .errors import EvaluationError
+from .panoptic_io import load_json
 
 __all__ = [
     "evaluate",
@@ -73,13 +73,7 @@ COCO_AREA_RANGES: dict[str, tuple[float, float]] = {
 # Loading and validating inputs
 # --------------------------------------------------------------------------------------------
 def _read_json(path: str | os.PathLike, what: str) -> Any:
-    try:
-        with open(path, "r") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise EvaluationError(f"{what} not found: {path}") from None
-    except json.JSONDecodeError as e:
-        raise EvaluationError(f"{what} {path} is not valid JSON: {e}") from None
+    return load_json(os.fspath(path), what)
 
 
 def load_ytvis_gt(gt: str | os.PathLike | Mapping) -> dict:
