@@ -165,3 +165,16 @@ def test_convert_cli_errors_are_one_line(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: ") and "bad.pth" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_round_trip_dinov3_official_layout():
+    cfg = small_cfg(**{"MODEL.BACKBONE.MODEL_NAME": "facebook/dinov3-vits16-pretrain-lvd1689m",
+                       "MODEL.BACKBONE.DEPTH": 3, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2]})
+    model = perturb_(build_model(cfg))
+    ours = dict(model.state_dict())
+    official = videomt_to_official(ours, num_query_blocks=2, dinov3=True)
+    assert "backbone.encoder.backbone.blocks.0.attention.k_proj.weight" in official
+    assert "backbone.encoder.backbone.blocks.0.attention.k_proj.bias" not in official  # DINOv3: no k bias
+    assert "backbone.encoder.backbone.patch_embed.patch_embeddings.weight" in official
+    assert detect_layout(official) == "official_dinov3"
+    assert_same_tensors(to_videomt_layout(official), ours)
