@@ -60,3 +60,19 @@ def test_user_errors_are_one_line(tmp_path, args, message):
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("task, keys", [("vps", {"VPQ", "VPQ_k0", "STQ", "AQ", "IoU"}),
+                                        ("vss", {"mIoU", "VC8", "VC16_official"})])
+def test_eval_only_panoptic_and_semantic(tmp_path, task, keys):
+    out = tmp_path / "out"
+    eval_quickstart(tmp_path, out, "MODEL.BACKBONE.TEST.TASK", task, "DATASETS.TEST", f"('synthetic_{task}_val',)",
+                    "MODEL.BACKBONE.NUM_CLASSES", "8", "MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD", "0.0",
+                    "MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD", "0.0")
+    folder = out / "inference" / f"synthetic_{task}_val"
+    metrics = json.loads((folder / "metrics.json").read_text())[task]
+    assert keys <= set(metrics)
+    if task == "vps":
+        assert (folder / "pred.json").exists() and any((folder / "pan_pred").iterdir())
+    else:
+        assert len(list(folder.glob("*/*.png"))) > 0
