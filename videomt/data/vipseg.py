@@ -41,6 +41,7 @@ def _frames_of_video(json_file: str, v: Any, i: int) -> tuple[str, list[dict]]:
     return str(v["video_id"]), images
 
 
+@gc_paused()
 def load_vipseg_json(
     json_file: str,
     image_root: str,
@@ -56,14 +57,6 @@ def load_vipseg_json(
         check_files: check that every frame and mask exists (one ``os.listdir`` per folder) and
             that the first mask of each video has the frame size (header read only).
     """
-    with gc_paused():
-        return _load_vipseg_json(json_file, image_root, panoptic_root, categories, check_files)
-
-
-def _load_vipseg_json(
-    json_file: str, image_root: str, panoptic_root: str, categories: list[dict] | None,
-    check_files: bool,
-) -> list[dict]:
     require_dir(image_root, "image folder", " (datasets are looked up under $DETECTRON2_DATASETS)")
     data = load_json(json_file)
     if not isinstance(data, dict) or not (

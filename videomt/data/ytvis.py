@@ -100,6 +100,7 @@ def _video_record(
     }
 
 
+@gc_paused()
 def load_ytvis_json(
     json_file: str,
     image_root: str,
@@ -125,19 +126,6 @@ def load_ytvis_json(
         One dict per video; ``annotations`` (per frame lists of objects) only when the JSON has
         annotations. Polygons with fewer than 3 points are removed (counted in the log).
     """
-    with gc_paused():
-        return _load_ytvis_json(json_file, image_root, dataset_name, id_map, check_files,
-                                skip_bad_videos)
-
-
-def _load_ytvis_json(
-    json_file: str,
-    image_root: str,
-    dataset_name: str | None = None,
-    id_map: dict[int, int] | None = None,
-    check_files: bool = True,
-    skip_bad_videos: bool = False,
-) -> list[dict]:
     require_dir(image_root, "image folder", _root_hint())
     data = load_json(json_file)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
@@ -273,6 +261,7 @@ def _load_ytvis_json(
     return out
 
 
+@gc_paused()
 def load_coco_pseudo_json(
     json_file: str,
     image_root: str,
@@ -286,16 +275,6 @@ def load_coco_pseudo_json(
     whose category is not in the mapping are dropped and their number logged. Images keep an
     empty list if none of their annotations survive (``FILTER_EMPTY_ANNOTATIONS`` removes them).
     """
-    with gc_paused():
-        return _load_coco_pseudo_json(json_file, image_root, coco_to_contiguous, check_files)
-
-
-def _load_coco_pseudo_json(
-    json_file: str,
-    image_root: str,
-    coco_to_contiguous: dict[int, int],
-    check_files: bool = True,
-) -> list[dict]:
     require_dir(image_root, "image folder", _root_hint())
     data = load_json(json_file)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
