@@ -96,6 +96,27 @@ def pack_instances(ids: np.ndarray, labels: np.ndarray, masks: np.ndarray) -> di
             "masks": torch.from_numpy(np.ascontiguousarray(masks, dtype=np.bool_))}
 
 
+def dense_clip_output(dataset_dict: dict, frames: Sequence[np.ndarray], fmt: str, label_maps: Sequence[np.ndarray],
+                      values: Sequence[int], labels: Sequence[int], frame_idx: list[int], files: Sequence[str],
+                      video_id: Any) -> dict:
+    """Training output for dense (VPS / VSS) clips: one track per entry of ``values`` (a segment id
+    or a class in the per-frame ``label_maps`` (H, W)), present as ``ids[n, t] = n`` in every frame
+    with a mask that may be empty in some frames, class ``labels[n]``."""
+    stack = np.stack(label_maps)  # (T, H, W)
+    values = np.asarray(values, dtype=np.int64)
+    masks = stack[None] == values[:, None, None, None]  # (N, T, H, W)
+    ids = np.tile(np.arange(len(values), dtype=np.int64)[:, None], (1, len(label_maps)))  # (N, T)
+    return {
+        "image": frames_to_tensor(frames, fmt),
+        "instances": pack_instances(ids, np.asarray(labels, dtype=np.int64), masks),
+        "height": dataset_dict.get("height", frames[0].shape[0]),
+        "width": dataset_dict.get("width", frames[0].shape[1]),
+        "video_id": video_id,
+        "frame_idx": frame_idx,
+        "file_names": [files[i] for i in frame_idx],
+    }
+
+
 def transform_masks(tfm, masks: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Apply a transform to stacked masks (n, H, W) uint8 -> (n, H', W') uint8 (nearest)."""
     if masks.shape[0] == 0:

@@ -10,8 +10,8 @@ from ..augmentation import (ClipAugmentation, apply_clip_augmentations,
 from ..catalog import DatasetError
 from ..clip_sampling import sample_clip_indices
 from ..io import read_panoptic_ids
-from .common import (check_image_format, expect_same_size, frames_to_tensor, new_rng,
-                     pack_instances, read_frame)
+from .common import (check_image_format, dense_clip_output, expect_same_size, new_rng,
+                     read_frame)
 
 __all__ = ["PanopticDatasetVideoMapper", "read_clip_frames"]
 
@@ -91,20 +91,6 @@ class PanopticDatasetVideoMapper:
             present.update(int(v) for v in np.unique(m))
         seg_ids = [sid for sid in segment_class if sid in present]  # first-listed order
 
-        T = len(frame_idx)
-        out_hw = frames[0].shape[:2]
-        masks = np.zeros((len(seg_ids), T, *out_hw), dtype=np.bool_)
-        for n, sid in enumerate(seg_ids):
-            for t, m in enumerate(id_maps):
-                masks[n, t] = m == sid
-        ids = np.tile(np.arange(len(seg_ids), dtype=np.int64)[:, None], (1, T))
-        labels = np.asarray([segment_class[s] for s in seg_ids], dtype=np.int64)
-        return {
-            "image": frames_to_tensor(frames, self.image_format),
-            "instances": pack_instances(ids, labels, masks),
-            "height": dataset_dict.get("height", frames[0].shape[0]),
-            "width": dataset_dict.get("width", frames[0].shape[1]),
-            "video_id": vid,
-            "frame_idx": frame_idx,
-            "file_names": [files[i] for i in frame_idx],
-        }
+        labels = [segment_class[sid] for sid in seg_ids]
+        return dense_clip_output(dataset_dict, frames, self.image_format, id_maps, seg_ids, labels, frame_idx,
+                                 files, vid)

@@ -10,8 +10,7 @@ from ..augmentation import (ClipAugmentation, apply_clip_augmentations,
 from ..catalog import DatasetError
 from ..clip_sampling import sample_clip_indices
 from ..io import read_semantic_png
-from .common import (check_image_format, expect_same_size, frames_to_tensor, new_rng,
-                     pack_instances)
+from .common import check_image_format, dense_clip_output, expect_same_size, new_rng
 from .panoptic import read_clip_frames
 
 __all__ = ["SemanticDatasetVideoMapper", "default_value_to_class", "IGNORE_LABEL"]
@@ -92,19 +91,5 @@ class SemanticDatasetVideoMapper:
         class_maps = [self.value_to_class[tfm.apply_segmentation(m)] for tfm, m in zip(tfms, raw_maps)]
 
         classes = sorted(set(np.unique(np.stack(class_maps)).tolist()) - {IGNORE_LABEL})
-        T = len(frame_idx)
-        out_hw = frames[0].shape[:2]
-        masks = np.zeros((len(classes), T, *out_hw), dtype=np.bool_)
-        for n, c in enumerate(classes):
-            for t, m in enumerate(class_maps):
-                masks[n, t] = m == c
-        ids = np.tile(np.arange(len(classes), dtype=np.int64)[:, None], (1, T))
-        return {
-            "image": frames_to_tensor(frames, self.image_format),
-            "instances": pack_instances(ids, np.asarray(classes, dtype=np.int64), masks),
-            "height": dataset_dict.get("height", frames[0].shape[0]),
-            "width": dataset_dict.get("width", frames[0].shape[1]),
-            "video_id": vid,
-            "frame_idx": frame_idx,
-            "file_names": [files[i] for i in frame_idx],
-        }
+        return dense_clip_output(dataset_dict, frames, self.image_format, class_maps, classes, classes, frame_idx,
+                                 files, vid)
