@@ -193,3 +193,22 @@ def test_dinov3_query_blocks_leave_queries_unrotated():
         hidden = layer(hidden, position_embeddings=cos_sin)
     ref, _ = core.predict(hf.norm(hidden), (3, 4))
     torch.testing.assert_close(ours, ref, atol=1e-4, rtol=0)
+
+
+def test_meta_arch_window_size_does_not_change_outputs():
+    from videomt import build_model
+
+    from model_fixtures import small_cfg
+
+    torch.manual_seed(0)
+    model = perturb_(build_model(small_cfg()).eval())
+    frames = torch.randint(0, 256, (5, 3, 50, 70), dtype=torch.uint8)  # padded to 64x96 inside
+    whole = model.run_video(frames, window_size=-1)
+    assert whole["image_size"] == (50, 70) and whole["padded_size"] == (64, 96)
+    assert whole["pred_masks"].shape == (5, 10, 16, 24)
+    for window in (1, 2):
+        part = model.run_video(frames, window_size=window)
+        torch.testing.assert_close(part["pred_logits"], whole["pred_logits"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(part["pred_masks"], whole["pred_masks"], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match="3 channels"):
+        model.run_video(torch.zeros(2, 4, 64, 64))

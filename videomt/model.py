@@ -118,12 +118,12 @@ class VidEoMTOnline(nn.Module):
         frames: (T, 3, H, W) pixels. Returns ``pred_logits`` (T, Q, K+1) and ``pred_masks``
         (T, Q, H'/4, W'/4) as fp32 on the CPU, plus ``image_size`` (H, W) and ``padded_size``.
         """
-        x, image_size = self.preprocess(frames)
-        window = window_size or self.window_size or x.shape[0]
-        window = x.shape[0] if window < 0 else window
+        window = window_size or self.window_size or frames.shape[0]
+        window = frames.shape[0] if window < 0 else window
         state, logits, masks = None, [], []
-        for start in range(0, x.shape[0], window):
-            out = self.core(x[start:start + window].unsqueeze(0), state)
+        for start in range(0, frames.shape[0], window):  # normalise per window: bounded device memory
+            x, image_size = self.preprocess(frames[start:start + window])
+            out = self.core(x.unsqueeze(0), state)
             state = out["state"]
             logits.append(out["pred_logits"][0].float().cpu())
             masks.append(out["pred_masks"][0].float().cpu())
