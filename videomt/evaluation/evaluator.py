@@ -79,6 +79,9 @@ class YTVISEvaluator(DatasetEvaluator):
         if mapping is None:
             forward = getattr(meta, "thing_dataset_id_to_contiguous_id", None) or {}
             mapping = {v: k for k, v in forward.items()}
+        if not mapping:
+            raise ValueError(f"dataset {dataset_name}: metadata has no thing_dataset_id_to_contiguous_id "
+                             f"(load the dataset before building its evaluator)")
         self.contiguous_to_dataset_id = mapping
         self._records: list[dict] = []
 
@@ -92,9 +95,15 @@ class YTVISEvaluator(DatasetEvaluator):
                 self._records.append({
                     "video_id": inp["video_id"],
                     "score": float(score),
-                    "category_id": int(self.contiguous_to_dataset_id.get(int(label), int(label) + 1)),
+                    "category_id": self._dataset_category(int(label)),
                     "segmentations": encode_track(track),
                 })
+
+    def _dataset_category(self, label: int) -> int:
+        if label not in self.contiguous_to_dataset_id:
+            raise ValueError(f"{self.dataset_name}: predicted class {label} is outside the dataset's "
+                             f"{len(self.contiguous_to_dataset_id)} classes (MODEL.BACKBONE.NUM_CLASSES too large?)")
+        return int(self.contiguous_to_dataset_id[label])
 
     def evaluate(self) -> dict:
         gathered = all_gather_objects(self._records)
