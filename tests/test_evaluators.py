@@ -105,3 +105,11 @@ def test_build_evaluator_checks_task():
     assert isinstance(build_evaluator(cfg, "synthetic_vis_val", "/tmp/x"), YTVISEvaluator)
     with pytest.raises(ValueError, match="evaluated as 'vss'"):
         build_evaluator(cfg, "synthetic_vss_val", "/tmp/x")
+
+
+def test_ytvis_evaluator_rejects_classes_outside_the_dataset(tmp_path):
+    ev = YTVISEvaluator("synthetic_vis_val", str(tmp_path))
+    out = {"pred_scores": torch.ones(1), "pred_labels": torch.tensor([7]),
+           "pred_masks": torch.zeros(1, 2, 4, 4, dtype=torch.bool)}
+    with pytest.raises(ValueError, match="predicted class 7 is outside the dataset's 5 classes"):
+        ev.process([{"video_id": 1}], [out])
