@@ -6,12 +6,12 @@ import logging
 import os
 
 import numpy as np
-import pycocotools.mask as mask_util
 import pytest
 import torch
 from fvcore.transforms.transform import CropTransform
 from PIL import Image
 
+from data_fixtures import rle_list, rle_str
 from videomt.config import get_cfg
 from videomt.data.augmentation import ClipAugmentation, RandomRotationClip
 from videomt.data.build import build_test_loader, build_train_loader, filter_empty_annotations
@@ -52,21 +52,7 @@ def rect(y0, y1, x0, x1, h=H, w=W) -> np.ndarray:
     return m
 
 
-def rle(mask: np.ndarray) -> dict:
-    enc = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
-    return {"size": list(enc["size"]), "counts": enc["counts"].decode("ascii")}
-
-
-def uncompressed_rle(mask: np.ndarray) -> dict:
-    flat = mask.astype(np.uint8).ravel(order="F")
-    counts, cur, run = [], 0, 0
-    for v in flat:
-        if v != cur:
-            counts.append(run)
-            cur, run = v, 0
-        run += 1
-    counts.append(run)
-    return {"size": list(mask.shape), "counts": counts}
+rle, uncompressed_rle = rle_str, rle_list  # encoders shared with the data fixtures
 
 
 def polygon(y0, y1, x0, x1) -> list[list[float]]:

@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from .checkpoint import (CheckpointError, detect_layout, hf_to_videomt, infer_architecture, read_hf_config,
+from .checkpoint import (CheckpointError, detect_layout, infer_architecture, read_hf_config,
                          read_state_dict, to_videomt_layout, videomt_to_hf)
 from .config import get_cfg
 
@@ -107,8 +107,3 @@ def convert_to_hf(src: str, dst: str, class_names: list[str] | None = None,
     with open(os.path.join(dst, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     return dst
-
-
-def hf_directory_state(directory: str) -> dict:
-    """Our core keys of an HF directory (used by tests and tools)."""
-    return hf_to_videomt(read_state_dict(directory))
