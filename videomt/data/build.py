@@ -79,7 +79,9 @@ class ClipDataset(Dataset):
     def __getitem__(self, key: ClipKey) -> dict:
         source, index, position = key
         rng = np.random.default_rng([self.seed, 0xC11B, int(position)])
-        return self.mappers[source](self.datasets[source][index], rng=rng)
+        out = self.mappers[source](self.datasets[source][index], rng=rng)
+        out["sample_position"] = int(position)  # global clip index: keys the model's random draws too
+        return out
 
 
 class _MappedList(Dataset):
