@@ -153,6 +153,7 @@ def get_cfg() -> CfgNode:
     cfg.MODEL.META_ARCHITECTURE = "videomt_online"
     cfg.MODEL.DEVICE = default_device()
     cfg.MODEL.WEIGHTS = ""
+    cfg.MODEL.REINIT_CLASS_HEAD = False  # fine-tuning: keep the class head of MODEL.WEIGHTS out (other classes)
     cfg.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
     cfg.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
 
@@ -240,13 +241,21 @@ def get_cfg() -> CfgNode:
     s.POLY_POWER = 0.9
     s.WARMUP_STEPS = [500, 1000]
     s.CHECKPOINT_PERIOD = 5000
+    s.ACCUMULATION_STEPS = 1  # micro-batches per optimizer step (IMS_PER_BATCH clips in total per step)
+    s.LOG_PERIOD = 20  # iterations between metrics.json / console / TensorBoard / wandb writes
     s.AMP = C()
     s.AMP.ENABLED = False
+    s.AMP.DTYPE = "float16"  # float16 (with a grad scaler) | bfloat16; AMP is CUDA-only
     s.CLIP_GRADIENTS = C()
     s.CLIP_GRADIENTS.ENABLED = False  # reference YAMLs request clipping that never ran: see README
     s.CLIP_GRADIENTS.CLIP_TYPE = "full_model"
     s.CLIP_GRADIENTS.CLIP_VALUE = 0.01
     s.CLIP_GRADIENTS.NORM_TYPE = 2.0
+
+    cfg.WANDB = C()
+    cfg.WANDB.ENABLED = False
+    cfg.WANDB.PROJECT = "videomt"
+    cfg.WANDB.MODE = "online"  # online | offline (sync later with `wandb sync`)
 
     cfg.TEST = C()
     cfg.TEST.EVAL_PERIOD = 0

@@ -1,0 +1,169 @@
+"""Training metrics: a per-iteration scalar store and the writers that report it (Detectron2's
+``EventStorage`` + ``JSONWriter`` / ``CommonMetricPrinter`` / TensorBoard, and wandb).
+
+``metrics.json`` holds one JSON object per logging step: ``iteration``, every loss (median of the
+last ``window`` iterations, as Detectron2), ``total_loss``, ``lr``, ``time``, ``data_time`` and
+``max_mem`` (MB: peak CUDA memory on GPU, peak resident memory on CPU). Non-finite values are
+written as ``null`` so the file stays valid JSON.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import math
+import os
+import resource
+from collections import defaultdict
+
+import torch
+from fvcore.common.history_buffer import HistoryBuffer
+
+__all__ = ["EventStorage", "JSONWriter", "ConsoleWriter", "TensorboardWriter", "WandbWriter",
+           "peak_memory_mb"]
+
+logger = logging.getLogger(__name__)
+
+# Scalars reported as their latest value; everything else as the window median.
+_LATEST = ("lr", "max_mem", "eta_seconds")
+
+
+def peak_memory_mb(device: torch.device | None = None) -> float:
+    """Peak CUDA memory allocated on ``device``, or this process's peak resident set size (CPU)."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
+
+
+class EventStorage:
+    """Scalar histories keyed by name; ``iter`` is the iteration being recorded."""
+
+    def __init__(self, start_iter: int = 0):
+        self.iter = int(start_iter)
+        self._history: dict[str, HistoryBuffer] = defaultdict(HistoryBuffer)
+        self._latest: dict[str, tuple[float, int]] = {}
+
+    def put_scalar(self, name: str, value: float) -> None:
+        value = float(value)
+        self._history[name].update(value, self.iter)
+        self._latest[name] = (value, self.iter)
+
+    def put_scalars(self, **scalars: float) -> None:
+        for name, value in scalars.items():
+            self.put_scalar(name, value)
+
+    def history(self, name: str) -> HistoryBuffer:
+        if name not in self._history:
+            raise KeyError(f"no scalar named '{name}' recorded")
+        return self._history[name]
+
+    def has(self, name: str) -> bool:
+        return name in self._history
+
+    def smoothed(self, window: int) -> dict[str, tuple[float, int]]:
+        """name -> (value, iteration it was last recorded): latest for lr/memory, else window median."""
+        out = {}
+        for name, (value, it) in self._latest.items():
+            out[name] = (value if name in _LATEST else self._history[name].median(window), it)
+        return out
+
+
+def _finite_or_none(v: float):
+    return v if math.isfinite(v) else None
+
+
+class JSONWriter:
+    """Append one JSON line per logged iteration to ``path`` (Detectron2's ``metrics.json``)."""
+
+    def __init__(self, path: str, window: int = 20):
+        self.path, self.window = path, window
+        self._last_written = -1
+
+    def write(self, storage: EventStorage) -> None:
+        by_iter: dict[int, dict] = defaultdict(dict)
+        for name, (value, it) in storage.smoothed(self.window).items():
+            if it > self._last_written:
+                by_iter[it][name] = _finite_or_none(value)
+        if not by_iter:
+            return
+        with open(self.path, "a") as f:
+            for it in sorted(by_iter):
+                f.write(json.dumps({"iteration": it, **by_iter[it]}, sort_keys=True, allow_nan=False) + "\n")
+        self._last_written = max(by_iter)
+
+    def close(self) -> None:
+        pass
+
+
+class ConsoleWriter:
+    """Log ``eta``, ``iter``, losses, ``time``, ``data_time``, ``lr``, ``max_mem`` (one line)."""
+
+    def __init__(self, max_iter: int, window: int = 20):
+        self.max_iter, self.window = max_iter, window
+
+    def write(self, storage: EventStorage) -> None:
+        it = storage.iter
+        eta = ""
+        if storage.has("time"):
+            seconds = storage.history("time").median(1000) * (self.max_iter - it - 1)
+            storage.put_scalar("eta_seconds", seconds)
+            eta = f"eta: {datetime.timedelta(seconds=int(seconds))}  "
+        values = storage.smoothed(self.window)
+        losses = "  ".join(f"{k}: {v:.4g}" for k, (v, _) in sorted(values.items()) if "loss" in k)
+        timing = "  ".join(f"{k}: {values[k][0]:.4f}" for k in ("time", "data_time") if k in values)
+        lr = f"lr: {values['lr'][0]:.5g}" if "lr" in values else ""
+        mem = f"max_mem: {values['max_mem'][0]:.0f}M" if "max_mem" in values else ""
+        logger.info(f" {eta}iter: {it}  {losses}  {timing}  {lr}  {mem}".rstrip())
+
+    def close(self) -> None:
+        pass
+
+
+class TensorboardWriter:
+    """Scalars to TensorBoard event files in ``log_dir`` (``torch.utils.tensorboard``)."""
+
+    def __init__(self, log_dir: str, window: int = 20):
+        from torch.utils.tensorboard import SummaryWriter  # needs the `tensorboard` package
+
+        self._writer = SummaryWriter(log_dir)
+        self.window = window
+        self._last_written = -1
+
+    def write(self, storage: EventStorage) -> None:
+        newest = self._last_written
+        for name, (value, it) in storage.smoothed(self.window).items():
+            if it > self._last_written:
+                self._writer.add_scalar(name, value, it)
+                newest = max(newest, it)
+        self._last_written = newest
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class WandbWriter:
+    """Scalars to Weights & Biases (project ``project``, run id = last folder of OUTPUT_DIR, as the
+    reference); ``mode="offline"`` writes the run under ``dir`` for a later ``wandb sync``."""
+
+    def __init__(self, project: str, run_dir: str, config: dict, mode: str = "online", window: int = 20):
+        import wandb  # optional dependency: pip install -e ".[logging]"
+
+        name = os.path.basename(os.path.normpath(run_dir))
+        self._wandb = wandb
+        self._run = wandb.init(project=project, name=name, id=name, dir=run_dir, config=config,
+                               mode=mode, resume="allow")
+        self.window = window
+        self._last_written = -1
+
+    def write(self, storage: EventStorage) -> None:
+        by_iter: dict[int, dict] = defaultdict(dict)
+        for name, (value, it) in storage.smoothed(self.window).items():
+            if it > self._last_written:
+                by_iter[it][name] = value
+        for it in sorted(by_iter):
+            self._run.log(by_iter[it], step=it)
+        if by_iter:
+            self._last_written = max(by_iter)
+
+    def close(self) -> None:
+        self._run.finish()

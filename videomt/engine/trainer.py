@@ -1,0 +1,241 @@
+"""The training loop: data -> (micro-batches) -> loss -> backward -> optimizer step, with hooks.
+
+One optimizer step consumes ``SOLVER.IMS_PER_BATCH`` clips in total, whatever the number of
+processes ``W`` and of gradient-accumulation steps ``A`` (``SOLVER.ACCUMULATION_STEPS``): each
+process loads its ``IMS_PER_BATCH / W`` clips of the iteration (a pure function of
+``(SEED, iteration)``) and runs them as ``A`` micro-batches. The loss normalisers (number of
+(track, frame) targets and of clips) are summed over micro-batches and processes before the
+first forward, so the accumulated, DDP-averaged gradient equals the gradient of one process
+running the whole batch: a run is reproducible on any number of machines.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ..checkpoint import load_checkpoint
+from ..data.build import build_train_loader
+from ..model import build_model, count_loss_targets
+from .comm import get_world_size, is_main_process
+from .checkpointer import TrainingCheckpointer
+from .evaluate import evaluate_model
+from .events import ConsoleWriter, EventStorage, JSONWriter, TensorboardWriter, WandbWriter, peak_memory_mb
+from .hooks import EvalHook, HookBase, IterationTimer, LRSchedulerHook, PeriodicCheckpointer, PeriodicWriter
+from .lr_schedule import build_lr_scheduler
+from .optimizer import build_optimizer
+
+__all__ = ["Trainer", "micro_batches", "amp_settings"]
+
+logger = logging.getLogger(__name__)
+
+_AMP_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def micro_batches(batch: list, steps: int) -> list[list]:
+    """Split this process's clips into ``steps`` equal, ordered micro-batches."""
+    if len(batch) % steps:
+        raise ValueError(f"{len(batch)} clips cannot be split into {steps} accumulation steps")
+    n = len(batch) // steps
+    return [batch[i * n:(i + 1) * n] for i in range(steps)]
+
+
+def amp_settings(cfg, device: torch.device) -> tuple[bool, torch.dtype]:
+    """(enabled, dtype) for autocast: ``SOLVER.AMP.ENABLED`` on CUDA only (off on the CPU)."""
+    dtype_name = str(cfg.SOLVER.AMP.DTYPE).lower()
+    if dtype_name not in _AMP_DTYPES:
+        raise ValueError(f"SOLVER.AMP.DTYPE must be one of {sorted(_AMP_DTYPES)}, got '{cfg.SOLVER.AMP.DTYPE}'")
+    enabled = bool(cfg.SOLVER.AMP.ENABLED) and device.type == "cuda"
+    if cfg.SOLVER.AMP.ENABLED and device.type != "cuda":
+        logger.info("SOLVER.AMP.ENABLED is ignored on the CPU: training in fp32")
+    return enabled, _AMP_DTYPES[dtype_name]
+
+
+def check_batch_split(cfg, world_size: int) -> int:
+    """Clips per micro-batch per process; a clear error when the batch does not split evenly."""
+    total, accum = int(cfg.SOLVER.IMS_PER_BATCH), int(cfg.SOLVER.ACCUMULATION_STEPS)
+    if accum < 1:
+        raise ValueError(f"SOLVER.ACCUMULATION_STEPS must be >= 1, got {accum}")
+    if total < 1 or total % (world_size * accum):
+        raise ValueError(f"SOLVER.IMS_PER_BATCH ({total}) must be divisible by processes x accumulation "
+                         f"steps ({world_size} x {accum} = {world_size * accum})")
+    return total // (world_size * accum)
+
+
+class Trainer:
+    """Detectron2-style trainer: ``Trainer(cfg).resume_or_load(resume).train()``."""
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.world_size = get_world_size()
+        check_batch_split(cfg, self.world_size)
+        if not cfg.DATASETS.TRAIN:
+            raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
+        self.accum_steps = int(cfg.SOLVER.ACCUMULATION_STEPS)
+        self.max_iter = int(cfg.SOLVER.MAX_ITER)
+        model = build_model(cfg)
+        model.train()
+        self.device = model.device
+        self.module = model  # unwrapped (checkpoints, evaluation)
+        self.optimizer = build_optimizer(cfg, model)
+        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.amp, self.amp_dtype = amp_settings(cfg, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        if self.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model: nn.Module = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+        else:
+            self.model = model
+        self.checkpointer = TrainingCheckpointer(model, cfg.OUTPUT_DIR, save_to_disk=is_main_process(),
+                                                 optimizer=self.optimizer, scheduler=self.scheduler,
+                                                 grad_scaler=self.scaler)
+        self.start_iter = 0
+        self.iter = 0
+        self.storage = EventStorage()
+        self.hooks: list[HookBase] = []
+
+    # ------------------------------------------------------------------ set-up
+    def resume_or_load(self, resume: bool = True) -> None:
+        """``resume``: continue from ``OUTPUT_DIR/last_checkpoint`` (model, optimizer, schedule,
+        grad scaler, iteration, RNG); without a checkpoint there, start fresh and say so.
+        Otherwise initialise from ``MODEL.WEIGHTS`` (any layout, non-strict, as the reference)."""
+        if resume and self.checkpointer.has_checkpoint():
+            path = self.checkpointer.get_checkpoint_file()
+            extra = self.checkpointer.load(path)
+            self.start_iter = int(extra.get("iteration", -1)) + 1
+            logger.info(f"Resumed from {path}: continuing at iteration {self.start_iter}")
+            return
+        if resume:
+            logger.info(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR} (no last_checkpoint), starting fresh")
+        self.start_iter = 0
+        weights = self.cfg.MODEL.WEIGHTS
+        if weights:
+            info = load_checkpoint(self.module, weights, strict=False,
+                                   skip_class_head=bool(self.cfg.MODEL.REINIT_CLASS_HEAD))
+            logger.info(f"Initialised from {weights} ({info['layout']} layout)")
+            if info["missing"]:
+                logger.info(f"Not in {weights}, left at their initialisation ({len(info['missing'])}): "
+                            + ", ".join(info["missing"][:20]) + (" ..." if len(info["missing"]) > 20 else ""))
+            if info["ignored"]:
+                logger.info(f"Ignored from {weights}: " + ", ".join(info["ignored"]))
+
+    def build_hooks(self) -> list[HookBase]:
+        cfg = self.cfg
+        writers = []
+        if is_main_process():
+            writers = [ConsoleWriter(self.max_iter), JSONWriter(os.path.join(cfg.OUTPUT_DIR, "metrics.json"))]
+            try:
+                writers.append(TensorboardWriter(cfg.OUTPUT_DIR))
+            except ImportError:
+                logger.info("TensorBoard logging off: install `tensorboard` (pip install -e \".[logging]\")")
+            if cfg.WANDB.ENABLED:
+                writers.append(WandbWriter(cfg.WANDB.PROJECT, cfg.OUTPUT_DIR, config=_plain(cfg),
+                                           mode=cfg.WANDB.MODE))
+        return [
+            IterationTimer(),
+            LRSchedulerHook(self.optimizer, self.scheduler),
+            PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter),
+            EvalHook(cfg.TEST.EVAL_PERIOD, lambda: evaluate_model(cfg, self.module)),
+            PeriodicWriter(writers, cfg.SOLVER.LOG_PERIOD),  # last: sees this step's eval metrics
+        ]
+
+    def register_hooks(self, hooks: list[HookBase]) -> None:
+        for h in hooks:
+            h.trainer = self
+        self.hooks.extend(hooks)
+
+    # ------------------------------------------------------------------ loop
+    def train(self) -> dict:
+        """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the last evaluation results."""
+        if not self.hooks:
+            self.register_hooks(self.build_hooks())
+        logger.info(f"Starting training from iteration {self.start_iter} to {self.max_iter} "
+                    f"({self.world_size} process(es) x {self.accum_steps} accumulation step(s), "
+                    f"{self.cfg.SOLVER.IMS_PER_BATCH} clips per step)")
+        loader = build_train_loader(self.cfg, start_iter=self.start_iter)
+        self._data = iter(loader)
+        self.iter = self.start_iter
+        self.storage = EventStorage(self.start_iter)
+        for h in self.hooks:
+            h.before_train()
+        try:
+            for self.iter in range(self.start_iter, self.max_iter):
+                self.storage.iter = self.iter
+                for h in self.hooks:
+                    h.before_step()
+                self.run_step()
+                for h in self.hooks:
+                    h.after_step()
+        finally:
+            if self.start_iter >= self.max_iter:
+                self.iter = self.max_iter - 1
+            for h in self.hooks:
+                h.after_train()
+        evals = [h for h in self.hooks if isinstance(h, EvalHook)]
+        return evals[0].results[-1][1] if evals and evals[0].results else {}
+
+    def _loss_normalizer(self, micro: list[list]) -> tuple[float, float]:
+        """(targets, clips) summed over micro-batches and processes, divided by the world size."""
+        counts = torch.tensor([sum(count_loss_targets(m)[i] for m in micro) for i in range(2)],
+                              dtype=torch.float64, device=self.device)
+        if self.world_size > 1:
+            dist.all_reduce(counts)
+        counts /= self.world_size
+        return max(float(counts[0]), 1.0), max(float(counts[1]), 1.0)
+
+    def run_step(self) -> None:
+        start = time.perf_counter()
+        batch = next(self._data)
+        data_time = time.perf_counter() - start
+        micro = micro_batches(batch, self.accum_steps)
+        normalizer = self._loss_normalizer(micro)
+        totals: dict[str, torch.Tensor] = {}
+        for i, inputs in enumerate(micro):
+            last = i == len(micro) - 1
+            sync = contextlib.nullcontext() if last or self.world_size == 1 else self.model.no_sync()
+            with sync:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
+                    loss_dict = self.model(inputs, loss_normalizer=normalizer)
+                loss = sum(loss_dict.values())
+                self.scaler.scale(loss).backward()
+            for k, v in loss_dict.items():
+                totals[k] = totals.get(k, 0.0) + v.detach().float()
+        self._check_and_log(totals, data_time)
+        clip = self.cfg.SOLVER.CLIP_GRADIENTS
+        if clip.ENABLED:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+            if clip.CLIP_TYPE == "value":
+                torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
+            else:  # "full_model" / "norm": one norm over every gradient
+                torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE, norm_type=clip.NORM_TYPE)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _check_and_log(self, totals: dict[str, torch.Tensor], data_time: float) -> None:
+        """Average the losses over processes; stop on a non-finite one (before the weights change)."""
+        names = sorted(totals)
+        values = torch.stack([totals[k] for k in names]).to(torch.float64)
+        if self.world_size > 1:
+            dist.all_reduce(values)
+            values /= self.world_size
+        losses = dict(zip(names, values.tolist()))
+        total = sum(losses.values())
+        if not math.isfinite(total):
+            shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+            raise FloatingPointError(f"non-finite loss at iteration {self.iter}: total_loss={total}, {shown}")
+        self.storage.put_scalars(total_loss=total, data_time=data_time, max_mem=peak_memory_mb(self.device),
+                                 **losses)
+
+
+def _plain(cfg) -> dict:
+    """A CfgNode as nested plain dicts (for wandb's run config)."""
+    return {k: _plain(v) if isinstance(v, dict) else v for k, v in cfg.items()}
