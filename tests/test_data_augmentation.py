@@ -216,3 +216,39 @@ def test_builders_from_default_config():
     cfg.INPUT.AUGMENTATIONS = ["sharpness"]
     with pytest.raises(ValueError, match="sharpness"):
         build_clip_augmentation(cfg)
+
+
+@pytest.mark.parametrize("h,w,new_h,new_w", [(72, 128, 45, 80), (37, 53, 100, 17), (13, 7, 5, 3),
+                                             (101, 99, 303, 201)])
+def test_resize_equals_pil(h, w, new_h, new_w):
+    """Detectron2 resizes uint8 frames with PIL bilinear (antialiased when shrinking) and masks /
+    panoptic RGB maps with PIL nearest: PIL itself is the oracle."""
+    from PIL import Image
+
+    rng = np.random.default_rng(h * w)
+    t = ResizeTransform(h, w, new_h, new_w)
+    img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(t.apply_image(img),
+                                  np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR)))
+    mask = rng.integers(0, 2, (h, w), dtype=np.uint8)
+    pil_mask = np.asarray(Image.fromarray(mask).resize((new_w, new_h), Image.NEAREST))
+    np.testing.assert_array_equal(t.apply_segmentation(mask), pil_mask)
+    stacked = np.stack([mask, 1 - mask], axis=2)  # masks stacked as channels: same per channel
+    np.testing.assert_array_equal(t.apply_segmentation(stacked)[:, :, 1], 1 - pil_mask)
+    pil_rgb = np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.NEAREST))
+    np.testing.assert_array_equal(t.apply_segmentation(img), pil_rgb)  # a panoptic RGB map
+    to_id = np.array([1, 256, 65536], dtype=np.int32)
+    np.testing.assert_array_equal(t.apply_segmentation(img.astype(np.int32) @ to_id),  # int32 ids
+                                  pil_rgb.astype(np.int32) @ to_id)
+
+
+@pytest.mark.parametrize("size", [9, 10])
+def test_rotation_half_pixel_centre(size):
+    """With Detectron2's half-pixel centre a quarter turn about the centre of a square image moves
+    every pixel exactly (np.rot90); rotating about (w/2, h/2) without it shifts by one pixel."""
+    img = np.random.default_rng(size).integers(0, 256, (size, size), dtype=np.uint8)
+    t = RotationTransform(size, size, 90.0)
+    np.testing.assert_array_equal(t.apply_segmentation(img), np.rot90(img))
+    np.testing.assert_array_equal(t.apply_image(img), np.rot90(img))
+    # coordinates (continuous, pixel corners at integers) turn about the centre itself
+    np.testing.assert_allclose(t.apply_coords(np.array([[0.0, 0.0]])), [[0.0, size]], atol=1e-9)

@@ -424,6 +424,8 @@ def test_video_test_mapper_whole_video_and_pass_through(tmp_path):
     assert isinstance(mapper, VideoTestMapper)
     out = mapper(d)
     assert out["image"].shape == (4, 3, 15, 20) and out["image"].dtype == torch.uint8
+    pil = Image.open(d["file_names"][2]).convert("RGB").resize((20, 15), Image.BILINEAR)  # oracle
+    np.testing.assert_array_equal(out["image"][2].permute(1, 2, 0).numpy(), np.asarray(pil))
     assert (out["height"], out["width"], out["length"], out["video_id"]) == (30, 40, 4, "vid_a")
     assert out["pan_seg_file_names"] == d["pan_seg_file_names"]
     assert out["segments_infos"] == d["segments_infos"]

@@ -10,7 +10,9 @@ function of (dataset dict, generator state); the training loader seeds one gener
 (seed, sample position), which makes whole runs reproducible and resumable.
 
 Frames are HxWx3 uint8 RGB arrays. Masks / segmentation maps go through
-``Transform.apply_segmentation`` (nearest neighbour).
+``Transform.apply_segmentation`` (nearest neighbour). Resizing and rotation reproduce
+Detectron2's pixels (PIL bilinear / nearest, half-pixel rotation centre): the published models
+were trained and scored on them.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ from typing import Sequence
 
 import cv2
 import numpy as np
+import torch
+from PIL import Image
+from torch.nn import functional as F
 from fvcore.transforms.transform import (
     BlendTransform,
     CropTransform,
@@ -49,41 +54,65 @@ __all__ = [
     "build_test_augmentation",
 ]
 
-_CV2_INTERP = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR}
+_PIL_RESAMPLE = {"nearest": Image.NEAREST, "bilinear": Image.BILINEAR}
 _CV2_MAX_CHANNELS = 128  # OpenCV 5 rejects > 128 channels; masks are stacked as channels
 
 
+def _pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
+    """Source index of each of ``n_out`` pixels in PIL's NEAREST resize of an ``n_in`` axis.
+
+    PIL's nearest resize is separable, so resizing a 1 x n_in row of indices gives the exact
+    sampling of any 2-D resize; gathering with it reproduces PIL for every dtype and any number
+    of channels (stacked masks, int32 id maps)."""
+    row = Image.fromarray(np.arange(n_in, dtype=np.int32)[None, :])  # mode "I"
+    return np.asarray(row.resize((n_out, 1), Image.NEAREST))[0]
+
+
+def _pil_resize(img: np.ndarray, new_hw: tuple[int, int], interp: str) -> np.ndarray:
+    """Resize as Detectron2 does: uint8 through PIL (bilinear is antialiased when shrinking),
+    nearest by PIL's own sampling for any dtype; other dtypes bilinear with torch."""
+    new_h, new_w = new_hw
+    if interp == "nearest":
+        rows = _pil_nearest_index(img.shape[0], new_h)
+        cols = _pil_nearest_index(img.shape[1], new_w)
+        return img[rows][:, cols]
+    if img.dtype != np.uint8:  # Detectron2's path for non-uint8 images
+        x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))
+        x = x.reshape(*img.shape[:2], -1).permute(2, 0, 1)[None]  # (1, C, H, W)
+        x = F.interpolate(x, size=new_hw, mode="bilinear", align_corners=False)
+        return x[0].permute(1, 2, 0).reshape(new_h, new_w, *img.shape[2:]).numpy().astype(img.dtype)
+    size = (new_w, new_h)
+    if img.ndim == 3 and img.shape[2] == 3:
+        return np.asarray(Image.fromarray(img).resize(size, Image.BILINEAR))
+    planes = img.reshape(*img.shape[:2], -1)
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(planes[:, :, c])).resize(size, Image.BILINEAR))
+           for c in range(planes.shape[2])]
+    return np.stack(out, axis=2).reshape(new_h, new_w, *img.shape[2:])
+
+
 def _cv2_per_chunk(fn, img: np.ndarray) -> np.ndarray:
-    """Apply a cv2 op ``fn(HxW[xC]) -> hxw[xC]`` to an array of any channel count / dtype."""
+    """Apply a cv2 op ``fn(HxW[xC]) -> HxW[xC]`` to an array of any channel count / dtype."""
     dtype = img.dtype
     work = img.astype(np.uint8) if dtype == np.bool_ else np.ascontiguousarray(img)
-    if work.ndim == 2:
-        out = fn(work)
+    if work.ndim == 2 or work.shape[2] == 0:
+        out = fn(work) if work.ndim == 2 else work
     else:
-        chunks = []
-        for c0 in range(0, work.shape[2], _CV2_MAX_CHANNELS):
-            part = np.ascontiguousarray(work[:, :, c0:c0 + _CV2_MAX_CHANNELS])
-            res = fn(part)
-            chunks.append(res.reshape(res.shape[0], res.shape[1], part.shape[2]))
-        out = np.concatenate(chunks, axis=2) if chunks else np.zeros(
-            _empty_out_shape(fn, work), dtype=work.dtype)
+        chunks = [fn(np.ascontiguousarray(work[:, :, c0:c0 + _CV2_MAX_CHANNELS]))
+                  for c0 in range(0, work.shape[2], _CV2_MAX_CHANNELS)]
+        out = np.concatenate([c.reshape(*c.shape[:2], -1) for c in chunks], axis=2)
     return out.astype(np.bool_) if dtype == np.bool_ else out
-
-
-def _empty_out_shape(fn, work: np.ndarray) -> tuple[int, int, int]:
-    probe = fn(np.zeros(work.shape[:2], dtype=np.uint8))
-    return probe.shape[0], probe.shape[1], 0
 
 
 # ----------------------------------------------------------------------------- transforms
 
 
 class ResizeTransform(Transform):
-    """Resize ``(h, w) -> (new_h, new_w)`` with OpenCV; segmentation always nearest."""
+    """Resize ``(h, w) -> (new_h, new_w)`` as Detectron2: PIL bilinear for uint8 frames, PIL
+    nearest for segmentation (masks, class maps, panoptic id maps)."""
 
     def __init__(self, h: int, w: int, new_h: int, new_w: int, interp: str = "bilinear"):
         super().__init__()
-        if interp not in _CV2_INTERP:
+        if interp not in _PIL_RESAMPLE:
             raise ValueError(f"ResizeTransform: unknown interpolation '{interp}'")
         self._set_attributes(locals())
 
@@ -91,9 +120,7 @@ class ResizeTransform(Transform):
         if img.shape[:2] != (self.h, self.w):
             raise ValueError(
                 f"ResizeTransform: input is {img.shape[:2]} but the transform expects {(self.h, self.w)}")
-        flag = _CV2_INTERP[interp or self.interp]
-        return _cv2_per_chunk(
-            lambda a: cv2.resize(a, (self.new_w, self.new_h), interpolation=flag), img)
+        return _pil_resize(img, (self.new_h, self.new_w), interp or self.interp)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         coords[:, 0] = coords[:, 0] * (self.new_w / self.w)
@@ -109,7 +136,10 @@ class ResizeTransform(Transform):
 
 class RotationTransform(Transform):
     """Rotate by ``angle`` degrees (counter-clockwise) about ``center`` (x, y) without expanding
-    the canvas; uncovered pixels become 0. Segmentation uses nearest neighbour."""
+    the canvas, as Detectron2 (``expand=False``): coordinates rotate about ``center``, pixels
+    about ``center - 0.5`` (pixel (i, j) is the unit square centred on (j + 0.5, i + 0.5)), so
+    a 90-degree turn of a square image about its centre is an exact ``np.rot90``. Frames are
+    bilinear, segmentation nearest; uncovered pixels become 0."""
 
     def __init__(self, h: int, w: int, angle: float, center: tuple[float, float] | None = None,
                  interp: str = "bilinear"):
@@ -118,7 +148,9 @@ class RotationTransform(Transform):
             center = (w / 2.0, h / 2.0)
         center = (float(center[0]), float(center[1]))
         self._set_attributes(locals())
-        self.matrix = cv2.getRotationMatrix2D(center, float(angle), 1.0)  # (2, 3)
+        self.matrix = cv2.getRotationMatrix2D(center, float(angle), 1.0)  # (2, 3), coordinates
+        self.image_matrix = cv2.getRotationMatrix2D((center[0] - 0.5, center[1] - 0.5),
+                                                    float(angle), 1.0)  # (2, 3), pixel indices
 
     def apply_image(self, img: np.ndarray, interp: str | None = None) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
@@ -126,9 +158,9 @@ class RotationTransform(Transform):
                 f"RotationTransform: input is {img.shape[:2]} but expects {(self.h, self.w)}")
         if self.angle % 360 == 0:
             return img
-        flag = _CV2_INTERP[interp or self.interp]
+        flag = cv2.INTER_NEAREST if (interp or self.interp) == "nearest" else cv2.INTER_LINEAR
         return _cv2_per_chunk(
-            lambda a: cv2.warpAffine(a, self.matrix, (self.w, self.h), flags=flag,
+            lambda a: cv2.warpAffine(a, self.image_matrix, (self.w, self.h), flags=flag,
                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0), img)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
