@@ -71,7 +71,7 @@ def test_vps_segments_thresholds_and_stuff_merging():
                           overlap_threshold=0.8, num_things=2)
     infos = out["segments_infos"]
     assert [(s["id"], s["isthing"], s["category_id"]) for s in infos] == [(1, True, 0), (2, False, 2)]
-    assert out["pred_ids"] == [0, 1, 2]
+    assert out["pred_ids"] == [0, 1]  # one per segment: the merged stuff query 2 adds none
     pan = out["pred_masks"]
     assert pan.shape == (2, 4, 4) and pan.dtype == torch.int32
     assert (pan[:, :, :2] == 1).all() and (pan[:, :, 2:] == 2).all()

@@ -60,7 +60,9 @@ def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float,
     pixel owner = argmax over kept queries of ``score * sigmoid(mask)`` over the whole video; a
     query becomes a segment when its owned area is at least ``overlap_threshold`` of its own
     ``sigmoid >= 0.5`` area. Stuff segments of one class share an id. Returns ``pred_masks``
-    int32 (T, H0, W0), ``segments_infos`` [{id, isthing, category_id}] and ``pred_ids``.
+    int32 (T, H0, W0), ``segments_infos`` [{id, isthing, category_id}] and ``pred_ids`` (the
+    query that created each segment, one entry per ``segments_infos`` entry, as the reference:
+    a stuff query merged into an existing segment adds none).
     """
     logits, masks = outputs["pred_logits"], outputs["pred_masks"]
     num_classes = logits.shape[-1] - 1
@@ -87,7 +89,7 @@ def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float,
         original += binary.flatten(1).sum(1)
         inside += (own & binary).flatten(1).sum(1)
     segment_of = {}  # kept index -> segment id
-    segments, stuff_ids = [], {}
+    segments, stuff_ids, pred_ids = [], {}, []
     for i in range(n):
         if owned[i] == 0 or original[i] == 0 or inside[i] == 0 or owned[i] / original[i] < overlap_threshold:
             continue
@@ -101,6 +103,7 @@ def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float,
         if not isthing:
             stuff_ids[label] = seg_id
         segments.append({"id": seg_id, "isthing": bool(isthing), "category_id": label})
+        pred_ids.append(int(kept[i]))
     lookup = torch.zeros(n, dtype=torch.int32)
     for i, seg_id in segment_of.items():
         lookup[i] = seg_id
@@ -109,5 +112,4 @@ def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float,
         binary, owner = frame_maps(t)
         seg = lookup[owner]
         pan[t] = torch.where(binary.gather(0, owner[None])[0], seg, torch.zeros_like(seg))
-    return {"pred_masks": pan, "segments_infos": segments,
-            "pred_ids": [int(kept[i]) for i in segment_of]}
+    return {"pred_masks": pan, "segments_infos": segments, "pred_ids": pred_ids}
