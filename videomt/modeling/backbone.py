@@ -6,6 +6,7 @@ embedding for a token sequence that has queries in front, and run one block.
 """
 from __future__ import annotations
 
+import math
 import os
 
 import timm
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 __all__ = ["BackboneError", "resolve_timm_name", "create_encoder", "embed_frames", "rope_for_sequence",
-           "run_block", "is_dinov3"]
+           "run_block", "is_dinov3", "scaled_rope_table"]
 
 # HF hub ids used by the reference DINOv3 configs -> the timm model with the same architecture.
 # The `_qkvb` variants carry separate q/v biases and no k bias, exactly like DINOv3.
@@ -119,22 +120,52 @@ def embed_frames(encoder: nn.Module, frames: torch.Tensor) -> tuple[torch.Tensor
 
 
 def rope_for_sequence(encoder: nn.Module, grid: tuple[int, int], num_extra: int,
-                      dtype: torch.dtype | None = None) -> torch.Tensor | None:
+                      dtype: torch.dtype | None = None,
+                      scale: torch.Tensor | None = None) -> torch.Tensor | None:
     """Rotary embedding for a sequence of ``num_extra`` unrotated tokens in front of the usual
     [cls, reg, patches] layout (DINOv3 only; None for absolute-position ViTs).
 
     timm skips the first ``num_prefix_tokens`` tokens and rotates the rest, so the table gets
     ``num_extra`` identity rows (sin 0, cos 1) before the patch rows: (num_extra + Hg*Wg, 2*head_dim).
+
+    ``scale``: None (inference, timm's table) or (N,) per-sequence factors that multiply the patch
+    coordinates (DINOv3's training-time "rescale" augmentation, one factor per clip); then the
+    table is (N, 1, num_extra + Hg*Wg, 2*head_dim), broadcast over the attention heads.
     """
     if not is_dinov3(encoder):
         return None
-    rope = encoder.rope.get_embed(shape=list(grid))  # (Hg*Wg, 2*head_dim) = [sin | cos]
-    if num_extra == 0:
-        return rope if dtype is None else rope.to(dtype)
-    half = rope.shape[-1] // 2
-    identity = torch.cat([rope.new_zeros(num_extra, half), rope.new_ones(num_extra, half)], dim=-1)
-    rope = torch.cat([identity, rope], dim=0)
+    if scale is None:
+        rope = encoder.rope.get_embed(shape=list(grid))  # (Hg*Wg, 2*head_dim) = [sin | cos]
+    else:
+        rope = scaled_rope_table(encoder.rope, grid, scale)  # (N, Hg*Wg, 2*head_dim)
+    if num_extra:
+        half = rope.shape[-1] // 2
+        lead = (*rope.shape[:-2], num_extra, half)
+        rope = torch.cat([torch.cat([rope.new_zeros(lead), rope.new_ones(lead)], dim=-1), rope], dim=-2)
+    if scale is not None:
+        rope = rope.unsqueeze(1)  # (N, 1, S, 2*head_dim): one table per sequence, shared by the heads
     return rope if dtype is None else rope.to(dtype)
+
+
+def scaled_rope_table(rope: nn.Module, grid: tuple[int, int], scale: torch.Tensor) -> torch.Tensor:
+    """DINOv3 RoPE [sin | cos] table with the patch-centre coordinates multiplied by ``scale``.
+
+    rope: timm ``RotaryEmbeddingDinoV3`` (its ``periods`` and layout); scale: (N,).
+    Returns (N, Hg*Wg, 2*head_dim); ``scale == 1`` reproduces ``rope.get_embed(grid)``.
+    Coordinates: patch centres ((i + 0.5) / Hg, (j + 0.5) / Wg) mapped to [-1, 1] (SPEC 1.8).
+    """
+    if rope.grid_offset or rope.normalize_coords != "separate" or rope.grid_indexing != "ij":
+        raise BackboneError("RoPE augmentation supports DINOv3 grids only (offset 0, 'separate', 'ij')")
+    periods = rope.periods  # (head_dim/4,)
+    axes = [torch.arange(0.5, n, device=periods.device, dtype=torch.float32) / n for n in grid]
+    coords = 2.0 * torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).flatten(0, 1) - 1.0  # (HW, 2)
+    coords = coords.to(periods.dtype)[None] * scale.to(periods)[:, None, None]  # (N, HW, 2)
+    angles = (2 * math.pi * coords[..., None] / periods).flatten(2)  # (N, HW, head_dim/2)
+    if rope.rotate_half:
+        angles = torch.cat([angles, angles], dim=-1)
+    else:
+        angles = angles.repeat_interleave(2, dim=-1)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)  # (N, HW, 2*head_dim)
 
 
 def run_block(block: nn.Module, x: torch.Tensor, rope: torch.Tensor | None) -> torch.Tensor:

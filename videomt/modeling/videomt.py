@@ -9,11 +9,17 @@ Pure PyTorch + timm, no config object and no hidden state between calls:
 
 ``state`` is the propagated query tensor (B, Q, C), or None at the start of a stream.
 Fusion: ``state_next = query_updater(queries_out) + q`` (q = learned queries).
+
+Training extras, all explicit arguments: ``rope_scale`` (DINOv3 RoPE coordinate rescale factors,
+one per stream, drawn by the caller once per clip and passed to ``encode`` and every ``step``),
+``with_aux`` (deep-supervision predictions) and the ``grad_checkpointing`` constructor flag
+(recompute the ViT blocks in the backward pass; same gradients, less activation memory).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from .backbone import create_encoder, embed_frames, rope_for_sequence, run_block
 from .heads import MaskMLP, ScaleBlock, num_upscale_blocks
@@ -35,6 +41,7 @@ class VidEoMT(nn.Module):
         pretrained: str = "",
         drop_path_rate: float = 0.0,
         depth: int = 0,
+        grad_checkpointing: bool = False,
     ):
         """
         Args:
@@ -47,6 +54,8 @@ class VidEoMT(nn.Module):
             norm_queries: propagate (and make deep-supervision predictions from) queries after
                 the final LayerNorm instead of the raw block output.
             pretrained / drop_path_rate / depth: see ``create_encoder``.
+            grad_checkpointing: recompute each ViT block's activations in the backward pass
+                (training with gradients only; identical results).
         """
         super().__init__()
         self.encoder = create_encoder(model_name, img_size=img_size, patch_size=patch_size,
@@ -60,6 +69,7 @@ class VidEoMT(nn.Module):
         self.first_query_block = first_query_block
         self.norm_queries = norm_queries
         self.patch_size = patch_size
+        self.grad_checkpointing = grad_checkpointing
         self.num_prefix_tokens = self.encoder.num_prefix_tokens
 
         self.q = nn.Embedding(num_queries, dim)
@@ -71,6 +81,11 @@ class VidEoMT(nn.Module):
     @property
     def num_query_blocks(self) -> int:
         return len(self.encoder.blocks) - self.first_query_block
+
+    def _block(self, block: nn.Module, x: torch.Tensor, rope: torch.Tensor | None) -> torch.Tensor:
+        if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+            return checkpoint(run_block, block, x, rope, use_reentrant=False)
+        return run_block(block, x, rope)
 
     # ------------------------------------------------------------------ prediction
     def predict(self, x: torch.Tensor, grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -88,17 +103,20 @@ class VidEoMT(nn.Module):
         return self.class_head(queries), masks
 
     # ------------------------------------------------------------------ stream API
-    def encode(self, frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """Run the first L1 blocks on frames (N, 3, H, W) -> tokens (N, P + Hg*Wg, C), (Hg, Wg)."""
+    def encode(self, frames: torch.Tensor,
+               rope_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Run the first L1 blocks on frames (N, 3, H, W) -> tokens (N, P + Hg*Wg, C), (Hg, Wg).
+
+        rope_scale: None or (N,) per-frame DINOv3 RoPE coordinate factors (ignored for DINOv2)."""
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise ValueError(f"frames must be (N, 3, H, W), got {tuple(frames.shape)}")
         h, w = frames.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
             raise ValueError(f"frame size {h}x{w} is not a multiple of the patch size {self.patch_size}")
         x, grid = embed_frames(self.encoder, frames)
-        rope = rope_for_sequence(self.encoder, grid, 0)
+        rope = rope_for_sequence(self.encoder, grid, 0, scale=rope_scale)
         for block in self.encoder.blocks[: self.first_query_block]:
-            x = run_block(block, x, rope)
+            x = self._block(block, x, rope)
         return x, grid
 
     def initial_state(self, batch_size: int) -> torch.Tensor:
@@ -111,23 +129,25 @@ class VidEoMT(nn.Module):
         state: torch.Tensor | None,
         grid: tuple[int, int],
         with_aux: bool = False,
+        rope_scale: torch.Tensor | None = None,
     ) -> tuple[dict, torch.Tensor]:
         """One frame of B streams through the L2 query blocks.
 
         tokens: (B, P + Hg*Wg, C) from ``encode``; state: (B, Q, C) propagated queries or None.
         Returns ({"pred_logits" (B, Q, K+1), "pred_masks" (B, Q, 4Hg, 4Wg)[, "aux_outputs"]},
         next state (B, Q, C)). ``aux_outputs`` lists the predictions made from the sequence
-        entering each query block (deep supervision).
+        entering each query block (deep supervision). rope_scale: None or (B,) per-stream DINOv3
+        RoPE coordinate factors, the same ones given to ``encode`` for these streams.
         """
         q_in = self.initial_state(tokens.shape[0]) if state is None else state
         x = torch.cat([q_in.to(tokens.dtype), tokens], dim=1)  # (B, Q + P + Hg*Wg, C)
-        rope = rope_for_sequence(self.encoder, grid, self.num_queries)
+        rope = rope_for_sequence(self.encoder, grid, self.num_queries, scale=rope_scale)
         aux = []
         for block in self.encoder.blocks[self.first_query_block:]:
             if with_aux:
                 logits, masks = self.predict(self.encoder.norm(x) if self.norm_queries else x, grid)
                 aux.append({"pred_logits": logits, "pred_masks": masks})
-            x = run_block(block, x, rope)
+            x = self._block(block, x, rope)
         x_normed = self.encoder.norm(x)
         logits, masks = self.predict(x_normed, grid)
         queries_out = (x_normed if self.norm_queries else x)[:, : self.num_queries]
@@ -138,19 +158,22 @@ class VidEoMT(nn.Module):
         return out, next_state
 
     # ------------------------------------------------------------------ clip API
-    def forward(self, video: torch.Tensor, state: torch.Tensor | None = None) -> dict:
+    def forward(self, video: torch.Tensor, state: torch.Tensor | None = None, *,
+                rope_scale: torch.Tensor | None = None, with_aux: bool | None = None) -> dict:
         """video: (B, T, 3, H, W) normalised. Returns
         ``pred_logits`` (B, T, Q, K+1), ``pred_masks`` (B, T, Q, H/4, W/4), ``state`` (B, Q, C)
-        and, in training mode, ``aux_outputs`` (one dict per query block, same shapes)."""
+        and, with ``with_aux`` (default: in training mode), ``aux_outputs`` (one dict per query
+        block, same shapes). rope_scale: None or (B,) DINOv3 RoPE factors, one per clip."""
         if video.dim() != 5 or video.shape[2] != 3:
             raise ValueError(f"video must be (B, T, 3, H, W), got {tuple(video.shape)}")
         b, t = video.shape[:2]
-        tokens, grid = self.encode(video.flatten(0, 1))  # (B*T, S, C)
+        frame_scale = None if rope_scale is None else rope_scale.repeat_interleave(t)  # (B*T,) video-major
+        tokens, grid = self.encode(video.flatten(0, 1), frame_scale)  # (B*T, S, C)
         tokens = tokens.unflatten(0, (b, t))  # (B, T, S, C)
-        with_aux = self.training
+        with_aux = self.training if with_aux is None else with_aux
         frames = []
         for i in range(t):
-            out, state = self.step(tokens[:, i], state, grid, with_aux=with_aux)
+            out, state = self.step(tokens[:, i], state, grid, with_aux=with_aux, rope_scale=rope_scale)
             frames.append(out)
         result = _stack_time(frames)
         result["state"] = state
