@@ -58,10 +58,8 @@ def image_pq(images, categories):
             if p["id"] in prm:
                 continue
             P = pred_ids == p["id"]
-            crowd = np.zeros_like(void)
-            for g in gt_segs:
-                if g.get("iscrowd", 0) and g["category_id"] == p["category_id"]:
-                    crowd |= gt_ids == g["id"]
+            crowd_of = {g["category_id"]: g["id"] for g in gt_segs if g.get("iscrowd", 0)}  # last wins
+            crowd = gt_ids == crowd_of.get(p["category_id"], -1)
             if np.sum(P & (void | crowd)) / P.sum() > 0.5:
                 continue
             stat[p["category_id"]][2] += 1
@@ -202,6 +200,49 @@ def test_crowd_rule():
     assert pc[4] == {"iou": 0.0, "tp": 0, "fp": 0, "fn": 0}  # on the crowd of its class: ignored, crowd not FN
     assert pc[8]["fp"] == 1  # on a crowd region of another class: a false positive
     assert out["VPQ_th_k0"] == pytest.approx(100 * (1 + 0) / 2)
+
+
+def two_crowds_of_one_class(crowd_order):
+    """4x5 frame: crowd tubes A (id 10, 6 px) and B (id 20, 2 px) of thing class 2, stuff S (id 30,
+    class 0, 12 px). p1 (class 2) covers A and 4 px of S; p2 (class 0) the other 10 px."""
+    gt = np.array([[10, 10, 10, 20, 20],
+                   [10, 10, 10, 30, 30],
+                   [30, 30, 30, 30, 30],
+                   [30, 30, 30, 30, 30]])
+    pred = np.array([[1, 1, 1, 2, 2],
+                     [1, 1, 1, 1, 2],
+                     [1, 1, 1, 2, 2],
+                     [2, 2, 2, 2, 2]])
+    crowds = {10: {"id": 10, "category_id": 2, "iscrowd": 1}, 20: {"id": 20, "category_id": 2, "iscrowd": 1}}
+    gsegs = [crowds[c] for c in crowd_order] + [{"id": 30, "category_id": 0}]
+    psegs = [{"id": 1, "category_id": 2}, {"id": 2, "category_id": 0}]
+    return gt, gsegs, pred, psegs
+
+
+def test_crowd_rule_keeps_the_last_crowd_region_of_a_class():
+    """The official script keeps one crowd region per class (the last one listed). p2 matches S:
+    IoU = 8 / (10 + 12 - 8) = 4/7. p1 lies 6/10 on crowd A: excused only when A is the kept one."""
+    gt, gsegs, pred, psegs = two_crowds_of_one_class([20, 10])  # A listed last: p1 is ignored
+    out = vpq_from_arrays([gt], gsegs, [pred], psegs, CATS, windows=(1,), detail=True)
+    assert out["per_class"][1][2] == {"iou": 0.0, "tp": 0, "fp": 0, "fn": 0}
+    assert out["VPQ_k0"] == pytest.approx(100 * 4 / 7)  # class 0 alone
+    gt, gsegs, pred, psegs = two_crowds_of_one_class([10, 20])  # B kept: p1 covers none of it
+    out = vpq_from_arrays([gt], gsegs, [pred], psegs, CATS, windows=(1,), detail=True)
+    assert out["per_class"][1][2] == {"iou": 0.0, "tp": 0, "fp": 1, "fn": 0}
+    assert out["VPQ_k0"] == pytest.approx(100 * (4 / 7 + 0.0) / 2)
+
+
+def test_crowd_rule_order_is_the_windows_first_appearance():
+    """Frame 0 lists only B; frame 1 lists A then B. In the 2-frame window B appears first and
+    A last, so A is kept and p1 (6 of 10 px per frame on A) is excused; in the 1-frame window
+    of frame 1 alone, B is last and p1 is a false positive there."""
+    gt, gsegs, pred, psegs = two_crowds_of_one_class([10, 20])
+    first = [s for s in gsegs if s["id"] != 10]
+    out = vpq_from_arrays([gt, gt], [first, gsegs], [pred, pred], [psegs, psegs], CATS, windows=(1, 2),
+                          detail=True)
+    assert out["per_class"][2][2]["fp"] == 0
+    # frame 0: A is not listed -> unlisted GT, p1 is 6/10 on non-void, non-crowd -> FP; frame 1: FP
+    assert out["per_class"][1][2]["fp"] == 2
 
 
 def test_tube_category_comes_from_the_first_frame_of_the_window():

@@ -237,7 +237,8 @@ class VideoTables:
     vocabularies is id 0 (void). ``gt_cat[t, i]`` is the category of ``gt_vocab[i]`` as listed in
     frame ``t`` (-1 if that frame does not list it), ``gt_crowd[t, i]`` its ``iscrowd``;
     ``gt_rank[i]`` / ``pred_rank[j]`` the rank of the id in order of first appearance in the
-    video's JSON (-1 for void).
+    video's JSON (-1 for void); ``gt_pos[t, i]`` the position of ``gt_vocab[i]`` in frame ``t``'s
+    ``segments_info`` (-1 if not listed).
     """
 
     video_id: str
@@ -250,6 +251,7 @@ class VideoTables:
     pred_cat: np.ndarray
     gt_rank: np.ndarray
     pred_rank: np.ndarray
+    gt_pos: np.ndarray
 
     @property
     def num_frames(self) -> int:
@@ -268,15 +270,13 @@ def _vocab(segments: Sequence[Sequence[Mapping]], where: str, strict: bool):
                 sid, cat = int(s["id"]), int(s["category_id"])
             except (KeyError, TypeError, ValueError):
                 raise EvaluationError(f"{where(t)}: segment {s!r} lacks an integer 'id' or 'category_id'") from None
-            if sid in d:
-                if strict:
-                    raise EvaluationError(f"{where(t)}: segment id {sid} listed twice")
-                continue
+            if sid in d and strict:
+                raise EvaluationError(f"{where(t)}: segment id {sid} listed twice")
             if sid == 0:
                 if strict:
                     raise EvaluationError(f"{where(t)}: segment id 0 is reserved for void")
                 continue
-            d[sid] = (cat, int(bool(s.get("iscrowd", 0))))
+            d[sid] = (cat, int(bool(s.get("iscrowd", 0))))  # a repeated id: last entry, first place
             if sid not in seen:
                 seen.add(sid)
                 order.append(sid)
@@ -329,11 +329,13 @@ def video_tables(
     ng, np_ = len(gt_vocab), len(pred_vocab)
     gt_cat = np.full((num, ng), -1, dtype=np.int64)
     gt_crowd = np.zeros((num, ng), dtype=bool)
+    gt_pos = np.full((num, ng), -1, dtype=np.int64)
     pred_cat = np.full((num, np_), -1, dtype=np.int64)
     for t in range(num):
-        for sid, (cat, crowd) in g_frames[t].items():
+        for pos, (sid, (cat, crowd)) in enumerate(g_frames[t].items()):
             gt_cat[t, g_index[sid]] = cat
             gt_crowd[t, g_index[sid]] = bool(crowd)
+            gt_pos[t, g_index[sid]] = pos
         for sid, (cat, _) in p_frames[t].items():
             pred_cat[t, p_index[sid]] = cat
     gt_rank = np.full(ng, -1, dtype=np.int64)
@@ -385,7 +387,7 @@ def video_tables(
     if t + 1 != num:
         raise EvaluationError(f"video {video_id}: {t + 1} frames given for {num} listed in the JSON")
     return VideoTables(str(video_id), stems, gt_vocab, pred_vocab, counts, gt_cat, gt_crowd, pred_cat,
-                       gt_rank, pred_rank)
+                       gt_rank, pred_rank, gt_pos)
 
 
 def _png_frames(video: VideoFrames):

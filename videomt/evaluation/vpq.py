@@ -12,8 +12,11 @@ them ``k = 5(n-1)`` = 0, 5, 15, 25, 35) and every start ``i = 0 .. len-n`` of ev
   ``IoU = |g & p| / (|g| + |p| - |g & p| - |void & p|) > 0.5`` (void = GT id 0);
   crowd GT tubes are never matched;
 * matched: TP += 1 and the IoU is accumulated; unmatched non-crowd GT tubes: FN; unmatched
-  predicted tubes: FP unless more than half of their area lies on void plus the crowd GT of
-  their category (all crowd tubes of that category in the window);
+  predicted tubes: FP unless more than half of their area lies on void plus ONE crowd GT tube
+  of their category. **Crowd rule** (as the official script, whose ``crowd_labels_dict`` keeps
+  one region per category): that tube is the last crowd tube of the category in the window's
+  order of first appearance (earlier frame first, then the order of the frame's
+  ``segments_info``); other crowd tubes of the category do not excuse a prediction;
 * statistics accumulate over all windows of all videos; per category
   ``PQ = sum IoU / (TP + FP/2 + FN/2)``, averaged over the categories with ``TP+FP+FN > 0``
   (all, things, stuff); the final VPQ is the mean of the per-window PQs.
@@ -102,18 +105,20 @@ def vpq_stats_from_tables(
             # tube category / crowd: the first frame of the window that lists the id
             g_cat = np.full(ng, -1, dtype=np.int64)
             g_crowd = np.zeros(ng, dtype=bool)
+            g_order = np.zeros(ng, dtype=np.int64)  # order of first appearance in the window
             p_cat = np.full(C.shape[1], -1, dtype=np.int64)
             for t in range(i + n - 1, i - 1, -1):
                 lg = tables.gt_cat[t] >= 0
                 g_cat[lg] = tables.gt_cat[t][lg]
                 g_crowd[lg] = tables.gt_crowd[t][lg]
+                g_order[lg] = (t - i) * (ng + 1) + tables.gt_pos[t][lg]
                 lp = tables.pred_cat[t] >= 0
                 p_cat[lp] = tables.pred_cat[t][lp]
-            _window_stats(C, g_cat, g_crowd, p_cat, lut, stats[w])
+            _window_stats(C, g_cat, g_crowd, g_order, p_cat, lut, stats[w])
     return stats
 
 
-def _window_stats(C, g_cat, g_crowd, p_cat, lut, out) -> None:
+def _window_stats(C, g_cat, g_crowd, g_order, p_cat, lut, out) -> None:
     ng = len(g_cat)
     inter = C[:ng]  # rows of listed-anywhere GT ids (row 0 = void)
     area_g = inter.sum(axis=1)
@@ -143,7 +148,9 @@ def _window_stats(C, g_cat, g_crowd, p_cat, lut, out) -> None:
     if fp.size:
         covered = void_p[fp].astype(np.float64)
         crowd = np.flatnonzero(g_listed & g_crowd)
-        if crowd.size:
+        if crowd.size:  # one crowd tube per category: the last in the window's order
+            last = {int(g_cat[j]): j for j in crowd[np.argsort(g_order[crowd])]}
+            crowd = np.array(list(last.values()))
             same = g_cat[crowd][:, None] == p_cat[fp][None, :]
             covered += (inter[crowd][:, fp] * same).sum(axis=0)
         keep = ~(covered / area_p[fp] > 0.5)
