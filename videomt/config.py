@@ -170,6 +170,8 @@ def get_cfg() -> CfgNode:
     b.FUSED_QKV = False
     b.DROP_PATH_RATE = 0.0
     b.DEPTH = 0  # > 0 overrides the ViT depth (tiny test / quickstart models)
+    b.GRAD_CHECKPOINTING = False  # recompute ViT block activations in backward (less memory)
+    b.ROPE_RESCALE = 2.0  # DINOv3 training: RoPE coords x log-uniform [1/R, R] per clip (<= 1: off)
     b.SIZE_DIVISIBILITY = 32
     b.DEEP_SUPERVISION = True
     b.NO_OBJECT_WEIGHT = 0.1

@@ -1,4 +1,5 @@
-"""The meta-architecture: pixel normalisation, padding, window inference around the VidEoMT core.
+"""The meta-architecture: pixel normalisation, padding, window inference around the VidEoMT core,
+and in training mode the weighted losses of a batch of clips.
 
 ``build_model(cfg)`` is the one place where config keys become constructor arguments
 (``from_config``); the classes themselves take plain arguments.
@@ -7,15 +8,21 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from fvcore.common.registry import Registry
 from torch import nn
 from torch.nn import functional as F
 
+from .modeling.backbone import is_dinov3
+from .modeling.criterion import VideoSetCriterion, loss_weight_dict
+from .modeling.matcher import ConsistentMatcher
 from .modeling.videomt import VidEoMT
 from .postprocess import postprocess_vis, postprocess_vps, postprocess_vss
 
-__all__ = ["META_ARCH_REGISTRY", "VidEoMTOnline", "build_model", "build_core", "pad_frames"]
+__all__ = ["META_ARCH_REGISTRY", "VidEoMTOnline", "build_model", "build_core", "build_criterion", "pad_frames",
+           "count_loss_targets", "clip_generator"]
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = "Meta-architectures by MODEL.META_ARCHITECTURE name."
@@ -34,6 +41,7 @@ def core_kwargs_from_config(cfg) -> dict:
         pretrained=b.PRETRAINED,
         drop_path_rate=b.DROP_PATH_RATE,
         depth=b.DEPTH,
+        grad_checkpointing=b.GRAD_CHECKPOINTING,
     )
 
 
@@ -46,6 +54,44 @@ def build_core(cfg) -> VidEoMT:
         raise ValueError(f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks} must be the last consecutive blocks "
                          f"of the {depth}-block encoder (e.g. {list(range(depth - len(blocks), depth))})")
     return core
+
+
+def build_criterion(cfg, num_query_blocks: int) -> VideoSetCriterion:
+    """The training criterion; deep supervision weighs the outputs entering the first
+    ``num_query_blocks - 1`` query blocks (the last one's loss is dropped, SPEC decision 3)."""
+    b = cfg.MODEL.BACKBONE
+    matcher = ConsistentMatcher(class_weight=b.CLASS_WEIGHT, mask_weight=b.MASK_WEIGHT, dice_weight=b.DICE_WEIGHT,
+                                num_points=b.TRAIN_NUM_POINTS)
+    num_aux = num_query_blocks - 1 if b.DEEP_SUPERVISION else 0
+    weights = loss_weight_dict(b.CLASS_WEIGHT, b.MASK_WEIGHT, b.DICE_WEIGHT, num_aux)
+    return VideoSetCriterion(b.NUM_CLASSES, matcher, weights, no_object_weight=b.NO_OBJECT_WEIGHT,
+                             num_points=b.TRAIN_NUM_POINTS, oversample_ratio=b.OVERSAMPLE_RATIO,
+                             importance_sample_ratio=b.IMPORTANCE_SAMPLE_RATIO)
+
+
+def count_loss_targets(batched_inputs: list[dict]) -> tuple[float, float]:
+    """LOCAL loss normaliser counts of a batch: (number of (track, frame) targets = sum of N*T,
+    number of clips). The trainer sums them over micro-batches and processes."""
+    num_masks = sum(float(inp["instances"]["ids"].numel()) for inp in batched_inputs)
+    return num_masks, float(len(batched_inputs))
+
+
+def global_loss_normalizer(num_masks: float, num_clips: float, device: torch.device) -> tuple[float, float]:
+    """Local counts summed over torch.distributed processes (if initialised) / world size."""
+    if dist.is_available() and dist.is_initialized():
+        counts = torch.tensor([num_masks, num_clips], dtype=torch.float64, device=device)
+        dist.all_reduce(counts)
+        counts /= dist.get_world_size()
+        num_masks, num_clips = counts.tolist()
+    return num_masks, num_clips
+
+
+def clip_generator(seed: int, position: int, device: torch.device) -> torch.Generator:
+    """The random generator of one training clip, keyed by (seed, global clip position) only."""
+    state = np.random.SeedSequence([seed % 2**63, position % 2**63]).generate_state(2, dtype=np.uint32)
+    g = torch.Generator(device=device)
+    g.manual_seed(int(state[0]) << 32 | int(state[1]))
+    return g
 
 
 def pad_frames(frames: torch.Tensor, divisibility: int) -> torch.Tensor:
@@ -63,10 +109,15 @@ class VidEoMTOnline(nn.Module):
     def __init__(self, core: VidEoMT, *, pixel_mean, pixel_std, size_divisibility: int = 32,
                  window_size: int = 1, input_format: str = "RGB", task: str | None = "vis",
                  max_num: int = 10, object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
-                 num_things: int | None = None):
+                 num_things: int | None = None, criterion: VideoSetCriterion | None = None,
+                 seed: int = 0, rope_rescale: float = 2.0):
         """``task``: "vis" | "vps" | "vss" post-processing of ``forward`` (None: raw outputs);
         ``max_num`` VIS tracks per video; the thresholds and ``num_things`` (things are the
-        contiguous classes ``< num_things``) are for "vps"."""
+        contiguous classes ``< num_things``) are for "vps".
+
+        Training: ``criterion`` (None: inference only); ``seed`` keys every random draw of a
+        clip together with the clip's ``sample_position``; ``rope_rescale`` R > 1 multiplies a
+        DINOv3 clip's RoPE coordinates by a log-uniform factor in [1/R, R] (SPEC 1.8)."""
         super().__init__()
         if task not in (None, "vis", "vps", "vss"):
             raise ValueError(f"unknown MODEL.BACKBONE.TEST.TASK '{task}' (vis, vps or vss)")
@@ -81,11 +132,15 @@ class VidEoMTOnline(nn.Module):
         self.size_divisibility = max(size_divisibility, core.patch_size)
         self.window_size = window_size
         self.input_format = input_format
+        self.criterion = criterion
+        self.seed = seed
+        self.rope_rescale = rope_rescale
 
     @classmethod
     def from_config(cls, cfg) -> dict:
+        core = build_core(cfg)
         return dict(
-            core=build_core(cfg),
+            core=core,
             pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
             pixel_std=list(cfg.MODEL.PIXEL_STD),
             size_divisibility=cfg.MODEL.BACKBONE.SIZE_DIVISIBILITY,
@@ -96,6 +151,9 @@ class VidEoMTOnline(nn.Module):
             object_mask_threshold=cfg.MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD,
             overlap_threshold=cfg.MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD,
             num_things=_num_things(cfg),
+            criterion=build_criterion(cfg, core.num_query_blocks),
+            seed=cfg.SEED,
+            rope_rescale=cfg.MODEL.BACKBONE.ROPE_RESCALE,
         )
 
     @property
@@ -130,16 +188,93 @@ class VidEoMTOnline(nn.Module):
         return {"pred_logits": torch.cat(logits), "pred_masks": torch.cat(masks),
                 "image_size": image_size, "padded_size": tuple(x.shape[-2:])}
 
-    def forward(self, batched_inputs: list[dict]) -> list[dict]:
+    def forward(self, batched_inputs: list[dict],
+                loss_normalizer: tuple[float, float] | None = None) -> list[dict] | dict[str, torch.Tensor]:
         """Inference on a batch of videos. Each input dict holds ``image`` (T, 3, H, W) pixels and
         optionally the original ``height``/``width`` that masks are resized back to. Returns one
-        dict per video: the task's post-processed prediction (see ``videomt.postprocess``)."""
+        dict per video: the task's post-processed prediction (see ``videomt.postprocess``).
+
+        In training mode: the weighted loss dict of a batch of training clips (see ``losses``)."""
+        if self.training:
+            return self.losses(batched_inputs, loss_normalizer)
         results = []
         for inp in batched_inputs:
             raw = self.run_video(inp["image"])
             size = (inp.get("height", raw["image_size"][0]), inp.get("width", raw["image_size"][1]))
             results.append(self.postprocess(raw, size))
         return results
+
+    def losses(self, batched_inputs: list[dict],
+               loss_normalizer: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
+        """Weighted training losses (each multiplied by its weight; only weighted keys).
+
+        batched_inputs: mapped clips with ``image`` uint8 (T, 3, H, W) (sizes may differ),
+        ``instances`` {``ids`` (N, T) (-1 = absent), ``labels`` (N,), ``masks`` bool (N, T, H, W)}
+        and ``sample_position`` (global clip index; default: the index in the list).
+        loss_normalizer: (num_masks, num_clips), each the global count over all processes and
+        accumulation steps of the optimizer step divided by the world size; None: this batch's
+        counts all-reduced over processes / world size.
+        """
+        if self.criterion is None:
+            raise RuntimeError("this model was built without a training criterion")
+        video, targets = self.prepare_training_batch(batched_inputs)  # (B, T, 3, H, W), B dicts
+        generators = [clip_generator(self.seed, int(inp.get("sample_position", i)), self.device)
+                      for i, inp in enumerate(batched_inputs)]
+        rope_scale = self.draw_rope_scale(generators)
+        outputs = self.core(video, rope_scale=rope_scale, with_aux=self.criterion.num_aux > 0)
+        if loss_normalizer is None:
+            loss_normalizer = global_loss_normalizer(*count_loss_targets(batched_inputs), self.device)
+        num_masks, num_clips = (max(float(v), 1e-6) for v in loss_normalizer)  # only guards against 0
+        losses = self.criterion(outputs, targets, generators, num_masks, num_clips)
+        weights = self.criterion.weight_dict
+        return {k: v * weights[k] for k, v in losses.items() if k in weights}
+
+    def draw_rope_scale(self, generators: list[torch.Generator]) -> torch.Tensor | None:
+        """One DINOv3 RoPE coordinate factor per clip, log-uniform in [1/R, R]; None for DINOv2."""
+        if not is_dinov3(self.core.encoder) or self.rope_rescale <= 1:
+            return None
+        log_r = math.log(self.rope_rescale)
+        return torch.cat([torch.empty(1, device=self.device).uniform_(-log_r, log_r, generator=g).exp()
+                          for g in generators])  # (B,)
+
+    def prepare_training_batch(self, batched_inputs: list[dict]) -> tuple[torch.Tensor, list[dict]]:
+        """Normalised clips padded bottom/right to one common size divisible by the size
+        divisibility -> (B, T, 3, H, W), and per clip the targets with masks placed top-left in
+        that size: ``labels`` (N,), ``ids`` (N, T), ``masks`` bool (N, T, H, W)."""
+        if not batched_inputs:
+            raise ValueError("training batch is empty")
+        lengths = {inp["image"].shape[0] for inp in batched_inputs}
+        if len(lengths) != 1:
+            raise ValueError(f"training clips must have the same number of frames, got {sorted(lengths)}")
+        div = self.size_divisibility
+        height = int(math.ceil(max(inp["image"].shape[-2] for inp in batched_inputs) / div) * div)
+        width = int(math.ceil(max(inp["image"].shape[-1] for inp in batched_inputs) / div) * div)
+        video = torch.zeros(len(batched_inputs), lengths.pop(), 3, height, width, device=self.device)
+        targets = []
+        for b, inp in enumerate(batched_inputs):
+            frames = inp["image"]  # (T, 3, h, w)
+            h, w = frames.shape[-2:]
+            video[b, :, :, :h, :w] = (frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
+            targets.append(self._clip_targets(inp, b, (height, width)))
+        return video, targets
+
+    def _clip_targets(self, inp: dict, index: int, padded: tuple[int, int]) -> dict:
+        if "instances" not in inp:
+            raise ValueError(f"training clip {index} has no 'instances' (use a training mapper)")
+        inst = inp["instances"]
+        t, _, h, w = inp["image"].shape
+        ids, labels, masks = inst["ids"], inst["labels"], inst["masks"]
+        n = labels.shape[0]
+        if ids.shape != (n, t) or masks.shape != (n, t, h, w):
+            raise ValueError(f"training clip {index}: instances need ids ({n}, {t}) and masks ({n}, {t}, {h}, {w}), "
+                             f"got {tuple(ids.shape)} and {tuple(masks.shape)}")
+        num_classes = self.criterion.num_classes
+        if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+            raise ValueError(f"training clip {index}: class labels {labels.tolist()} outside "
+                             f"[0, MODEL.BACKBONE.NUM_CLASSES={num_classes})")
+        padded_masks = torch.zeros(n, t, *padded, dtype=torch.bool, device=self.device)  # (N, T, H, W)
+        padded_masks[..., :h, :w] = masks.to(self.device, torch.bool)
+        return {"labels": labels.to(self.device), "ids": ids.to(self.device), "masks": padded_masks}
 
     def postprocess(self, raw: dict, output_size) -> dict:
         if self.task == "vis":
