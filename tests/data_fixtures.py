@@ -191,7 +191,11 @@ def _id_png(path: str, ids: np.ndarray) -> None:
 def write_vipseg(root: str, with_videos: bool = True, with_annotations: bool = True,
                  mask_hw: tuple[int, int] = (H, W)) -> tuple[str, str, str]:
     """One video 'v1' of 2 frames: wall (id 5000) top, sky (id 7000) bottom, door id 300
-    (frame 0 only), car id 70000 (both frames, crowd in frame 1). Returns (json, images, pan)."""
+    (frame 0 only), car id 70000 (both frames, crowd in frame 1). Returns (json, images, pan).
+
+    Real VIPSeg layout: ``images[].file_name`` ends in ``.png`` (named after the masks) while the
+    frames are ``.jpg``; annotations refer to images by ``image_id``, and the ``images`` list is
+    written in the opposite order to the annotations."""
     img_root, pan_root = os.path.join(root, "images"), os.path.join(root, "panomasksRGB")
     frames, images = [], []
     for t in range(2):
@@ -208,10 +212,10 @@ def write_vipseg(root: str, with_videos: bool = True, with_annotations: bool = T
         _id_png(os.path.join(pan_root, "v1", f"{t:03d}.png"), ids)
         write_jpg(os.path.join(img_root, "v1", f"{t:03d}.jpg"))
         frames.append({"file_name": f"{t:03d}.png", "image_id": f"v1_{t}", "segments_info": segs})
-        images.append({"file_name": f"{t:03d}.jpg", "id": f"v1_{t}", "height": H, "width": W})
+        images.append({"file_name": f"{t:03d}.png", "id": f"v1_{t}", "height": H, "width": W})
     data: dict[str, Any] = {"categories": PAN_CATEGORIES}
     if with_videos:
-        data["videos"] = [{"video_id": "v1", "images": images}]
+        data["videos"] = [{"video_id": "v1", "images": images[::-1] if with_annotations else images}]
     if with_annotations:
         data["annotations"] = [{"video_id": "v1", "annotations": frames}]
     return write_json(os.path.join(root, "pan.json"), data), img_root, pan_root

@@ -285,6 +285,27 @@ def test_vipseg_loader_output(tmp_path):
     assert set(np.unique(ids)) == set(s0)
 
 
+def test_vipseg_real_layout_pairs_frames_by_image_id(tmp_path):
+    """The fixture writes the real layout: '.png' image names for '.jpg' frames and the images
+    listed in the opposite order to the annotations; pairing is by image_id, else by name."""
+    js, img, pan = fx.write_vipseg(str(tmp_path))
+    data = json.load(open(js))
+    assert data["videos"][0]["images"][0]["file_name"] == "001.png"  # reversed, '.png'
+    data["videos"][0]["images"][0]["height"] = 99  # frame 1's size: not used (frame 0 is first)
+    fx.write_json(js, data)
+    v = load_vipseg_json(js, img, pan)[0]
+    assert v["file_names"] == [os.path.join(img, "v1", f"{t:03d}.jpg") for t in range(2)]
+    assert (v["height"], v["width"]) == (fx.H, fx.W)
+    for fa in data["annotations"][0]["annotations"]:
+        del fa["image_id"]  # no image_id: by file name
+    fx.write_json(js, data)
+    assert load_vipseg_json(js, img, pan)[0]["file_names"] == v["file_names"]
+    data["annotations"][0]["annotations"][1]["image_id"] = "v1_9"
+    fx.write_json(js, data)
+    with pytest.raises(DatasetError, match=r"video v1 frame 1: no entry with image_id 'v1_9'"):
+        load_vipseg_json(js, img, pan)
+
+
 def test_vipseg_loader_test_split_and_header_sizes(tmp_path):
     js, img, pan = fx.write_vipseg(str(tmp_path), with_annotations=False)
     v = load_vipseg_json(js, img, pan)[0]
@@ -328,9 +349,14 @@ def test_large_ytvis_json_loads_fast(tmp_path):
 # ----------------------------------------------------------------------------- bad input
 
 
-def test_missing_root_folder(tmp_path):
-    with pytest.raises(DatasetError, match="image folder not found"):
+def test_missing_root_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
+    with pytest.raises(DatasetError, match="image folder not found") as e:
         load_ytvis_json(str(tmp_path / "x.json"), str(tmp_path / "nope"))
+    assert "DETECTRON2_DATASETS" not in str(e.value)  # a path outside the datasets root: no hint
+    with pytest.raises(DatasetError, match=r"not found \(datasets are looked up under "
+                                           r"\$DETECTRON2_DATASETS, now .*datasets\)$"):
+        DatasetCatalog.get("ovis_train")
     with pytest.raises(DatasetError, match="VSPW data folder not found"):
         load_vspw(str(tmp_path / "nope"), str(tmp_path / "val.txt"))
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .catalog import DatasetError
+from .catalog import DatasetError, dataset_root
 
 __all__ = [
     "read_image_rgb",
@@ -26,6 +26,7 @@ __all__ = [
     "list_dir",
     "image_size",
     "require_dir",
+    "root_hint",
     "check_files_exist",
     "gc_paused",
 ]
@@ -150,6 +151,15 @@ def list_dir(folder: str, what: str = "folder") -> set[str]:
         raise DatasetError(f"{folder}: {what} not found") from None
     except NotADirectoryError:
         raise DatasetError(f"{folder}: {what} is not a directory") from None
+
+
+def root_hint(path: str) -> str:
+    """A hint naming ``$DETECTRON2_DATASETS``, only for paths under the datasets root."""
+    root = os.path.abspath(dataset_root())
+    if os.path.commonpath([root, os.path.abspath(path)]) != root:
+        return ""
+    return (f" (datasets are looked up under $DETECTRON2_DATASETS, now "
+            f"{os.environ.get('DETECTRON2_DATASETS', 'unset: ./datasets')})")
 
 
 def require_dir(folder: str, what: str, hint: str = "") -> None:

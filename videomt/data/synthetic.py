@@ -185,7 +185,8 @@ def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: in
     Layout: ``root/images/vid_XXXX/NNNNN.jpg``, ``root/panomasksRGB/vid_XXXX/NNNNN.png`` (RGB,
     id = R + 256 G + 256^2 B, 0 = void: 1-pixel borders between stuff bands) and
     ``root/panoptic_gt.json`` (VIPSeg format, raw category ids of
-    ``SYNTHETIC_PANOPTIC_CATEGORIES``; segment ids consistent across the frames of a video).
+    ``SYNTHETIC_PANOPTIC_CATEGORIES``; segment ids consistent across the frames of a video;
+    image names end in ``.png`` as in the real files).
     """
     img_root, pan_root = os.path.join(root, "images"), os.path.join(root, "panomasksRGB")
     videos, annotations = [], []
@@ -227,8 +228,8 @@ def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: in
                     segs.append({"id": sid, "category_id": _THING_RAW[tr.cls], "iscrowd": 0,
                                  "area": int(m.sum()), "bbox": _bbox(m)})
             _write_png(os.path.join(pan_root, name, stem + ".png"), id2rgb(pan))
-            images.append({"file_name": stem + ".jpg", "id": f"{name}_{stem}",
-                           "height": height, "width": width})
+            images.append({"file_name": stem + ".png", "id": f"{name}_{stem}",  # as VIPSeg: the
+                           "height": height, "width": width})  # mask's name, frame is .jpg
             frames.append({"file_name": stem + ".png", "image_id": f"{name}_{stem}",
                            "segments_info": segs})
         videos.append({"video_id": name, "images": images})

@@ -3,16 +3,19 @@
 VIPSeg panoptic JSON (``panoptic_gt_VIPSeg_<split>.json``, written by VIPSeg's
 ``create_panoptic_video_labels`` step)::
 
-    {"videos": [{"video_id": str, "images": [{"file_name": "<frame>.jpg", "id", "height"?,
-                                              "width"?}, ...]}, ...],
+    {"videos": [{"video_id": str, "images": [{"file_name": "<frame>.png", "id", "height",
+                                              "width"}, ...]}, ...],
      "annotations": [{"video_id": str,
-                      "annotations": [{"file_name": "<frame>.png", "image_id"?,
+                      "annotations": [{"file_name": "<frame>.png", "image_id",
                                        "segments_info": [{"id", "category_id" (raw 0..123),
                                                           "iscrowd", "area"?, "bbox"?}]}, ...]}],
      "categories": [{"id", "name", "isthing", "color"?}]}
 
-Frames live in ``<image_root>/<video_id>/<frame>.jpg`` and masks (RGB-encoded ids) in
-``<panoptic_root>/<video_id>/<frame>.png``. The output follows :mod:`videomt.data.catalog`.
+The image names come from the mask folder, so they end in ``.png`` although the frames on disk
+are ``<image_root>/<video_id>/<frame>.jpg``; masks (RGB-encoded ids) are
+``<panoptic_root>/<video_id>/<frame>.png``. An annotated frame finds its image by ``image_id``
+(the two lists need not be in the same order); the annotation list gives the temporal order,
+as in the official evaluation. The output follows :mod:`videomt.data.catalog`.
 """
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ import os
 from typing import Any
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import check_files_exist, gc_paused, image_size, load_json, require_dir
+from .io import check_files_exist, gc_paused, image_size, load_json, require_dir, root_hint
 from .metadata import things_first_metadata
 
 __all__ = ["load_vipseg_json", "register_vipseg_panoptic"]
@@ -29,16 +32,47 @@ __all__ = ["load_vipseg_json", "register_vipseg_panoptic"]
 logger = logging.getLogger(__name__)
 
 
-def _frames_of_video(json_file: str, v: Any, i: int) -> tuple[str, list[dict]]:
-    if not isinstance(v, dict) or "video_id" not in v:
-        raise DatasetError(f"{json_file}: videos[{i}] must be a dict with 'video_id' and 'images'")
-    images = v.get("images")
-    if not isinstance(images, list) or any(
-        not isinstance(im, dict) or "file_name" not in im for im in images
-    ):
-        raise DatasetError(f"{json_file}: video {v['video_id']}: 'images' must be a list of "
-                           f"dicts with 'file_name'")
-    return str(v["video_id"]), images
+def _frame_file(name: str) -> str:
+    """The frame listed as ``name``: VIPSeg lists ``<frame>.png`` for ``<frame>.jpg`` frames."""
+    stem, ext = os.path.splitext(name)
+    return stem + ".jpg" if ext.lower() == ".png" else name
+
+
+def _images_by_video(json_file: str, videos: Any) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for i, v in enumerate(videos or []):
+        images = v.get("images") if isinstance(v, dict) else None
+        if "video_id" not in (v if isinstance(v, dict) else {}) or not isinstance(images, list) or any(
+                not isinstance(im, dict) or "file_name" not in im for im in images):
+            raise DatasetError(f"{json_file}: videos[{i}] must be a dict with 'video_id' and a list "
+                               f"of 'images' with 'file_name'")
+        out[str(v["video_id"])] = images
+    return out
+
+
+def _image_lookup(images: list[dict] | None) -> dict[Any, dict] | None:
+    """``images`` of one video by ``("id", image id)`` and by ``("stem", file stem)``."""
+    if images is None:
+        return None
+    out: dict[Any, dict] = {}
+    for im in reversed(images):  # the first entry wins
+        out[("id", im.get("id"))] = out[("stem", os.path.splitext(im["file_name"])[0])] = im
+    return out
+
+
+def _image_of_frame(json_file: str, vid: str, f: int, fa: dict, lookup: dict | None) -> dict:
+    """The ``images`` entry of annotated frame ``fa``: by ``image_id``, else by file stem."""
+    if lookup is None:
+        return {"file_name": fa["file_name"]}
+    if "image_id" in fa:
+        key, what = ("id", fa["image_id"]), f"image_id {fa['image_id']!r}"
+    else:
+        key = ("stem", os.path.splitext(fa["file_name"])[0])
+        what = f"an image named {key[1]}"
+    if key not in lookup:
+        raise DatasetError(f"{json_file}: video {vid} frame {f}: no entry with {what} in the "
+                           f"video's 'images'")
+    return lookup[key]
 
 
 @gc_paused()
@@ -57,7 +91,7 @@ def load_vipseg_json(
         check_files: check that every frame and mask exists (one ``os.listdir`` per folder) and
             that the first mask of each video has the frame size (header read only).
     """
-    require_dir(image_root, "image folder", " (datasets are looked up under $DETECTRON2_DATASETS)")
+    require_dir(image_root, "image folder", root_hint(image_root))
     data = load_json(json_file)
     if not isinstance(data, dict) or not (
         isinstance(data.get("annotations"), list) or isinstance(data.get("videos"), list)
@@ -71,11 +105,7 @@ def load_vipseg_json(
     meta = things_first_metadata(categories)
     raw_to_contig: dict[int, int] = meta["stuff_dataset_id_to_contiguous_id"]
     thing_ids = set(meta["thing_dataset_id_to_contiguous_id"])
-
-    videos: dict[str, list[dict]] = {}
-    for i, v in enumerate(data.get("videos") or []):
-        vid, images = _frames_of_video(json_file, v, i)
-        videos[vid] = images
+    videos = _images_by_video(json_file, data.get("videos"))
 
     out: list[dict] = []
     anns = data.get("annotations")
@@ -91,18 +121,15 @@ def load_vipseg_json(
             frames = va["annotations"]
             if not frames:
                 raise DatasetError(f"{json_file}: video {vid} is empty (no annotated frames)")
-            images = videos.get(vid)
-            if images is not None and len(images) != len(frames):
-                raise DatasetError(f"{json_file}: video {vid}: {len(images)} images but "
-                                   f"{len(frames)} annotated frames")
-            rec = _base_record(json_file, image_root, vid, frames, images)
-            pan_files, infos = [], []
+            lookup = _image_lookup(videos.get(vid))
+            images, pan_files, infos = [], [], []
             for f, fa in enumerate(frames):
                 if not isinstance(fa, dict) or "file_name" not in fa or not isinstance(
                     fa.get("segments_info"), list
                 ):
                     raise DatasetError(f"{json_file}: video {vid} frame {f}: needs 'file_name' "
                                        f"and a 'segments_info' list")
+                images.append(_image_of_frame(json_file, vid, f, fa, lookup))
                 pan_files.append(os.path.join(panoptic_root, vid, fa["file_name"]))
                 segs = []
                 for s in fa["segments_info"]:
@@ -113,6 +140,7 @@ def load_vipseg_json(
                     segs.append({"id": int(s["id"]), "category_id": raw_to_contig[cat],
                                  "iscrowd": int(s.get("iscrowd", 0)), "isthing": cat in thing_ids})
                 infos.append(segs)
+            rec = _base_record(json_file, image_root, vid, images)
             rec["pan_seg_file_names"] = pan_files
             rec["segments_infos"] = infos
             out.append(rec)
@@ -120,7 +148,7 @@ def load_vipseg_json(
         for vid, images in videos.items():
             if not images:
                 raise DatasetError(f"{json_file}: video {vid} is empty (no images)")
-            out.append(_base_record(json_file, image_root, vid, images, images))
+            out.append(_base_record(json_file, image_root, vid, images))
 
     if check_files:
         for rec in out:
@@ -138,15 +166,9 @@ def load_vipseg_json(
     return out
 
 
-def _base_record(
-    json_file: str, image_root: str, vid: str, frames: list[dict], images: list[dict] | None
-) -> dict:
-    if images is not None:
-        names = [im["file_name"] for im in images]
-    else:
-        names = [os.path.splitext(fa.get("file_name", ""))[0] + ".jpg" for fa in frames]
-    file_names = [os.path.join(image_root, vid, n) for n in names]
-    first = images[0] if images else {}
+def _base_record(json_file: str, image_root: str, vid: str, images: list[dict]) -> dict:
+    file_names = [os.path.join(image_root, vid, _frame_file(im["file_name"])) for im in images]
+    first = images[0]
     if "height" in first and "width" in first:
         h, w = int(first["height"]), int(first["width"])
     else:  # header read of the first frame only

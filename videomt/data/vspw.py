@@ -14,7 +14,7 @@ import logging
 import os
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import image_size, list_dir, require_dir
+from .io import image_size, list_dir, require_dir, root_hint
 
 __all__ = ["load_vspw", "register_vspw_semantic", "read_split_file"]
 
@@ -45,8 +45,7 @@ def load_vspw(
 
     Frames are the sorted image files of ``origin/``; size from the first frame's header.
     """
-    require_dir(data_root, "VSPW data folder",
-                " (datasets are looked up under $DETECTRON2_DATASETS)")
+    require_dir(data_root, "VSPW data folder", root_hint(data_root))
     out = []
     for vid in read_split_file(split_file):
         origin = os.path.join(data_root, vid, "origin")

@@ -18,7 +18,7 @@ import os
 from typing import Any
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import check_files_exist, gc_paused, list_dir, load_json, require_dir
+from .io import check_files_exist, gc_paused, list_dir, load_json, require_dir, root_hint
 from .metadata import palette
 
 __all__ = [
@@ -126,7 +126,7 @@ def load_ytvis_json(
         One dict per video; ``annotations`` (per frame lists of objects) only when the JSON has
         annotations. Polygons with fewer than 3 points are removed (counted in the log).
     """
-    require_dir(image_root, "image folder", _root_hint())
+    require_dir(image_root, "image folder", root_hint(image_root))
     data = load_json(json_file)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{json_file}: not a YouTube-VIS JSON (no 'videos' list)")
@@ -275,7 +275,7 @@ def load_coco_pseudo_json(
     whose category is not in the mapping are dropped and their number logged. Images keep an
     empty list if none of their annotations survive (``FILTER_EMPTY_ANNOTATIONS`` removes them).
     """
-    require_dir(image_root, "image folder", _root_hint())
+    require_dir(image_root, "image folder", root_hint(image_root))
     data = load_json(json_file)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
         data.get("annotations", []), list
@@ -343,10 +343,6 @@ def load_coco_pseudo_json(
     out = list(images.values())
     logger.info("Loaded %d images from %s", len(out), json_file)
     return out
-
-
-def _root_hint() -> str:
-    return " (datasets are looked up under $DETECTRON2_DATASETS, default ./datasets)"
 
 
 def register_ytvis_instances(
