@@ -2,7 +2,7 @@
 from .config import get_cfg, load_config
 
 __version__ = "0.1.0"
-__all__ = ["get_cfg", "load_config", "build_model", "load_checkpoint", "__version__"]
+__all__ = ["get_cfg", "load_config", "build_model", "load_checkpoint", "VideoPredictor", "__version__"]
 
 
 def build_model(cfg):
@@ -17,3 +17,12 @@ def load_checkpoint(model, path, **kwargs):
     from .checkpoint import load_checkpoint as _load
 
     return _load(model, path, **kwargs)
+
+
+def __getattr__(name):
+    """``videomt.VideoPredictor`` (imported on first use, like the helpers above)."""
+    if name == "VideoPredictor":
+        from .inference import VideoPredictor
+
+        return VideoPredictor
+    raise AttributeError(f"module 'videomt' has no attribute '{name}'")

@@ -1,0 +1,104 @@
+"""How the core runs at inference: device, precision, torch.compile, and the per-frame step as one
+module (the unit that is compiled, benchmarked and exported).
+
+Precision: ``fp32`` runs as is; ``bf16`` / ``fp16`` run the core under ``torch.autocast`` (matmuls
+and convolutions in low precision, LayerNorm / softmax in fp32 as autocast decides) and return
+fp32 outputs and an fp32 state, so post-processing and the propagated queries stay in fp32.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from ..modeling.videomt import VidEoMT
+
+__all__ = ["DTYPES", "resolve_dtype", "autocast", "FrameStep", "CoreRunner"]
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_dtype(dtype) -> torch.dtype:
+    """None / "fp32" / "bf16" / "fp16" / a torch dtype -> torch dtype."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise ValueError(f"dtype {dtype} is not supported (use one of {sorted(DTYPES)})")
+        return dtype
+    key = str(dtype).lower().replace("float32", "fp32").replace("bfloat16", "bf16").replace("float16", "fp16")
+    if key not in DTYPES:
+        raise ValueError(f"unknown dtype '{dtype}' (use one of {sorted(DTYPES)})")
+    return DTYPES[key]
+
+
+def autocast(device: torch.device, dtype: torch.dtype):
+    """``torch.autocast`` for low precision, a no-op context for fp32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+class FrameStep(nn.Module):
+    """One frame of B streams through the whole core: encode (query-free blocks) + step.
+
+    forward(frames (B, 3, H, W) normalised and padded, state (B, Q, C)) ->
+    (class logits (B, Q, K+1), mask logits (B, Q, H/4, W/4), next state (B, Q, C)).
+    The state is always a tensor (``core.initial_state(B)`` for a stream's first frame), so the
+    graph has static shapes for a fixed frame size: the unit for torch.compile, CUDA graphs and
+    ONNX / torch.export.
+    """
+
+    def __init__(self, core: VidEoMT):
+        super().__init__()
+        self.core = core
+
+    def forward(self, frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        tokens, grid = self.core.encode(frames)  # (B, P + Hg*Wg, C)
+        out, next_state = self.core.step(tokens, state, grid)
+        return out["pred_logits"], out["pred_masks"], next_state
+
+
+class CoreRunner:
+    """Runs the core on one device in one precision; outputs come back as fp32.
+
+    ``compile``: False, True (torch.compile default mode) or a torch.compile mode string
+    (``"reduce-overhead"`` uses CUDA graphs on a GPU, ``"max-autotune"``); it compiles the per-frame
+    :class:`FrameStep` used by streams and benchmarks. The offline window path runs eagerly.
+    """
+
+    def __init__(self, core: VidEoMT, dtype=None, compile: bool | str = False):
+        self.core = core
+        self.dtype = resolve_dtype(dtype)
+        self.frame_step = FrameStep(core).eval()
+        self._step_fn = self.frame_step
+        if compile:
+            mode = None if compile is True else str(compile)
+            self._step_fn = torch.compile(self.frame_step, mode=mode, dynamic=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self.core.q.weight.device
+
+    def initial_state(self, batch_size: int) -> torch.Tensor:
+        return self.core.initial_state(batch_size).float()
+
+    @torch.inference_mode()
+    def step(self, frames: torch.Tensor, state: torch.Tensor | None):
+        """frames (B, 3, H, W) normalised + padded; state (B, Q, C) or None (first frame).
+        Returns fp32 (logits (B, Q, K+1), masks (B, Q, H/4, W/4), next state (B, Q, C))."""
+        if state is None:
+            state = self.initial_state(frames.shape[0])
+        with autocast(self.device, self.dtype):
+            logits, masks, next_state = self._step_fn(frames, state)
+        return logits.float(), masks.float(), next_state.float()
+
+    @torch.inference_mode()
+    def window(self, frames: torch.Tensor, state: torch.Tensor | None):
+        """A window of consecutive frames (T, 3, H, W) of one video, as the evaluation runs it
+        (query-free blocks batched over the window). Returns fp32 (logits (T, Q, K+1),
+        masks (T, Q, H/4, W/4), next state (1, Q, C))."""
+        with autocast(self.device, self.dtype):
+            out = self.core(frames.unsqueeze(0), state)
+        return out["pred_logits"][0].float(), out["pred_masks"][0].float(), out["state"].float()
