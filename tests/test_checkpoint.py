@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from videomt import build_model, load_checkpoint, load_config
+from videomt.config import default_device
 from videomt.checkpoint import (CheckpointError, detect_layout, hf_to_videomt, read_state_dict,
-                                to_videomt_layout, videomt_to_hf, videomt_to_official)
+                                resolve_weights, to_videomt_layout, videomt_to_hf, videomt_to_official)
 from videomt.convert import convert_to_hf, convert_to_videomt
 
 from model_fixtures import IMG, NUM_CLASSES, NUM_QUERIES, hf_videomt, perturb_, small_cfg
@@ -74,7 +75,9 @@ def test_convert_to_videomt_writes_complete_config(tmp_path):
     hf = hf_videomt()
     hf.save_pretrained(tmp_path / "hf")
     weights, config = convert_to_videomt(str(tmp_path / "hf"), str(tmp_path / "ours"))
-    cfg = load_config(config, ["MODEL.DEVICE", "cpu"])
+    assert "DEVICE" not in open(config).read()  # left to the machine that runs it
+    cfg = load_config(config)
+    assert cfg.MODEL.DEVICE == default_device()
     assert cfg.MODEL.BACKBONE.NUM_CLASSES == NUM_CLASSES
     assert cfg.MODEL.BACKBONE.NUM_OBJECT_QUERIES == NUM_QUERIES
     assert list(cfg.MODEL.BACKBONE.SEGMENTER_BLOCKS) == [9, 10, 11]
@@ -157,6 +160,71 @@ def test_unreadable_and_foreign_files(tmp_path):
         load_checkpoint(build_model(small_cfg()), str(foreign))
 
 
+def _write_zip(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("weights/readme.txt", "not tensors")
+
+
+def _truncated_checkpoint(path):
+    torch.save({"model": {"w": torch.zeros(100)}}, path)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+@pytest.mark.parametrize("make, says", [
+    (lambda p: p.write_bytes(b""), "is empty (0 bytes), not a checkpoint"),
+    (lambda p: p.write_text("<!DOCTYPE html>\n<html><body>403 Forbidden</body></html>"), "is an HTML page"),
+    (lambda p: p.write_text("model: weights\n"), "is a text file, not a checkpoint"),
+    (_write_zip, "is a zip archive but not a PyTorch checkpoint"),
+    (_truncated_checkpoint, "not a readable PyTorch checkpoint (truncated or corrupted?)"),
+    (lambda p: pickle.dump({"model": {"w": object}}, open(p, "wb"), protocol=2),
+     "refused to load: it holds pickled Python objects (object) besides tensors"),
+    (lambda p: pickle.dump({"model": {"w": 1}}, open(p, "wb"), protocol=4), "or was written by plain pickle"),
+])
+def test_wrong_files_named_in_one_line(tmp_path, make, says):
+    path = tmp_path / "model.pth"
+    make(path)
+    with pytest.raises(CheckpointError) as e:
+        read_state_dict(str(path))
+    assert str(e.value).startswith(f"{path}: ") and says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_weights_from_a_url_are_downloaded_to_the_cache(model, tmp_path, monkeypatch):
+    monkeypatch.setenv("VIDEOMT_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "published.pth"
+    torch.save({"model": model.state_dict()}, src)
+    url = src.as_uri()  # file://...: the download path without a network
+    local = resolve_weights(url)
+    assert local == str(tmp_path / "cache" / "checkpoints" / "published.pth")
+    fresh = build_model(small_cfg())
+    load_checkpoint(fresh, url)
+    assert torch.equal(fresh.core.q.weight, model.core.q.weight)
+    with pytest.raises(CheckpointError, match=r"missing\.pth: download failed"):
+        resolve_weights((tmp_path / "missing.pth").as_uri())
+
+
+def test_weights_from_an_hf_hub_id(tmp_path, monkeypatch):
+    import huggingface_hub
+
+    hf_videomt().save_pretrained(tmp_path / "snapshot")
+    calls = []
+
+    def fake_download(repo_id, revision=None, **kw):
+        calls.append((repo_id, revision))
+        return str(tmp_path / "snapshot")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake_download)
+    monkeypatch.chdir(tmp_path)
+    assert detect_layout(read_state_dict("tue-mps/videomt-test")) == "hf"
+    assert resolve_weights("hf://tue-mps/videomt-test@v1") == str(tmp_path / "snapshot")
+    assert calls == [("tue-mps/videomt-test", None), ("tue-mps/videomt-test", "v1")]
+    assert resolve_weights("local/model.pth") == "local/model.pth"  # a file name: local (not found)
+    os.makedirs(tmp_path / "org" / "name")
+    assert resolve_weights("org/name") == "org/name"  # an existing folder is local
+    assert len(calls) == 2
+
+
 def test_convert_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"garbage")
@@ -165,6 +233,11 @@ def test_convert_cli_errors_are_one_line(tmp_path):
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: ") and "bad.pth" in proc.stderr
     assert "Traceback" not in proc.stderr
+    bad.write_bytes(b"")
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_checkpoint.py"),
+                           "--src", str(bad), "--dst", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr == f"error: {bad}: is empty (0 bytes), not a checkpoint\n"
 
 
 def test_round_trip_dinov3_official_layout():

@@ -88,7 +88,7 @@ def test_coco_cli_all_files_and_errors(tmp_path):
     bad.write_text('{"images": [')
     res = subprocess.run([sys.executable, COCO_CLI, "--src", str(bad), "--target", "ovis",
                           "--dst", str(tmp_path / "o.json")], capture_output=True, text=True)
-    assert res.returncode == 1 and "bad.json: invalid JSON" in res.stderr
+    assert res.returncode == 2 and "bad.json: invalid JSON" in res.stderr
 
 
 def _write_vipseg_src(root: str, videos=("v1", "v2"), h=36, w=48, frames=2) -> dict:

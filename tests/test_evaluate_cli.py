@@ -80,7 +80,7 @@ def test_ytvis_bad_input_is_one_line_on_stderr(ytvis_files, tmp_path, change, me
     change(bad)
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     r = cli("ytvis", "--gt", d / "gt.json", "--results", tmp_path / "bad.json")
-    assert r.returncode == 1
+    assert r.returncode == 2
     assert r.stdout == ""
     assert "Traceback" not in r.stderr
     assert r.stderr.count("\n") == 1 and message in r.stderr and r.stderr.startswith("error: ")
@@ -88,7 +88,7 @@ def test_ytvis_bad_input_is_one_line_on_stderr(ytvis_files, tmp_path, change, me
 
 def test_missing_file_and_usage_errors(tmp_path):
     r = cli("ytvis", "--gt", tmp_path / "nope.json", "--results", tmp_path / "nope2.json")
-    assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
     r = cli("nonsense")
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
@@ -125,7 +125,7 @@ def test_vpq_stq_and_vss(tmp_path):
     assert out["IoU"] == pytest.approx(100.0) and out["AQ"] == 0.0
     os.remove(pred_dir / "1.png")
     r = cli("vpq", "--submit-dir", tmp_path / "sub", *common)
-    assert r.returncode == 1 and "video v, frame 1: prediction PNG missing" in r.stderr
+    assert r.returncode == 2 and "video v, frame 1: prediction PNG missing" in r.stderr
     assert r.stderr.count("\n") == 1
 
     # VSPW layout
@@ -142,4 +142,22 @@ def test_vpq_stq_and_vss(tmp_path):
     assert out["mIoU"] == pytest.approx(100.0) and out["VC8"] == pytest.approx(100.0) and out["VC16"] is None
     Image.fromarray(np.full((4, 5), 9, np.uint8)).save(tmp_path / "vss" / "clip" / "00007.png")
     r = cli("vss", "--data-root", root, "--pred-dir", tmp_path / "vss", "--num-classes", 4)
-    assert r.returncode == 1 and "video clip, frame 00007: predicted value 9 is not a class" in r.stderr
+    assert r.returncode == 2 and "video clip, frame 00007: predicted value 9 is not a class" in r.stderr
+
+
+def test_cli_wrapper_keeps_the_whole_first_line(capsys):
+    """KeyError messages keep their own quotes (not the ones KeyError adds), exit status 2."""
+    from videomt.cli import run_cli
+
+    def fail(exc):
+        def main():
+            raise exc
+        return main
+
+    for exc, line in [(KeyError("dataset 'x' is not registered; close names: 'ytvis_2019_val'"),
+                       "dataset 'x' is not registered; close names: 'ytvis_2019_val'"),
+                      (ValueError("key 'A.B' unknown\nsecond line"), "key 'A.B' unknown")]:
+        with pytest.raises(SystemExit) as e:
+            run_cli(fail(exc))
+        assert e.value.code == 2
+        assert capsys.readouterr().err == f"error: {line}\n"

@@ -191,7 +191,10 @@ def main():
     v.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
     {"ytvis": bench_ytvis, "vpq": bench_vpq}[args.what](args)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from videomt.cli import run_cli
+
+    run_cli(main)

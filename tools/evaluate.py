@@ -9,43 +9,26 @@
     python tools/evaluate.py vss     --data-root datasets/VSPW_480p --pred-dir OUT/inference/VSPW_vss_video_val [--split val]
 
 Percentages; undefined values print as null. Bad input prints one line on stderr and exits
-with status 1.
+with status 2 (as every tool of this project).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-
-def _clean(obj):
-    """JSON-safe copy: nan/inf -> None, numpy scalars/arrays -> Python, keys -> str."""
-    try:
-        import numpy as np
-    except ImportError:  # pragma: no cover
-        np = None
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if np is not None and isinstance(obj, np.ndarray):
-        return _clean(obj.tolist())
-    if np is not None and isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+from videomt.cli import run_cli  # noqa: E402
+from videomt.utils.files import json_safe  # noqa: E402
 
 
 def _vps_paths(a):
     pred_json = a.pred_json or (os.path.join(a.submit_dir, "pred.json") if a.submit_dir else None)
     pred_dir = a.pred_dir or (os.path.join(a.submit_dir, "pan_pred") if a.submit_dir else None)
     if not pred_json or not pred_dir:
-        raise SystemExit("error: give --submit-dir (with pred.json and pan_pred/) or --pred-json and --pred-dir")
+        raise ValueError("give --submit-dir (with pred.json and pan_pred/) or --pred-json and --pred-dir")
     return pred_json, pred_dir, a.pan_gt_json_file, a.truth_dir
 
 
@@ -66,7 +49,7 @@ def run(a) -> dict:
         elif a.gt_short and a.gt_long:
             gt = {"short": a.gt_short, "long": a.gt_long, "full": a.gt_full}
         else:
-            raise SystemExit("error: give --gt-dir or both --gt-short and --gt-long")
+            raise ValueError("give --gt-dir or both --gt-short and --gt-long")
         return evaluate_ytvis22(gt, a.results, area_ranges=a.area_ranges)
     if a.task in ("vpq", "stq"):
         fn = evaluate_vpq if a.task == "vpq" else evaluate_stq
@@ -74,7 +57,7 @@ def run(a) -> dict:
     if a.task == "vss":
         return evaluate_vss(a.pred_dir, a.data_root, a.split, num_classes=a.num_classes,
                             pred_offset=a.pred_offset, num_processes=a.num_processes)
-    raise SystemExit(f"error: unknown task {a.task}")  # pragma: no cover
+    raise ValueError(f"unknown task {a.task}")  # pragma: no cover
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,19 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from videomt.evaluation import EvaluationError
-
-    try:
-        out = run(args)
-    except EvaluationError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(_clean(out), indent=2, allow_nan=False))
+    print(json.dumps(json_safe(run(args)), indent=2, allow_nan=False))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -15,11 +15,16 @@ import json
 import os
 import pickle
 import re
+import urllib.parse
+import warnings
+import zipfile
 from typing import Callable
 
 import torch
 
-__all__ = ["CheckpointError", "read_state_dict", "detect_layout", "to_videomt_layout", "load_checkpoint",
+from .utils.files import read_json, sniff
+
+__all__ = ["CheckpointError", "resolve_weights", "cache_dir", "read_state_dict", "detect_layout", "to_videomt_layout", "load_checkpoint",
            "videomt_to_hf", "hf_to_videomt", "hf_dinov3_to_timm", "timm_dinov3_to_hf", "infer_architecture",
            "save_checkpoint"]
 
@@ -29,35 +34,96 @@ class CheckpointError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------- reading
+_URL_SCHEMES = ("http://", "https://", "file://")
+_HF_ID = re.compile(r"^(hf://)?(?P<repo>[\w.-]+/[\w.-]+)(@(?P<rev>[\w./-]+))?$")
+
+
+def cache_dir() -> str:
+    """Where downloaded weights are kept: ``$VIDEOMT_CACHE`` or ``~/.cache/videomt``."""
+    return os.path.expanduser(os.environ.get("VIDEOMT_CACHE", os.path.join("~", ".cache", "videomt")))
+
+
+def resolve_weights(path: str) -> str:
+    """A local file or folder for ``path``, downloading it first when it is a URL (as Detectron2's
+    ``MODEL.WEIGHTS``; kept in :func:`cache_dir`) or an HF hub id (``hf://org/name[@rev]``, or
+    ``org/name`` when no such local path exists and it has no checkpoint file extension)."""
+    if path.startswith(_URL_SCHEMES):
+        name = os.path.basename(urllib.parse.urlparse(path).path) or "weights.pth"
+        dst = os.path.join(cache_dir(), "checkpoints", name)
+        if not os.path.isfile(dst):
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            try:
+                torch.hub.download_url_to_file(path, dst, progress=True)
+            except (OSError, ValueError) as e:  # urllib's errors are OSErrors
+                raise CheckpointError(f"{path}: download failed ({_first_line(e)})") from None
+        return dst
+    match = _HF_ID.match(path)
+    local_like = os.path.exists(path) or path.endswith((".pth", ".pt", ".pkl", ".bin", ".safetensors"))
+    if match and (path.startswith("hf://") or not local_like):
+        try:
+            from huggingface_hub import snapshot_download  # optional dependency
+        except ImportError:
+            raise CheckpointError(f"{path}: looks like an HF hub id but huggingface_hub is not "
+                                  f"installed (pip install huggingface_hub)") from None
+        try:
+            return snapshot_download(match["repo"], revision=match["rev"],
+                                     allow_patterns=["*.json", "*.safetensors", "*.bin", "*.pth"])
+        except Exception as e:  # hub errors have many types (network, auth, not found)
+            raise CheckpointError(f"{path}: HF hub download failed ({_first_line(e)})") from None
+    return path
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file or HF directory, unwrapped from ``{"model": ...}``.
+    """Tensors of a checkpoint file, URL, HF hub id or HF directory, unwrapped from
+    ``{"model": ...}``.
 
     Accepts ``.safetensors``, ``.pth``/``.pt``/``.bin`` (tensors only: a pickle carrying other
-    objects is refused and never executed) and HF directories with ``model.safetensors``.
+    objects is refused and never executed) and HF directories with ``model.safetensors``. A file
+    that is something else (empty, an HTML page, a plain zip...) is named in one line.
     """
+    path = resolve_weights(path)
     if os.path.isdir(path):
         return read_state_dict(_hf_weights_file(path))
     if not os.path.isfile(path):
         raise CheckpointError(f"{path}: checkpoint not found")
+    kind = sniff(path)
+    if kind is not None and kind != "is a zip archive":
+        raise CheckpointError(f"{path}: {kind}, not a checkpoint")
+    if kind == "is a zip archive" and not _is_torch_zip(path):
+        raise CheckpointError(f"{path}: is a zip archive but not a PyTorch checkpoint (no data.pkl)")
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
         try:
             return load_file(path)
         except Exception as e:  # safetensors raises its own error types
-            raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+            raise CheckpointError(f"{path}: not a readable safetensors file ({_first_line(e)})") from None
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's pickle-protocol notes are not for the user
+            warnings.simplefilter("ignore")
+            obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        reason = str(e).splitlines()[0] if str(e) else "unsupported object"
-        if "Unsupported global" in str(e) or "weights_only" in str(e):
-            raise CheckpointError(
-                f"{path}: refused to load: the file contains pickled Python objects other than "
-                f"tensors, which could run code ({reason[:160]})") from None
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint ({reason[:160]})") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(e).splitlines()[0][:160]})") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+) ", str(e))
+        what = f" ({found.group(1)})" if found else ""
+        raise CheckpointError(f"{path}: refused to load: it holds pickled Python objects{what} besides "
+                              f"tensors, or was written by plain pickle; unpickling it could run code "
+                              f"(re-save trusted weights with torch.save)") from None
+    except (RuntimeError, EOFError, OSError, KeyError, ValueError):
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?)") from None
     return _unwrap(obj, path)
+
+
+def _is_torch_zip(path: str) -> bool:
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n == "data.pkl" or n.endswith("/data.pkl") for n in z.namelist())
+    except zipfile.BadZipFile:  # a truncated archive: torch.load reports it
+        return True
 
 
 def _unwrap(obj, path: str) -> dict[str, torch.Tensor]:
@@ -385,8 +451,4 @@ def read_hf_config(directory: str) -> dict:
     path = os.path.join(directory, "config.json")
     if not os.path.isfile(path):
         raise CheckpointError(f"{directory}: no config.json in this HF directory")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: invalid JSON ({e})") from None
+    return read_json(path, "HF config", CheckpointError)

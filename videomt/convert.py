@@ -7,7 +7,7 @@ import os
 import torch
 
 from .checkpoint import (CheckpointError, detect_layout, infer_architecture, read_hf_config,
-                         read_state_dict, to_videomt_layout, videomt_to_hf)
+                         read_state_dict, resolve_weights, to_videomt_layout, videomt_to_hf)
 from .config import get_cfg
 
 __all__ = ["convert_to_videomt", "convert_to_hf", "architecture_of"]
@@ -18,6 +18,7 @@ _DEFAULT_DEPTH = {"small": 12, "base": 12, "large": 24, "giant": 40}
 
 def architecture_of(src: str) -> tuple[dict, dict]:
     """(our-layout state dict, architecture dict incl. ``num_query_blocks``) of any source."""
+    src = resolve_weights(src)
     state = read_state_dict(src)
     try:
         layout = detect_layout(state)
@@ -60,6 +61,7 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     weights = os.path.join(dst, "model_final.pth")
     cfg.MODEL.WEIGHTS = weights
     torch.save({"model": state, "source": os.path.abspath(src), "source_layout": arch["layout"]}, weights)
+    del cfg.MODEL["DEVICE"]  # the machine that runs the config picks its device (get_cfg default)
     config_path = os.path.join(dst, "config.yaml")
     with open(config_path, "w") as f:
         f.write(cfg.dump())

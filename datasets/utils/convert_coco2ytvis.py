@@ -18,7 +18,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from videomt.data.catalog import DatasetError  # noqa: E402
+from videomt.cli import run_cli  # noqa: E402
 from videomt.data.converters import convert_coco2ytvis  # noqa: E402
 
 _TAGS = {"ytvis_2019": "ytvis2019", "ytvis_2021": "ytvis2021", "ovis": "ovis"}
@@ -44,16 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [(args.src, args.target, args.dst)]
     else:
         p.error("give --src, --target and --dst, or --coco-root")
-    try:
-        for src, target, dst in jobs:
-            stats = convert_coco2ytvis(src, target, dst, args.drop_empty_images)
-            print(f"{dst}: {stats['images']} images, {stats['annotations']} annotations kept, "
-                  f"{stats['dropped_annotations']} dropped, {stats['categories']} categories")
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    for src, target, dst in jobs:
+        stats = convert_coco2ytvis(src, target, dst, args.drop_empty_images)
+        print(f"{dst}: {stats['images']} images, {stats['annotations']} annotations kept, "
+              f"{stats['dropped_annotations']} dropped, {stats['categories']} categories")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -15,7 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
-from videomt.data.catalog import DatasetError  # noqa: E402
+from videomt.cli import run_cli  # noqa: E402
 from videomt.data.converters import resize_vipseg_720p  # noqa: E402
 
 
@@ -29,15 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
     p.add_argument("--jpeg-quality", type=int, default=75)
     args = p.parse_args(argv)
-    try:
-        n = resize_vipseg_720p(args.src, args.dst, args.height, args.image_dir, args.mask_dir,
-                               args.workers, args.jpeg_quality)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    n = resize_vipseg_720p(args.src, args.dst, args.height, args.image_dir, args.mask_dir,
+                           args.workers, args.jpeg_quality)
     print(f"wrote {n} frames to {args.dst}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)
