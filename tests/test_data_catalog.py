@@ -367,6 +367,20 @@ def test_missing_json(tmp_path):
         load_ytvis_json(str(tmp_path / "missing.json"), str(tmp_path / "JPEGImages"))
 
 
+@pytest.mark.parametrize("content, says", [
+    (b"", "annotation file is empty (0 bytes), not JSON"),
+    (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(200)), "annotation file is a zip archive, not JSON"),
+    (b"<!DOCTYPE html><html><body>Sign in</body></html>", "annotation file is an HTML page"),
+])
+def test_wrong_kind_of_json_file_is_named(tmp_path, content, says):
+    (tmp_path / "JPEGImages").mkdir()
+    js = tmp_path / "train.json"
+    js.write_bytes(content)
+    with pytest.raises(DatasetError) as e:
+        load_ytvis_json(str(js), str(tmp_path / "JPEGImages"))
+    assert str(e.value).startswith(f"{js}: {says}") and "\n" not in str(e.value)
+
+
 def test_truncated_json(tmp_path):
     js, root = fx.write_ytvis(str(tmp_path))
     text = open(js).read()

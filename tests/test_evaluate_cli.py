@@ -89,6 +89,12 @@ def test_ytvis_bad_input_is_one_line_on_stderr(ytvis_files, tmp_path, change, me
 def test_missing_file_and_usage_errors(tmp_path):
     r = cli("ytvis", "--gt", tmp_path / "nope.json", "--results", tmp_path / "nope2.json")
     assert r.returncode == 2 and "not found" in r.stderr and "Traceback" not in r.stderr
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "gt.zip", "w") as z:
+        z.writestr("gt.json", "{}")
+    r = cli("ytvis", "--gt", tmp_path / "gt.zip", "--results", tmp_path / "nope2.json")
+    assert r.returncode == 2 and r.stderr == f"error: {tmp_path / 'gt.zip'}: ground-truth file is a zip archive, not JSON\n"
     r = cli("nonsense")
     assert r.returncode == 2 and "Traceback" not in r.stderr
 

@@ -6,7 +6,6 @@ the file and the problem (never a bare ``OSError`` / ``JSONDecodeError``).
 from __future__ import annotations
 
 import gc
-import json
 import os
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator
@@ -14,6 +13,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..utils.files import read_json
 from .catalog import DatasetError, dataset_root
 
 __all__ = [
@@ -127,20 +127,8 @@ def image_size(path: str) -> tuple[int, int]:
 
 
 def load_json(path: str, what: str = "annotation file") -> Any:
-    """Parse a JSON file; missing, truncated or invalid files raise ``DatasetError``."""
-    if not os.path.isfile(path):
-        raise DatasetError(f"{path}: {what} not found")
-    try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        at_end = e.pos >= len(e.doc.rstrip()) - 1
-        hint = " (file truncated?)" if at_end else ""
-        raise DatasetError(
-            f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}{hint}"
-        ) from None
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: not a UTF-8 JSON file ({e.reason})") from None
+    """Parse a JSON file; missing, empty, truncated or non-JSON files raise ``DatasetError``."""
+    return read_json(path, what, DatasetError)
 
 
 def list_dir(folder: str, what: str = "folder") -> set[str]:

@@ -15,13 +15,13 @@ worker starts, that every video and frame has a prediction and every PNG exists.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..utils.files import read_json
 from .errors import EvaluationError
 
 __all__ = [
@@ -103,14 +103,9 @@ def read_label_png(path: str | os.PathLike, what: str = "label PNG") -> np.ndarr
 
 
 def load_json(path_or_obj: Any, what: str) -> Any:
+    """A JSON file's content (one-line :class:`EvaluationError` for bad files); non-paths as given."""
     if isinstance(path_or_obj, (str, os.PathLike)):
-        try:
-            with open(path_or_obj, "r") as f:
-                return json.load(f)
-        except FileNotFoundError:
-            raise EvaluationError(f"{what} not found: {path_or_obj}") from None
-        except json.JSONDecodeError as e:
-            raise EvaluationError(f"{what} {path_or_obj} is not valid JSON: {e}") from None
+        return read_json(os.fspath(path_or_obj), what, EvaluationError)
     return path_or_obj
 
 
