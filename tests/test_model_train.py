@@ -243,3 +243,33 @@ def test_rope_rescale_matches_hf_dinov3_training_rope():
     torch.testing.assert_close(ours[:, 64:], cos, atol=1e-5, rtol=0)
     torch.testing.assert_close(scaled_rope_table(encoder.rope, (3, 5), torch.ones(1))[0],
                                encoder.rope.get_embed(shape=[3, 5]))
+
+
+# ----------------------------------------------------------------------------- 2 processes
+def _two_process_worker(rank, init_file, out_dir):
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    try:
+        model = train_model()
+        clip = [make_clip(5), make_clip(9, t=3, h=32, w=48)][rank]
+        if rank == 1:  # a different number of tracks per process: the normaliser must be global
+            clip["instances"] = {k: v[:1] for k, v in clip["instances"].items()}
+        sum(model([clip]).values()).backward()  # loss_normalizer=None: all-reduced counts
+        for p in model.parameters():  # what DDP does: average the gradients
+            dist.all_reduce(p.grad)
+            p.grad /= 2
+        torch.save(grads(model), f"{out_dir}/grads{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_average_to_the_single_process_gradient(tmp_path):
+    torch.multiprocessing.spawn(_two_process_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    model = train_model()
+    second = make_clip(9)
+    second["instances"] = {k: v[:1] for k, v in second["instances"].items()}
+    _, _, single = loss_and_grads(model, [make_clip(5), second], None)
+    distributed = torch.load(tmp_path / "grads0.pt", weights_only=True)
+    for name, g in single.items():
+        torch.testing.assert_close(distributed[name], g, atol=1e-5, rtol=1e-4)
