@@ -1,5 +1,4 @@
 """VideoPredictor and live streams against the dataset-evaluation path (CPU, tiny model)."""
-import av
 import numpy as np
 import pytest
 import torch
@@ -7,10 +6,10 @@ from PIL import Image
 
 import videomt
 from tests.model_fixtures import small_cfg
+from tests.video_fixtures import H, T, W, decode, moving_squares, write_mp4
 from videomt.data.mappers.inference import VideoTestMapper
 from videomt.inference import VideoInputError, open_video
 
-H, W, T = 40, 56, 5  # original frames; the test size resizes them to 32 x 45 (padded 32 x 48)
 TASK_CFG = {
     "vis": {"DATASETS.TEST": ("synthetic_vis_val",), "MODEL.BACKBONE.NUM_CLASSES": 5},
     "vps": {"DATASETS.TEST": ("synthetic_vps_val",), "MODEL.BACKBONE.NUM_CLASSES": 8,
@@ -24,35 +23,6 @@ def tiny_cfg(task="vis", window=3, **extra):
                         "MODEL.BACKBONE.TEST.TASK": task, "MODEL.BACKBONE.TEST.WINDOW_SIZE": window,
                         "MODEL.BACKBONE.TEST.MAX_NUM": 6, "INPUT.MIN_SIZE_TEST": 32,
                         "INPUT.MAX_SIZE_TEST": 64, **TASK_CFG[task], **extra})
-
-
-def moving_squares(num_frames=T, h=H, w=W, seed=0):
-    """(T, H, W, 3) uint8: two coloured squares moving over a smooth noisy background."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[:h, :w]
-    frames = []
-    for t in range(num_frames):
-        img = np.stack([40 + 2 * xx, 60 + 3 * yy, 90 + 0 * xx], -1) + rng.integers(0, 20, (h, w, 3))
-        img[8:20, 4 + 3 * t:16 + 3 * t] = (230, 40, 40)
-        img[22:34, 40 - 2 * t:50 - 2 * t] = (40, 200, 60)
-        frames.append(np.clip(img, 0, 255).astype(np.uint8))
-    return np.stack(frames)
-
-
-def write_mp4(path, frames, fps=5):
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
-def decode(path):
-    with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
 
 def evaluation_path(model, frames, tmp_path):
