@@ -11,9 +11,9 @@ from pycocotools import mask as mask_util
 
 from videomt.data import DatasetCatalog, MetadataCatalog
 from videomt.data.io import read_semantic_png
-from videomt.evaluation.build import build_evaluator
+from videomt.evaluation.build import build_evaluator, inference_output_dir
 from videomt.evaluation.dense_evaluators import VPSEvaluator, VSSEvaluator
-from videomt.evaluation.evaluator import YTVISEvaluator
+from videomt.evaluation.evaluator import YTVISEvaluator, save_metrics
 
 from model_fixtures import small_cfg
 
@@ -100,11 +100,47 @@ def test_vss_evaluator_scores_ground_truth_100(tmp_path):
     assert scores["VC8"] == pytest.approx(100.0)
 
 
-def test_build_evaluator_checks_task():
+def test_build_evaluator_checks_task_and_classes():
     cfg = small_cfg()
     assert isinstance(build_evaluator(cfg, "synthetic_vis_val", "/tmp/x"), YTVISEvaluator)
     with pytest.raises(ValueError, match="evaluated as 'vss'"):
         build_evaluator(cfg, "synthetic_vss_val", "/tmp/x")
+    for task, name, n in (("vis", "synthetic_vis_val", 5), ("vps", "synthetic_vps_val", 8), ("vss", "synthetic_vss_val", 8)):
+        cfg = small_cfg(**{"MODEL.BACKBONE.TEST.TASK": task, "MODEL.BACKBONE.NUM_CLASSES": n})
+        build_evaluator(cfg, name, "/tmp/x")
+        cfg.MODEL.BACKBONE.NUM_CLASSES = n + 1
+        with pytest.raises(ValueError, match=f"NUM_CLASSES is {n + 1} but dataset {name} has {n} classes"):
+            build_evaluator(cfg, name, "/tmp/x")
+
+
+def test_dense_evaluators_reject_classes_outside_the_dataset(tmp_path):
+    vps = VPSEvaluator("synthetic_vps_val", str(tmp_path))
+    out = {"pred_masks": torch.ones(1, 4, 4, dtype=torch.int32),
+           "segments_infos": [{"id": 1, "isthing": False, "category_id": 8}]}
+    with pytest.raises(ValueError, match="predicted class 8 is outside the dataset's 8 classes"):
+        vps.process([{"video_id": "v", "file_names": ["a.jpg"]}], [out])
+    vss = VSSEvaluator("synthetic_vss_val", str(tmp_path))
+    with pytest.raises(ValueError, match="predicted class 9 is outside the dataset's 8 classes"):
+        vss.process([{"video_id": "v", "file_names": ["a.jpg"]}], [{"pred_sem_seg": torch.full((1, 4, 4), 9)}])
+
+
+def test_no_predictions_warn_and_nan_is_written_as_null(tmp_path, caplog):
+    ev = YTVISEvaluator("synthetic_vis_val", str(tmp_path))
+    ev.reset()
+    with caplog.at_level("WARNING"):
+        metrics = ev.evaluate()
+    assert "no predictions to score" in caplog.text and metrics["segm"]["AP"] == 0.0
+    save_metrics({"synthetic_vis_val": metrics}, str(tmp_path))
+    text = (tmp_path / "metrics.json").read_text()
+    strict = json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in metrics.json"))
+    assert strict["synthetic_vis_val"]["segm"]["APl"] is None  # no large objects: undefined
+
+
+def test_config_only_dataset_gets_a_short_output_folder(tmp_path):
+    cfg = small_cfg(OUTPUT_DIR=str(tmp_path))
+    assert inference_output_dir(cfg, "synthetic_vis_val") == str(tmp_path / "inference" / "synthetic_vis_val")
+    folder = os.path.basename(inference_output_dir(cfg, f"ytvis_json:{tmp_path}/my valid.json:{tmp_path}/img"))
+    assert folder.startswith("my_valid_") and len(folder) == len("my_valid_") + 8
 
 
 def test_ytvis_evaluator_rejects_classes_outside_the_dataset(tmp_path):

@@ -61,6 +61,7 @@ empty videos) raises :class:`DatasetError` naming the file and the problem.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import os
 import re
 from typing import Any, Callable
@@ -74,6 +75,7 @@ __all__ = [
     "dataset_root",
     "YTVIS_JSON_PREFIX",
     "parse_ytvis_json_name",
+    "dataset_output_name",
 ]
 
 YTVIS_JSON_PREFIX = "ytvis_json:"
@@ -106,6 +108,17 @@ def parse_ytvis_json_name(name: str) -> tuple[str, str] | None:
     if m is None:
         return None
     return m.group("json"), m.group("root")
+
+
+def dataset_output_name(name: str) -> str:
+    """A short, safe folder name for a dataset's outputs: the name itself when it is a plain name;
+    for config-only names (paths, colons) ``<json file stem>_<8 hex digits of a hash>``."""
+    if re.fullmatch(r"[\w.-]+", name):
+        return name
+    parsed = parse_ytvis_json_name(name)
+    stem = os.path.splitext(os.path.basename(parsed[0]))[0] if parsed else "dataset"
+    safe = re.sub(r"[^\w.-]", "_", stem)
+    return f"{safe}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 def _resolve_dynamic(name: str) -> bool:

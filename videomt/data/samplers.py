@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
-import torch.distributed as dist
+
+from ..utils.dist import get_rank, get_world_size
 
 __all__ = [
     "ClipKey",
@@ -20,23 +21,14 @@ __all__ = [
     "TrainingSampler",
     "MixedTrainingBatchSampler",
     "InferenceSampler",
-    "dist_rank_world",
 ]
 
 _TAG_SOURCE, _TAG_PERM = 0x50C, 0x9E3  # domain separators for the seed sequences
 
 
-def dist_rank_world() -> tuple[int, int]:
-    """(rank, world size) from ``torch.distributed`` if initialised, else (0, 1)."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _resolve_rank_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    d_rank, d_world = dist_rank_world()
-    rank = d_rank if rank is None else int(rank)
-    world_size = d_world if world_size is None else int(world_size)
+    rank = get_rank() if rank is None else int(rank)
+    world_size = get_world_size() if world_size is None else int(world_size)
     if world_size < 1 or not 0 <= rank < world_size:
         raise ValueError(f"invalid rank {rank} for world size {world_size}")
     return rank, world_size

@@ -12,8 +12,12 @@ import os
 import numpy as np
 from PIL import Image
 
-from ..engine.comm import all_gather_objects, is_main_process
+from ..data.catalog import MetadataCatalog
+from ..utils.dist import all_gather_objects, is_main_process
 from .evaluator import DatasetEvaluator
+from .panoptic_io import rgb2id
+from .vpq import evaluate_vps
+from .vss import evaluate_vss
 
 __all__ = ["VPSEvaluator", "VSSEvaluator", "SegmentColours"]
 
@@ -22,6 +26,13 @@ logger = logging.getLogger(__name__)
 
 def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
+
+
+def check_class(dataset_name: str, label: int, num_classes: int) -> None:
+    """A predicted contiguous class must be one of the dataset's."""
+    if not 0 <= label < num_classes:
+        raise ValueError(f"{dataset_name}: predicted class {label} is outside the dataset's {num_classes} "
+                         f"classes (MODEL.BACKBONE.NUM_CLASSES too large?)")
 
 
 class SegmentColours:
@@ -49,8 +60,6 @@ class VPSEvaluator(DatasetEvaluator):
     """Writes ``pan_pred/<video>/<frame>.png`` + ``pred.json`` (SPEC 4.3), then VPQ and STQ."""
 
     def __init__(self, dataset_name: str, output_dir: str, num_processes: int | None = None):
-        from ..data import MetadataCatalog
-
         self.meta = MetadataCatalog.get(dataset_name)
         self.dataset_name = dataset_name
         self.output_dir = output_dir
@@ -74,6 +83,7 @@ class VPSEvaluator(DatasetEvaluator):
         colours = SegmentColours(self.colours)
         segments = {}
         for seg in out["segments_infos"]:
+            check_class(self.dataset_name, seg["category_id"], len(self.contiguous_to_dataset_id))
             dataset_cat = int(self.contiguous_to_dataset_id[seg["category_id"]])
             rgb = colours.next(dataset_cat)
             segments[seg["id"]] = (dataset_cat, rgb)
@@ -88,7 +98,7 @@ class VPSEvaluator(DatasetEvaluator):
                 ys, xs = np.nonzero(pan[t] == seg_id)
                 if ys.size == 0:
                     continue
-                infos.append({"id": int(rgb[0] + 256 * rgb[1] + 65536 * rgb[2]), "category_id": cat, "iscrowd": 0,
+                infos.append({"id": rgb2id(rgb), "category_id": cat, "iscrowd": 0,
                               "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()),
                                        int(ys.max() - ys.min())], "area": int(ys.size)})
             frames.append({"file_name": os.path.basename(file_name), "segments_info": infos})
@@ -98,16 +108,17 @@ class VPSEvaluator(DatasetEvaluator):
         gathered = all_gather_objects(self._videos)
         if not is_main_process():
             return {}
+        videos = [v for part in gathered for v in part]
         pred_json = os.path.join(self.output_dir, "pred.json")
         with open(pred_json, "w") as f:
-            json.dump({"annotations": [v for part in gathered for v in part]}, f)
+            json.dump({"annotations": videos}, f)
+        if not any(f["segments_info"] for v in videos for f in v["annotations"]):
+            logger.warning(f"{self.dataset_name}: the model predicted no segment at all: every score is 0")
         gt_json = getattr(self.meta, "json_file", None)
         gt_dir = getattr(self.meta, "panoptic_root", None)
         if not gt_json or not os.path.isfile(gt_json) or not gt_dir or not os.path.isdir(gt_dir):
             logger.info(f"{self.dataset_name}: no panoptic ground truth; predictions in {self.output_dir}")
             return {}
-        from .vpq import evaluate_vps
-
         scores = evaluate_vps(pred_json, os.path.join(self.output_dir, "pan_pred"), gt_json, gt_dir,
                               num_processes=self.num_processes)
         return {"vps": scores}
@@ -117,8 +128,6 @@ class VSSEvaluator(DatasetEvaluator):
     """Writes ``<video>/<frame>.png`` with raw class ids (SPEC 4.4), then mIoU and VC."""
 
     def __init__(self, dataset_name: str, output_dir: str):
-        from ..data import MetadataCatalog
-
         self.meta = MetadataCatalog.get(dataset_name)
         self.dataset_name = dataset_name
         self.output_dir = output_dir
@@ -134,6 +143,7 @@ class VSSEvaluator(DatasetEvaluator):
             folder = os.path.join(self.output_dir, video_id)
             os.makedirs(folder, exist_ok=True)
             classes = out["pred_sem_seg"].cpu().numpy()  # (T, H, W) contiguous ids
+            check_class(self.dataset_name, int(classes.max(initial=0)), len(self.to_raw))
             for t, file_name in enumerate(inp["file_names"]):
                 Image.fromarray(self.to_raw[classes[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
             self._videos.append((video_id, bool(inp.get("sem_seg_file_names"))))
@@ -147,7 +157,5 @@ class VSSEvaluator(DatasetEvaluator):
         if not videos or not all(has_gt for _, has_gt in videos) or not root:
             logger.info(f"{self.dataset_name}: no semantic ground truth; predictions in {self.output_dir}")
             return {}
-        from .vss import evaluate_vss
-
         return {"vss": evaluate_vss(self.output_dir, root, videos=[vid for vid, _ in videos],
                                     num_classes=len(self.to_raw))}

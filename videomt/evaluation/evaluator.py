@@ -18,7 +18,11 @@ import torch
 from pycocotools import mask as mask_util
 from tqdm import tqdm
 
-from ..engine.comm import all_gather_objects, get_world_size, is_main_process
+from ..data.catalog import MetadataCatalog
+from ..utils.dist import all_gather_objects, get_world_size, is_main_process
+from ..utils.files import read_json, write_json
+from .errors import EvaluationError
+from .ytvis import evaluate as evaluate_ytvis
 
 __all__ = ["DatasetEvaluator", "YTVISEvaluator", "inference_on_dataset", "print_csv_format", "save_metrics"]
 
@@ -39,9 +43,8 @@ class DatasetEvaluator:
 
 
 def save_metrics(results: dict, output_dir: str) -> None:
-    os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "metrics.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    """``output_dir/metrics.json``; undefined values (NaN) are written as ``null``."""
+    write_json(os.path.join(output_dir, "metrics.json"), results)
 
 
 def print_csv_format(results: dict) -> None:
@@ -69,8 +72,6 @@ class YTVISEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, output_dir: str, *, json_file: str | None = None,
                  contiguous_to_dataset_id: dict[int, int] | None = None):
-        from ..data import MetadataCatalog
-
         meta = MetadataCatalog.get(dataset_name)
         self.dataset_name = dataset_name
         self.output_dir = output_dir
@@ -117,18 +118,11 @@ class YTVISEvaluator(DatasetEvaluator):
         with zipfile.ZipFile(os.path.join(self.output_dir, "results.zip"), "w", zipfile.ZIP_DEFLATED) as z:
             z.write(path, arcname="results.json")
         logger.info(f"wrote {len(records)} tracks to {path} (and results.zip for the evaluation server)")
-        if not self.json_file or not _has_annotations(self.json_file):
+        gt = read_json(self.json_file, "ground-truth file", EvaluationError) if self.json_file else {}
+        if not isinstance(gt, dict) or not gt.get("annotations"):
             logger.info(f"{self.dataset_name}: no ground-truth annotations; upload results.zip to the server")
             return {}
-        from .ytvis import evaluate
-
-        return {"segm": evaluate(self.json_file, records)}
-
-
-def _has_annotations(json_file: str) -> bool:
-    with open(json_file) as f:
-        data = json.load(f)
-    return bool(data.get("annotations"))
+        return {"segm": evaluate_ytvis(gt, records)}
 
 
 def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: DatasetEvaluator,

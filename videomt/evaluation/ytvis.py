@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import math
 import os
 from collections import defaultdict
@@ -51,6 +52,8 @@ __all__ = [
     "YTVIS_AREA_RANGES",
     "COCO_AREA_RANGES",
 ]
+
+logger = logging.getLogger(__name__)
 
 AREA_LABELS = ("all", "small", "medium", "large")
 #: Area ranges of the YouTube-VIS / OVIS protocol (object size = mean non-empty frame area).
@@ -659,6 +662,8 @@ def evaluate(
     """
     gt = load_ytvis_gt(gt)
     results = load_results(results)
+    if not results:
+        logger.warning("no predictions to score: every AP and AR is 0")
     videos, categories, gt_tracks = _parse_gt(gt)
     det_tracks = _parse_results(results, videos, categories)
     _set_areas(gt_tracks, keep_given=True)
