@@ -167,3 +167,11 @@ def test_cli_wrapper_keeps_the_whole_first_line(capsys):
             run_cli(fail(exc))
         assert e.value.code == 2
         assert capsys.readouterr().err == f"error: {line}\n"
+
+
+def test_train_net_without_config_file_is_a_user_error(tmp_path):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "train_net_video.py"), "--eval-only"],
+                       capture_output=True, text=True, cwd=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: --config-file is required") and r.stderr.count("\n") == 1
+    assert not (tmp_path / "output").exists()  # nothing built, nothing written

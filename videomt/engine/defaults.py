@@ -63,7 +63,9 @@ def setup_logger(output_dir: str | None) -> logging.Logger:
 
 def default_setup(args: argparse.Namespace) -> CfgNode:
     """Config from ``args``; creates OUTPUT_DIR with ``config.yaml`` and ``log.txt``."""
-    cfg = load_config(args.config_file or None, args.opts)
+    if not args.config_file:  # the bare defaults build a ViT-L and name no dataset: nothing useful
+        raise ValueError("--config-file is required (e.g. --config-file configs/quickstart/synthetic_vis.yaml)")
+    cfg = load_config(args.config_file, args.opts)
     seed_everything(cfg.SEED)
     logger = setup_logger(cfg.OUTPUT_DIR)
     logger.info(f"command line: {' '.join(sys.argv)}")
