@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import data_fixtures as fx
-from videomt.data import DatasetError, load_coco_pseudo_json
+from videomt.data import DatasetError, load_coco_pseudo_json, load_vipseg_json
 from videomt.data.converters import (
     filter_coco_for_target,
     resize_vipseg_720p,
@@ -22,6 +22,7 @@ from videomt.data.metadata import COCO_TO_OVIS, COCO_TO_YTVIS_2019, COCO_TO_YTVI
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COCO_CLI = os.path.join(REPO, "datasets", "utils", "convert_coco2ytvis.py")
 VIPSEG_CLI = os.path.join(REPO, "datasets", "utils", "vipseg_change2_720p.py")
+SPLIT_CLI = os.path.join(REPO, "datasets", "utils", "split_vipseg_json.py")
 
 
 def _coco_all_categories() -> dict:
@@ -149,3 +150,28 @@ def test_vipseg_cli_parallel_and_errors(tmp_path):
     with pytest.raises(DatasetError, match=r"mask size \[10, 10\] disagrees"):
         resize_vipseg_720p(str(tmp_path / "src"), str(tmp_path / "dst4"), workers=1,
                            progress=False)
+
+
+def test_split_vipseg_json_per_split_list(tmp_path):
+    """One JSON with every video -> one loadable JSON per split list (test: no annotations)."""
+    js, img, pan = fx.write_vipseg(str(tmp_path))
+    data = json.load(open(js))
+    test_video = {"video_id": "t1", "images": [{"file_name": "000.png", "id": "t1_0", "height": fx.H,
+                                                "width": fx.W}]}
+    data["videos"].append(test_video)
+    fx.write_json(js, data)
+    fx.write_jpg(os.path.join(img, "t1", "000.jpg"))
+    (tmp_path / "train.txt").write_text("v1\n")
+    (tmp_path / "test.txt").write_text("t1\n")
+    res = subprocess.run([sys.executable, SPLIT_CLI, "--json", js, "--split-dir", str(tmp_path), "--dst",
+                          str(tmp_path / "out"), "--splits", "train", "test"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    train = load_vipseg_json(str(tmp_path / "out" / "panoptic_gt_VIPSeg_train.json"), img, pan)
+    assert [v["video_id"] for v in train] == ["v1"] and len(train[0]["segments_infos"]) == 2
+    test = json.load(open(tmp_path / "out" / "panoptic_gt_VIPSeg_test.json"))
+    assert "annotations" not in test and [v["video_id"] for v in test["videos"]] == ["t1"]
+    assert test["categories"] == fx.PAN_CATEGORIES
+    (tmp_path / "val.txt").write_text("v1\nv9\n")
+    res = subprocess.run([sys.executable, SPLIT_CLI, "--json", js, "--split-dir", str(tmp_path), "--dst",
+                          str(tmp_path / "out"), "--splits", "val"], capture_output=True, text=True)
+    assert res.returncode == 2 and "1 videos of val.txt are not in the JSON (first: v9)" in res.stderr

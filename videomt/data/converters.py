@@ -6,6 +6,8 @@
   mapping to target classes happens when loading (``ytvis.load_coco_pseudo_json``).
 * :func:`resize_vipseg_720p`: VIPSeg frames and panoptic masks -> height 720, width
   ``int(720 * w / h)`` (frames bilinear, masks nearest so ids are never blended).
+* :func:`split_vipseg_json`: one VIPSeg panoptic JSON covering every video -> one
+  ``panoptic_gt_VIPSeg_<split>.json`` per split list (``train.txt``, ``val.txt``, ``test.txt``).
 """
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from typing import Any, Iterable
 from PIL import Image
 
 from .catalog import DatasetError
+from ..utils.files import write_json
 from .io import load_json
 from .metadata import COCO_TO_TARGET
+from .vspw import read_split_file
 
 __all__ = ["filter_coco_for_target", "convert_coco2ytvis", "resize_vipseg_720p",
-           "resize_vipseg_video", "vipseg_720p_size"]
+           "resize_vipseg_video", "vipseg_720p_size", "split_vipseg_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -158,3 +162,31 @@ def resize_vipseg_720p(
             shutil.copyfile(os.path.join(src_root, split), os.path.join(dst_root, split))
     return total
 
+
+
+def split_vipseg_json(src: str, split_dir: str, dst_dir: str,
+                      splits: Iterable[str] = ("train", "val", "test")) -> dict[str, int]:
+    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt``.
+
+    ``src`` is a VIPSeg panoptic JSON holding the videos of several splits; each output keeps the
+    ``videos`` and ``annotations`` entries of its split's videos (no ``annotations`` key when
+    none of them is annotated, as a test split) and all ``categories``. Returns videos per split.
+    """
+    data = load_json(src, "VIPSeg panoptic JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
+        raise DatasetError(f"{src}: not a VIPSeg panoptic JSON (no 'videos' list)")
+    videos = {str(v.get("video_id")): v for v in data["videos"] if isinstance(v, dict)}
+    anns = {str(a.get("video_id")): a for a in data.get("annotations") or [] if isinstance(a, dict)}
+    counts = {}
+    for split in splits:
+        names = read_split_file(os.path.join(split_dir, f"{split}.txt"))
+        missing = [n for n in names if n not in videos]
+        if missing:
+            raise DatasetError(f"{src}: {len(missing)} videos of {split}.txt are not in the JSON "
+                               f"(first: {missing[0]})")
+        out = {"videos": [videos[n] for n in names], "categories": data.get("categories", [])}
+        if any(n in anns for n in names):
+            out["annotations"] = [anns[n] for n in names if n in anns]
+        write_json(os.path.join(dst_dir, f"panoptic_gt_VIPSeg_{split}.json"), out, indent=None)
+        counts[split] = len(names)
+    return counts
