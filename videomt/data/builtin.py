@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from .catalog import DatasetCatalog, Metadata, MetadataCatalog, dataset_root
+from .catalog import DatasetCatalog, Metadata, MetadataCatalog, dataset_root, ytvis_json_loader_args
 from .metadata import (
     COCO_TO_TARGET,
     OVIS_CLASSES,
@@ -30,7 +30,7 @@ from .synthetic import (
 )
 from .vipseg import load_vipseg_json
 from .vspw import load_vspw
-from .ytvis import load_coco_pseudo_json, load_ytvis_json
+from .ytvis import load_coco_pseudo_json, load_ytvis_json, register_ytvis_instances
 
 __all__ = ["register_all_builtin", "BUILTIN_YTVIS", "BUILTIN_COCO_PSEUDO", "BUILTIN_VIPSEG",
            "BUILTIN_VSPW"]
@@ -158,10 +158,18 @@ def _register_synthetic(name: str) -> None:
         meta.set_lazy(key, _p(rel))
 
 
+def _resolve_ytvis_json(name: str) -> bool:
+    args = ytvis_json_loader_args(name)
+    if args is not None:
+        register_ytvis_instances(name, {}, *args)
+    return args is not None
+
+
 def register_all_builtin() -> None:
-    """Register all reference and synthetic names (idempotent)."""
+    """Register all reference and synthetic names and the ``ytvis_json:`` names (idempotent)."""
     if "ytvis_2019_train" in DatasetCatalog:
         return
+    DatasetCatalog.add_resolver(_resolve_ytvis_json)
     for name, args in BUILTIN_YTVIS.items():
         _register_ytvis(name, *args)
     for name, args in BUILTIN_COCO_PSEUDO.items():

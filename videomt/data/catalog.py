@@ -75,6 +75,7 @@ __all__ = [
     "dataset_root",
     "YTVIS_JSON_PREFIX",
     "parse_ytvis_json_name",
+    "ytvis_json_loader_args",
     "dataset_output_name",
 ]
 
@@ -121,19 +122,17 @@ def dataset_output_name(name: str) -> str:
     return f"{safe}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
-def _resolve_dynamic(name: str) -> bool:
-    """Register a config-only dataset name (``ytvis_json:...``) on first use."""
+def ytvis_json_loader_args(name: str) -> tuple[str, str] | None:
+    """``(json, image root)`` of a config-only ``ytvis_json:...`` name, ``None`` for other names;
+    a malformed ``ytvis_json:`` name is a ``DatasetError``."""
     if not name.startswith(YTVIS_JSON_PREFIX):
-        return False
+        return None
     parsed = parse_ytvis_json_name(name)
     if parsed is None:
         raise DatasetError(
             f"dataset name '{name}': expected 'ytvis_json:<path/to/file.json>:<image_root>'"
         )
-    from .ytvis import register_ytvis_instances  # local import: ytvis imports this module
-
-    register_ytvis_instances(name, {}, parsed[0], parsed[1])
-    return True
+    return parsed
 
 
 class _DatasetCatalog:
@@ -141,6 +140,16 @@ class _DatasetCatalog:
 
     def __init__(self) -> None:
         self._loaders: dict[str, Callable[[], list[dict]]] = {}
+        self._resolvers: list[Callable[[str], bool]] = []
+
+    def add_resolver(self, resolver: Callable[[str], bool]) -> None:
+        """``resolver(name)`` registers a config-only name on first use and returns True if it
+        did (how ``ytvis_json:<json>:<root>`` names work)."""
+        self._resolvers.append(resolver)
+
+    def resolve(self, name: str) -> bool:
+        """True if ``name`` is registered, registering it through a resolver if needed."""
+        return name in self._loaders or any(r(name) for r in self._resolvers)
 
     def register(self, name: str, func: Callable[[], list[dict]]) -> None:
         if not callable(func):
@@ -151,7 +160,7 @@ class _DatasetCatalog:
 
     def get(self, name: str) -> list[dict]:
         """Run the loader of ``name``; unknown names raise ``KeyError`` listing close names."""
-        if name not in self._loaders and not _resolve_dynamic(name):
+        if not self.resolve(name):
             close = difflib.get_close_matches(name, list(self._loaders), n=5, cutoff=0.6)
             hint = f"; close names: {', '.join(close)}" if close else ""
             raise UnknownDatasetError(
@@ -259,8 +268,7 @@ class _MetadataCatalog:
 
     def get(self, name: str) -> Metadata:
         if name not in self._metas:
-            if name.startswith(YTVIS_JSON_PREFIX) and name not in DatasetCatalog:
-                _resolve_dynamic(name)
+            DatasetCatalog.resolve(name)
             if name not in self._metas:
                 self._metas[name] = Metadata(name)
         return self._metas[name]
