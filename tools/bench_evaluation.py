@@ -159,7 +159,7 @@ def make_vps(root, num_videos, num_frames, h=720, w=1280, seed=0):
 
 
 def bench_vpq(args):
-    from videomt.evaluation.vpq import evaluate_vps
+    from videomt.evaluation.vps import evaluate_vps
 
     with tempfile.TemporaryDirectory() as root:
         t0 = time.perf_counter()

@@ -18,8 +18,9 @@ and are imported from their modules, so importing this package stays numpy-only.
 """
 from .errors import EvaluationError
 from .panoptic_io import id2rgb, rgb2id
-from .stq import STQuality, evaluate_stq, stq_from_arrays
-from .vpq import VPQ_WINDOWS, evaluate_vpq, evaluate_vps, vpq_from_arrays
+from .stq import STQuality, stq_from_arrays
+from .vpq import VPQ_WINDOWS, vpq_from_arrays
+from .vps import evaluate_stq, evaluate_vpq, evaluate_vps
 from .vss import evaluate_vss, evaluate_vss_files, vss_from_arrays
 from .ytvis import evaluate as evaluate_ytvis
 from .ytvis import evaluate_ytvis22

@@ -16,7 +16,7 @@ from ..data.catalog import MetadataCatalog
 from ..utils.dist import all_gather_objects, is_main_process
 from .evaluator import DatasetEvaluator
 from .panoptic_io import rgb2id
-from .vpq import evaluate_vps
+from .vps import evaluate_vps
 from .vss import evaluate_vss
 
 __all__ = ["VPSEvaluator", "VSSEvaluator", "SegmentColours"]

@@ -19,8 +19,8 @@ Each video is one sequence.
 * ``STQ = sqrt(AQ * IoU)``, also per sequence.
 
 Public API: :class:`STQuality` (``update(y_true, y_pred, sequence_id)`` on encoded maps, then
-``result()``), :func:`encode_stq_frames`, :func:`stq_from_arrays`, :func:`evaluate_stq` (files,
-same formats as VPQ), :func:`summarize_stq`, :data:`VIPSEG_THING_IDS`.
+``result()``), :func:`encode_stq_frames`, :func:`stq_from_arrays`, :func:`stq_sequence_from_tables`,
+:func:`summarize_stq`; files are scored by :mod:`videomt.evaluation.vps`.
 """
 from __future__ import annotations
 
@@ -42,7 +42,6 @@ __all__ = [
     "stq_sequence_from_tables",
     "summarize_stq",
     "default_stq_config",
-    "evaluate_stq",
 ]
 
 #: Raw VIPSeg ids of the 58 thing classes (SPEC 5.4).
@@ -299,13 +298,3 @@ def stq_from_arrays(videos: Iterable[tuple], categories: Any = None, *, num_clas
                           encode_stq_frames(pf, ps, ignore_label=ignore_label)):
             acc.update(yt, yp, sid)
     return summarize_stq(acc.sequences, num_classes, things, ignore_label)
-
-
-def evaluate_stq(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
-                 categories: Any = None, *, num_processes: int | None = None) -> dict[str, Any]:
-    """STQ of VIPSeg-format predictions on disk (same inputs as
-    :func:`videomt.evaluation.vpq.evaluate_vpq`)."""
-    from .vpq import evaluate_vps
-
-    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes,
-                        metrics=("stq",))

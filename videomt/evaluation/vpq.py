@@ -25,31 +25,21 @@ Statistics are kept as float arrays ``(num_windows, num_categories, 4)`` with co
 ``[iou_sum, tp, fp, fn]`` so videos can be processed in any order (and in worker processes)
 and summed.
 
-Public API: :func:`evaluate_vpq` / :func:`evaluate_vps` (files in the official format),
-:func:`vpq_from_arrays` (one video from id maps), :func:`vpq_video_stats`, :func:`summarize_vpq`,
-:func:`pq_average`, :data:`VPQ_WINDOWS`.
+Public API: :func:`vpq_from_arrays` (one video from id maps), :func:`vpq_video_stats`,
+:func:`vpq_stats_from_tables`, :func:`summarize_vpq`, :func:`pq_average`, :data:`VPQ_WINDOWS`;
+files in the official format are scored by :mod:`videomt.evaluation.vps`.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .errors import EvaluationError
-from .panoptic_io import (
-    VideoTables,
-    normalize_categories,
-    pair_vps_videos,
-    read_video_tables,
-    video_tables,
-)
+from .panoptic_io import VideoTables, normalize_categories, video_tables
 
 __all__ = [
     "VPQ_WINDOWS",
-    "evaluate_vpq",
-    "evaluate_vps",
     "vpq_from_arrays",
     "vpq_video_stats",
     "vpq_stats_from_tables",
@@ -286,106 +276,3 @@ def vpq_from_arrays(
     """
     stats = vpq_video_stats(gt_ids_frames, gt_segments, pred_ids_frames, pred_segments, categories, windows)
     return summarize_vpq(stats, categories, windows, detail=detail)
-
-
-# --------------------------------------------------------------------------------------------
-# Files in the official format, processed by worker processes (one video per task)
-# --------------------------------------------------------------------------------------------
-def _video_worker(args) -> tuple[str, np.ndarray | None, Any]:
-    video, categories, windows, want_vpq, stq_config = args
-    tables = read_video_tables(video, categories)
-    vpq = vpq_stats_from_tables(tables, categories, windows) if want_vpq else None
-    stq = None
-    if stq_config is not None:
-        from .stq import stq_sequence_from_tables
-
-        stq = stq_sequence_from_tables(tables, **stq_config)
-    return video.video_id, vpq, stq
-
-
-def _run(jobs: list, num_processes: int) -> Iterable:
-    if num_processes <= 1 or len(jobs) <= 1:
-        for j in jobs:
-            yield _video_worker(j)
-        return
-    with mp.get_context().Pool(processes=min(num_processes, len(jobs))) as pool:
-        yield from pool.imap_unordered(_video_worker, jobs, chunksize=1)
-
-
-def evaluate_vps(
-    pred_json: Any,
-    pred_dir: str | os.PathLike,
-    gt_json: Any,
-    gt_dir: str | os.PathLike,
-    categories: Any = None,
-    *,
-    num_processes: int | None = None,
-    windows: Sequence[int] = VPQ_WINDOWS,
-    metrics: Sequence[str] = ("vpq", "stq"),
-    detail: bool = False,
-) -> dict[str, Any]:
-    """VPQ and/or STQ of VIPSeg-format predictions, reading every PNG once.
-
-    Args:
-        pred_json: ``pred.json`` path or dict; pred_dir: the ``pan_pred`` folder
-            (``<pred_dir>/<video_id>/<frame_stem>.png``).
-        gt_json: ``panoptic_gt_VIPSeg_<split>.json`` path or dict; gt_dir: ``panomasksRGB``.
-        categories: defaults to the ground-truth JSON's ``categories``.
-        num_processes: worker processes (default: CPU count); each video's windows are
-            processed in one worker. 1 runs in this process.
-        metrics: any of ``"vpq"``, ``"stq"``.
-
-    Returns:
-        the keys of :func:`summarize_vpq` and/or of :func:`videomt.evaluation.stq.summarize_stq`.
-    """
-    metrics = tuple(m.lower() for m in metrics)
-    bad = [m for m in metrics if m not in ("vpq", "stq")]
-    if bad or not metrics:
-        raise EvaluationError(f"unknown metrics {bad or metrics}; use 'vpq' and/or 'stq'")
-    videos, gt_data = pair_vps_videos(pred_json, pred_dir, gt_json, gt_dir)
-    if categories is None:
-        if not isinstance(gt_data, Mapping) or "categories" not in gt_data:
-            raise EvaluationError("no categories given and the ground-truth JSON has none")
-        categories = gt_data["categories"]
-    categories = normalize_categories(categories)
-    stq_config = None
-    if "stq" in metrics:
-        from .stq import default_stq_config
-
-        stq_config = default_stq_config(categories)
-    if num_processes is None:
-        num_processes = os.cpu_count() or 1
-    jobs = [(v, categories, tuple(windows), "vpq" in metrics, stq_config) for v in videos]
-    total = np.zeros((len(windows), len(categories), 4), dtype=np.float64)
-    per_video = {vid: (vpq, stq) for vid, vpq, stq in _run(jobs, int(num_processes))}
-    stq_seqs: dict[str, Any] = {}
-    for v in videos:  # fixed order: results do not depend on which worker finished first
-        vpq, stq = per_video[v.video_id]
-        if vpq is not None:
-            total += vpq
-        if stq is not None:
-            stq_seqs[v.video_id] = stq
-    out: dict[str, Any] = {}
-    if "vpq" in metrics:
-        out.update(summarize_vpq(total, categories, windows, detail=detail))
-    if "stq" in metrics:
-        from .stq import summarize_stq
-
-        out.update(summarize_stq(stq_seqs, **stq_config))
-    return out
-
-
-def evaluate_vpq(
-    pred_json: Any,
-    pred_dir: str | os.PathLike,
-    gt_json: Any,
-    gt_dir: str | os.PathLike,
-    categories: Any = None,
-    *,
-    num_processes: int | None = None,
-    windows: Sequence[int] = VPQ_WINDOWS,
-    detail: bool = False,
-) -> dict[str, Any]:
-    """VPQ of VIPSeg-format predictions on disk (SPEC 6.3); see :func:`evaluate_vps`."""
-    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes,
-                        windows=windows, metrics=("vpq",), detail=detail)

@@ -38,12 +38,12 @@ file lists), :func:`vss_from_arrays`, :func:`vss_video_stats`,
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..utils.dist import process_map
 from .errors import EvaluationError
 from .panoptic_io import read_label_png
 
@@ -254,13 +254,7 @@ def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]
             if not os.path.isfile(pp):
                 raise EvaluationError(f"video {vid}, frame {s}: prediction PNG missing: {pp}")
         jobs.append((vid, gt_paths, pred_paths, stems, int(num_classes), tuple(vc_windows), int(pred_offset)))
-    if num_processes is None:
-        num_processes = os.cpu_count() or 1
-    if num_processes <= 1 or len(jobs) <= 1:
-        stats = [_vss_worker(j) for j in jobs]
-    else:
-        with mp.get_context().Pool(processes=min(int(num_processes), len(jobs))) as pool:
-            stats = list(pool.imap(_vss_worker, jobs, chunksize=1))  # ordered: reproducible sums
+    stats = process_map(_vss_worker, jobs, num_processes)
     return summarize_vss(stats, num_classes, vc_windows, detail=detail)
 
 

@@ -1,9 +1,14 @@
 """torch.distributed helpers that also work in a single process (no process group)."""
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+from typing import Any, Callable, Sequence
+
 import torch.distributed as dist
 
-__all__ = ["get_rank", "get_world_size", "is_main_process", "synchronize", "all_gather_objects"]
+__all__ = ["get_rank", "get_world_size", "is_main_process", "synchronize", "all_gather_objects",
+           "process_map"]
 
 
 def get_world_size() -> int:
@@ -30,3 +35,13 @@ def all_gather_objects(obj) -> list:
     out = [None] * get_world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def process_map(fn: Callable[[Any], Any], jobs: Sequence, num_processes: int | None = None) -> list:
+    """``[fn(job) for job in jobs]`` in worker processes (default: one per CPU; 1 runs here),
+    results in job order so sums over them do not depend on which worker finished first."""
+    num_processes = (os.cpu_count() or 1) if num_processes is None else int(num_processes)
+    if num_processes <= 1 or len(jobs) <= 1:
+        return [fn(j) for j in jobs]
+    with mp.get_context().Pool(processes=min(num_processes, len(jobs))) as pool:
+        return list(pool.imap(fn, jobs, chunksize=1))

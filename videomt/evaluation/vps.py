@@ -1,0 +1,91 @@
+"""VIPSeg predictions on disk (official format) -> VPQ and STQ, reading every PNG once.
+
+Each video is one job (in a worker process when ``num_processes > 1``): its PNGs become the
+per-video tables of :mod:`videomt.evaluation.panoptic_io`, from which both
+:mod:`~videomt.evaluation.vpq` and :mod:`~videomt.evaluation.stq` compute their statistics.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..utils.dist import process_map
+from .errors import EvaluationError
+from .panoptic_io import normalize_categories, pair_vps_videos, read_video_tables
+from .stq import default_stq_config, stq_sequence_from_tables, summarize_stq
+from .vpq import VPQ_WINDOWS, summarize_vpq, vpq_stats_from_tables
+
+__all__ = ["evaluate_vps", "evaluate_vpq", "evaluate_stq"]
+
+
+def _video_job(args) -> tuple[np.ndarray | None, Any]:
+    video, categories, windows, want_vpq, stq_config = args
+    tables = read_video_tables(video, categories)
+    vpq = vpq_stats_from_tables(tables, categories, windows) if want_vpq else None
+    stq = stq_sequence_from_tables(tables, **stq_config) if stq_config is not None else None
+    return vpq, stq
+
+
+def evaluate_vps(
+    pred_json: Any,
+    pred_dir: str | os.PathLike,
+    gt_json: Any,
+    gt_dir: str | os.PathLike,
+    categories: Any = None,
+    *,
+    num_processes: int | None = None,
+    windows: Sequence[int] = VPQ_WINDOWS,
+    metrics: Sequence[str] = ("vpq", "stq"),
+    detail: bool = False,
+) -> dict[str, Any]:
+    """VPQ and/or STQ of VIPSeg-format predictions.
+
+    Args:
+        pred_json: ``pred.json`` path or dict; pred_dir: the ``pan_pred`` folder
+            (``<pred_dir>/<video_id>/<frame_stem>.png``).
+        gt_json: ``panoptic_gt_VIPSeg_<split>.json`` path or dict; gt_dir: ``panomasksRGB``.
+        categories: defaults to the ground-truth JSON's ``categories``.
+        num_processes: worker processes (default: CPU count); 1 runs in this process.
+        metrics: any of ``"vpq"``, ``"stq"``.
+
+    Returns:
+        the keys of :func:`~videomt.evaluation.vpq.summarize_vpq` and/or of
+        :func:`~videomt.evaluation.stq.summarize_stq`.
+    """
+    metrics = tuple(m.lower() for m in metrics)
+    bad = [m for m in metrics if m not in ("vpq", "stq")]
+    if bad or not metrics:
+        raise EvaluationError(f"unknown metrics {bad or metrics}; use 'vpq' and/or 'stq'")
+    videos, gt_data = pair_vps_videos(pred_json, pred_dir, gt_json, gt_dir)
+    if categories is None:
+        if not isinstance(gt_data, dict) or "categories" not in gt_data:
+            raise EvaluationError("no categories given and the ground-truth JSON has none")
+        categories = gt_data["categories"]
+    categories = normalize_categories(categories)
+    stq_config = default_stq_config(categories) if "stq" in metrics else None
+    jobs = [(v, categories, tuple(windows), "vpq" in metrics, stq_config) for v in videos]
+    results = process_map(_video_job, jobs, num_processes)
+    out: dict[str, Any] = {}
+    if "vpq" in metrics:
+        total = sum((vpq for vpq, _ in results), np.zeros((len(windows), len(categories), 4)))
+        out.update(summarize_vpq(total, categories, windows, detail=detail))
+    if "stq" in metrics:
+        out.update(summarize_stq({v.video_id: stq for v, (_, stq) in zip(videos, results)}, **stq_config))
+    return out
+
+
+def evaluate_vpq(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
+                 categories: Any = None, *, num_processes: int | None = None,
+                 windows: Sequence[int] = VPQ_WINDOWS, detail: bool = False) -> dict[str, Any]:
+    """VPQ alone; see :func:`evaluate_vps`."""
+    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes,
+                        windows=windows, metrics=("vpq",), detail=detail)
+
+
+def evaluate_stq(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
+                 categories: Any = None, *, num_processes: int | None = None) -> dict[str, Any]:
+    """STQ alone; see :func:`evaluate_vps`."""
+    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes,
+                        metrics=("stq",))
