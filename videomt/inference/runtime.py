@@ -82,7 +82,9 @@ class CoreRunner:
         return self.core.q.weight.device
 
     def initial_state(self, batch_size: int) -> torch.Tensor:
-        return self.core.initial_state(batch_size).float()
+        """The learned queries as a contiguous fp32 (B, Q, C) state (the same strides as every
+        later state, so a compiled step is not specialised twice)."""
+        return self.core.initial_state(batch_size).float().contiguous()
 
     @torch.inference_mode()
     def step(self, frames: torch.Tensor, state: torch.Tensor | None):

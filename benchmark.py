@@ -1,0 +1,184 @@
+#!/usr/bin/env python
+"""Speed and cost of a VidEoMT config (SPEC 7): online FPS, multi-stream throughput, GFLOPs.
+
+    python benchmark.py --task fps --config-file configs/ytvis19/videomt_dinov2_large.yaml \\
+        --device cuda --dtype bf16 --compile --json fps.json
+    python benchmark.py --task flops --config-file configs/ytvis19/videomt_dinov2_small.yaml --input-size 640 640
+    python benchmark.py --task throughput --config-file ... --streams 8
+    python benchmark.py --task fps --config-file ... --end-to-end   # + decoding, resizing, post-processing
+
+No dataset and no weights are needed: weights are random unless ``--model-weights`` (or
+``MODEL.WEIGHTS``) is given, frames come from the config's first test dataset when it is on disk,
+else from random frames of the configured test size (a 720x1280 video resized as the test mapper
+does), or exactly ``--input-size H W`` (padded to the size divisibility).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+from videomt.cli import run_cli
+from videomt.config import load_config
+from videomt.data import DatasetCatalog
+from videomt.data.augmentation import shortest_edge_size
+from videomt.data.catalog import DatasetError
+from videomt.data.mappers.inference import VideoTestMapper
+from videomt.inference import VideoPredictor, open_video
+from videomt.inference.benchmarking import (count_flops, environment, peak_memory_mb, reset_peak_memory,
+                                            summarize, time_frames, time_online, time_throughput)
+from videomt.inference.writers import Mp4Writer
+from videomt.model import pad_frames
+
+TASKS = ("fps", "flops", "throughput")
+DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config's test rule
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--config-file", required=True, metavar="FILE")
+    p.add_argument("--model-weights", default=None, help="checkpoint (default: MODEL.WEIGHTS, else random)")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the per-frame step (default: on for CUDA, off for CPU)")
+    p.add_argument("--compile-mode", default=None,
+                   help="torch.compile mode (default: reduce-overhead = CUDA graphs on a GPU, default on CPU)")
+    p.add_argument("--warmup-iters", type=int, default=10, help="untimed frames (steps) first")
+    p.add_argument("--iters", type=int, default=100, help="timed frames (steps)")
+    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
+                   help="random frames of this size instead of the dataset / configured test size")
+    p.add_argument("--streams", type=int, default=4, help="--task throughput: concurrent streams")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="--task fps: also time decoding + resizing + model + causal post-processing per frame")
+    p.add_argument("--num-videos", type=int, default=5, help="dataset videos to cycle over (fps)")
+    p.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
+    p.add_argument("--model-type", choices=["dinov2", "dinov3"], default=None, help="accepted for the reference CLI")
+    p.add_argument("--fused-qkv", action="store_true", help="accepted for the reference CLI (sets MODEL.BACKBONE.FUSED_QKV)")
+    p.add_argument("opts", nargs=argparse.REMAINDER, default=[],
+                   help="KEY VALUE config overrides (also accepted after --opts, as in the reference)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return p.parse_args([a for a in argv if a != "--opts"])
+
+
+def build_cfg(args):
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    opts = list(args.opts) + ["MODEL.DEVICE", device, "MODEL.BACKBONE.PRETRAINED", ""]
+    if args.fused_qkv:
+        opts += ["MODEL.BACKBONE.FUSED_QKV", "True"]
+    return load_config(args.config_file, opts)
+
+
+def check_args(args) -> None:
+    for name in ("warmup_iters", "iters", "streams", "num_videos"):
+        value = getattr(args, name)
+        if value < (0 if name == "warmup_iters" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'warmup_iters' else '>= 1'}, got {value}")
+    if args.input_size and min(args.input_size) < 1:
+        raise ValueError(f"--input-size must be positive, got {args.input_size}")
+
+
+def random_video(predictor: VideoPredictor, hw: tuple[int, int], frames: int) -> torch.Tensor:
+    """Normalised, padded random frames (T, 3, H', W') on the device."""
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randint(0, 256, (frames, 3, *hw), generator=g, dtype=torch.uint8)
+    return predictor.model.preprocess(pixels)[0]
+
+
+def configured_size(cfg) -> tuple[int, int]:
+    return shortest_edge_size(*DEFAULT_VIDEO_HW, int(cfg.INPUT.MIN_SIZE_TEST), int(cfg.INPUT.MAX_SIZE_TEST))
+
+
+def dataset_videos(cfg, predictor: VideoPredictor, count: int) -> tuple[list[torch.Tensor], str] | None:
+    """The first ``count`` test videos, mapped and normalised untimed; None when not on disk."""
+    if not cfg.DATASETS.TEST:
+        return None
+    name = cfg.DATASETS.TEST[0]
+    try:
+        dicts = DatasetCatalog.get(name)
+    except (DatasetError, FileNotFoundError, KeyError):
+        return None
+    mapper = VideoTestMapper(**VideoTestMapper.from_config(cfg))
+    return [predictor.model.preprocess(mapper(d)["image"])[0] for d in dicts[:count]], name
+
+
+def frames_source(args, cfg, predictor) -> tuple[list[torch.Tensor], str]:
+    length = max(1, min(30, args.warmup_iters + args.iters))
+    if args.input_size:
+        return [random_video(predictor, tuple(args.input_size), length)], "random frames (--input-size)"
+    found = dataset_videos(cfg, predictor, args.num_videos)
+    if found:
+        return found[0], f"dataset {found[1]}"
+    hw = configured_size(cfg)
+    return [random_video(predictor, hw, length)], f"random frames ({DEFAULT_VIDEO_HW[0]}x{DEFAULT_VIDEO_HW[1]} resized to {hw[0]}x{hw[1]})"
+
+
+def end_to_end(args, cfg, predictor, tmp: str) -> dict:
+    """Per-frame ms of decode (H.264 MP4) + resize + normalise/pad + model + causal post-processing."""
+    hw = tuple(args.input_size) if args.input_size else DEFAULT_VIDEO_HW
+    path = os.path.join(tmp, "video.mp4")
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 256, (hw[0] // 8 + 1, hw[1] // 8 + 1, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    total = args.warmup_iters + args.iters
+    with Mp4Writer(path, 25) as writer:
+        for t in range(total):
+            writer.write(np.roll(base, 2 * t, axis=1)[: hw[0], : hw[1]])
+    frames = iter(open_video(path))
+    stream = predictor.stream()
+    times = time_frames(lambda: stream.step(next(frames)), predictor.device, args.warmup_iters, args.iters,
+                        desc="end-to-end")
+    return summarize(times)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    check_args(args)
+    cfg = build_cfg(args)
+    device = torch.device(cfg.MODEL.DEVICE)
+    compile_on = args.compile if args.compile is not None else device.type == "cuda"
+    mode = args.compile_mode or ("reduce-overhead" if device.type == "cuda" else True)
+    out = {"task": args.task, "config_file": args.config_file, **environment(device),
+           "settings": {"dtype": args.dtype, "compile": bool(compile_on), "compile_mode": mode if compile_on else None,
+                        "warmup_iters": args.warmup_iters, "iters": args.iters,
+                        "weights": args.model_weights or cfg.MODEL.WEIGHTS or "random"}}
+    if args.task == "flops":
+        predictor = VideoPredictor(cfg, weights=args.model_weights, device="cpu")
+        hw = tuple(args.input_size) if args.input_size else configured_size(cfg)
+        size = tuple(pad_frames(torch.zeros(1, 3, *hw), predictor.model.size_divisibility).shape[-2:])
+        out.update(count_flops(predictor.model.core, size), input_size=list(size))
+        print(f"{out['gflops_per_frame']:.1f} GFLOPs per frame at {size[0]}x{size[1]}, {out['params'] / 1e6:.1f} M params")
+    else:
+        predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=args.dtype,
+                                   compile=mode if compile_on else False)
+        videos, source = frames_source(args, cfg, predictor)
+        out["source"], out["input_size"] = source, list(videos[0].shape[-2:])
+        reset_peak_memory(device)
+        if args.task == "fps":
+            out.update(summarize(time_online(predictor.runner, videos, args.warmup_iters, args.iters)))
+            print(f"model: {out['fps']:.1f} FPS (mean {out['ms_mean']:.2f} ms, median {out['ms_median']:.2f} ms, "
+                  f"p90 {out['ms_p90']:.2f} ms) on {out['device_name']}, {source}")
+            if args.end_to_end:
+                with tempfile.TemporaryDirectory() as tmp:
+                    e2e = end_to_end(args, cfg, predictor, tmp)
+                out["end_to_end"] = dict(e2e, ratio_to_model_only=e2e["fps"] / out["fps"])
+                print(f"end-to-end: {e2e['fps']:.1f} FPS ({100 * e2e['fps'] / out['fps']:.0f}% of model-only)")
+        else:
+            times = time_throughput(predictor.runner, videos[0][:1], args.streams, args.warmup_iters, args.iters)
+            out.update(summarize(times, frames_per_call=args.streams), streams=args.streams)
+            print(f"{args.streams} streams: {out['fps']:.1f} frames/s ({out['ms_mean']:.2f} ms per step)")
+        out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
