@@ -1,57 +1,54 @@
 #!/usr/bin/env python
 """Train or evaluate VidEoMT (Detectron2-style command line).
 
-  python train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml \
-      --eval-only MODEL.WEIGHTS yt_2019_vit_small_52.8.pth OUTPUT_DIR output/yt19_S [--num-gpus N]
+  python train_net_video.py --config-file configs/quickstart/synthetic_vis.yaml
+  python train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --num-gpus 8
+  python train_net_video.py --config-file ... --resume                  # continue OUTPUT_DIR/last_checkpoint
+  python train_net_video.py --config-file ... --eval-only MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
 """
 import logging
-import os
 
+from videomt import build_model, load_checkpoint
 from videomt.cli import run_cli
+from videomt.engine.checkpointer import TrainingCheckpointer
+from videomt.engine.comm import is_main_process
 from videomt.engine.defaults import default_argument_parser, default_setup
+from videomt.engine.env import write_env_info
+from videomt.engine.evaluate import evaluate_model
 from videomt.engine.launch import launch
+from videomt.engine.trainer import Trainer
 
 logger = logging.getLogger("videomt")
 
 
-def evaluate(cfg) -> dict:
-    """Build the model, load MODEL.WEIGHTS and evaluate every DATASETS.TEST set."""
-    from videomt import build_model, load_checkpoint
-    from videomt.data.build import build_test_loader
-    from videomt.evaluation.evaluator import inference_on_dataset, print_csv_format, save_metrics
-    from videomt.evaluation.build import build_evaluator
-
-    if cfg.TEST.AUG.ENABLED:
-        raise ValueError("TEST.AUG.ENABLED: test-time augmentation is not supported (as in the reference)")
+def evaluate(cfg, resume: bool = False) -> dict:
+    """Evaluate MODEL.WEIGHTS (or, with --resume, the last checkpoint of OUTPUT_DIR) on DATASETS.TEST."""
     cfg = cfg.clone()
     cfg.defrost()
-    if cfg.MODEL.WEIGHTS:
-        cfg.MODEL.BACKBONE.PRETRAINED = ""  # every weight comes from MODEL.WEIGHTS: skip the backbone download
+    last = TrainingCheckpointer(None, cfg.OUTPUT_DIR, save_to_disk=False)
+    weights = last.get_checkpoint_file() if resume and last.has_checkpoint() else cfg.MODEL.WEIGHTS
+    if resume and weights == cfg.MODEL.WEIGHTS:
+        logger.info(f"--resume: no checkpoint in {cfg.OUTPUT_DIR}; evaluating MODEL.WEIGHTS")
+    if weights:
+        cfg.MODEL.BACKBONE.PRETRAINED = ""  # every weight comes from the checkpoint: skip the backbone download
     model = build_model(cfg)
-    if cfg.MODEL.WEIGHTS:
-        info = load_checkpoint(model, cfg.MODEL.WEIGHTS)
-        logger.info(f"loaded {cfg.MODEL.WEIGHTS} ({info['layout']} layout)")
+    if weights:
+        info = load_checkpoint(model, weights)
+        logger.info(f"loaded {weights} ({info['layout']} layout)")
     else:
         logger.warning("MODEL.WEIGHTS is empty: evaluating randomly initialised weights")
-    results = {}
-    for name in cfg.DATASETS.TEST:
-        output_dir = os.path.join(cfg.OUTPUT_DIR, "inference", name)
-        loader = build_test_loader(cfg, name)
-        evaluator = build_evaluator(cfg, name, output_dir)
-        results[name] = inference_on_dataset(model, loader, evaluator)
-        if results[name]:
-            save_metrics(results[name], output_dir)
-            logger.info(f"evaluation results for {name}:")
-            print_csv_format(results[name])
-    return results
+    return evaluate_model(cfg, model)
 
 
-def main(args) -> None:
+def main(args) -> dict:
     cfg = default_setup(args)
+    env = write_env_info(cfg.OUTPUT_DIR) if is_main_process() else ""
+    logger.info("environment:\n" + env)
     if args.eval_only:
-        evaluate(cfg)
-        return
-    raise ValueError("training is not available in this version yet; use --eval-only (see README)")
+        return evaluate(cfg, resume=args.resume)
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=args.resume)
+    return trainer.train()
 
 
 def cli() -> int:

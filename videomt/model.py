@@ -48,7 +48,12 @@ def core_kwargs_from_config(cfg) -> dict:
 def build_core(cfg) -> VidEoMT:
     """The pure-PyTorch VidEoMT module described by ``cfg.MODEL.BACKBONE``."""
     blocks = list(cfg.MODEL.BACKBONE.SEGMENTER_BLOCKS)
-    core = VidEoMT(**core_kwargs_from_config(cfg))
+    try:
+        core = VidEoMT(**core_kwargs_from_config(cfg))
+    except ValueError as e:
+        if "query block" in str(e):
+            raise ValueError(f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks}: {e}") from None
+        raise
     depth = len(core.encoder.blocks)
     if blocks != list(range(blocks[0], depth)):
         raise ValueError(f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks} must be the last consecutive blocks "
@@ -217,17 +222,39 @@ class VidEoMTOnline(nn.Module):
         """
         if self.criterion is None:
             raise RuntimeError("this model was built without a training criterion")
-        video, targets = self.prepare_training_batch(batched_inputs)  # (B, T, 3, H, W), B dicts
+        if not batched_inputs:
+            raise ValueError("training batch is empty")
+        for i, inp in enumerate(batched_inputs):
+            if "instances" not in inp:
+                raise ValueError(f"training clip {i} has no 'instances' (use a training mapper)")
+        lengths = {inp["image"].shape[0] for inp in batched_inputs}
+        if len(lengths) != 1:
+            raise ValueError(f"training clips must have the same number of frames, got {sorted(lengths)}")
         generators = [clip_generator(self.seed, int(inp.get("sample_position", i)), self.device)
                       for i, inp in enumerate(batched_inputs)]
-        rope_scale = self.draw_rope_scale(generators)
-        outputs = self.core(video, rope_scale=rope_scale, with_aux=self.criterion.num_aux > 0)
         if loss_normalizer is None:
             loss_normalizer = global_loss_normalizer(*count_loss_targets(batched_inputs), self.device)
         num_masks, num_clips = (max(float(v), 1e-6) for v in loss_normalizer)  # only guards against 0
-        losses = self.criterion(outputs, targets, generators, num_masks, num_clips)
+        # Each clip is padded to its own size (a multiple of the size divisibility), as the reference
+        # with its one clip per GPU; clips of equal padded size share one forward. So a clip's loss
+        # does not depend on which clips share its batch, process or accumulation step.
+        groups: dict[tuple[int, int], list[int]] = {}
+        for i, inp in enumerate(batched_inputs):
+            groups.setdefault(self.padded_size(inp["image"].shape[-2:]), []).append(i)
+        total: dict[str, torch.Tensor] = {}
+        for indices in groups.values():
+            clips, gens = [batched_inputs[i] for i in indices], [generators[i] for i in indices]
+            video, targets = self.prepare_training_batch(clips)  # (B, T, 3, H, W), B dicts
+            outputs = self.core(video, rope_scale=self.draw_rope_scale(gens), with_aux=self.criterion.num_aux > 0)
+            for k, v in self.criterion(outputs, targets, gens, num_masks, num_clips).items():
+                total[k] = total[k] + v if k in total else v  # sums over clips / global normalisers: additive
         weights = self.criterion.weight_dict
-        return {k: v * weights[k] for k, v in losses.items() if k in weights}
+        return {k: v * weights[k] for k, v in total.items() if k in weights}
+
+    def padded_size(self, hw) -> tuple[int, int]:
+        """(H, W) rounded up to multiples of the size divisibility."""
+        div = self.size_divisibility
+        return int(math.ceil(hw[0] / div) * div), int(math.ceil(hw[1] / div) * div)
 
     def draw_rope_scale(self, generators: list[torch.Generator]) -> torch.Tensor | None:
         """One DINOv3 RoPE coordinate factor per clip, log-uniform in [1/R, R]; None for DINOv2."""
@@ -246,9 +273,8 @@ class VidEoMTOnline(nn.Module):
         lengths = {inp["image"].shape[0] for inp in batched_inputs}
         if len(lengths) != 1:
             raise ValueError(f"training clips must have the same number of frames, got {sorted(lengths)}")
-        div = self.size_divisibility
-        height = int(math.ceil(max(inp["image"].shape[-2] for inp in batched_inputs) / div) * div)
-        width = int(math.ceil(max(inp["image"].shape[-1] for inp in batched_inputs) / div) * div)
+        height, width = self.padded_size((max(inp["image"].shape[-2] for inp in batched_inputs),
+                                          max(inp["image"].shape[-1] for inp in batched_inputs)))
         video = torch.zeros(len(batched_inputs), lengths.pop(), 3, height, width, device=self.device)
         targets = []
         for b, inp in enumerate(batched_inputs):

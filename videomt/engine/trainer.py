@@ -24,8 +24,9 @@ from torch.nn.parallel import DistributedDataParallel
 from ..checkpoint import load_checkpoint
 from ..data.build import build_train_loader
 from ..model import build_model, count_loss_targets
-from .comm import get_world_size, is_main_process
 from .checkpointer import TrainingCheckpointer
+from .comm import get_world_size, is_main_process
+from .defaults import seed_everything
 from .evaluate import evaluate_model
 from .events import ConsoleWriter, EventStorage, JSONWriter, TensorboardWriter, WandbWriter, peak_memory_mb
 from .hooks import EvalHook, HookBase, IterationTimer, LRSchedulerHook, PeriodicCheckpointer, PeriodicWriter
@@ -80,6 +81,8 @@ class Trainer:
             raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
         self.accum_steps = int(cfg.SOLVER.ACCUMULATION_STEPS)
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
+        if cfg.SEED >= 0:
+            seed_everything(cfg.SEED)  # same initial weights on every rank and in every run
         model = build_model(cfg)
         model.train()
         self.device = model.device

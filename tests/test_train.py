@@ -1,0 +1,208 @@
+"""The trainer: a short run learns and writes Detectron2's outputs; resume after SIGKILL is exact;
+1 x 2 clips, 2 processes x 1 clip and 2 accumulation steps give the same weights; checkpoints
+survive an interrupted write; user mistakes are one line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from train_fixtures import ROOT, QUICKSTART, final_weights, max_abs_diff, overrides, run_cli, tiny_cfg
+
+
+@pytest.fixture
+def datasets(tmp_path, monkeypatch):
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
+    return tmp_path / "datasets"
+
+
+def train_in_process(output_dir, resume=False, **extra):
+    from videomt.engine.trainer import Trainer
+
+    trainer = Trainer(tiny_cfg(output_dir, **extra))
+    trainer.resume_or_load(resume=resume)
+    trainer.train()
+    return trainer
+
+
+def test_short_run_learns_and_writes_outputs(tmp_path, datasets):
+    out = tmp_path / "run"
+    trainer = train_in_process(out, **{"SOLVER.MAX_ITER": 30, "SOLVER.LOG_PERIOD": 10,
+                                       "SOLVER.CHECKPOINT_PERIOD": 20})
+    losses = [v for v, _ in trainer.storage.history("total_loss").values()]
+    assert len(losses) == 30
+    assert sum(losses[-10:]) / 10 < 0.85 * sum(losses[:3]) / 3, losses
+    lines = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
+    assert [d["iteration"] for d in lines] == [9, 19, 29]
+    for d in lines:
+        assert {"total_loss", "loss_ce", "loss_mask", "loss_dice", "lr", "time", "data_time", "max_mem"} <= set(d)
+    assert {"last_checkpoint", "metrics.json", "model_0000019.pth", "model_final.pth"} <= set(os.listdir(out))
+    assert (out / "last_checkpoint").read_text() == "model_final.pth"
+    ckpt = torch.load(out / "model_final.pth", weights_only=True)
+    assert {"model", "optimizer", "scheduler", "grad_scaler", "iteration", "rng"} <= set(ckpt)
+    assert ckpt["iteration"] == 29
+    if any(f.startswith("events.out.tfevents") for f in os.listdir(out)):  # tensorboard installed
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(str(out))
+        acc.Reload()
+        assert "total_loss" in acc.Tags()["scalars"]
+
+
+def test_world_size_invariance(tmp_path, datasets):
+    """Same weights after 10 iterations: 1 process x 2 clips, 1 x (2 accumulation steps of 1 clip),
+    2 processes (gloo) x 1 clip."""
+    train_in_process(tmp_path / "one")
+    train_in_process(tmp_path / "accum", **{"SOLVER.ACCUMULATION_STEPS": 2})
+    proc = run_cli(["--config-file", QUICKSTART, "--num-gpus", "2", *overrides(tmp_path / "two")], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = final_weights(tmp_path / "one")
+    assert max_abs_diff(one, final_weights(tmp_path / "accum")) <= 1e-5
+    assert max_abs_diff(one, final_weights(tmp_path / "two")) <= 1e-5
+    initial = tiny_init_weights(tmp_path)
+    assert max_abs_diff(one, initial) > 1e-3  # the runs did train
+
+
+def tiny_init_weights(tmp_path):
+    from videomt.engine.trainer import Trainer
+
+    return {k: v.clone() for k, v in Trainer(tiny_cfg(tmp_path / "init")).module.state_dict().items()}
+
+
+def test_resume_after_sigkill_is_exact(tmp_path):
+    args = ["--config-file", QUICKSTART]
+    extra = {"SOLVER.MAX_ITER": 16, "SOLVER.CHECKPOINT_PERIOD": 4}
+    full = run_cli(args + overrides(tmp_path / "full", **extra), tmp_path)
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train_net_video.py"), *args,
+                             *overrides(out, **extra)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (out / "last_checkpoint").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "model_final.pth").exists(), "the run ended before it could be killed"
+    assert (out / "last_checkpoint").exists()
+    resumed = run_cli(args + ["--resume"] + overrides(out, **extra), tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Resumed from" in (out / "log.txt").read_text()
+    assert max_abs_diff(final_weights(tmp_path / "full"), final_weights(out)) <= 1e-6
+
+
+def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
+    from videomt.engine.checkpointer import TrainingCheckpointer
+
+    model = torch.nn.Linear(3, 2)
+    ckpt = TrainingCheckpointer(model, str(tmp_path))
+    ckpt.save("model_0000004", iteration=4)
+
+    real_save = torch.save
+
+    def dies_midway(obj, f, *a, **k):
+        f.write(b"PK\x03\x04 partial")  # some bytes, then the process "dies"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save("model_0000009", iteration=9)
+    monkeypatch.setattr(torch, "save", real_save)
+    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000004.pth"]  # no partial file
+    fresh = TrainingCheckpointer(torch.nn.Linear(3, 2), str(tmp_path))
+    assert fresh.get_checkpoint_file().endswith("model_0000004.pth")
+    assert fresh.load(fresh.get_checkpoint_file())["iteration"] == 4
+
+
+def test_non_finite_loss_stops_with_iteration(tmp_path, datasets, monkeypatch):
+    from videomt.engine.trainer import Trainer
+
+    trainer = Trainer(tiny_cfg(tmp_path / "nan"))
+    real_forward = trainer.model.forward
+
+    def nan_forward(inputs, **kw):
+        losses = real_forward(inputs, **kw)
+        if trainer.iter == 3:
+            losses["loss_dice"] = losses["loss_dice"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(trainer.model, "forward", nan_forward)
+    with pytest.raises(FloatingPointError, match="iteration 3.*loss_dice=nan"):
+        trainer.train()
+
+
+def test_fine_tune_with_other_classes(tmp_path, datasets):
+    from videomt.checkpoint import CheckpointError
+    from videomt.engine.trainer import Trainer
+
+    src = Trainer(tiny_cfg(tmp_path / "src"))
+    path = tmp_path / "published.pth"
+    torch.save({"model": src.module.state_dict()}, path)
+    other = {"MODEL.WEIGHTS": str(path), "MODEL.BACKBONE.NUM_CLASSES": 7}
+    with pytest.raises(CheckpointError, match="class_head"):
+        Trainer(tiny_cfg(tmp_path / "ft", **other)).resume_or_load(resume=False)
+    ft = Trainer(tiny_cfg(tmp_path / "ft", **other, **{"MODEL.REINIT_CLASS_HEAD": True}))
+    ft.resume_or_load(resume=False)
+    state = ft.module.state_dict()
+    for k, v in src.module.state_dict().items():
+        if "class_head" not in k and "empty_weight" not in k:
+            assert torch.equal(state[k], v), k
+    assert state["core.class_head.weight"].shape[0] == 8
+
+
+def test_resume_on_empty_output_dir_starts_fresh(tmp_path, datasets, caplog):
+    from videomt.engine.trainer import Trainer
+
+    trainer = Trainer(tiny_cfg(tmp_path / "empty"))
+    with caplog.at_level("INFO"):
+        trainer.resume_or_load(resume=True)
+    assert trainer.start_iter == 0
+    assert "no checkpoint" in caplog.text and "starting fresh" in caplog.text
+
+
+def _one_line_error(proc, message):
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"SOLVER.IMS_PER_BATCH": 3, "SOLVER.ACCUMULATION_STEPS": 2}, "SOLVER.IMS_PER_BATCH (3) must be divisible"),
+    ({"MODEL.BACKBONE.SEGMENTER_BLOCKS": "[4, 5]"}, "SEGMENTER_BLOCKS"),
+    ({"DATASETS.TRAIN": "('no_such_dataset',)"}, "no_such_dataset"),
+    ({"SOLVER.AMP.DTYPE": "float8"}, "SOLVER.AMP.DTYPE"),
+])
+def test_training_user_errors_are_one_line(tmp_path, extra, message):
+    proc = run_cli(["--config-file", QUICKSTART, *overrides(tmp_path / "o", **extra)], tmp_path)
+    _one_line_error(proc, message)
+
+
+def test_corrupt_last_checkpoint_is_a_clear_error(tmp_path):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "model_0000003.pth").write_bytes(b"PK\x03\x04 this is not a complete checkpoint")
+    (out / "last_checkpoint").write_text("model_0000003.pth")
+    proc = run_cli(["--config-file", QUICKSTART, "--resume", *overrides(out)], tmp_path)
+    _one_line_error(proc, "model_0000003.pth: cannot read this training checkpoint")
+
+
+def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):
+    out = tmp_path / "o"
+    extra = {"SOLVER.MAX_ITER": 4, "SOLVER.CHECKPOINT_PERIOD": 2, "SOLVER.WARMUP_STEPS": "[1, 1]"}
+    proc = run_cli(["--config-file", QUICKSTART, *overrides(out, **extra)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_cli(["--config-file", QUICKSTART, "--resume", "--eval-only",
+                    *overrides(out, **extra, **{"DATASETS.TEST": "('synthetic_vis_val',)"})], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (out / "log.txt").read_text()
+    assert f"loaded {out / 'model_final.pth'}" in log
+    assert (out / "inference" / "synthetic_vis_val" / "metrics.json").exists()
