@@ -103,7 +103,7 @@ def make_vps(root, num_videos, num_frames, h=720, w=1280, seed=0):
     """Write VIPSeg-format GT and predictions; returns the four paths evaluate_vps needs."""
     from PIL import Image
 
-    from videomt.evaluation.panoptic_io import id2rgb
+    from videomt.data.io import id2rgb
 
     rng = np.random.default_rng(seed)
     things = [2, 4, 8, 10, 41, 43, 44, 46]

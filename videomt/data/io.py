@@ -69,47 +69,50 @@ def read_image_rgb(path: str) -> np.ndarray:
         raise DatasetError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
 
 
-def _read_array(path: str, what: str) -> np.ndarray:
+def _read_array(path: str, what: str, error: type[Exception]) -> np.ndarray:
     try:
         with Image.open(path) as img:
             return np.asarray(img)
     except FileNotFoundError:
-        raise DatasetError(f"{path}: {what} file not found") from None
+        raise error(f"{path}: {what} not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(f"{path}: unreadable {what} ({type(e).__name__}: {e})") from None
+        raise error(f"{path}: unreadable {what} ({type(e).__name__}: {e})") from None
 
 
-def rgb2id(rgb: np.ndarray) -> np.ndarray:
-    """``(..., 3)`` uint8 RGB -> ``(...)`` int32 segment id ``R + 256*G + 256**2*B``."""
-    rgb = np.asarray(rgb).astype(np.int32)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+def rgb2id(rgb: np.ndarray) -> np.ndarray | int:
+    """RGB ``(..., 3)`` -> segment id ``R + 256 G + 256^2 B`` (int64; an int for one colour)."""
+    c = np.asarray(rgb).astype(np.int64)
+    ids = c[..., 0] + (c[..., 1] << 8) + (c[..., 2] << 16)
+    return int(ids) if ids.ndim == 0 else ids
 
 
-def id2rgb(ids: np.ndarray | int) -> np.ndarray:
-    """Inverse of :func:`rgb2id`: ``(...)`` ints -> ``(..., 3)`` uint8 RGB."""
-    ids = np.asarray(ids, dtype=np.int64)
-    out = np.stack([ids % 256, (ids // 256) % 256, (ids // 65536) % 256], axis=-1)
-    return out.astype(np.uint8)
+def id2rgb(ids: np.ndarray | int) -> np.ndarray | list[int]:
+    """Inverse of :func:`rgb2id`: ``(...)`` ints -> ``(..., 3)`` uint8 RGB (a list for one int)."""
+    i = np.asarray(ids, dtype=np.int64)
+    out = np.stack([i & 255, (i >> 8) & 255, (i >> 16) & 255], axis=-1).astype(np.uint8)
+    return out.tolist() if out.ndim == 1 else out
 
 
-def read_panoptic_ids(path: str) -> np.ndarray:
-    """Read a VIPSeg/COCO panoptic PNG (RGB-encoded ids) as an ``(H, W)`` int32 id map.
-
-    Id 0 is void; a non-RGB PNG raises ``DatasetError``."""
-    arr = _read_array(path, "panoptic mask")
+def read_panoptic_ids(path: str, what: str = "panoptic mask",
+                      error: type[Exception] = DatasetError) -> np.ndarray:
+    """Read a panoptic PNG (RGB-encoded ids, 0 = void) as an ``(H, W)`` int64 id map; a missing,
+    unreadable or non-RGB file raises ``error`` naming it."""
+    arr = _read_array(path, what, error)
     if arr.ndim != 3 or arr.shape[2] < 3:
-        raise DatasetError(f"{path}: panoptic mask must be an RGB PNG, got array shape {arr.shape}")
+        raise error(f"{path}: {what} must be an RGB PNG, got array shape {arr.shape}")
     return rgb2id(arr[:, :, :3])
 
 
-def read_semantic_png(path: str) -> np.ndarray:
-    """Read a VSPW class PNG as an ``(H, W)`` uint8 array (channel 0 if it has several)."""
-    arr = _read_array(path, "semantic mask")
+def read_semantic_png(path: str, what: str = "semantic mask",
+                      error: type[Exception] = DatasetError) -> np.ndarray:
+    """Read a class-value PNG (VSPW masks, predictions) as an ``(H, W)`` uint8 array: palette
+    indices as stored, channel 0 of an RGB file (as the reference loaders read it)."""
+    arr = _read_array(path, what, error)
     if arr.ndim == 3:
         arr = arr[:, :, 0]
     if arr.dtype != np.uint8:
         if arr.max(initial=0) > 255:
-            raise DatasetError(f"{path}: semantic mask has values > 255 (dtype {arr.dtype})")
+            raise error(f"{path}: {what} has values > 255 (dtype {arr.dtype})")
         arr = arr.astype(np.uint8)
     return arr
 

@@ -23,14 +23,14 @@ logger = logging.getLogger(__name__)
 _IMAGE_EXTS = (".jpg", ".jpeg", ".png")
 
 
-def read_split_file(split_file: str) -> list[str]:
+def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> list[str]:
     """Video names listed in a split txt file (blank lines ignored)."""
     if not os.path.isfile(split_file):
-        raise DatasetError(f"{split_file}: split file not found")
+        raise error(f"{split_file}: split file not found")
     with open(split_file, encoding="utf-8") as f:
         names = [line.strip() for line in f if line.strip()]
     if not names:
-        raise DatasetError(f"{split_file}: split file lists no videos")
+        raise error(f"{split_file}: split file lists no videos")
     return names
 
 

@@ -17,7 +17,7 @@ The DatasetEvaluator classes (``evaluator.py``, ``dense_evaluators.py``, ``build
 and are imported from their modules, so importing this package stays numpy-only.
 """
 from .errors import EvaluationError
-from .panoptic_io import id2rgb, rgb2id
+from ..data.io import id2rgb, rgb2id
 from .stq import STQuality, stq_from_arrays
 from .vpq import VPQ_WINDOWS, vpq_from_arrays
 from .vps import evaluate_stq, evaluate_vpq, evaluate_vps

@@ -13,9 +13,9 @@ import numpy as np
 from PIL import Image
 
 from ..data.catalog import MetadataCatalog
+from ..data.io import rgb2id
 from ..utils.dist import all_gather_objects, is_main_process
 from .evaluator import DatasetEvaluator
-from .panoptic_io import rgb2id
 from .vps import evaluate_vps
 from .vss import evaluate_vss
 

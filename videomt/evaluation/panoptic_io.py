@@ -1,7 +1,7 @@
 """Reading and writing the official VIPSeg video-panoptic formats (SPEC 4.3, 5.4).
 
-* Panoptic PNGs are RGB images encoding a segment id as ``id = R + 256 G + 256^2 B`` (0 = void):
-  :func:`rgb2id`, :func:`id2rgb`, :func:`read_id_png`.
+* Panoptic PNGs are RGB images encoding a segment id as ``id = R + 256 G + 256^2 B`` (0 = void),
+  read with :func:`videomt.data.io.read_panoptic_ids`.
 * JSON files (both ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json``) hold
   ``{"annotations": [{"video_id": str, "annotations": [{"file_name": ..., "segments_info":
   [{"id", "category_id", "iscrowd", ...}]} per frame]}]}``; the ground truth also carries
@@ -21,14 +21,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..data.io import read_panoptic_ids
 from ..utils.files import read_json
 from .errors import EvaluationError
 
 __all__ = [
-    "rgb2id",
-    "id2rgb",
-    "read_id_png",
-    "read_label_png",
     "load_json",
     "load_vps_json",
     "normalize_categories",
@@ -38,68 +35,6 @@ __all__ = [
     "video_tables",
     "read_video_tables",
 ]
-
-
-def rgb2id(color: np.ndarray) -> np.ndarray | int:
-    """RGB ``(..., 3)`` uint8 array (or one ``(r, g, b)`` triple) -> segment id ``R + 256G + 256^2B``."""
-    if isinstance(color, np.ndarray) and color.ndim > 1:
-        if color.dtype == np.uint8:  # fast path: pad to 4 bytes and view as little-endian uint32
-            buf = np.zeros(color.shape[:-1] + (4,), dtype=np.uint8)
-            buf[..., :3] = color
-            return buf.view("<u4")[..., 0].astype(np.uint32, copy=False)
-        c = color.astype(np.uint32)
-        return c[..., 0] + (c[..., 1] << 8) + (c[..., 2] << 16)
-    r, g, b = (int(x) for x in color)
-    return r + 256 * g + 256 * 256 * b
-
-
-def id2rgb(id_map: np.ndarray | int) -> np.ndarray | list[int]:
-    """Segment ids -> RGB uint8 ``(..., 3)`` (or ``[r, g, b]`` for one int id); inverse of :func:`rgb2id`."""
-    if isinstance(id_map, np.ndarray):
-        ids = id_map.astype(np.uint32)
-        out = np.empty(ids.shape + (3,), dtype=np.uint8)
-        out[..., 0] = ids & 0xFF
-        out[..., 1] = (ids >> 8) & 0xFF
-        out[..., 2] = (ids >> 16) & 0xFF
-        return out
-    i = int(id_map)
-    return [i & 0xFF, (i >> 8) & 0xFF, (i >> 16) & 0xFF]
-
-
-def _open_image(path: str, what: str) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im)
-    except FileNotFoundError:
-        raise EvaluationError(f"{what} missing: {path}") from None
-    except OSError as e:  # PIL.UnidentifiedImageError is an OSError
-        raise EvaluationError(f"{what} unreadable: {path} ({e})") from None
-
-
-def read_id_png(path: str | os.PathLike, what: str = "panoptic PNG") -> np.ndarray:
-    """Read an RGB panoptic PNG as a ``uint32`` id map ``(H, W)``."""
-    arr = _open_image(os.fspath(path), what)
-    if arr.ndim == 3 and arr.shape[2] >= 3:
-        return rgb2id(np.ascontiguousarray(arr[..., :3]))
-    if arr.ndim == 2:  # single channel: ids < 256 stored directly
-        return arr.astype(np.uint32)
-    raise EvaluationError(f"{what} {path} has shape {arr.shape}, expected an RGB image")
-
-
-def read_label_png(path: str | os.PathLike, what: str = "label PNG") -> np.ndarray:
-    """Read a class-index PNG (VSPW masks and predictions) as ``uint8``/``uint16`` ``(H, W)``.
-
-    Palette images give their indices; for an RGB(A) file the first channel is used (as the
-    reference loaders read channel 0).
-    """
-    arr = _open_image(os.fspath(path), what)
-    if arr.ndim == 3:
-        arr = arr[..., 0]
-    if arr.ndim != 2:
-        raise EvaluationError(f"{what} {path} has shape {arr.shape}, expected a single-channel image")
-    return arr
 
 
 def load_json(path_or_obj: Any, what: str) -> Any:
@@ -387,8 +322,8 @@ def video_tables(
 
 def _png_frames(video: VideoFrames):
     for t, (gp, pp) in enumerate(zip(video.gt_pngs, video.pred_pngs)):
-        g = read_id_png(gp, f"video {video.video_id}, frame {video.stems[t]}: ground-truth PNG")
-        p = read_id_png(pp, f"video {video.video_id}, frame {video.stems[t]}: prediction PNG")
+        g = read_panoptic_ids(gp, "ground-truth PNG", EvaluationError)
+        p = read_panoptic_ids(pp, "prediction PNG", EvaluationError)
         yield g, p
 
 

@@ -31,6 +31,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..data.metadata import VIPSEG_THING_IDS
 from .errors import EvaluationError
 from .panoptic_io import VideoTables, normalize_categories
 
@@ -43,14 +44,6 @@ __all__ = [
     "summarize_stq",
     "default_stq_config",
 ]
-
-#: Raw VIPSeg ids of the 58 thing classes (SPEC 5.4).
-VIPSEG_THING_IDS: tuple[int, ...] = (
-    2, 4, 8, 10, 41, 43, 44, 46, 47, 48, 49, 50, 51, 52, 54, 55, 56, 60, 61, 62, 63, 64, 65, 72, 74,
-    76, 77, 78, 79, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 95, 96, 97, 99, 100, 101, 102, 106,
-    107, 108, 109, 114, 115, 116, 117, 118, 122, 123,
-)
-
 
 def default_stq_config(categories: Any) -> dict:
     """STQ settings for a category set: ``num_classes = max id + 1``, things from ``isthing``."""

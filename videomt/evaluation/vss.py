@@ -39,13 +39,14 @@ file lists), :func:`vss_from_arrays`, :func:`vss_video_stats`,
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..data.io import read_semantic_png
+from ..data.vspw import read_split_file
 from ..utils.dist import process_map
 from .errors import EvaluationError
-from .panoptic_io import read_label_png
 
 __all__ = [
     "VC_WINDOWS",
@@ -57,7 +58,6 @@ __all__ = [
     "summarize_vss",
     "evaluate_vss",
     "evaluate_vss_files",
-    "list_vspw_videos",
 ]
 
 VC_WINDOWS: tuple[int, ...] = (8, 16)
@@ -204,33 +204,21 @@ def vss_from_arrays(videos: Iterable[tuple[Sequence[np.ndarray], Sequence[np.nda
 # Files
 # --------------------------------------------------------------------------------------------
 class _LazyFrames:
-    def __init__(self, paths: list[str], what: Callable[[int], str]):
+    """The frames of one video, each PNG read when indexed."""
+
+    def __init__(self, paths: list[str], what: str):
         self.paths, self.what = paths, what
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, t: int) -> np.ndarray:
-        return read_label_png(self.paths[t], self.what(t))
-
-
-def list_vspw_videos(data_root: str | os.PathLike, split: str = "val") -> list[str]:
-    """Video names of a VSPW split: ``<data_root>/<split>.txt`` (or ``split`` as a path to a txt)."""
-    path = split if os.path.isfile(split) else os.path.join(os.fspath(data_root), f"{split}.txt")
-    try:
-        with open(path) as f:
-            names = [ln.strip() for ln in f if ln.strip()]
-    except FileNotFoundError:
-        raise EvaluationError(f"VSPW split file not found: {path}") from None
-    if not names:
-        raise EvaluationError(f"VSPW split file {path} lists no videos")
-    return names
+        return read_semantic_png(self.paths[t], self.what, EvaluationError)
 
 
 def _vss_worker(args):
     vid, gt_paths, pred_paths, stems, num_classes, windows, pred_offset = args
-    g = _LazyFrames(gt_paths, lambda t: f"video {vid}, frame {stems[t]}: ground-truth mask")
-    p = _LazyFrames(pred_paths, lambda t: f"video {vid}, frame {stems[t]}: prediction PNG")
+    g, p = _LazyFrames(gt_paths, "ground-truth mask"), _LazyFrames(pred_paths, "prediction PNG")
     return vss_video_stats(g, p, num_classes, windows, pred_offset=pred_offset, video_id=vid, stems=stems)
 
 
@@ -276,7 +264,10 @@ def evaluate_vss(pred_dir: str | os.PathLike, data_root: str | os.PathLike, spli
         in percent (see the module docstring for the VC16 variants).
     """
     data_root = os.fspath(data_root)
-    names = list(videos) if videos is not None else list_vspw_videos(data_root, split)
+    if videos is None:
+        split_file = split if os.path.isfile(split) else os.path.join(data_root, f"{split}.txt")
+        videos = read_split_file(split_file, EvaluationError)
+    names = list(videos)
     lists = []
     for vid in names:
         mdir = os.path.join(data_root, "data", vid, "mask")
