@@ -206,3 +206,14 @@ def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):
     log = (out / "log.txt").read_text()
     assert f"loaded {out / 'model_final.pth'}" in log
     assert (out / "inference" / "synthetic_vis_val" / "metrics.json").exists()
+
+
+def test_wandb_offline_run(tmp_path, datasets, monkeypatch):
+    pytest.importorskip("wandb")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "wb"
+    train_in_process(out, **{"SOLVER.MAX_ITER": 5, "SOLVER.WARMUP_STEPS": "[1, 1]", "WANDB.ENABLED": True,
+                             "WANDB.MODE": "offline"})
+    runs = list((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and runs[0].name.endswith("-wb")  # run id = last folder of OUTPUT_DIR
+    assert any(runs[0].glob("run-*.wandb"))
