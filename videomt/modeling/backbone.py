@@ -86,7 +86,7 @@ def create_encoder(
 
 def _load_local_pretrained(encoder: nn.Module, timm_name: str, path: str) -> None:
     """Load a local backbone file through timm's checkpoint filter (resamples patch/pos embeds)."""
-    from ..checkpoint import read_state_dict, hf_dinov3_to_timm
+    from ..utils.weights import hf_dinov3_to_timm, read_state_dict
 
     state = read_state_dict(path)
     if any(k.startswith(("embeddings.", "layer.")) for k in state):  # HF DINOv3 layout
