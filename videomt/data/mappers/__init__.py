@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from .inference import PASS_THROUGH_KEYS, VideoTestMapper
 from .instance import YTVISDatasetMapper, instance_clip_targets
-from .panoptic import PanopticDatasetVideoMapper
+from .dense import PanopticDatasetVideoMapper, SemanticDatasetVideoMapper
 from .pseudo import CocoClipDatasetMapper
-from .semantic import SemanticDatasetVideoMapper
 
 __all__ = [
     "YTVISDatasetMapper",

@@ -11,8 +11,8 @@ import torch
 from ..catalog import DatasetError
 from ..io import read_image_rgb
 
-__all__ = ["read_frame", "decode_segmentation", "frames_to_tensor", "check_image_format",
-           "new_rng", "expect_same_size", "pack_instances", "transform_masks"]
+__all__ = ["read_frame", "read_clip_frames", "decode_segmentation", "frames_to_tensor", "check_image_format",
+           "new_rng", "expect_same_size", "pack_instances", "transform_masks", "dense_clip_output"]
 
 _FORMATS = ("RGB", "BGR")
 
@@ -44,6 +44,16 @@ def read_frame(path: str, expected_hw: tuple[int, int] | None = None) -> np.ndar
     if expected_hw is not None:
         expect_same_size(img.shape[:2], expected_hw, path, "frame", "the dataset dict's height x width")
     return img
+
+
+def read_clip_frames(dataset_dict: dict[str, Any], frame_idx: Sequence[int]) -> list[np.ndarray]:
+    """Read the sampled frames (H, W, 3) RGB, checking them against the dict's size and each other."""
+    files = dataset_dict["file_names"]
+    dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
+    frames = [read_frame(files[i], dict_hw if None not in dict_hw else None) for i in frame_idx]
+    for i, fr in zip(frame_idx, frames):
+        expect_same_size(fr.shape[:2], frames[0].shape[:2], files[i], "frame", f"frame {files[frame_idx[0]]}")
+    return frames
 
 
 def _decode(rle: dict) -> np.ndarray:

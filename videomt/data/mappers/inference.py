@@ -7,8 +7,7 @@ import numpy as np
 
 from ..augmentation import ClipAugmentation, apply_clip_augmentations, build_test_augmentation
 from ..catalog import DatasetError
-from .common import check_image_format, frames_to_tensor
-from .panoptic import read_clip_frames
+from .common import check_image_format, frames_to_tensor, read_clip_frames
 
 __all__ = ["VideoTestMapper", "PASS_THROUGH_KEYS"]
 

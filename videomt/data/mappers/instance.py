@@ -9,7 +9,7 @@ from ..augmentation import ClipAugmentation, apply_clip_augmentations, build_cli
 from ..catalog import DatasetError
 from ..clip_sampling import sample_clip_indices
 from .common import (check_image_format, decode_segmentation, frames_to_tensor, new_rng,
-                     pack_instances, read_frame, transform_masks)
+                     pack_instances, read_clip_frames, transform_masks)
 
 __all__ = ["YTVISDatasetMapper", "instance_clip_targets"]
 
@@ -94,14 +94,8 @@ class YTVISDatasetMapper:
                                f"for {length} frames")
         frame_idx = sample_clip_indices(length, self.sampling_frame_num, self.sampling_frame_range,
                                         rng, self.sampling_frame_shuffle, self.reverse_agu)
-        dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
-        expected = dict_hw if None not in dict_hw else None
-        frames = [read_frame(file_names[i], expected) for i in frame_idx]  # T x (H, W, 3)
+        frames = read_clip_frames(dataset_dict, frame_idx)  # T x (H, W, 3)
         h, w = frames[0].shape[:2]
-        for i, fr in zip(frame_idx, frames):
-            if fr.shape[:2] != (h, w):
-                raise DatasetError(f"{file_names[i]}: frame is {fr.shape[0]}x{fr.shape[1]} but "
-                                   f"{file_names[frame_idx[0]]} is {h}x{w} (frames of a video must agree)")
 
         frames, tfms = apply_clip_augmentations(self.augmentations, frames, rng)
         out_hw = frames[0].shape[:2]
