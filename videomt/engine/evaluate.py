@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import os
 
 from torch import nn
 
 from ..data.build import build_test_loader
-from ..evaluation.build import build_evaluator
+from ..evaluation.build import build_evaluator, inference_output_dir
 from ..evaluation.evaluator import inference_on_dataset, print_csv_format, save_metrics
 
 __all__ = ["evaluate_model"]
@@ -17,12 +16,12 @@ logger = logging.getLogger(__name__)
 
 def evaluate_model(cfg, model: nn.Module) -> dict:
     """``{dataset name: metrics}``; outputs and ``metrics.json`` under
-    ``OUTPUT_DIR/inference/<dataset>/``."""
+    ``OUTPUT_DIR/inference/<dataset>/`` (a short folder name for ``ytvis_json:...`` sets)."""
     if cfg.TEST.AUG.ENABLED:
         raise ValueError("TEST.AUG.ENABLED: test-time augmentation is not supported (as in the reference)")
     results = {}
     for name in cfg.DATASETS.TEST:
-        output_dir = os.path.join(cfg.OUTPUT_DIR, "inference", name)
+        output_dir = inference_output_dir(cfg, name)
         loader = build_test_loader(cfg, name)
         evaluator = build_evaluator(cfg, name, output_dir)
         results[name] = inference_on_dataset(model, loader, evaluator)

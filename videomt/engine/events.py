@@ -100,9 +100,13 @@ class ConsoleWriter:
 
     def __init__(self, max_iter: int, window: int = 20):
         self.max_iter, self.window = max_iter, window
+        self._last_written = -1
 
     def write(self, storage: EventStorage) -> None:
         it = storage.iter
+        if it <= self._last_written:  # e.g. the final flush right after the last periodic write
+            return
+        self._last_written = it
         eta = ""
         if storage.has("time"):
             seconds = storage.history("time").median(1000) * (self.max_iter - it - 1)
