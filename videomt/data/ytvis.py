@@ -19,7 +19,7 @@ from typing import Any
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from .io import check_files_exist, gc_paused, list_dir, load_json, require_dir, root_hint
-from .metadata import palette
+from .metadata import thing_metadata
 
 __all__ = [
     "load_ytvis_json",
@@ -35,16 +35,7 @@ logger = logging.getLogger(__name__)
 def categories_metadata(categories: list[dict]) -> dict:
     """Instance metadata from a JSON's categories: ids sorted ascending -> contiguous 0..K-1."""
     cats = sorted(categories, key=lambda c: c["id"])
-    colors = palette(len(cats))
-    return {
-        "thing_classes": [c["name"] for c in cats],
-        "thing_colors": colors,
-        "thing_dataset_id_to_contiguous_id": {c["id"]: i for i, c in enumerate(cats)},
-        "categories": [
-            {"id": c["id"], "name": c["name"], "isthing": 1, "color": col}
-            for c, col in zip(cats, colors)
-        ],
-    }
+    return thing_metadata([c["name"] for c in cats], [c["id"] for c in cats])
 
 
 def _check_categories(json_file: str, data: dict) -> list[dict]:
