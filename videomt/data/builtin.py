@@ -36,13 +36,14 @@ __all__ = ["register_all_builtin", "BUILTIN_YTVIS", "BUILTIN_COCO_PSEUDO", "BUIL
            "BUILTIN_VSPW"]
 
 
-def _p(rel: str) -> Callable[[], str]:
-    return lambda: os.path.join(dataset_root(), rel)
+def _r(rel: str) -> str:
+    """``rel`` under the datasets root, read now (not at import time)."""
+    return os.path.join(dataset_root(), rel)
 
 
 def _set_paths(meta: Metadata, **rel: str) -> None:
     for key, r in rel.items():
-        meta.set_lazy(key, _p(r))
+        meta.set_lazy(key, lambda r=r: _r(r))
 
 
 # name -> (image root, json, classes); relative to $DETECTRON2_DATASETS.
@@ -82,8 +83,7 @@ BUILTIN_VSPW: dict[str, tuple[str, str, bool]] = {
 
 
 def _register_ytvis(name: str, img: str, js: str, classes: tuple[str, ...]) -> None:
-    r = lambda rel: os.path.join(dataset_root(), rel)  # noqa: E731
-    DatasetCatalog.register(name, lambda: load_ytvis_json(r(js), r(img), name))
+    DatasetCatalog.register(name, lambda: load_ytvis_json(_r(js), _r(img), name))
     meta = MetadataCatalog.get(name)
     meta.set(evaluator_type="ytvis", ignore_label=255, **thing_metadata(classes))
     _set_paths(meta, json_file=js, image_root=img, dataset_root=js.split("/")[0])
@@ -93,10 +93,9 @@ def _register_ytvis(name: str, img: str, js: str, classes: tuple[str, ...]) -> N
 
 
 def _register_coco(name: str, img: str, js: str, target: str) -> None:
-    r = lambda rel: os.path.join(dataset_root(), rel)  # noqa: E731
     coco_to_target = dict(COCO_TO_TARGET[target])
     coco_to_contig = {c: t - 1 for c, t in coco_to_target.items()}
-    DatasetCatalog.register(name, lambda: load_coco_pseudo_json(r(js), r(img), coco_to_contig))
+    DatasetCatalog.register(name, lambda: load_coco_pseudo_json(_r(js), _r(img), coco_to_contig))
     meta = MetadataCatalog.get(name)
     meta.set(evaluator_type="ytvis", ignore_label=255, coco_to_target=coco_to_target,
              target_dataset=target, **thing_metadata(TARGET_CLASSES[target]))
@@ -104,17 +103,15 @@ def _register_coco(name: str, img: str, js: str, target: str) -> None:
 
 
 def _register_vipseg(name: str, img: str, pan: str, js: str) -> None:
-    r = lambda rel: os.path.join(dataset_root(), rel)  # noqa: E731
     cats = vipseg_categories()
-    DatasetCatalog.register(name, lambda: load_vipseg_json(r(js), r(img), r(pan), cats))
+    DatasetCatalog.register(name, lambda: load_vipseg_json(_r(js), _r(img), _r(pan), cats))
     meta = MetadataCatalog.get(name)
     meta.set(evaluator_type="vps", **vipseg_metadata())
     _set_paths(meta, json_file=js, image_root=img, panoptic_root=pan, dataset_root=_VIPSEG)
 
 
 def _register_vspw(name: str, data: str, split: str, with_masks: bool) -> None:
-    r = lambda rel: os.path.join(dataset_root(), rel)  # noqa: E731
-    DatasetCatalog.register(name, lambda: load_vspw(r(data), r(split), with_masks))
+    DatasetCatalog.register(name, lambda: load_vspw(_r(data), _r(split), with_masks))
     meta = MetadataCatalog.get(name)
     meta.set(evaluator_type="vss", **vipseg_metadata())
     _set_paths(meta, image_root=data, split_file=split, dataset_root="VSPW_480p")
@@ -152,10 +149,10 @@ def _register_synthetic(name: str) -> None:
         extra = dict(evaluator_type=kind, **things_first_metadata(SYNTHETIC_PANOPTIC_CATEGORIES))
     meta.set(synthetic=True, **extra)
     folder = f"synthetic/{name}"
-    meta.set_lazy("dataset_root", _p(folder))
+    meta.set_lazy("dataset_root", lambda: _r(folder))
     for key in synthetic_layout(name, "."):
         rel = os.path.normpath(os.path.join(folder, synthetic_layout(name, ".")[key]))
-        meta.set_lazy(key, _p(rel))
+        meta.set_lazy(key, lambda rel=rel: _r(rel))
 
 
 def _resolve_ytvis_json(name: str) -> bool:
