@@ -42,12 +42,16 @@ def expected_lr(name: str) -> float:
 def test_llrd_per_parameter(model):
     groups = llrd_param_groups(model, BASE, LLRD, 0.05)
     names = [n for n, p in model.named_parameters()]
-    assert [g["name"] for g in groups] == names  # one group per tensor, registration order
+    assert sorted(n for g in groups for n in g["names"]) == sorted(names)  # every tensor exactly once
+    params = dict(model.named_parameters())
     for g in groups:
-        assert g["lr"] == pytest.approx(expected_lr(g["name"]), rel=1e-12), g["name"]
+        assert all(params[n] is p for n, p in zip(g["names"], g["params"]))
+        for name in g["names"]:
+            assert g["lr"] == pytest.approx(expected_lr(name), rel=1e-12), name
+            assert g["kind"] == ("encoder" if name.startswith("core.encoder.") else "head")
         assert g["weight_decay"] == 0.05  # decay on every parameter, norms and embeddings included
-        assert g["kind"] == ("encoder" if g["name"].startswith("core.encoder.") else "head")
-    by_name = {g["name"]: g["lr"] for g in groups}
+    assert len({(g["kind"], g["lr"]) for g in groups}) == len(groups)
+    by_name = {n: g["lr"] for g in groups for n in g["names"]}
     assert by_name["core.encoder.norm.weight"] == BASE
     assert by_name["core.encoder.cls_token"] == pytest.approx(BASE * LLRD ** 3)
     assert by_name["core.encoder.pos_embed"] == pytest.approx(BASE * LLRD ** 3)
@@ -74,8 +78,9 @@ def test_schedule_per_group_and_iteration(model):
     sched = build_lr_scheduler(cfg, opt)
     for s in range(n):
         for g in opt.param_groups:
-            want = expected_lr(g["name"]) * schedule_multiplier(g["kind"], s, n, w1, w2, power)
-            assert math.isclose(g["lr"], want, rel_tol=1e-9, abs_tol=1e-18), (s, g["name"], g["lr"], want)
+            for name in g["names"]:
+                want = expected_lr(name) * schedule_multiplier(g["kind"], s, n, w1, w2, power)
+                assert math.isclose(g["lr"], want, rel_tol=1e-9, abs_tol=1e-18), (s, name, g["lr"], want)
         opt.step()
         sched.step()
 
