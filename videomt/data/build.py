@@ -159,6 +159,9 @@ def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = Non
         dicts = list(dicts)
         if not dicts:
             raise ValueError(f"training dataset '{name}' is empty")
+        if dtype in ("video_instance", "image_instance") and all(d.get("annotations") is None for d in dicts):
+            raise ValueError(f"training dataset '{name}' has no annotations (a test/validation split without "
+                             "ground truth cannot be trained on)")
         if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and dtype in ("video_instance", "image_instance"):
             dicts = filter_empty_annotations(dicts, name)
         out.append(dicts)
