@@ -217,3 +217,17 @@ def test_wandb_offline_run(tmp_path, datasets, monkeypatch):
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and runs[0].name.endswith("-wb")  # run id = last folder of OUTPUT_DIR
     assert any(runs[0].glob("run-*.wandb"))
+
+
+def test_training_set_without_annotations_is_one_line(tmp_path):
+    from videomt.data.synthetic import ensure_synthetic
+
+    folder = ensure_synthetic("synthetic_vis_val", str(tmp_path / "datasets"))
+    gt = json.loads(open(os.path.join(folder, "annotations.json")).read())
+    gt.pop("annotations")
+    test_json = tmp_path / "test_split.json"
+    test_json.write_text(json.dumps(gt))
+    name = f"ytvis_json:{test_json}:{os.path.join(folder, 'JPEGImages')}"
+    proc = run_cli(["--config-file", QUICKSTART, *overrides(tmp_path / "o", **{"DATASETS.TRAIN": f'("{name}",)'})],
+                   tmp_path)
+    _one_line_error(proc, "has no annotations")
