@@ -197,9 +197,14 @@ def test_corrupt_last_checkpoint_is_a_clear_error(tmp_path):
 
 def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):
     out = tmp_path / "o"
-    extra = {"SOLVER.MAX_ITER": 4, "SOLVER.CHECKPOINT_PERIOD": 2, "SOLVER.WARMUP_STEPS": "[1, 1]"}
-    proc = run_cli(["--config-file", QUICKSTART, *overrides(out, **extra)], tmp_path)
+    extra = {"SOLVER.MAX_ITER": 4, "SOLVER.CHECKPOINT_PERIOD": 2, "SOLVER.WARMUP_STEPS": "[1, 1]",
+             "SOLVER.LOG_PERIOD": 1}
+    proc = run_cli(["--config-file", QUICKSTART, *overrides(out, **extra, **{"TEST.EVAL_PERIOD": 2,
+                    "DATASETS.TEST": "('synthetic_vis_val',)"})], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
+    evaluated = [d["iteration"] for d in lines if "synthetic_vis_val/segm/AP" in d]
+    assert evaluated == [1, 3]  # periodic evaluation after 2 iterations, then the final one
     proc = run_cli(["--config-file", QUICKSTART, "--resume", "--eval-only",
                     *overrides(out, **extra, **{"DATASETS.TEST": "('synthetic_vis_val',)"})], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -60,6 +60,16 @@ class EventStorage:
     def has(self, name: str) -> bool:
         return name in self._history
 
+    def new_values(self, window: int, written: dict[str, int]) -> dict[int, dict[str, float]]:
+        """{iteration: {name: smoothed value}} of the scalars recorded since ``written[name]`` (the
+        last iteration a writer wrote for that name; updated in place)."""
+        by_iter: dict[int, dict[str, float]] = defaultdict(dict)
+        for name, (value, it) in self.smoothed(window).items():
+            if it > written.get(name, -1):
+                by_iter[it][name] = value
+                written[name] = it
+        return dict(sorted(by_iter.items()))
+
     def smoothed(self, window: int) -> dict[str, tuple[float, int]]:
         """name -> (value, iteration it was last recorded): latest for lr/memory, else window median."""
         out = {}
@@ -77,19 +87,16 @@ class JSONWriter:
 
     def __init__(self, path: str, window: int = 20):
         self.path, self.window = path, window
-        self._last_written = -1
+        self._written: dict[str, int] = {}
 
     def write(self, storage: EventStorage) -> None:
-        by_iter: dict[int, dict] = defaultdict(dict)
-        for name, (value, it) in storage.smoothed(self.window).items():
-            if it > self._last_written:
-                by_iter[it][name] = _finite_or_none(value)
-        if not by_iter:
+        new = storage.new_values(self.window, self._written)
+        if not new:
             return
         with open(self.path, "a") as f:
-            for it in sorted(by_iter):
-                f.write(json.dumps({"iteration": it, **by_iter[it]}, sort_keys=True, allow_nan=False) + "\n")
-        self._last_written = max(by_iter)
+            for it, values in new.items():
+                values = {k: _finite_or_none(v) for k, v in values.items()}
+                f.write(json.dumps({"iteration": it, **values}, sort_keys=True, allow_nan=False) + "\n")
 
     def close(self) -> None:
         pass
@@ -131,15 +138,12 @@ class TensorboardWriter:
 
         self._writer = SummaryWriter(log_dir)
         self.window = window
-        self._last_written = -1
+        self._written: dict[str, int] = {}
 
     def write(self, storage: EventStorage) -> None:
-        newest = self._last_written
-        for name, (value, it) in storage.smoothed(self.window).items():
-            if it > self._last_written:
+        for it, values in storage.new_values(self.window, self._written).items():
+            for name, value in values.items():
                 self._writer.add_scalar(name, value, it)
-                newest = max(newest, it)
-        self._last_written = newest
 
     def close(self) -> None:
         self._writer.close()
@@ -157,17 +161,11 @@ class WandbWriter:
         self._run = wandb.init(project=project, name=name, id=name, dir=run_dir, config=config,
                                mode=mode, resume="allow")
         self.window = window
-        self._last_written = -1
+        self._written: dict[str, int] = {}
 
     def write(self, storage: EventStorage) -> None:
-        by_iter: dict[int, dict] = defaultdict(dict)
-        for name, (value, it) in storage.smoothed(self.window).items():
-            if it > self._last_written:
-                by_iter[it][name] = value
-        for it in sorted(by_iter):
-            self._run.log(by_iter[it], step=it)
-        if by_iter:
-            self._last_written = max(by_iter)
+        for it, values in storage.new_values(self.window, self._written).items():
+            self._run.log(values, step=it)
 
     def close(self) -> None:
         self._run.finish()
