@@ -196,7 +196,7 @@ def test_ytvis_mask_size_disagreeing_with_frame_names_the_file(tmp_path):
     d = vis_video(tmp_path / "v")
     for frame in d["annotations"]:
         frame[0]["segmentation"] = rle(np.ones((20, 30), np.uint8))
-    with pytest.raises(DatasetError, match=r"\.png.*mask size 20x30.*40x60"):
+    with pytest.raises(DatasetError, match=r"\.png.*RLE size \[20, 30\] disagrees with the frame size \[40, 60\]"):
         vis_mapper()(d, rng=np.random.default_rng(0))
 
 

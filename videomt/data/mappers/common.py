@@ -10,6 +10,7 @@ import torch
 
 from ..catalog import DatasetError
 from ..io import read_image_rgb
+from ..rle import check_counts, to_rle
 
 __all__ = ["read_frame", "read_clip_frames", "decode_segmentation", "frames_to_tensor", "check_image_format",
            "new_rng", "expect_same_size", "pack_instances", "transform_masks", "dense_clip_output"]
@@ -56,39 +57,16 @@ def read_clip_frames(dataset_dict: dict[str, Any], frame_idx: Sequence[int]) -> 
     return frames
 
 
-def _decode(rle: dict) -> np.ndarray:
-    with warnings.catch_warnings():  # pycocotools + numpy 2 emit a copy-keyword DeprecationWarning
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return mask_util.decode(rle)
-
-
 def decode_segmentation(segm: Any, h: int, w: int, where: str) -> np.ndarray:
     """Decode a COCO-style segmentation (polygons, compressed or uncompressed RLE) into an
     (h, w) uint8 mask. ``where`` names the frame / annotation in error messages."""
-    if isinstance(segm, dict):
-        if "counts" not in segm or "size" not in segm:
-            raise DatasetError(f"{where}: RLE segmentation needs 'counts' and 'size', got {sorted(segm)}")
-        size = [int(s) for s in segm["size"]]
-        if size != [h, w]:
-            raise DatasetError(
-                f"{where}: mask size {size[0]}x{size[1]} (HxW) disagrees with the frame size {h}x{w}")
-        if isinstance(segm["counts"], list):  # uncompressed RLE
-            rle = mask_util.frPyObjects(segm, h, w)
-        else:
-            counts = segm["counts"]
-            rle = {"size": size, "counts": counts.encode("ascii") if isinstance(counts, str) else counts}
-        mask = _decode(rle)
-    elif isinstance(segm, (list, tuple)):
-        polys = [np.asarray(p, dtype=np.float64).ravel().tolist() for p in segm]
-        polys = [p for p in polys if len(p) >= 6]
-        if not polys:
-            return np.zeros((h, w), dtype=np.uint8)
-        mask = _decode(mask_util.merge(mask_util.frPyObjects(polys, h, w)))
-    else:
-        raise DatasetError(f"{where}: unsupported segmentation type {type(segm).__name__}")
-    if mask.ndim == 3:  # a list of RLEs decodes to (h, w, n)
-        mask = mask.max(axis=2) if mask.shape[2] else np.zeros((h, w), dtype=np.uint8)
-    return np.ascontiguousarray(mask, dtype=np.uint8)
+    rle = to_rle(segm, h, w, where, DatasetError)
+    if rle is None:
+        return np.zeros((h, w), dtype=np.uint8)
+    check_counts([rle], [where], DatasetError)
+    with warnings.catch_warnings():  # pycocotools + numpy 2 emit a copy-keyword DeprecationWarning
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return np.ascontiguousarray(mask_util.decode(rle), dtype=np.uint8)
 
 
 def frames_to_tensor(frames: Sequence[np.ndarray], fmt: str) -> torch.Tensor:
