@@ -6,6 +6,8 @@
     python benchmark.py --task flops --config-file configs/ytvis19/videomt_dinov2_small.yaml --input-size 640 640
     python benchmark.py --task throughput --config-file ... --streams 8
     python benchmark.py --task fps --config-file ... --end-to-end   # + decoding, resizing, post-processing
+    python benchmark.py --task hf --config-file configs/ytvis19/videomt_dinov2_small.yaml \
+        --input-size 640 640 --frames 6 --iters 7   # vs HF transformers fp32 on the same weights
 
 No dataset and no weights are needed: weights are random unless ``--model-weights`` (or
 ``MODEL.WEIGHTS``) is given, frames come from the config's first test dataset when it is on disk,
@@ -15,6 +17,7 @@ does), or exactly ``--input-size H W`` (padded to the size divisibility).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -22,6 +25,7 @@ import tempfile
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from videomt.cli import run_cli
 from videomt.config import load_config
@@ -32,10 +36,12 @@ from videomt.data.mappers.inference import VideoTestMapper
 from videomt.inference import VideoPredictor, open_video
 from videomt.inference.benchmarking import (count_flops, environment, peak_memory_mb, reset_peak_memory,
                                             summarize, time_frames, time_online, time_throughput)
+from videomt.convert import convert_to_hf
+from videomt.inference.runtime import CoreRunner
 from videomt.inference.writers import Mp4Writer
 from videomt.model import pad_frames
 
-TASKS = ("fps", "flops", "throughput")
+TASKS = ("fps", "flops", "throughput", "hf")
 DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config's test rule
 
 
@@ -58,6 +64,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--end-to-end", action="store_true",
                    help="--task fps: also time decoding + resizing + model + causal post-processing per frame")
     p.add_argument("--num-videos", type=int, default=5, help="dataset videos to cycle over (fps)")
+    p.add_argument("--frames", type=int, default=6, help="--task hf: frames per clip")
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     p.add_argument("--model-type", choices=["dinov2", "dinov3"], default=None, help="accepted for the reference CLI")
     p.add_argument("--fused-qkv", action="store_true", help="accepted for the reference CLI (sets MODEL.BACKBONE.FUSED_QKV)")
@@ -76,7 +83,7 @@ def build_cfg(args):
 
 
 def check_args(args) -> None:
-    for name in ("warmup_iters", "iters", "streams", "num_videos"):
+    for name in ("warmup_iters", "iters", "streams", "num_videos", "frames"):
         value = getattr(args, name)
         if value < (0 if name == "warmup_iters" else 1):
             raise ValueError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'warmup_iters' else '>= 1'}, got {value}")
@@ -136,6 +143,54 @@ def end_to_end(args, cfg, predictor, tmp: str) -> dict:
     return summarize(times)
 
 
+def compare_with_hf(args, cfg, tmp: str) -> dict:
+    """Clip inference (``--frames`` frames at IMG_SIZE x IMG_SIZE, e.g. 640x640) of HF transformers'
+    ``VideomtForUniversalSegmentation`` in fp32 against ours in fp32 and bf16 on the same weights:
+    runs alternate between the variants (rotating order), medians reported."""
+    from transformers import VideomtForUniversalSegmentation  # optional (dev extra): only this task needs it
+
+    torch.manual_seed(0)
+    ours = VideoPredictor(cfg, weights=args.model_weights, device="cpu").model
+    ckpt = os.path.join(tmp, "ours.pth")
+    torch.save({"model": ours.state_dict()}, ckpt)
+    hf = VideomtForUniversalSegmentation.from_pretrained(convert_to_hf(ckpt, os.path.join(tmp, "hf"))).eval()
+    side = int(cfg.MODEL.BACKBONE.IMG_SIZE)  # HF's VidEoMT has no position interpolation
+    hw = tuple(args.input_size) if args.input_size else (side, side)
+    if hw != (side, side):
+        raise ValueError(f"--task hf: HF's VidEoMT runs only at MODEL.BACKBONE.IMG_SIZE x IMG_SIZE ({side}x{side}), "
+                         f"got --input-size {hw[0]} {hw[1]}")
+    video = torch.randn(1, args.frames, 3, *hw, generator=torch.Generator().manual_seed(0))
+    runners = {"ours_fp32": CoreRunner(ours.core),
+               "ours_bf16": CoreRunner(copy.deepcopy(ours.core), dtype="bf16"),
+               "ours_bf16_autocast_only": CoreRunner(copy.deepcopy(ours.core), dtype="bf16", cast_weights=False)}
+
+    def run_hf():
+        with torch.inference_mode():
+            out = hf(pixel_values_videos=video)
+        return out.class_queries_logits, out.masks_queries_logits
+
+    variants = {"hf_fp32": run_hf, **{k: (lambda r=r: r.window(video[0], None)[:2]) for k, r in runners.items()}}
+    outputs = {k: fn() for k, fn in variants.items()}  # also the warm-up run
+    times = {k: [] for k in variants}
+    names = list(variants)
+    for rep in tqdm(range(args.iters), desc="hf vs ours", unit="round"):
+        for k in names[rep % len(names):] + names[:rep % len(names)]:
+            times[k].extend(time_frames(variants[k], "cpu", 0, 1, desc=k))
+    ref_logits, ref_masks = (t.reshape(-1) for t in outputs["hf_fp32"])
+    result = {"frames": args.frames, "input_size": list(hw), "hf_attn_implementation": hf.config._attn_implementation}
+    hf_median = float(np.median(times["hf_fp32"]))
+    for k in names:
+        logits, masks = (t.reshape(-1) for t in outputs[k])
+        median = float(np.median(times[k]))
+        result[k] = {"s_median": median / 1000, "s_min": min(times[k]) / 1000, "s_all": [t / 1000 for t in times[k]],
+                     "fps": 1000 * args.frames / median, "speedup_vs_hf_fp32": hf_median / median,
+                     "max_abs_diff_logits_vs_hf": float((logits - ref_logits).abs().max()),
+                     "mask_sign_agreement_vs_hf": float(((masks > 0) == (ref_masks > 0)).float().mean())}
+        print(f"{k:>24}: {median / 1000:.2f} s per clip (median of {len(times[k])}), "
+              f"{result[k]['speedup_vs_hf_fp32']:.2f}x HF fp32, max |logit diff| {result[k]['max_abs_diff_logits_vs_hf']:.1e}")
+    return result
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
@@ -147,7 +202,10 @@ def main(argv=None) -> int:
            "settings": {"dtype": args.dtype, "compile": bool(compile_on), "compile_mode": mode if compile_on else None,
                         "warmup_iters": args.warmup_iters, "iters": args.iters,
                         "weights": args.model_weights or cfg.MODEL.WEIGHTS or "random"}}
-    if args.task == "flops":
+    if args.task == "hf":
+        with tempfile.TemporaryDirectory() as tmp:
+            out.update(compare_with_hf(args, cfg, tmp))
+    elif args.task == "flops":
         predictor = VideoPredictor(cfg, weights=args.model_weights, device="cpu")
         hw = tuple(args.input_size) if args.input_size else configured_size(cfg)
         size = tuple(pad_frames(torch.zeros(1, 3, *hw), predictor.model.size_divisibility).shape[-2:])

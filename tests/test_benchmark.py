@@ -94,3 +94,30 @@ def test_user_errors(args, message, tmp_path):
     proc = subprocess.run([sys.executable, "benchmark.py", "--config-file", QUICKSTART, *args],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bf16_runner_keeps_the_state_path_in_fp32_and_agrees_with_fp32():
+    torch.manual_seed(0)
+    cfg = small_cfg(**{"MODEL.BACKBONE.DEPTH": 3, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2]})
+    core32 = videomt.build_model(cfg).core
+    core16 = videomt.build_model(cfg).core
+    core16.load_state_dict(core32.state_dict())
+    fp32, bf16 = CoreRunner(core32), CoreRunner(core16, dtype="bf16")
+    assert core16.encoder.blocks[0].attn.qkv.weight.dtype == torch.bfloat16
+    assert core16.q.weight.dtype == core16.query_updater.weight.dtype == torch.float32
+    frames = torch.randn(1, 3, 32, 48)
+    s32 = s16 = None
+    for _ in range(3):  # the state is fed back: errors must not build up
+        a, b = fp32.step(frames, s32), bf16.step(frames, s16)
+        s32, s16 = a[2], b[2]
+        assert b[2].dtype == torch.float32
+        torch.testing.assert_close(b[0], a[0], rtol=0, atol=0.1)
+        assert ((a[1] > 0) == (b[1] > 0)).float().mean() > 0.97
+
+
+def test_hf_comparison_json(tmp_path):
+    res = run(tmp_path, "--task", "hf", "--iters", "1", "--frames", "2", "MODEL.BACKBONE.IMG_SIZE", "64")
+    assert res["input_size"] == [64, 64]
+    assert res["ours_fp32"]["max_abs_diff_logits_vs_hf"] < 1e-4  # the same weights give the same outputs
+    assert res["ours_bf16"]["mask_sign_agreement_vs_hf"] > 0.95
+    assert {"s_median", "fps", "speedup_vs_hf_fp32"} <= set(res["ours_bf16"]) and res["hf_fp32"]["speedup_vs_hf_fp32"] == 1
