@@ -1,22 +1,17 @@
-"""Reading and writing the official VIPSeg video-panoptic formats (SPEC 4.3, 5.4).
+"""VIPSeg video-panoptic files (SPEC 4.3, 5.4) and the per-video pixel tables VPQ and STQ share.
 
-* Panoptic PNGs are RGB images encoding a segment id as ``id = R + 256 G + 256^2 B`` (0 = void),
-  read with :func:`videomt.data.io.read_panoptic_ids`.
-* JSON files (both ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json``) hold
-  ``{"annotations": [{"video_id": str, "annotations": [{"file_name": ..., "segments_info":
-  [{"id", "category_id", "iscrowd", ...}]} per frame]}]}``; the ground truth also carries
-  ``categories`` (``id``, ``name``, ``isthing``).
-* On disk: ground truth ``<gt_dir>/<video_id>/<frame_stem>.png``; predictions
-  ``<pred_dir>/<video_id>/<frame_stem>.png``. Frames are paired by file stem (the prediction JSON
-  lists the input ``.jpg`` names, the ground truth the ``.png`` names).
-
-:func:`pair_vps_videos` pairs ground truth and predictions per video and checks, before any
-worker starts, that every video and frame has a prediction and every PNG exists.
+* Panoptic PNGs encode a segment id as ``R + 256 G + 256^2 B`` (0 = void).
+* ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json`` hold ``{"annotations":
+  [{"video_id", "annotations": [{"file_name", "segments_info": [{"id", "category_id",
+  "iscrowd"}]} per frame]}]}``; the ground truth also has ``categories`` (``id``, ``name``,
+  ``isthing``).
+* PNGs are ``<gt_dir>/<video_id>/<stem>.png`` and ``<pred_dir>/<video_id>/<stem>.png``; frames
+  pair by file stem (predictions list the ``.jpg`` inputs, the ground truth ``.png`` masks).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -25,16 +20,8 @@ from ..data.io import read_panoptic_ids
 from ..utils.files import read_json
 from .errors import EvaluationError
 
-__all__ = [
-    "load_json",
-    "load_vps_json",
-    "normalize_categories",
-    "VideoFrames",
-    "pair_vps_videos",
-    "VideoTables",
-    "video_tables",
-    "read_video_tables",
-]
+__all__ = ["load_json", "normalize_categories", "VideoFrames", "pair_vps_videos", "VideoTables", "video_tables",
+           "read_video_tables"]
 
 
 def load_json(path_or_obj: Any, what: str) -> Any:
@@ -44,14 +31,28 @@ def load_json(path_or_obj: Any, what: str) -> Any:
     return path_or_obj
 
 
-def load_vps_json(path_or_obj: Any, what: str = "panoptic JSON") -> tuple[dict[str, list[dict]], list[str]]:
-    """Return ``({video_id: [frame dicts in order]}, [video ids in file order])``."""
+def normalize_categories(categories: Any) -> dict[int, dict]:
+    """``{id: {"id", "name", "isthing"}}`` from a list of category dicts, ``{id: dict or isthing}``
+    or a JSON dict with ``categories``."""
+    if isinstance(categories, Mapping) and "categories" in categories:
+        categories = categories["categories"]
+    if isinstance(categories, Mapping):
+        categories = [dict(v, id=k) if isinstance(v, Mapping) else {"id": k, "isthing": v} for k, v in categories.items()]
+    return {int(c["id"]): {"id": int(c["id"]), "name": c.get("name", str(c["id"])),
+                           "isthing": int(bool(c.get("isthing", 0)))} for c in categories}
+
+
+def _stem(name: str) -> str:
+    return os.path.splitext(os.path.basename(name))[0]
+
+
+def _videos(path_or_obj: Any, what: str) -> dict[str, list[dict]]:
+    """``{video_id: [frame dicts]}`` of a VIPSeg-format JSON, in file order."""
     data = load_json(path_or_obj, what)
     anns = data.get("annotations") if isinstance(data, Mapping) else None
     if not isinstance(anns, list):
         raise EvaluationError(f"{what} has no 'annotations' list")
     out: dict[str, list[dict]] = {}
-    order: list[str] = []
     for k, v in enumerate(anns):
         if not isinstance(v, Mapping) or "video_id" not in v or not isinstance(v.get("annotations"), list):
             raise EvaluationError(f"{what}: entry #{k} lacks 'video_id' or its per-frame 'annotations'")
@@ -62,37 +63,12 @@ def load_vps_json(path_or_obj: Any, what: str = "panoptic JSON") -> tuple[dict[s
             if not isinstance(fr, Mapping) or "file_name" not in fr or not isinstance(fr.get("segments_info"), list):
                 raise EvaluationError(f"{what}: video {vid}, frame #{t} lacks 'file_name' or 'segments_info'")
         out[vid] = list(v["annotations"])
-        order.append(vid)
-    return out, order
-
-
-def normalize_categories(categories: Any) -> dict[int, dict]:
-    """Categories as ``{id: {"id", "name", "isthing"}}`` from a list of dicts, a dict, or a JSON dict
-    that has a ``categories`` entry."""
-    if isinstance(categories, Mapping) and "categories" in categories:
-        categories = categories["categories"]
-    if isinstance(categories, Mapping):
-        out = {}
-        for k, v in categories.items():
-            if isinstance(v, Mapping):
-                out[int(k)] = {"id": int(k), "name": v.get("name", str(k)), "isthing": int(bool(v.get("isthing", 0)))}
-            else:
-                out[int(k)] = {"id": int(k), "name": str(k), "isthing": int(bool(v))}
-        return out
-    out = {}
-    for c in categories:
-        out[int(c["id"])] = {"id": int(c["id"]), "name": c.get("name", str(c["id"])),
-                             "isthing": int(bool(c.get("isthing", 0)))}
     return out
-
-
-def _stem(name: str) -> str:
-    return os.path.splitext(os.path.basename(name))[0]
 
 
 @dataclass
 class VideoFrames:
-    """One video's paired inputs (what a worker process needs, cheap to pickle)."""
+    """One video's paired inputs (what a worker process needs)."""
 
     video_id: str
     stems: list[str]
@@ -100,99 +76,75 @@ class VideoFrames:
     pred_pngs: list[str]
     gt_segments: list[list[dict]]
     pred_segments: list[list[dict]]
-    extra: dict = field(default_factory=dict)
 
 
-def pair_vps_videos(
-    pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
-    *, check_files: bool = True,
-) -> tuple[list[VideoFrames], dict]:
-    """Pair every ground-truth video frame with its prediction.
+def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike
+                    ) -> tuple[list[VideoFrames], Any]:
+    """Pair every ground-truth frame with its prediction; returns ``(videos, gt JSON data)``.
 
-    Returns ``(videos, gt_data)`` (``gt_data`` is the loaded GT JSON, for its categories).
-    Raises :class:`EvaluationError` for predictions of unknown videos, ground-truth videos or
-    frames without prediction, and missing PNG files.
+    Predictions of unknown videos or frames, ground-truth frames without prediction and missing
+    PNGs are errors (found here, before any worker starts).
     """
     gt_data = load_json(gt_json, "ground-truth JSON")
-    gt_videos, gt_order = load_vps_json(gt_data, "ground-truth JSON")
-    pred_videos, _ = load_vps_json(pred_json, "prediction JSON")
+    gt_videos, pred_videos = _videos(gt_data, "ground-truth JSON"), _videos(pred_json, "prediction JSON")
     unknown = [v for v in pred_videos if v not in gt_videos]
     if unknown:
-        raise EvaluationError(f"predictions for unknown video_id {unknown[0]!r}"
-                              + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""))
+        more = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+        raise EvaluationError(f"predictions for unknown video_id {unknown[0]!r}{more}")
     videos = []
-    for vid in gt_order:
+    for vid, gt_frames in gt_videos.items():
         if vid not in pred_videos:
             raise EvaluationError(f"video {vid}: no predictions in the prediction JSON")
-        pred_by_stem: dict[str, dict] = {}
+        preds: dict[str, dict] = {}
         for fr in pred_videos[vid]:
-            s = _stem(fr["file_name"])
-            if s in pred_by_stem:
-                raise EvaluationError(f"video {vid}, frame {s}: listed twice in the prediction JSON")
-            pred_by_stem[s] = fr
-        gt_stems = [_stem(fr["file_name"]) for fr in gt_videos[vid]]
-        extra = sorted(set(pred_by_stem) - set(gt_stems))
+            if _stem(fr["file_name"]) in preds:
+                raise EvaluationError(f"video {vid}, frame {_stem(fr['file_name'])}: listed twice in the prediction JSON")
+            preds[_stem(fr["file_name"])] = fr
+        stems = [_stem(fr["file_name"]) for fr in gt_frames]
+        extra = sorted(set(preds) - set(stems))
         if extra:
             raise EvaluationError(f"video {vid}, frame {extra[0]}: prediction for a frame not in the ground truth")
-        stems, gt_pngs, pred_pngs, gsegs, psegs = [], [], [], [], []
-        for fr, s in zip(gt_videos[vid], gt_stems):
-            if s not in pred_by_stem:
+        video = VideoFrames(vid, stems, [], [], [list(fr["segments_info"]) for fr in gt_frames], [])
+        for s in stems:
+            if s not in preds:
                 raise EvaluationError(f"video {vid}, frame {s}: no prediction in the prediction JSON")
-            gp = os.path.join(os.fspath(gt_dir), vid, s + ".png")
-            pp = os.path.join(os.fspath(pred_dir), vid, s + ".png")
-            if check_files:
-                if not os.path.isfile(gp):
-                    raise EvaluationError(f"video {vid}, frame {s}: ground-truth PNG missing: {gp}")
-                if not os.path.isfile(pp):
-                    raise EvaluationError(f"video {vid}, frame {s}: prediction PNG missing: {pp}")
-            stems.append(s)
-            gt_pngs.append(gp)
-            pred_pngs.append(pp)
-            gsegs.append(list(fr["segments_info"]))
-            psegs.append(list(pred_by_stem[s]["segments_info"]))
-        videos.append(VideoFrames(vid, stems, gt_pngs, pred_pngs, gsegs, psegs))
+            for pngs, folder, what in ((video.gt_pngs, gt_dir, "ground-truth"), (video.pred_pngs, pred_dir, "prediction")):
+                pngs.append(os.path.join(os.fspath(folder), vid, s + ".png"))
+                if not os.path.isfile(pngs[-1]):
+                    raise EvaluationError(f"video {vid}, frame {s}: {what} PNG missing: {pngs[-1]}")
+            video.pred_segments.append(list(preds[s]["segments_info"]))
+        videos.append(video)
     return videos, gt_data
 
 
-# --------------------------------------------------------------------------------------------
-# Per-video contingency tables: the one pass over the pixels that VPQ and STQ both need
-# --------------------------------------------------------------------------------------------
 @dataclass
 class VideoTables:
     """Pixel statistics of one video, enough for VPQ (any window) and STQ.
 
-    ``counts[t, i, j]`` = number of pixels of frame ``t`` whose ground-truth id is
-    ``gt_vocab[i]`` and predicted id is ``pred_vocab[j]``; the extra last row counts
-    ground-truth ids that no frame of the video lists in its ``segments_info``. Index 0 of both
-    vocabularies is id 0 (void). ``gt_cat[t, i]`` is the category of ``gt_vocab[i]`` as listed in
-    frame ``t`` (-1 if that frame does not list it), ``gt_crowd[t, i]`` its ``iscrowd``;
-    ``gt_rank[i]`` / ``pred_rank[j]`` the rank of the id in order of first appearance in the
-    video's JSON (-1 for void); ``gt_pos[t, i]`` the position of ``gt_vocab[i]`` in frame ``t``'s
-    ``segments_info`` (-1 if not listed).
+    ``counts[t, i, j]``: pixels of frame ``t`` with ground-truth id ``gt_vocab[i]`` and predicted id
+    ``pred_vocab[j]``; the extra last row counts ground-truth ids that no frame lists. Index 0 of
+    both vocabularies is void (id 0). Per frame and id: ``gt_cat`` / ``pred_cat`` the category
+    listed in that frame (-1: not listed), ``gt_crowd`` its iscrowd, ``gt_pos`` its position in
+    the frame's ``segments_info``; ``gt_rank`` / ``pred_rank``: rank of the id in the order of first
+    appearance in the video (-1 for void).
     """
 
     video_id: str
     stems: list[str]
-    gt_vocab: np.ndarray
-    pred_vocab: np.ndarray
-    counts: np.ndarray
-    gt_cat: np.ndarray
-    gt_crowd: np.ndarray
-    pred_cat: np.ndarray
-    gt_rank: np.ndarray
-    pred_rank: np.ndarray
-    gt_pos: np.ndarray
-
-    @property
-    def num_frames(self) -> int:
-        return int(self.counts.shape[0])
+    gt_vocab: np.ndarray  # (G,)
+    pred_vocab: np.ndarray  # (P,)
+    counts: np.ndarray  # (T, G + 1, P)
+    gt_cat: np.ndarray  # (T, G)
+    gt_crowd: np.ndarray  # (T, G)
+    gt_pos: np.ndarray  # (T, G)
+    pred_cat: np.ndarray  # (T, P)
+    gt_rank: np.ndarray  # (G,)
+    pred_rank: np.ndarray  # (P,)
 
 
-def _vocab(segments: Sequence[Sequence[Mapping]], where: str, strict: bool):
-    """ids in order of first appearance, per-frame {id: (category, iscrowd)}."""
-    order: list[int] = []
-    seen: set[int] = set()
-    per_frame: list[dict[int, tuple[int, int]]] = []
+def _listed(segments: Sequence[Sequence[Mapping]], where, strict: bool, categories) -> list[dict]:
+    """Per frame ``{id: (category, iscrowd)}`` in listed order (void and, unless strict, repeats dropped)."""
+    frames = []
     for t, segs in enumerate(segments):
         d: dict[int, tuple[int, int]] = {}
         for s in segs:
@@ -200,134 +152,89 @@ def _vocab(segments: Sequence[Sequence[Mapping]], where: str, strict: bool):
                 sid, cat = int(s["id"]), int(s["category_id"])
             except (KeyError, TypeError, ValueError):
                 raise EvaluationError(f"{where(t)}: segment {s!r} lacks an integer 'id' or 'category_id'") from None
-            if sid in d and strict:
-                raise EvaluationError(f"{where(t)}: segment id {sid} listed twice")
+            if strict and (sid in d or sid == 0):
+                raise EvaluationError(f"{where(t)}: segment id {sid} " + ("is reserved for void" if sid == 0
+                                                                           else "listed twice"))
             if sid == 0:
-                if strict:
-                    raise EvaluationError(f"{where(t)}: segment id 0 is reserved for void")
                 continue
+            if categories is not None and cat not in categories:
+                raise EvaluationError(f"{where(t)}: segment {sid} has unknown category_id {cat}")
             d[sid] = (cat, int(bool(s.get("iscrowd", 0))))  # a repeated id: last entry, first place
-            if sid not in seen:
-                seen.add(sid)
-                order.append(sid)
-        per_frame.append(d)
-    return order, per_frame
+        frames.append(d)
+    return frames
 
 
-def video_tables(
-    video_id: str,
-    gt_segments: Sequence[Sequence[Mapping]],
-    pred_segments: Sequence[Sequence[Mapping]],
-    frames: Iterable[tuple[np.ndarray, np.ndarray]],
-    *,
-    stems: Sequence[str] | None = None,
-    categories: Mapping[int, Any] | None = None,
-) -> VideoTables:
-    """Build :class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps.
+def _per_frame(frames: list[dict], vocab: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(T, V) category (-1 unlisted), iscrowd, position in segments_info; (V,) first-appearance rank."""
+    index = {int(v): i for i, v in enumerate(vocab)}
+    cat = np.full((len(frames), len(vocab)), -1, dtype=np.int64)
+    crowd, pos = np.zeros(cat.shape, dtype=bool), np.full(cat.shape, -1, dtype=np.int64)
+    for t, d in enumerate(frames):
+        for k, (sid, (c, iscrowd)) in enumerate(d.items()):
+            cat[t, index[sid]], crowd[t, index[sid]], pos[t, index[sid]] = c, iscrowd, k
+    rank = np.full(len(vocab), -1, dtype=np.int64)
+    first_seen = list(dict.fromkeys(sid for d in frames for sid in d))
+    rank[[index[sid] for sid in first_seen]] = np.arange(len(first_seen))
+    return cat, crowd, pos, rank
 
-    ``frames`` may be a generator (PNG files are then read one frame at a time). Predictions
-    are checked as the official scripts do: every non-void id in a prediction map must be listed
-    in that frame's ``segments_info`` and every listed id must have pixels; categories must be
-    known (when ``categories`` is given); sizes must agree with the ground truth.
-    """
+
+def video_tables(video_id: str, gt_segments: Sequence[Sequence[Mapping]], pred_segments: Sequence[Sequence[Mapping]],
+                 frames: Iterable[tuple[np.ndarray, np.ndarray]], *, stems: Sequence[str] | None = None,
+                 categories: Mapping[int, Any] | None = None) -> VideoTables:
+    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps (a generator
+    reads PNGs one frame at a time). Predictions are checked as the official scripts do: every
+    non-void id of a map is listed in that frame's ``segments_info`` and every listed id has
+    pixels; categories are known (when given); sizes agree with the ground truth."""
     num = len(gt_segments)
     if len(pred_segments) != num:
         raise EvaluationError(f"video {video_id}: {len(pred_segments)} predicted frames for {num} ground-truth frames")
     stems = list(stems) if stems is not None else [str(t) for t in range(num)]
+    gt = _listed(gt_segments, lambda t: f"video {video_id}, frame {stems[t]} (ground truth)", False, categories)
 
-    def gwhere(t):
-        return f"video {video_id}, frame {stems[t]} (ground truth)"
-
-    def pwhere(t):
+    def pwhere(t: int) -> str:
         return f"video {video_id}, frame {stems[t]} (prediction)"
 
-    g_order, g_frames = _vocab(gt_segments, gwhere, strict=False)
-    p_order, p_frames = _vocab(pred_segments, pwhere, strict=True)
-    if categories is not None:
-        for t, d in enumerate(p_frames):
-            for sid, (cat, _) in d.items():
-                if cat not in categories:
-                    raise EvaluationError(f"{pwhere(t)}: segment {sid} has unknown category_id {cat}")
-        for t, d in enumerate(g_frames):
-            for sid, (cat, _) in d.items():
-                if cat not in categories:
-                    raise EvaluationError(f"{gwhere(t)}: segment {sid} has unknown category_id {cat}")
-    gt_vocab = np.array([0] + sorted(g_order), dtype=np.int64)
-    pred_vocab = np.array([0] + sorted(p_order), dtype=np.int64)
-    g_index = {int(v): i for i, v in enumerate(gt_vocab)}
-    p_index = {int(v): i for i, v in enumerate(pred_vocab)}
-    ng, np_ = len(gt_vocab), len(pred_vocab)
-    gt_cat = np.full((num, ng), -1, dtype=np.int64)
-    gt_crowd = np.zeros((num, ng), dtype=bool)
-    gt_pos = np.full((num, ng), -1, dtype=np.int64)
-    pred_cat = np.full((num, np_), -1, dtype=np.int64)
-    for t in range(num):
-        for pos, (sid, (cat, crowd)) in enumerate(g_frames[t].items()):
-            gt_cat[t, g_index[sid]] = cat
-            gt_crowd[t, g_index[sid]] = bool(crowd)
-            gt_pos[t, g_index[sid]] = pos
-        for sid, (cat, _) in p_frames[t].items():
-            pred_cat[t, p_index[sid]] = cat
-    gt_rank = np.full(ng, -1, dtype=np.int64)
-    for r, sid in enumerate(g_order):
-        gt_rank[g_index[sid]] = r
-    pred_rank = np.full(np_, -1, dtype=np.int64)
-    for r, sid in enumerate(p_order):
-        pred_rank[p_index[sid]] = r
-
-    counts = np.zeros((num, ng + 1, np_), dtype=np.int64)
+    pred = _listed(pred_segments, pwhere, True, categories)
+    gt_vocab = np.array([0] + sorted({sid for d in gt for sid in d}), dtype=np.int64)
+    pred_vocab = np.array([0] + sorted({sid for d in pred for sid in d}), dtype=np.int64)
+    gt_cat, gt_crowd, gt_pos, gt_rank = _per_frame(gt, gt_vocab)
+    pred_cat, _, _, pred_rank = _per_frame(pred, pred_vocab)
+    G, P = len(gt_vocab), len(pred_vocab)
+    counts = np.zeros((num, G + 1, P), dtype=np.int64)
     t = -1
     for t, (gmap, pmap) in enumerate(frames):
         if t >= num:
             raise EvaluationError(f"video {video_id}: more frames than listed in the ground-truth JSON")
-        gmap = np.asarray(gmap)
-        pmap = np.asarray(pmap)
+        gmap, pmap = np.asarray(gmap, dtype=np.int64), np.asarray(pmap, dtype=np.int64)
         if gmap.shape != pmap.shape:
-            raise EvaluationError(
-                f"video {video_id}, frame {stems[t]}: prediction size {tuple(pmap.shape[:2])} differs from "
-                f"ground-truth size {tuple(gmap.shape[:2])}"
-            )
-        g = gmap.ravel().astype(np.int64, copy=False)
-        p = pmap.ravel().astype(np.int64, copy=False)
-        gi = np.searchsorted(gt_vocab, g)
-        np.minimum(gi, ng - 1, out=gi)
-        gi[gt_vocab[gi] != g] = ng  # ids not listed anywhere in the video
-        pi = np.searchsorted(pred_vocab, p)
-        np.minimum(pi, np_ - 1, out=pi)
-        unknown = pred_vocab[pi] != p
+            raise EvaluationError(f"video {video_id}, frame {stems[t]}: prediction size {pmap.shape[:2]} differs "
+                                  f"from ground-truth size {gmap.shape[:2]}")
+        gi = np.minimum(np.searchsorted(gt_vocab, gmap.ravel()), G - 1)
+        gi[gt_vocab[gi] != gmap.ravel()] = G  # ids that no frame of the video lists
+        pi = np.minimum(np.searchsorted(pred_vocab, pmap.ravel()), P - 1)
+        unknown = pred_vocab[pi] != pmap.ravel()
         if unknown.any():
-            bad = np.unique(p[unknown])[:5].tolist()
+            bad = np.unique(pmap.ravel()[unknown])[:5].tolist()
             raise EvaluationError(f"{pwhere(t)}: PNG has segment ids {bad} not listed in the prediction JSON")
-        table = np.bincount(gi * np_ + pi, minlength=(ng + 1) * np_).reshape(ng + 1, np_)
-        present = table.sum(axis=0) > 0
-        listed = pred_cat[t] >= 0
-        not_listed = np.flatnonzero(present & ~listed)
-        not_listed = not_listed[not_listed > 0]
+        counts[t] = np.bincount(gi * P + pi, minlength=(G + 1) * P).reshape(G + 1, P)
+        present, listed = counts[t].sum(axis=0) > 0, pred_cat[t] >= 0
+        not_listed = np.flatnonzero((present & ~listed)[1:]) + 1  # void (index 0) is never listed
         if not_listed.size:
-            raise EvaluationError(
-                f"{pwhere(t)}: PNG has segment ids {pred_vocab[not_listed][:5].tolist()} not listed in this "
-                "frame's segments_info"
-            )
+            raise EvaluationError(f"{pwhere(t)}: PNG has segment ids {pred_vocab[not_listed][:5].tolist()} not "
+                                  "listed in this frame's segments_info")
         absent = np.flatnonzero(listed & ~present)
         if absent.size:
-            raise EvaluationError(
-                f"{pwhere(t)}: segments_info lists ids {pred_vocab[absent][:5].tolist()} that have no pixels in the PNG"
-            )
-        counts[t] = table
+            raise EvaluationError(f"{pwhere(t)}: segments_info lists ids {pred_vocab[absent][:5].tolist()} that have "
+                                  "no pixels in the PNG")
     if t + 1 != num:
         raise EvaluationError(f"video {video_id}: {t + 1} frames given for {num} listed in the JSON")
-    return VideoTables(str(video_id), stems, gt_vocab, pred_vocab, counts, gt_cat, gt_crowd, pred_cat,
-                       gt_rank, pred_rank, gt_pos)
-
-
-def _png_frames(video: VideoFrames):
-    for t, (gp, pp) in enumerate(zip(video.gt_pngs, video.pred_pngs)):
-        g = read_panoptic_ids(gp, "ground-truth PNG", EvaluationError)
-        p = read_panoptic_ids(pp, "prediction PNG", EvaluationError)
-        yield g, p
+    return VideoTables(str(video_id), stems, gt_vocab, pred_vocab, counts, gt_cat, gt_crowd, gt_pos, pred_cat,
+                       gt_rank, pred_rank)
 
 
 def read_video_tables(video: VideoFrames, categories: Mapping[int, Any] | None = None) -> VideoTables:
-    """:func:`video_tables` for one video of :func:`pair_vps_videos`, reading its PNGs."""
-    return video_tables(video.video_id, video.gt_segments, video.pred_segments, _png_frames(video),
-                        stems=video.stems, categories=categories)
+    """:func:`video_tables` of one paired video, reading its PNGs one frame at a time."""
+    frames = ((read_panoptic_ids(g, "ground-truth PNG", EvaluationError),
+               read_panoptic_ids(p, "prediction PNG", EvaluationError)) for g, p in zip(video.gt_pngs, video.pred_pngs))
+    return video_tables(video.video_id, video.gt_segments, video.pred_segments, frames, stems=video.stems,
+                        categories=categories)

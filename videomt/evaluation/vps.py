@@ -14,18 +14,22 @@ import numpy as np
 from ..utils.dist import process_map
 from .errors import EvaluationError
 from .panoptic_io import normalize_categories, pair_vps_videos, read_video_tables
-from .stq import default_stq_config, stq_sequence_from_tables, summarize_stq
+from .stq import STQuality, add_video_tables, default_stq_config
 from .vpq import VPQ_WINDOWS, summarize_vpq, vpq_stats_from_tables
 
 __all__ = ["evaluate_vps", "evaluate_vpq", "evaluate_stq"]
 
 
-def _video_job(args) -> tuple[np.ndarray | None, Any]:
+def _video_job(args) -> tuple[np.ndarray | None, dict | None]:
+    """VPQ statistics and STQ sequence statistics of one video (a worker process's job)."""
     video, categories, windows, want_vpq, stq_config = args
     tables = read_video_tables(video, categories)
     vpq = vpq_stats_from_tables(tables, categories, windows) if want_vpq else None
-    stq = stq_sequence_from_tables(tables, **stq_config) if stq_config is not None else None
-    return vpq, stq
+    if stq_config is None:
+        return vpq, None
+    stq = STQuality(**stq_config)
+    add_video_tables(stq, tables)
+    return vpq, stq.sequence(tables.video_id)
 
 
 def evaluate_vps(
@@ -72,7 +76,9 @@ def evaluate_vps(
         total = sum((vpq for vpq, _ in results), np.zeros((len(windows), len(categories), 4)))
         out.update(summarize_vpq(total, categories, windows, detail=detail))
     if "stq" in metrics:
-        out.update(summarize_stq({v.video_id: stq for v, (_, stq) in zip(videos, results)}, **stq_config))
+        stq = STQuality(**stq_config)
+        stq.sequences = {v.video_id: seq for v, (_, seq) in zip(videos, results)}
+        out.update(stq.summary())
     return out
 
 
