@@ -14,8 +14,7 @@ from PIL import Image
 
 from ..data.catalog import MetadataCatalog
 from ..data.io import rgb2id
-from ..utils.dist import all_gather_objects, is_main_process
-from .evaluator import DatasetEvaluator
+from .evaluator import DatasetEvaluator, check_class, gather_on_main
 from .vps import evaluate_vps
 from .vss import evaluate_vss
 
@@ -28,24 +27,13 @@ def _stem(path: str) -> str:
     return os.path.splitext(os.path.basename(path))[0]
 
 
-def check_class(dataset_name: str, label: int, num_classes: int) -> None:
-    """A predicted contiguous class must be one of the dataset's."""
-    if not 0 <= label < num_classes:
-        raise ValueError(f"{dataset_name}: predicted class {label} is outside the dataset's {num_classes} "
-                         f"classes (MODEL.BACKBONE.NUM_CLASSES too large?)")
-
-
 class SegmentColours:
-    """Unique RGB colours for a video's segments (the colour is the segment's id in the PNG).
-
-    Stuff segments and the first instance of a thing class take the category colour; further
-    instances take unused colours within +-30 of it (panopticapi's convention), deterministic.
-    """
+    """Unique RGB colours for a video's segments (the colour is the segment's id in the PNG): the
+    category colour if still free, else a free colour within +-30 of it (panopticapi's convention,
+    deterministic)."""
 
     def __init__(self, category_colours: dict[int, list[int]], seed: int = 0):
-        self.category_colours = category_colours
-        self.used: set[tuple[int, int, int]] = {(0, 0, 0)}
-        self.rng = np.random.default_rng(seed)
+        self.category_colours, self.used, self.rng = category_colours, {(0, 0, 0)}, np.random.default_rng(seed)
 
     def next(self, category_id: int) -> tuple[int, int, int]:
         base = np.array(self.category_colours.get(category_id, [128, 128, 128]))
@@ -61,10 +49,8 @@ class VPSEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, output_dir: str, num_processes: int | None = None):
         self.meta = MetadataCatalog.get(dataset_name)
-        self.dataset_name = dataset_name
-        self.output_dir = output_dir
-        self.num_processes = num_processes
-        self.contiguous_to_dataset_id = list(self.meta.contiguous_id_to_dataset_id)
+        self.dataset_name, self.output_dir, self.num_processes = dataset_name, output_dir, num_processes
+        self.to_dataset_id = list(self.meta.contiguous_id_to_dataset_id)
         self.colours = {c["id"]: c.get("color", [128, 128, 128]) for c in self.meta.categories}
         self._videos: list[dict] = []
 
@@ -73,55 +59,45 @@ class VPSEvaluator(DatasetEvaluator):
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         for inp, out in zip(inputs, outputs):
-            self._videos.append(self._write_video(inp, out))
-
-    def _write_video(self, inp: dict, out: dict) -> dict:
-        video_id = str(inp["video_id"])
-        folder = os.path.join(self.output_dir, "pan_pred", video_id)
-        os.makedirs(folder, exist_ok=True)
-        pan = out["pred_masks"].cpu().numpy()  # (T, H, W) int32 segment ids, 0 = void
-        colours = SegmentColours(self.colours)
-        segments = {}
-        for seg in out["segments_infos"]:
-            check_class(self.dataset_name, seg["category_id"], len(self.contiguous_to_dataset_id))
-            dataset_cat = int(self.contiguous_to_dataset_id[seg["category_id"]])
-            rgb = colours.next(dataset_cat)
-            segments[seg["id"]] = (dataset_cat, rgb)
-        lut = np.zeros((max(segments, default=0) + 1, 3), dtype=np.uint8)
-        for seg_id, (_, rgb) in segments.items():
-            lut[seg_id] = rgb
-        frames = []
-        for t, file_name in enumerate(inp["file_names"]):
-            Image.fromarray(lut[pan[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
-            infos = []
-            for seg_id, (cat, rgb) in segments.items():
-                ys, xs = np.nonzero(pan[t] == seg_id)
-                if ys.size == 0:
-                    continue
-                infos.append({"id": rgb2id(rgb), "category_id": cat, "iscrowd": 0,
-                              "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()),
-                                       int(ys.max() - ys.min())], "area": int(ys.size)})
-            frames.append({"file_name": os.path.basename(file_name), "segments_info": infos})
-        return {"video_id": video_id, "annotations": frames}
+            folder = os.path.join(self.output_dir, "pan_pred", str(inp["video_id"]))
+            os.makedirs(folder, exist_ok=True)
+            pan = out["pred_masks"].cpu().numpy()  # (T, H, W) int32 segment ids, 0 = void
+            colours, segments = SegmentColours(self.colours), {}  # segment id -> (dataset category, colour)
+            for seg in out["segments_infos"]:
+                check_class(self.dataset_name, seg["category_id"], len(self.to_dataset_id))
+                category = int(self.to_dataset_id[seg["category_id"]])
+                segments[seg["id"]] = (category, colours.next(category))
+            lut = np.zeros((max(segments, default=0) + 1, 3), dtype=np.uint8)
+            for seg_id, (_, rgb) in segments.items():
+                lut[seg_id] = rgb
+            frames = []
+            for t, file_name in enumerate(inp["file_names"]):
+                Image.fromarray(lut[pan[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
+                infos = []
+                for seg_id, (category, rgb) in segments.items():
+                    ys, xs = np.nonzero(pan[t] == seg_id)
+                    if ys.size:
+                        infos.append({"id": rgb2id(rgb), "category_id": category, "iscrowd": 0, "area": int(ys.size),
+                                      "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()),
+                                               int(ys.max() - ys.min())]})
+                frames.append({"file_name": os.path.basename(file_name), "segments_info": infos})
+            self._videos.append({"video_id": str(inp["video_id"]), "annotations": frames})
 
     def evaluate(self) -> dict:
-        gathered = all_gather_objects(self._videos)
-        if not is_main_process():
+        videos = gather_on_main(self._videos)
+        if videos is None:
             return {}
-        videos = [v for part in gathered for v in part]
         pred_json = os.path.join(self.output_dir, "pred.json")
         with open(pred_json, "w") as f:
             json.dump({"annotations": videos}, f)
         if not any(f["segments_info"] for v in videos for f in v["annotations"]):
             logger.warning(f"{self.dataset_name}: the model predicted no segment at all: every score is 0")
-        gt_json = getattr(self.meta, "json_file", None)
-        gt_dir = getattr(self.meta, "panoptic_root", None)
+        gt_json, gt_dir = getattr(self.meta, "json_file", None), getattr(self.meta, "panoptic_root", None)
         if not gt_json or not os.path.isfile(gt_json) or not gt_dir or not os.path.isdir(gt_dir):
             logger.info(f"{self.dataset_name}: no panoptic ground truth; predictions in {self.output_dir}")
             return {}
-        scores = evaluate_vps(pred_json, os.path.join(self.output_dir, "pan_pred"), gt_json, gt_dir,
-                              num_processes=self.num_processes)
-        return {"vps": scores}
+        return {"vps": evaluate_vps(pred_json, os.path.join(self.output_dir, "pan_pred"), gt_json, gt_dir,
+                                    num_processes=self.num_processes)}
 
 
 class VSSEvaluator(DatasetEvaluator):
@@ -129,8 +105,7 @@ class VSSEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, output_dir: str):
         self.meta = MetadataCatalog.get(dataset_name)
-        self.dataset_name = dataset_name
-        self.output_dir = output_dir
+        self.dataset_name, self.output_dir = dataset_name, output_dir
         self.to_raw = np.asarray(self.meta.contiguous_id_to_dataset_id, dtype=np.uint8)
         self._videos: list[tuple[str, bool]] = []  # (video id, has ground truth)
 
@@ -139,20 +114,18 @@ class VSSEvaluator(DatasetEvaluator):
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         for inp, out in zip(inputs, outputs):
-            video_id = str(inp["video_id"])
-            folder = os.path.join(self.output_dir, video_id)
+            folder = os.path.join(self.output_dir, str(inp["video_id"]))
             os.makedirs(folder, exist_ok=True)
             classes = out["pred_sem_seg"].cpu().numpy()  # (T, H, W) contiguous ids
             check_class(self.dataset_name, int(classes.max(initial=0)), len(self.to_raw))
             for t, file_name in enumerate(inp["file_names"]):
                 Image.fromarray(self.to_raw[classes[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
-            self._videos.append((video_id, bool(inp.get("sem_seg_file_names"))))
+            self._videos.append((str(inp["video_id"]), bool(inp.get("sem_seg_file_names"))))
 
     def evaluate(self) -> dict:
-        gathered = all_gather_objects(self._videos)
-        if not is_main_process():
+        videos = gather_on_main(self._videos)
+        if videos is None:
             return {}
-        videos = [v for part in gathered for v in part]
         root = getattr(self.meta, "dataset_root", None)
         if not videos or not all(has_gt for _, has_gt in videos) or not root:
             logger.info(f"{self.dataset_name}: no semantic ground truth; predictions in {self.output_dir}")

@@ -24,7 +24,8 @@ from ..utils.files import read_json, write_json
 from .errors import EvaluationError
 from .ytvis import evaluate as evaluate_ytvis
 
-__all__ = ["DatasetEvaluator", "YTVISEvaluator", "inference_on_dataset", "print_csv_format", "save_metrics"]
+__all__ = ["DatasetEvaluator", "YTVISEvaluator", "inference_on_dataset", "print_csv_format", "save_metrics",
+           "gather_on_main", "check_class"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,19 @@ class DatasetEvaluator:
         raise NotImplementedError
 
 
+def gather_on_main(records: list) -> list | None:
+    """Every rank's records concatenated on the main process; ``None`` on the others."""
+    gathered = all_gather_objects(records)
+    return [r for part in gathered for r in part] if is_main_process() else None
+
+
+def check_class(dataset_name: str, label: int, num_classes: int) -> None:
+    """A predicted contiguous class must be one of the dataset's."""
+    if not 0 <= label < num_classes:
+        raise ValueError(f"{dataset_name}: predicted class {label} is outside the dataset's {num_classes} "
+                         f"classes (MODEL.BACKBONE.NUM_CLASSES too large?)")
+
+
 def save_metrics(results: dict, output_dir: str) -> None:
     """``output_dir/metrics.json``; undefined values (NaN) are written as ``null``."""
     write_json(os.path.join(output_dir, "metrics.json"), results)
@@ -50,40 +64,27 @@ def save_metrics(results: dict, output_dir: str) -> None:
 def print_csv_format(results: dict) -> None:
     """Log metrics in Detectron2's ``copypaste:`` format (one block per task)."""
     for task, metrics in results.items():
-        if not isinstance(metrics, dict):
-            continue
-        names = [k for k, v in metrics.items() if isinstance(v, (int, float))]
-        logger.info(f"copypaste: Task: {task}")
-        logger.info("copypaste: " + ",".join(names))
-        logger.info("copypaste: " + ",".join(f"{metrics[k]:.4f}" for k in names))
-
-
-def encode_track(masks: np.ndarray) -> list[dict]:
-    """bool (T, H, W) -> per-frame COCO RLE with ``counts`` as str (the server format)."""
-    rles = mask_util.encode(np.asfortranarray(masks.transpose(1, 2, 0).astype(np.uint8)))
-    for rle in rles:
-        rle["counts"] = rle["counts"].decode("utf-8")
-    return rles
+        if isinstance(metrics, dict):
+            names = [k for k, v in metrics.items() if isinstance(v, (int, float))]
+            logger.info(f"copypaste: Task: {task}")
+            logger.info("copypaste: " + ",".join(names))
+            logger.info("copypaste: " + ",".join(f"{metrics[k]:.4f}" for k in names))
 
 
 class YTVISEvaluator(DatasetEvaluator):
-    """YouTube-VIS / OVIS: ``results.json`` in the server format (+ zip); AP/AR when the JSON has
-    annotations (validation splits of YTVIS/OVIS do not: upload the zip to the server)."""
+    """YouTube-VIS / OVIS: ``results.json`` in the server format (+ ``results.zip``); AP/AR when the
+    JSON has annotations (the YTVIS/OVIS validation JSONs have none: upload the zip)."""
 
     def __init__(self, dataset_name: str, output_dir: str, *, json_file: str | None = None,
                  contiguous_to_dataset_id: dict[int, int] | None = None):
         meta = MetadataCatalog.get(dataset_name)
-        self.dataset_name = dataset_name
-        self.output_dir = output_dir
+        self.dataset_name, self.output_dir = dataset_name, output_dir
         self.json_file = json_file or getattr(meta, "json_file", None)
-        mapping = contiguous_to_dataset_id
-        if mapping is None:
-            forward = getattr(meta, "thing_dataset_id_to_contiguous_id", None) or {}
-            mapping = {v: k for k, v in forward.items()}
-        if not mapping:
+        forward = getattr(meta, "thing_dataset_id_to_contiguous_id", None) or {}
+        self.contiguous_to_dataset_id = contiguous_to_dataset_id or {v: k for k, v in forward.items()}
+        if not self.contiguous_to_dataset_id:
             raise ValueError(f"dataset {dataset_name}: metadata has no thing_dataset_id_to_contiguous_id "
                              f"(load the dataset before building its evaluator)")
-        self.contiguous_to_dataset_id = mapping
         self._records: list[dict] = []
 
     def reset(self) -> None:
@@ -93,24 +94,16 @@ class YTVISEvaluator(DatasetEvaluator):
         for inp, out in zip(inputs, outputs):
             masks = out["pred_masks"].cpu().numpy()  # (N, T, H, W) bool
             for score, label, track in zip(out["pred_scores"].tolist(), out["pred_labels"].tolist(), masks):
-                self._records.append({
-                    "video_id": inp["video_id"],
-                    "score": float(score),
-                    "category_id": self._dataset_category(int(label)),
-                    "segmentations": encode_track(track),
-                })
-
-    def _dataset_category(self, label: int) -> int:
-        if label not in self.contiguous_to_dataset_id:
-            raise ValueError(f"{self.dataset_name}: predicted class {label} is outside the dataset's "
-                             f"{len(self.contiguous_to_dataset_id)} classes (MODEL.BACKBONE.NUM_CLASSES too large?)")
-        return int(self.contiguous_to_dataset_id[label])
+                check_class(self.dataset_name, int(label), len(self.contiguous_to_dataset_id))
+                rles = mask_util.encode(np.asfortranarray(track.transpose(1, 2, 0).astype(np.uint8)))  # per frame
+                self._records.append({"video_id": inp["video_id"], "score": float(score),
+                                      "category_id": int(self.contiguous_to_dataset_id[int(label)]),
+                                      "segmentations": [dict(r, counts=r["counts"].decode()) for r in rles]})
 
     def evaluate(self) -> dict:
-        gathered = all_gather_objects(self._records)
-        if not is_main_process():
+        records = gather_on_main(self._records)
+        if records is None:
             return {}
-        records = [r for part in gathered for r in part]
         os.makedirs(self.output_dir, exist_ok=True)
         path = os.path.join(self.output_dir, "results.json")
         with open(path, "w") as f:
