@@ -7,7 +7,8 @@
     python benchmark.py --task throughput --config-file ... --streams 8
     python benchmark.py --task fps --config-file ... --end-to-end   # + decoding, resizing, post-processing
     python benchmark.py --task hf --config-file configs/ytvis19/videomt_dinov2_small.yaml \
-        --input-size 640 640 --frames 6 --iters 7   # vs HF transformers fp32 on the same weights
+        --device cpu --frames 6 --iters 7   # a 640x640 clip vs HF transformers fp32, same weights
+    python benchmark.py --task offline --config-file ... --video-frames 1000 --video-size 720 1280  # memory
 
 No dataset and no weights are needed: weights are random unless ``--model-weights`` (or
 ``MODEL.WEIGHTS``) is given, frames come from the config's first test dataset when it is on disk,
@@ -22,6 +23,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 import numpy as np
 import torch
@@ -41,7 +43,7 @@ from videomt.inference.runtime import CoreRunner
 from videomt.inference.writers import Mp4Writer
 from videomt.model import pad_frames
 
-TASKS = ("fps", "flops", "throughput", "hf")
+TASKS = ("fps", "flops", "throughput", "hf", "offline")
 DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config's test rule
 
 
@@ -65,6 +67,11 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="--task fps: also time decoding + resizing + model + causal post-processing per frame")
     p.add_argument("--num-videos", type=int, default=5, help="dataset videos to cycle over (fps)")
     p.add_argument("--frames", type=int, default=6, help="--task hf: frames per clip")
+    p.add_argument("--video-frames", type=int, default=1000, help="--task offline: length of the generated video")
+    p.add_argument("--video-size", type=int, nargs=2, default=list(DEFAULT_VIDEO_HW), metavar=("H", "W"),
+                   help="--task offline: frame size of the generated video")
+    p.add_argument("--cache-mb", type=float, default=1024.0,
+                   help="--task offline: mask logits cached between the passes (beyond: the model re-runs)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     p.add_argument("--model-type", choices=["dinov2", "dinov3"], default=None, help="accepted for the reference CLI")
     p.add_argument("--fused-qkv", action="store_true", help="accepted for the reference CLI (sets MODEL.BACKBONE.FUSED_QKV)")
@@ -83,7 +90,7 @@ def build_cfg(args):
 
 
 def check_args(args) -> None:
-    for name in ("warmup_iters", "iters", "streams", "num_videos", "frames"):
+    for name in ("warmup_iters", "iters", "streams", "num_videos", "frames", "video_frames"):
         value = getattr(args, name)
         if value < (0 if name == "warmup_iters" else 1):
             raise ValueError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'warmup_iters' else '>= 1'}, got {value}")
@@ -126,21 +133,54 @@ def frames_source(args, cfg, predictor) -> tuple[list[torch.Tensor], str]:
     return [random_video(predictor, hw, length)], f"random frames ({DEFAULT_VIDEO_HW[0]}x{DEFAULT_VIDEO_HW[1]} resized to {hw[0]}x{hw[1]})"
 
 
-def end_to_end(args, cfg, predictor, tmp: str) -> dict:
-    """Per-frame ms of decode (H.264 MP4) + resize + normalise/pad + model + causal post-processing."""
-    hw = tuple(args.input_size) if args.input_size else DEFAULT_VIDEO_HW
-    path = os.path.join(tmp, "video.mp4")
+def synthetic_mp4(path: str, hw: tuple[int, int], num_frames: int) -> str:
+    """An H.264 MP4 of a textured pattern panning right (written frame by frame)."""
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (hw[0] // 8 + 1, hw[1] // 8 + 1, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
-    total = args.warmup_iters + args.iters
     with Mp4Writer(path, 25) as writer:
-        for t in range(total):
+        for t in range(num_frames):
             writer.write(np.roll(base, 2 * t, axis=1)[: hw[0], : hw[1]])
+    return path
+
+
+def end_to_end(args, predictor, tmp: str) -> dict:
+    """Per-frame ms of decode (H.264 MP4) + resize + normalise/pad + model + causal post-processing."""
+    hw = tuple(args.input_size) if args.input_size else DEFAULT_VIDEO_HW
+    path = synthetic_mp4(os.path.join(tmp, "video.mp4"), hw, args.warmup_iters + args.iters)
     frames = iter(open_video(path))
     stream = predictor.stream()
     times = time_frames(lambda: stream.step(next(frames)), predictor.device, args.warmup_iters, args.iters,
                         desc="end-to-end")
     return summarize(times)
+
+
+def offline_video(args, predictor, tmp: str) -> dict:
+    """The offline predictor (two passes, video-level classes) over a generated ``--video-frames``
+    MP4 of ``--video-size``: frames/s and the process's peak memory, against what holding the
+    frames and the mask logits of the whole video would take."""
+    hw = tuple(args.video_size)
+    path = synthetic_mp4(os.path.join(tmp, "video.mp4"), hw, args.video_frames)
+    baseline = current_rss_mb()
+    start = time.perf_counter()
+    count = sum(1 for _ in predictor(path, progress=True))
+    seconds = time.perf_counter() - start
+    padded = pad_frames(torch.zeros(1, 3, *shortest_edge_size(*hw, int(predictor.cfg.INPUT.MIN_SIZE_TEST),
+                                                              int(predictor.cfg.INPUT.MAX_SIZE_TEST))),
+                        predictor.model.size_divisibility).shape[-2:]
+    core = predictor.model.core
+    mask_logits_mb = count * core.num_queries * (padded[0] // 4) * (padded[1] // 4) * 4 / 2**20
+    return {"video_frames": count, "video_size": list(hw), "seconds": seconds, "fps": count / seconds,
+            "cache_mb": predictor.cache_bytes / 2**20, "second_pass": predictor.last_offline_run["second_pass"],
+            "rss_before_mb": baseline, "whole_video_frames_mb": count * hw[0] * hw[1] * 3 / 2**20,
+            "whole_video_mask_logits_mb": mask_logits_mb, "model_input_size": list(padded)}
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
 
 
 def compare_with_hf(args, cfg, tmp: str) -> dict:
@@ -205,6 +245,15 @@ def main(argv=None) -> int:
     if args.task == "hf":
         with tempfile.TemporaryDirectory() as tmp:
             out.update(compare_with_hf(args, cfg, tmp))
+    elif args.task == "offline":
+        predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=args.dtype, cache_mb=args.cache_mb)
+        with tempfile.TemporaryDirectory() as tmp:
+            out.update(offline_video(args, predictor, tmp))
+        out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
+        print(f"offline: {out['video_frames']} frames of {out['video_size'][0]}x{out['video_size'][1]} in "
+              f"{out['seconds']:.0f} s ({out['fps']:.1f} frames/s), peak {out['peak_memory_kind']} "
+              f"{out['peak_memory_mb']:.0f} MB (before: {out['rss_before_mb']:.0f} MB; the whole video would be "
+              f"{out['whole_video_frames_mb']:.0f} MB of frames + {out['whole_video_mask_logits_mb']:.0f} MB of mask logits)")
     elif args.task == "flops":
         predictor = VideoPredictor(cfg, weights=args.model_weights, device="cpu")
         hw = tuple(args.input_size) if args.input_size else configured_size(cfg)
@@ -223,7 +272,7 @@ def main(argv=None) -> int:
                   f"p90 {out['ms_p90']:.2f} ms) on {out['device_name']}, {source}")
             if args.end_to_end:
                 with tempfile.TemporaryDirectory() as tmp:
-                    e2e = end_to_end(args, cfg, predictor, tmp)
+                    e2e = end_to_end(args, predictor, tmp)
                 out["end_to_end"] = dict(e2e, ratio_to_model_only=e2e["fps"] / out["fps"])
                 print(f"end-to-end: {e2e['fps']:.1f} FPS ({100 * e2e['fps'] / out['fps']:.0f}% of model-only)")
         else:

@@ -121,3 +121,10 @@ def test_hf_comparison_json(tmp_path):
     assert res["ours_fp32"]["max_abs_diff_logits_vs_hf"] < 1e-4  # the same weights give the same outputs
     assert res["ours_bf16"]["mask_sign_agreement_vs_hf"] > 0.95
     assert {"s_median", "fps", "speedup_vs_hf_fp32"} <= set(res["ours_bf16"]) and res["hf_fp32"]["speedup_vs_hf_fp32"] == 1
+
+
+@pytest.mark.parametrize("cache_mb, second_pass", [("64", "cached"), ("0", "re-ran the model")])
+def test_offline_video_json(tmp_path, cache_mb, second_pass):
+    res = run(tmp_path, "--task", "offline", "--video-frames", "4", "--video-size", "40", "56", "--cache-mb", cache_mb)
+    assert res["video_frames"] == 4 and res["second_pass"] == second_pass
+    assert res["peak_memory_mb"] >= res["rss_before_mb"] > 0 and res["model_input_size"] == [32, 64]

@@ -87,6 +87,7 @@ class VideoPredictor:
         self.window_size = max(1, int(self.model.window_size or 1))
         self.cache_bytes = int(cache_mb * 2**20)
         self.class_names = _class_names(cfg, self.model.core.num_classes, self.task)
+        self.last_offline_run: dict = {}  # frames and how pass 2 got its mask logits, for reports
 
     @property
     def device(self) -> torch.device:
@@ -152,6 +153,7 @@ class VideoPredictor:
                     cache = None  # too long to cache: pass 2 re-runs the model
                     logger.info(f"{source.name}: mask logits exceed cache_mb; pass 2 re-runs the model")
         mean = (total / count).float()  # (Q, K+1) video-mean class logits
+        self.last_offline_run = {"frames": count, "second_pass": "cached" if cache is not None else "re-ran the model"}
         frames = cache if cache is not None else ((m, g) for _, m, g in self.raw_frames(source))
         frames = tqdm(frames, total=count, disable=not progress, desc="pass 2/2 (masks)", unit="frame")
         yield from self._results(mean, frames)
