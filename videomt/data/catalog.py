@@ -1,62 +1,26 @@
 """Dataset and metadata catalogs: a dataset name -> a loader of dataset dicts, and -> metadata.
 
-Loaders are zero-argument callables registered by name; nothing is read from disk until
-``DatasetCatalog.get(name)`` is called. The dataset root ``$DETECTRON2_DATASETS`` (default
-``./datasets``) is read when a loader runs (and when a path attribute of a built-in metadata is
-read), never at import time.
+Loaders are zero-argument callables; nothing is read from disk before ``DatasetCatalog.get``.
+The datasets root ``$DETECTRON2_DATASETS`` (default ``./datasets``) is read when a loader runs or
+a path attribute of a built-in metadata is read, never at import time.
 
-Dataset-dict contract (Detectron2 style; mappers and evaluators rely on it)
---------------------------------------------------------------------------
-Masks stay encoded (RLE / polygons / PNG paths); decoding happens in the mappers.
+Dataset dicts (Detectron2 style; masks stay encoded, the mappers decode them). Test splits have
+no annotation keys. Bad input raises :class:`DatasetError` naming the file and the problem.
 
-Video instance segmentation (``ytvis_*``, ``ovis_*``, ``synthetic_vis_*``, ``ytvis_json:...``)::
-
-    {"file_names": [str, ...],     # absolute frame paths, in temporal order, length T
-     "height": int, "width": int,  # frame size from the JSON
-     "length": int,                # T
-     "video_id": int,              # the JSON's video id
-     "annotations": [              # length T (absent for JSONs without annotations, e.g. test)
-         [ {"id": int,              # track id (the JSON annotation id), same across frames
-            "category_id": int,     # contiguous 0..K-1 (metadata.thing_dataset_id_to_contiguous_id)
-            "iscrowd": 0 | 1,
-            "bbox": [x, y, w, h], "bbox_mode": "XYWH_ABS",
-            "segmentation": RLE dict {"size": [H, W], "counts": str | list[int]}
-                            or polygons [[x0, y0, x1, y1, ...], ...]},
-           ... ],                   # only the objects present in that frame
-         ... ]}
-
-COCO pseudo-videos (``coco2ytvis2019_*``, ``coco2ytvis2021_*``, ``coco2ovis_*``), one dict per
-image; ``category_id`` is already the contiguous index of the TARGET video dataset: the COCO id is
-mapped through ``metadata.coco_to_target`` (SPEC 5.2) inside ``ytvis.load_coco_pseudo_json``;
-annotations of unmapped COCO categories are dropped there and their number is logged::
-
-    {"file_name": str, "height": int, "width": int, "image_id": int,
-     "annotations": [ {"id", "category_id", "iscrowd", "bbox", "bbox_mode": "XYWH_ABS",
-                       "segmentation"}, ... ]}
-
-Video panoptic (``panoVSPW_vps_video_*`` = VIPSeg 720p, ``synthetic_vps_*``)::
-
-    {"file_names": [str, ...], "pan_seg_file_names": [str, ...],   # RGB id PNGs, id = R+256G+256^2B
-     "segments_infos": [ [ {"id": int, "category_id": int (contiguous, things first),
-                            "iscrowd": 0 | 1, "isthing": bool}, ... ], ... ],   # per frame
-     "height": int, "width": int, "length": int, "video_id": str}
-
-Video semantic (``VSPW_vss_video_*``, ``synthetic_vss_*``)::
-
-    {"file_names": [str, ...], "sem_seg_file_names": [str, ...],
-     "height": int, "width": int, "length": int, "video_id": str}
-
-    Class PNGs hold raw values: 0 and 255 are ignore, value v is raw class id v-1 (the VIPSeg
-    raw id order, 0 = wall). The model's contiguous index is things-first: the mapper converts
-    with ``metadata.stuff_dataset_id_to_contiguous_id`` (raw id -> contiguous; a 256-entry lookup
-    table is ``metadata.raw_value_to_contiguous`` which already folds in the ``v-1`` and the
-    ignore values -> 255).
-
-Test splits (no annotations) have no ``annotations`` / ``pan_seg_file_names`` /
-``segments_infos`` / ``sem_seg_file_names`` keys.
-
-Bad input (missing folders, broken JSON, missing frames, mask sizes that disagree with the video,
-empty videos) raises :class:`DatasetError` naming the file and the problem.
+* Video instances (``ytvis_*``, ``ovis_*``, ``synthetic_vis_*``, ``ytvis_json:...``):
+  ``{"file_names": [T absolute frame paths], "height", "width", "length": T, "video_id",
+  "annotations": [per frame: [{"id": track id, "category_id": contiguous 0..K-1, "iscrowd",
+  "bbox": [x, y, w, h], "bbox_mode": "XYWH_ABS", "segmentation": RLE dict or polygons}]]}``.
+* COCO pseudo-videos (``coco2ytvis2019_*``, ``coco2ytvis2021_*``, ``coco2ovis_*``), one dict per
+  image, ``category_id`` already the TARGET dataset's contiguous index (SPEC 5.2):
+  ``{"file_name", "height", "width", "image_id", "annotations": [objects as above]}``.
+* Video panoptic (``panoVSPW_vps_video_*`` = VIPSeg 720p, ``synthetic_vps_*``): ``{"file_names",
+  "pan_seg_file_names": [RGB id PNGs, id = R + 256 G + 256^2 B], "segments_infos": [per frame:
+  [{"id", "category_id": contiguous (things first), "iscrowd", "isthing"}]], "height", "width",
+  "length", "video_id"}``.
+* Video semantic (``VSPW_vss_video_*``, ``synthetic_vss_*``): ``{"file_names",
+  "sem_seg_file_names", "height", "width", "length", "video_id"}``; class PNG value v is raw class
+  v-1 (0 and 255 ignored); ``metadata.raw_value_to_contiguous`` maps values to contiguous ids.
 """
 from __future__ import annotations
 
@@ -66,21 +30,8 @@ import os
 import re
 from typing import Any, Callable
 
-__all__ = [
-    "DatasetError",
-    "UnknownDatasetError",
-    "DatasetCatalog",
-    "MetadataCatalog",
-    "Metadata",
-    "dataset_root",
-    "YTVIS_JSON_PREFIX",
-    "parse_ytvis_json_name",
-    "ytvis_json_loader_args",
-    "dataset_output_name",
-]
-
-YTVIS_JSON_PREFIX = "ytvis_json:"
-_YTVIS_JSON_RE = re.compile(r"^ytvis_json:(?P<json>.+?\.json):(?P<root>.+)$")
+__all__ = ["DatasetError", "UnknownDatasetError", "DatasetCatalog", "MetadataCatalog", "Metadata", "dataset_root",
+           "parse_ytvis_json_name", "dataset_output_name"]
 
 
 class DatasetError(ValueError):
@@ -100,51 +51,32 @@ def dataset_root() -> str:
 
 
 def parse_ytvis_json_name(name: str) -> tuple[str, str] | None:
-    """``"ytvis_json:<json_path>:<image_root>"`` -> ``(json_path, image_root)``, else ``None``.
-
-    The JSON path must end in ``.json``; paths are used as given (absolute, or relative to the
-    current working directory).
-    """
-    m = _YTVIS_JSON_RE.match(name)
-    if m is None:
-        return None
-    return m.group("json"), m.group("root")
+    """``"ytvis_json:<json_path>:<image_root>"`` (the path ends in ``.json``, used as given) ->
+    ``(json_path, image_root)``, else ``None``."""
+    m = re.match(r"^ytvis_json:(?P<json>.+?\.json):(?P<root>.+)$", name)
+    return (m.group("json"), m.group("root")) if m else None
 
 
 def dataset_output_name(name: str) -> str:
-    """A short, safe folder name for a dataset's outputs: the name itself when it is a plain name;
-    for config-only names (paths, colons) ``<json file stem>_<8 hex digits of a hash>``."""
+    """A short, safe folder name for a dataset's outputs: the name itself when plain, else (paths,
+    colons) ``<json file stem>_<8 hex digits of a hash>``."""
     if re.fullmatch(r"[\w.-]+", name):
         return name
     parsed = parse_ytvis_json_name(name)
-    stem = os.path.splitext(os.path.basename(parsed[0]))[0] if parsed else "dataset"
-    safe = re.sub(r"[^\w.-]", "_", stem)
-    return f"{safe}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
-
-
-def ytvis_json_loader_args(name: str) -> tuple[str, str] | None:
-    """``(json, image root)`` of a config-only ``ytvis_json:...`` name, ``None`` for other names;
-    a malformed ``ytvis_json:`` name is a ``DatasetError``."""
-    if not name.startswith(YTVIS_JSON_PREFIX):
-        return None
-    parsed = parse_ytvis_json_name(name)
-    if parsed is None:
-        raise DatasetError(
-            f"dataset name '{name}': expected 'ytvis_json:<path/to/file.json>:<image_root>'"
-        )
-    return parsed
+    stem = re.sub(r"[^\w.-]", "_", os.path.splitext(os.path.basename(parsed[0]))[0] if parsed else "dataset")
+    return f"{stem}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
 class _DatasetCatalog:
-    """Name -> zero-argument callable returning ``list[dict]`` (see the module docstring)."""
+    """Name -> zero-argument callable returning ``list[dict]``; resolvers register config-only
+    names (``ytvis_json:<json>:<root>``) on first use."""
 
     def __init__(self) -> None:
         self._loaders: dict[str, Callable[[], list[dict]]] = {}
         self._resolvers: list[Callable[[str], bool]] = []
 
     def add_resolver(self, resolver: Callable[[str], bool]) -> None:
-        """``resolver(name)`` registers a config-only name on first use and returns True if it
-        did (how ``ytvis_json:<json>:<root>`` names work)."""
+        """``resolver(name)`` registers ``name`` if it can and returns whether it did."""
         self._resolvers.append(resolver)
 
     def resolve(self, name: str) -> bool:
@@ -159,15 +91,13 @@ class _DatasetCatalog:
         self._loaders[name] = func
 
     def get(self, name: str) -> list[dict]:
-        """Run the loader of ``name``; unknown names raise ``KeyError`` listing close names."""
+        """Run the loader of ``name``; an unknown name raises ``KeyError`` listing close names."""
         if not self.resolve(name):
             close = difflib.get_close_matches(name, list(self._loaders), n=5, cutoff=0.6)
-            hint = f"; close names: {', '.join(close)}" if close else ""
             raise UnknownDatasetError(
-                f"dataset '{name}' is not registered{hint} "
-                f"(DatasetCatalog.list() shows all {len(self._loaders)} names; a YouTube-VIS "
-                f"JSON can be named as 'ytvis_json:<file.json>:<image_root>')"
-            )
+                f"dataset '{name}' is not registered{'; close names: ' + ', '.join(close) if close else ''} "
+                f"(DatasetCatalog.list() shows all {len(self._loaders)} names; a YouTube-VIS JSON can be named "
+                f"as 'ytvis_json:<file.json>:<image_root>')")
         try:
             return self._loaders[name]()
         except DatasetError as e:
@@ -184,17 +114,11 @@ class _DatasetCatalog:
     def __contains__(self, name: str) -> bool:
         return name in self._loaders
 
-    def __repr__(self) -> str:
-        return f"DatasetCatalog({len(self._loaders)} datasets)"
-
 
 class Metadata:
-    """Attributes of a dataset (class names, colours, paths, id mappings, evaluator type...).
-
-    Attributes are plain values, or "lazy" ones computed by a zero-argument function on every
-    read (paths under ``$DETECTRON2_DATASETS``) or on the first read (``cache=True``, e.g. class
-    names taken from a JSON's categories).
-    """
+    """Attributes of a dataset (classes, colours, paths, id maps, evaluator type...): plain values,
+    or lazy ones computed by a zero-argument function at every read (paths under
+    ``$DETECTRON2_DATASETS``) or at the first (``cache=True``, e.g. classes from a JSON)."""
 
     def __init__(self, name: str, **kwargs: Any) -> None:
         object.__setattr__(self, "name", name)
@@ -215,21 +139,18 @@ class Metadata:
         self._lazy.pop(key, None)
         object.__setattr__(self, key, value)
 
-    def __getattr__(self, key: str) -> Any:  # only called when normal lookup fails
+    def __getattr__(self, key: str) -> Any:  # only called when the normal lookup fails
         lazy = self.__dict__.get("_lazy", {})
-        if key in lazy:
-            func, cache = lazy[key]
-            value = func()
-            if cache:
-                lazy.pop(key)
-                object.__setattr__(self, key, value)
-            return value
-        if key.startswith("__"):
-            raise AttributeError(key)
-        raise AttributeError(
-            f"metadata of dataset '{self.__dict__.get('name')}' has no attribute '{key}' "
-            f"(available: {', '.join(sorted(self.keys()))})"
-        )
+        if key not in lazy:
+            if key.startswith("__"):
+                raise AttributeError(key)
+            raise AttributeError(f"metadata of dataset '{self.__dict__.get('name')}' has no attribute '{key}' "
+                                 f"(available: {', '.join(sorted(self.keys()))})")
+        func, cache = lazy[key]
+        value = func()
+        if cache:
+            setattr(self, key, value)
+        return value
 
     def is_set(self, key: str) -> bool:
         """True if ``key`` holds a plain (non-lazy or already computed) value."""
@@ -247,14 +168,12 @@ class Metadata:
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.keys()}
 
-    def __getstate__(self) -> dict[str, Any]:
-        # lazy attributes are resolved (their functions are closures, not picklable)
+    def __getstate__(self) -> dict[str, Any]:  # lazy values are resolved (their closures do not pickle)
         return self.as_dict()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_lazy", {})
-        for k, v in state.items():
-            object.__setattr__(self, k, v)
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return f"Metadata(name={self.name!r}, keys={sorted(self.keys())})"
@@ -268,9 +187,8 @@ class _MetadataCatalog:
 
     def get(self, name: str) -> Metadata:
         if name not in self._metas:
-            DatasetCatalog.resolve(name)
-            if name not in self._metas:
-                self._metas[name] = Metadata(name)
+            DatasetCatalog.resolve(name)  # a config-only name sets its metadata when registered
+            self._metas.setdefault(name, Metadata(name))
         return self._metas[name]
 
     def list(self) -> list[str]:
