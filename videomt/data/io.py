@@ -1,7 +1,7 @@
-"""Small file readers shared by the loaders, the mappers and the converters.
+"""File readers shared by the loaders, the mappers, the converters and the evaluation.
 
-Every reader raises :class:`videomt.data.catalog.DatasetError` with a one-line message that names
-the file and the problem (never a bare ``OSError`` / ``JSONDecodeError``).
+Every reader raises ``error`` (default :class:`~videomt.data.catalog.DatasetError`) with one line
+naming the file and the problem, never a bare ``OSError`` / ``JSONDecodeError``.
 """
 from __future__ import annotations
 
@@ -16,26 +16,14 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..utils.files import read_json
 from .catalog import DatasetError, dataset_root
 
-__all__ = [
-    "read_image_rgb",
-    "read_panoptic_ids",
-    "read_semantic_png",
-    "rgb2id",
-    "id2rgb",
-    "load_json",
-    "list_dir",
-    "image_size",
-    "require_dir",
-    "root_hint",
-    "check_files_exist",
-    "gc_paused",
-]
+__all__ = ["read_image_rgb", "read_panoptic_ids", "read_semantic_png", "rgb2id", "id2rgb", "load_json", "list_dir",
+           "image_size", "require_dir", "root_hint", "check_files_exist", "gc_paused"]
 
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building big dict/list trees (2x faster loads
-    of large JSONs: the collector otherwise rescans the growing tree many times)."""
+    """Pause the cyclic garbage collector while building big dict/list trees (2x faster loads of
+    large JSONs: the collector otherwise rescans the growing tree many times)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -45,38 +33,27 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def read_image_rgb(path: str) -> np.ndarray:
-    """Read an image file as an ``(H, W, 3)`` uint8 RGB array.
-
-    Grayscale (L, I;16, 1), palette (P), RGBA / LA and CMYK files are converted to RGB (alpha is
-    dropped); the EXIF orientation is applied (as Detectron2's ``read_image``). A missing or
-    unreadable file raises ``DatasetError`` naming the path.
-    """
+@contextmanager
+def _open(path: str, what: str, error: type[Exception]) -> Iterator[Image.Image]:
     try:
         with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            if img.mode == "I;16" or img.mode == "I":
-                arr = np.asarray(img, dtype=np.float64)
-                peak = 65535.0 if arr.max(initial=0) > 255 else 255.0
-                arr = np.clip(arr * (255.0 / peak), 0, 255).astype(np.uint8)
-                return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
-            if img.mode != "RGB":
-                img = img.convert("RGB")
-            return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
-
-
-def _read_array(path: str, what: str, error: type[Exception]) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img)
+            yield img
     except FileNotFoundError:
         raise error(f"{path}: {what} not found") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise error(f"{path}: unreadable {what} ({type(e).__name__}: {e})") from None
+
+
+def read_image_rgb(path: str) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB, EXIF orientation applied (as Detectron2's
+    ``read_image``); grayscale (also 16-bit), palette, RGBA / LA and CMYK files are converted."""
+    with _open(path, "image file", DatasetError) as img:
+        img = ImageOps.exif_transpose(img)
+        if img.mode in ("I;16", "I"):
+            arr = np.asarray(img, dtype=np.float64)
+            arr = np.clip(arr * (255.0 / (65535.0 if arr.max(initial=0) > 255 else 255.0)), 0, 255).astype(np.uint8)
+            return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
+        return np.ascontiguousarray(np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8))
 
 
 def rgb2id(rgb: np.ndarray) -> np.ndarray | int:
@@ -93,40 +70,30 @@ def id2rgb(ids: np.ndarray | int) -> np.ndarray | list[int]:
     return out.tolist() if out.ndim == 1 else out
 
 
-def read_panoptic_ids(path: str, what: str = "panoptic mask",
-                      error: type[Exception] = DatasetError) -> np.ndarray:
-    """Read a panoptic PNG (RGB-encoded ids, 0 = void) as an ``(H, W)`` int64 id map; a missing,
-    unreadable or non-RGB file raises ``error`` naming it."""
-    arr = _read_array(path, what, error)
+def read_panoptic_ids(path: str, what: str = "panoptic mask", error: type[Exception] = DatasetError) -> np.ndarray:
+    """A panoptic PNG (RGB-encoded ids, 0 = void) as an ``(H, W)`` int64 id map."""
+    with _open(path, what, error) as img:
+        arr = np.asarray(img)
     if arr.ndim != 3 or arr.shape[2] < 3:
         raise error(f"{path}: {what} must be an RGB PNG, got array shape {arr.shape}")
     return rgb2id(arr[:, :, :3])
 
 
-def read_semantic_png(path: str, what: str = "semantic mask",
-                      error: type[Exception] = DatasetError) -> np.ndarray:
-    """Read a class-value PNG (VSPW masks, predictions) as an ``(H, W)`` uint8 array: palette
-    indices as stored, channel 0 of an RGB file (as the reference loaders read it)."""
-    arr = _read_array(path, what, error)
-    if arr.ndim == 3:
-        arr = arr[:, :, 0]
-    if arr.dtype != np.uint8:
-        if arr.max(initial=0) > 255:
-            raise error(f"{path}: {what} has values > 255 (dtype {arr.dtype})")
-        arr = arr.astype(np.uint8)
-    return arr
+def read_semantic_png(path: str, what: str = "semantic mask", error: type[Exception] = DatasetError) -> np.ndarray:
+    """A class-value PNG (VSPW masks, predictions) as ``(H, W)`` uint8: palette indices as stored,
+    channel 0 of an RGB file (as the reference loaders read it)."""
+    with _open(path, what, error) as img:
+        arr = np.asarray(img)
+    arr = arr[:, :, 0] if arr.ndim == 3 else arr
+    if arr.dtype != np.uint8 and arr.max(initial=0) > 255:
+        raise error(f"{path}: {what} has values > 255 (dtype {arr.dtype})")
+    return arr.astype(np.uint8, copy=False)
 
 
 def image_size(path: str) -> tuple[int, int]:
     """``(height, width)`` of an image, reading only its header."""
-    try:
-        with Image.open(path) as img:
-            w, h = img.size
-            return h, w
-    except FileNotFoundError:
-        raise DatasetError(f"{path}: image file not found") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(f"{path}: unreadable image ({type(e).__name__}: {e})") from None
+    with _open(path, "image file", DatasetError) as img:
+        return img.size[1], img.size[0]
 
 
 def load_json(path: str, what: str = "annotation file") -> Any:
@@ -149,8 +116,8 @@ def root_hint(path: str) -> str:
     root = os.path.abspath(dataset_root())
     if os.path.commonpath([root, os.path.abspath(path)]) != root:
         return ""
-    return (f" (datasets are looked up under $DETECTRON2_DATASETS, now "
-            f"{os.environ.get('DETECTRON2_DATASETS', 'unset: ./datasets')})")
+    return f" (datasets are looked up under $DETECTRON2_DATASETS, now " \
+           f"{os.environ.get('DETECTRON2_DATASETS', 'unset: ./datasets')})"
 
 
 def require_dir(folder: str, what: str, hint: str = "") -> None:
@@ -160,20 +127,15 @@ def require_dir(folder: str, what: str, hint: str = "") -> None:
 
 
 def check_files_exist(paths: Iterable[str], what: str, context: str) -> None:
-    """Check that every path exists with one ``os.listdir`` per parent folder (fast on big sets).
-
-    ``context`` (e.g. ``"train.json, video 12"``) is added to the message of the first missing
-    file.
-    """
-    cache: dict[str, set[str]] = {}
+    """Check that every path exists with one ``os.listdir`` per parent folder (fast on big sets);
+    ``context`` (e.g. ``"train.json, video 12"``) starts the message of the first missing file."""
+    listed: dict[str, set[str]] = {}
     for p in paths:
         parent, base = os.path.split(p)
-        names = cache.get(parent)
-        if names is None:
+        if parent not in listed:
             try:
-                names = set(os.listdir(parent))
+                listed[parent] = set(os.listdir(parent))
             except (FileNotFoundError, NotADirectoryError):
                 raise DatasetError(f"{context}: {what} folder {parent} not found") from None
-            cache[parent] = names
-        if base not in names:
+        if base not in listed[parent]:
             raise DatasetError(f"{context}: {what} {p} not found")
