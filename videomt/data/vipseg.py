@@ -32,57 +32,54 @@ __all__ = ["load_vipseg_json", "register_vipseg_panoptic"]
 logger = logging.getLogger(__name__)
 
 
-def _frame_file(name: str) -> str:
-    """The frame listed as ``name``: VIPSeg lists ``<frame>.png`` for ``<frame>.jpg`` frames."""
-    stem, ext = os.path.splitext(name)
-    return stem + ".jpg" if ext.lower() == ".png" else name
-
-
 def _images_by_video(json_file: str, videos: Any) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for i, v in enumerate(videos or []):
         images = v.get("images") if isinstance(v, dict) else None
-        if "video_id" not in (v if isinstance(v, dict) else {}) or not isinstance(images, list) or any(
+        if not isinstance(images, list) or "video_id" not in v or any(
                 not isinstance(im, dict) or "file_name" not in im for im in images):
-            raise DatasetError(f"{json_file}: videos[{i}] must be a dict with 'video_id' and a list "
-                               f"of 'images' with 'file_name'")
+            raise DatasetError(f"{json_file}: videos[{i}] must be a dict with 'video_id' and a list of 'images' with "
+                               f"'file_name'")
         out[str(v["video_id"])] = images
     return out
 
 
-def _image_lookup(images: list[dict] | None) -> dict[Any, dict] | None:
-    """``images`` of one video by ``("id", image id)`` and by ``("stem", file stem)``."""
+def _frame_images(json_file: str, vid: str, frames: list[dict], images: list[dict] | None) -> list[dict]:
+    """The ``images`` entry of each annotated frame: by ``image_id``, else by file stem (the first
+    entry wins); the annotated frame itself when the JSON lists no images."""
     if images is None:
-        return None
-    out: dict[Any, dict] = {}
-    for im in reversed(images):  # the first entry wins
-        out[("id", im.get("id"))] = out[("stem", os.path.splitext(im["file_name"])[0])] = im
+        return [{"file_name": fa["file_name"]} for fa in frames]
+    lookup: dict[tuple, dict] = {}
+    for im in reversed(images):
+        lookup[("id", im.get("id"))] = lookup[("stem", os.path.splitext(im["file_name"])[0])] = im
+    out = []
+    for f, fa in enumerate(frames):
+        key = ("id", fa["image_id"]) if "image_id" in fa else ("stem", os.path.splitext(fa["file_name"])[0])
+        if key not in lookup:
+            what = f"image_id {key[1]!r}" if key[0] == "id" else f"an image named {key[1]}"
+            raise DatasetError(f"{json_file}: video {vid} frame {f}: no entry with {what} in the video's 'images'")
+        out.append(lookup[key])
     return out
 
 
-def _image_of_frame(json_file: str, vid: str, f: int, fa: dict, lookup: dict | None) -> dict:
-    """The ``images`` entry of annotated frame ``fa``: by ``image_id``, else by file stem."""
-    if lookup is None:
-        return {"file_name": fa["file_name"]}
-    if "image_id" in fa:
-        key, what = ("id", fa["image_id"]), f"image_id {fa['image_id']!r}"
+def _record(json_file: str, image_root: str, vid: str, images: list[dict]) -> dict:
+    """The video dict of ``images``: VIPSeg lists ``<frame>.png`` names for ``<frame>.jpg`` frames;
+    the size is the first image's, else read from the first frame's header."""
+    names = [os.path.splitext(im["file_name"])[0] + ".jpg" if im["file_name"].lower().endswith(".png")
+             else im["file_name"] for im in images]
+    file_names = [os.path.join(image_root, vid, n) for n in names]
+    if "height" in images[0] and "width" in images[0]:
+        h, w = int(images[0]["height"]), int(images[0]["width"])
+    elif os.path.isfile(file_names[0]):
+        h, w = image_size(file_names[0])
     else:
-        key = ("stem", os.path.splitext(fa["file_name"])[0])
-        what = f"an image named {key[1]}"
-    if key not in lookup:
-        raise DatasetError(f"{json_file}: video {vid} frame {f}: no entry with {what} in the "
-                           f"video's 'images'")
-    return lookup[key]
+        raise DatasetError(f"{json_file}: video {vid}: frame {file_names[0]} not found")
+    return {"file_names": file_names, "height": h, "width": w, "length": len(file_names), "video_id": vid}
 
 
 @gc_paused()
-def load_vipseg_json(
-    json_file: str,
-    image_root: str,
-    panoptic_root: str,
-    categories: list[dict] | None = None,
-    check_files: bool = True,
-) -> list[dict]:
+def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, categories: list[dict] | None = None,
+                     check_files: bool = True) -> list[dict]:
     """Load a VIPSeg panoptic JSON into video dicts (contract in :mod:`videomt.data.catalog`).
 
     Args:
@@ -93,102 +90,64 @@ def load_vipseg_json(
     """
     require_dir(image_root, "image folder", root_hint(image_root))
     data = load_json(json_file)
-    if not isinstance(data, dict) or not (
-        isinstance(data.get("annotations"), list) or isinstance(data.get("videos"), list)
-    ):
-        raise DatasetError(f"{json_file}: not a VIPSeg panoptic JSON (no 'annotations' or "
-                           f"'videos' list)")
-    if categories is None:
-        categories = data.get("categories")
-        if not isinstance(categories, list) or not categories:
-            raise DatasetError(f"{json_file}: no 'categories' list and none given")
+    if not isinstance(data, dict) or not (isinstance(data.get("annotations"), list) or
+                                          isinstance(data.get("videos"), list)):
+        raise DatasetError(f"{json_file}: not a VIPSeg panoptic JSON (no 'annotations' or 'videos' list)")
+    categories = data.get("categories") if categories is None else categories
+    if not isinstance(categories, list) or not categories:
+        raise DatasetError(f"{json_file}: no 'categories' list and none given")
     meta = things_first_metadata(categories)
-    raw_to_contig: dict[int, int] = meta["stuff_dataset_id_to_contiguous_id"]
-    thing_ids = set(meta["thing_dataset_id_to_contiguous_id"])
+    raw_to_contiguous, things = meta["stuff_dataset_id_to_contiguous_id"], set(meta["thing_dataset_id_to_contiguous_id"])
     videos = _images_by_video(json_file, data.get("videos"))
-
     out: list[dict] = []
-    anns = data.get("annotations")
-    if anns:
+    if data.get("annotations"):
         require_dir(panoptic_root, "panoptic mask folder")
-        for i, va in enumerate(anns):
-            if not isinstance(va, dict) or "video_id" not in va or not isinstance(
-                va.get("annotations"), list
-            ):
-                raise DatasetError(f"{json_file}: annotations[{i}] must be a dict with "
-                                   f"'video_id' and an 'annotations' list")
-            vid = str(va["video_id"])
-            frames = va["annotations"]
-            if not frames:
-                raise DatasetError(f"{json_file}: video {vid} is empty (no annotated frames)")
-            lookup = _image_lookup(videos.get(vid))
-            images, pan_files, infos = [], [], []
-            for f, fa in enumerate(frames):
-                if not isinstance(fa, dict) or "file_name" not in fa or not isinstance(
-                    fa.get("segments_info"), list
-                ):
-                    raise DatasetError(f"{json_file}: video {vid} frame {f}: needs 'file_name' "
-                                       f"and a 'segments_info' list")
-                images.append(_image_of_frame(json_file, vid, f, fa, lookup))
-                pan_files.append(os.path.join(panoptic_root, vid, fa["file_name"]))
-                segs = []
-                for s in fa["segments_info"]:
-                    cat = s.get("category_id")
-                    if cat not in raw_to_contig:
-                        raise DatasetError(f"{json_file}: video {vid} frame {f}: segment "
-                                           f"{s.get('id')} has unknown category_id {cat}")
-                    segs.append({"id": int(s["id"]), "category_id": raw_to_contig[cat],
-                                 "iscrowd": int(s.get("iscrowd", 0)), "isthing": cat in thing_ids})
-                infos.append(segs)
-            rec = _base_record(json_file, image_root, vid, images)
-            rec["pan_seg_file_names"] = pan_files
-            rec["segments_infos"] = infos
-            out.append(rec)
-    else:
+    for i, va in enumerate(data.get("annotations") or []):
+        if not isinstance(va, dict) or "video_id" not in va or not isinstance(va.get("annotations"), list):
+            raise DatasetError(f"{json_file}: annotations[{i}] must be a dict with 'video_id' and an 'annotations' list")
+        vid, frames = str(va["video_id"]), va["annotations"]
+        if not frames:
+            raise DatasetError(f"{json_file}: video {vid} is empty (no annotated frames)")
+        infos = []
+        for f, fa in enumerate(frames):
+            if not isinstance(fa, dict) or "file_name" not in fa or not isinstance(fa.get("segments_info"), list):
+                raise DatasetError(f"{json_file}: video {vid} frame {f}: needs 'file_name' and a 'segments_info' list")
+            for s in fa["segments_info"]:
+                if s.get("category_id") not in raw_to_contiguous:
+                    raise DatasetError(f"{json_file}: video {vid} frame {f}: segment {s.get('id')} has unknown "
+                                       f"category_id {s.get('category_id')}")
+            infos.append([{"id": int(s["id"]), "category_id": raw_to_contiguous[s["category_id"]],
+                           "iscrowd": int(s.get("iscrowd", 0)), "isthing": s["category_id"] in things}
+                          for s in fa["segments_info"]])
+        rec = _record(json_file, image_root, vid, _frame_images(json_file, vid, frames, videos.get(vid)))
+        rec["pan_seg_file_names"] = [os.path.join(panoptic_root, vid, fa["file_name"]) for fa in frames]
+        rec["segments_infos"] = infos
+        out.append(rec)
+    if not data.get("annotations"):  # a test split: the videos' images
         for vid, images in videos.items():
             if not images:
                 raise DatasetError(f"{json_file}: video {vid} is empty (no images)")
-            out.append(_base_record(json_file, image_root, vid, images))
-
+            out.append(_record(json_file, image_root, vid, images))
     if check_files:
         for rec in out:
-            ctx = f"{json_file}: video {rec['video_id']}"
-            check_files_exist(rec["file_names"], "frame", ctx)
+            where = f"{json_file}: video {rec['video_id']}"
+            check_files_exist(rec["file_names"], "frame", where)
             if "pan_seg_file_names" in rec:
-                check_files_exist(rec["pan_seg_file_names"], "panoptic mask", ctx)
-                mh, mw = image_size(rec["pan_seg_file_names"][0])
-                if (mh, mw) != (rec["height"], rec["width"]):
-                    raise DatasetError(
-                        f"{rec['pan_seg_file_names'][0]}: mask size [{mh}, {mw}] disagrees with "
-                        f"video {rec['video_id']} size [{rec['height']}, {rec['width']}]"
-                    )
+                check_files_exist(rec["pan_seg_file_names"], "panoptic mask", where)
+                mask_hw = image_size(rec["pan_seg_file_names"][0])
+                if mask_hw != (rec["height"], rec["width"]):
+                    raise DatasetError(f"{rec['pan_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with "
+                                       f"video {rec['video_id']} size [{rec['height']}, {rec['width']}]")
     logger.info("Loaded %d videos from %s", len(out), json_file)
     return out
 
 
-def _base_record(json_file: str, image_root: str, vid: str, images: list[dict]) -> dict:
-    file_names = [os.path.join(image_root, vid, _frame_file(im["file_name"])) for im in images]
-    first = images[0]
-    if "height" in first and "width" in first:
-        h, w = int(first["height"]), int(first["width"])
-    else:  # header read of the first frame only
-        if not os.path.isfile(file_names[0]):
-            raise DatasetError(f"{json_file}: video {vid}: frame {file_names[0]} not found")
-        h, w = image_size(file_names[0])
-    return {"file_names": file_names, "height": h, "width": w, "length": len(file_names),
-            "video_id": vid}
-
-
-def register_vipseg_panoptic(
-    name: str, metadata: dict, json_file: str, image_root: str, panoptic_root: str,
-    categories: list[dict] | None = None,
-) -> None:
+def register_vipseg_panoptic(name: str, metadata: dict, json_file: str, image_root: str, panoptic_root: str,
+                             categories: list[dict] | None = None) -> None:
     """Register a VIPSeg-format panoptic video dataset (categories default to the JSON's)."""
-    DatasetCatalog.register(
-        name, lambda: load_vipseg_json(json_file, image_root, panoptic_root, categories)
-    )
+    DatasetCatalog.register(name, lambda: load_vipseg_json(json_file, image_root, panoptic_root, categories))
     meta = MetadataCatalog.get(name)
     if categories is not None:
         meta.set(**things_first_metadata(categories))
-    meta.set(json_file=json_file, image_root=image_root, panoptic_root=panoptic_root,
-             evaluator_type="vps", ignore_label=255, **metadata)
+    meta.set(json_file=json_file, image_root=image_root, panoptic_root=panoptic_root, evaluator_type="vps",
+             ignore_label=255, **metadata)
