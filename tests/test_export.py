@@ -1,0 +1,76 @@
+"""tools/export.py: the per-frame step to ONNX (checked with onnxruntime) and torch.export."""
+import importlib.util
+import json
+import os
+
+import numpy as np
+import onnxruntime
+import pytest
+import torch
+
+from tests.video_fixtures import TINY_OPTS
+from videomt.inference.export import STEP_INPUTS, STEP_OUTPUTS, onnx_step_parity
+from videomt.inference.runtime import FrameStep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml")
+_spec = importlib.util.spec_from_file_location("export_tool", os.path.join(ROOT, "tools", "export.py"))
+export_tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(export_tool)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """The CLI's export of a tiny random model at 64x64 (dynamic batch / height / width)."""
+    out = tmp_path_factory.mktemp("export")
+    torch.manual_seed(0)
+    assert export_tool.main(["--config-file", QUICKSTART, "--output", str(out), "--input-size", "64", "64",
+                             "--check-frames", "0", *TINY_OPTS]) == 0
+    torch.manual_seed(0)  # the same random weights for the PyTorch side
+    predictor = export_tool.VideoPredictor(export_tool.load_config(QUICKSTART, TINY_OPTS))
+    return out, predictor.model
+
+
+def test_export_writes_the_files_and_metadata(exported):
+    out, model = exported
+    assert {"step.onnx", "step.pt2", "metadata.json", "initial_state.npy"} <= set(os.listdir(out))
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["num_queries"] == model.core.num_queries and meta["size_divisibility"] == 32
+    assert meta["class_names"][0] == "circle" and len(meta["pixel_mean"]) == 3
+    assert np.array_equal(np.load(out / "initial_state.npy"), model.core.q.weight.detach()[None].numpy())
+
+
+@pytest.mark.parametrize("size", [(64, 64), (32, 96)])  # the export size and another one (dynamic H, W)
+def test_onnxruntime_matches_pytorch_over_frames_with_state_fed_back(exported, size):
+    out, model = exported
+    assert onnx_step_parity(model.core, str(out / "step.onnx"), size, num_frames=3) < 1e-4
+
+
+def test_onnx_batch_of_streams(exported):
+    out, model = exported
+    session = onnxruntime.InferenceSession(str(out / "step.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == STEP_INPUTS
+    frames = torch.randn(3, 3, 32, 64)
+    state = model.core.initial_state(3).detach().contiguous() + 0.1 * torch.randn(3, model.core.num_queries, 384)
+    with torch.no_grad():
+        ours = FrameStep(model.core)(frames, state)
+    theirs = session.run(STEP_OUTPUTS, {"frames": frames.numpy(), "state": state.numpy()})
+    for a, b in zip(ours, theirs):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a.numpy(), b, atol=1e-4, rtol=0)
+
+
+def test_torch_export_program_round_trip(exported):
+    out, model = exported
+    program = torch.export.load(str(out / "step.pt2"))
+    frames, state = torch.randn(2, 3, 48, 64), model.core.initial_state(2).detach().contiguous()
+    with torch.no_grad():
+        ours, theirs = FrameStep(model.core)(frames, state), program.module()(frames, state)
+    for a, b in zip(ours, theirs):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+def test_bad_export_size_is_one_clear_error(exported, tmp_path):
+    with pytest.raises(ValueError, match="must be positive multiples of the patch size 16"):
+        export_tool.main(["--config-file", QUICKSTART, "--output", str(tmp_path), "--input-size", "60", "64",
+                          "--format", "onnx", *TINY_OPTS])
