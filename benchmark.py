@@ -9,6 +9,8 @@
     python benchmark.py --task hf --config-file configs/ytvis19/videomt_dinov2_small.yaml \
         --device cpu --frames 6 --iters 7   # a 640x640 clip vs HF transformers fp32, same weights
     python benchmark.py --task offline --config-file ... --video-frames 1000 --video-size 720 1280  # memory
+    python benchmark.py --task precision --config-file configs/quickstart/synthetic_vis.yaml --dtype bf16 \
+        --num-videos 8 MODEL.WEIGHTS output/quickstart_synthetic_vis/model_final.pth   # AP fp32 vs bf16
 
 No dataset and no weights are needed: weights are random unless ``--model-weights`` (or
 ``MODEL.WEIGHTS``) is given, frames come from the config's first test dataset when it is on disk,
@@ -35,6 +37,7 @@ from videomt.data import DatasetCatalog
 from videomt.data.augmentation import shortest_edge_size
 from videomt.data.catalog import DatasetError
 from videomt.data.mappers.inference import VideoTestMapper
+from videomt.evaluation.evaluator import YTVISEvaluator
 from videomt.inference import VideoPredictor, open_video
 from videomt.inference.benchmarking import (count_flops, environment, peak_memory_mb, reset_peak_memory,
                                             summarize, time_frames, time_online, time_throughput)
@@ -43,7 +46,7 @@ from videomt.inference.runtime import CoreRunner
 from videomt.inference.writers import Mp4Writer
 from videomt.model import pad_frames
 
-TASKS = ("fps", "flops", "throughput", "hf", "offline")
+TASKS = ("fps", "flops", "throughput", "hf", "offline", "precision")
 DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config's test rule
 
 
@@ -175,6 +178,42 @@ def offline_video(args, predictor, tmp: str) -> dict:
             "whole_video_mask_logits_mb": mask_logits_mb, "model_input_size": list(padded)}
 
 
+def precision_parity(args, cfg, tmp: str) -> dict:
+    """Instance AP on ``DATASETS.TEST[0]`` (first ``--num-videos`` videos) of the offline predictor
+    in fp32 and in ``--dtype``, with the same weights, and how much their predictions agree."""
+    if cfg.MODEL.BACKBONE.TEST.TASK != "vis":
+        raise ValueError("--task precision scores instance segmentation (MODEL.BACKBONE.TEST.TASK vis)")
+    name = cfg.DATASETS.TEST[0]
+    dicts = DatasetCatalog.get(name)[: args.num_videos]
+    out, tracks = {"dataset": name, "videos": len(dicts)}, {}
+    for dtype in ("fp32", args.dtype):
+        torch.manual_seed(0)  # the same random weights when none are given
+        predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=dtype)
+        evaluator = YTVISEvaluator(name, os.path.join(tmp, dtype))
+        tracks[dtype] = []
+        for d in tqdm(dicts, desc=dtype, unit="video"):
+            frames = list(predictor(d["file_names"]))
+            video = {"pred_scores": frames[0]["scores"], "pred_labels": frames[0]["labels"],
+                     "pred_ids": frames[0]["track_ids"], "pred_masks": torch.stack([f["masks"] for f in frames], 1)}
+            evaluator.process([{"video_id": d["video_id"]}], [video])
+            tracks[dtype].append(video)
+        out[f"ap_{dtype}"] = evaluator.evaluate()["segm"]["AP"]
+    same, ious = [], []
+    for a, b in zip(tracks["fp32"], tracks[args.dtype]):
+        pairs_b = {(int(i), int(c)): m for i, c, m in zip(b["pred_ids"], b["pred_labels"], b["pred_masks"])}
+        for i, c, m in zip(a["pred_ids"], a["pred_labels"], a["pred_masks"]):
+            other = pairs_b.get((int(i), int(c)))
+            same.append(other is not None)
+            if other is not None:
+                union = (m | other).sum()
+                ious.append(float((m & other).sum() / union) if union else 1.0)
+    out.update(same_tracks_fraction=float(np.mean(same)), mean_mask_iou_same_tracks=float(np.mean(ious)),
+               ap_delta=out[f"ap_{args.dtype}"] - out["ap_fp32"])
+    print(f"AP fp32 {out['ap_fp32']:.2f}, {args.dtype} {out[f'ap_{args.dtype}']:.2f}; {100 * out['same_tracks_fraction']:.1f}% "
+          f"of the (track, class) pairs identical, their mask IoU {out['mean_mask_iou_same_tracks']:.4f}")
+    return out
+
+
 def current_rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -245,6 +284,9 @@ def main(argv=None) -> int:
     if args.task == "hf":
         with tempfile.TemporaryDirectory() as tmp:
             out.update(compare_with_hf(args, cfg, tmp))
+    elif args.task == "precision":
+        with tempfile.TemporaryDirectory() as tmp:
+            out.update(precision_parity(args, cfg, tmp))
     elif args.task == "offline":
         predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=args.dtype, cache_mb=args.cache_mb)
         with tempfile.TemporaryDirectory() as tmp:

@@ -128,3 +128,9 @@ def test_offline_video_json(tmp_path, cache_mb, second_pass):
     res = run(tmp_path, "--task", "offline", "--video-frames", "4", "--video-size", "40", "56", "--cache-mb", cache_mb)
     assert res["video_frames"] == 4 and res["second_pass"] == second_pass
     assert res["peak_memory_mb"] >= res["rss_before_mb"] > 0 and res["model_input_size"] == [32, 64]
+
+
+def test_precision_json(tmp_path):
+    res = run(tmp_path, "--task", "precision", "--dtype", "bf16", "--num-videos", "1")
+    assert res["videos"] == 1 and {"ap_fp32", "ap_bf16", "ap_delta"} <= set(res)
+    assert res["same_tracks_fraction"] > 0.5 and 0.9 < res["mean_mask_iou_same_tracks"] <= 1

@@ -108,10 +108,11 @@ def test_gif_folder_and_arrays_give_the_same_results(predictors, tmp_path):
     from_gif = [r["sem_seg"] for r in predictor(str(tmp_path / "v.gif"))]
     from_folder = [r["sem_seg"] for r in predictor(str(folder))]
     from_list = [r["sem_seg"] for r in predictor(list(gif_frames))]
+    from_paths = [r["sem_seg"] for r in predictor(sorted(str(p) for p in folder.iterdir()))]
     from_tensor = [r["sem_seg"] for r in predictor(torch.from_numpy(gif_frames).permute(0, 3, 1, 2))]
     assert len(from_gif) == T
-    for a, b, c, d in zip(from_gif, from_folder, from_list, from_tensor):
-        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
+    for a, b, c, d, e in zip(from_gif, from_folder, from_list, from_tensor, from_paths):
+        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d) and torch.equal(a, e)
     assert len(list(predictor(str(folder), max_frames=2))) == 2
 
 

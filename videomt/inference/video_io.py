@@ -173,6 +173,17 @@ class _ImageFile(VideoSource):
             raise VideoInputError(str(e)) from None
 
 
+class _FileList(VideoSource):
+    """Image files in the given order (e.g. a dataset dict's ``file_names``)."""
+
+    def __init__(self, files: Sequence[str], max_frames: int | None = None):
+        super().__init__(os.path.dirname(files[0]) or files[0], num_frames=len(files), max_frames=max_frames,
+                         frame_names=[os.path.splitext(os.path.basename(f))[0] for f in files])
+        self.files = list(files)
+
+    _raw_frames = _FrameFolder._raw_frames
+
+
 class _InMemory(VideoSource):
     """A list of frames, a (T, H, W, C) / (T, C, H, W) array or tensor."""
 
@@ -215,7 +226,8 @@ class _Webcam(VideoSource):
 
 def open_video(source, max_frames: int | None = None) -> VideoSource:
     """A :class:`VideoSource` for a video file path, a frame folder, an image file, a webcam
-    index (int), a list of frames or a 4-D array / tensor of frames. Nothing is decoded yet."""
+    index (int), a list of frames or of image paths, or a 4-D array / tensor of frames. Nothing is
+    decoded yet."""
     if max_frames is not None and max_frames <= 0:
         raise VideoInputError(f"max_frames must be positive, got {max_frames}")
     if isinstance(source, VideoSource):
@@ -234,6 +246,8 @@ def open_video(source, max_frames: int | None = None) -> VideoSource:
     if isinstance(source, (list, tuple, np.ndarray, torch.Tensor)):
         if len(source) == 0:
             raise VideoInputError("frames: the video has no frames")
+        if all(isinstance(f, (str, os.PathLike)) for f in source):
+            return _FileList([os.fspath(f) for f in source], max_frames)
         return _InMemory(source, max_frames)
     raise VideoInputError(f"unsupported video input of type {type(source).__name__} (a file path, a frame "
                           "folder, a webcam index, a list of frames or a (T, H, W, 3) array)")
