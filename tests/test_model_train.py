@@ -273,3 +273,23 @@ def test_two_processes_average_to_the_single_process_gradient(tmp_path):
     distributed = torch.load(tmp_path / "grads0.pt", weights_only=True)
     for name, g in single.items():
         torch.testing.assert_close(distributed[name], g, atol=1e-5, rtol=1e-4)
+
+
+def test_only_supervised_aux_outputs_are_computed():
+    """The input of the last query block carries no loss (SPEC decision 3): the core skips it, and
+    the aux outputs it does compute equal those of a full deep-supervision pass."""
+    core = train_model().core
+    video = torch.randn(1, 2, 3, 32, 32)
+    full = core(video, with_aux=True)
+    part = core(video, with_aux=True, num_aux=core.num_query_blocks - 1)
+    assert len(full["aux_outputs"]) == core.num_query_blocks and len(part["aux_outputs"]) == core.num_query_blocks - 1
+    for a, b in zip(part["aux_outputs"], full["aux_outputs"]):
+        torch.testing.assert_close(a["pred_masks"], b["pred_masks"])
+    torch.testing.assert_close(part["pred_logits"], full["pred_logits"])
+    calls = []
+    model = train_model()
+    hook = model.core.class_head.register_forward_hook(lambda *a: calls.append(1))
+    model([make_clip(0)])
+    hook.remove()
+    t = make_clip(0)["image"].shape[0]
+    assert len(calls) == t * model.core.num_query_blocks  # final + (L2 - 1) aux predictions per frame

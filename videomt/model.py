@@ -245,7 +245,8 @@ class VidEoMTOnline(nn.Module):
         for indices in groups.values():
             clips, gens = [batched_inputs[i] for i in indices], [generators[i] for i in indices]
             video, targets = self.prepare_training_batch(clips)  # (B, T, 3, H, W), B dicts
-            outputs = self.core(video, rope_scale=self.draw_rope_scale(gens), with_aux=self.criterion.num_aux > 0)
+            num_aux = self.criterion.num_aux  # the last query block's input carries no loss: not computed
+            outputs = self.core(video, rope_scale=self.draw_rope_scale(gens), with_aux=num_aux > 0, num_aux=num_aux)
             for k, v in self.criterion(outputs, targets, gens, num_masks, num_clips).items():
                 total[k] = total[k] + v if k in total else v  # sums over clips / global normalisers: additive
         weights = self.criterion.weight_dict

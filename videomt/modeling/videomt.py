@@ -130,21 +130,24 @@ class VidEoMT(nn.Module):
         grid: tuple[int, int],
         with_aux: bool = False,
         rope_scale: torch.Tensor | None = None,
+        num_aux: int | None = None,
     ) -> tuple[dict, torch.Tensor]:
         """One frame of B streams through the L2 query blocks.
 
         tokens: (B, P + Hg*Wg, C) from ``encode``; state: (B, Q, C) propagated queries or None.
         Returns ({"pred_logits" (B, Q, K+1), "pred_masks" (B, Q, 4Hg, 4Wg)[, "aux_outputs"]},
         next state (B, Q, C)). ``aux_outputs`` lists the predictions made from the sequence
-        entering each query block (deep supervision). rope_scale: None or (B,) per-stream DINOv3
-        RoPE coordinate factors, the same ones given to ``encode`` for these streams.
+        entering each query block (deep supervision); ``num_aux`` limits them to the first
+        ``num_aux`` query blocks (None: all). rope_scale: None or (B,) per-stream DINOv3 RoPE
+        coordinate factors, the same ones given to ``encode`` for these streams.
         """
         q_in = self.initial_state(tokens.shape[0]) if state is None else state
         x = torch.cat([q_in.to(tokens.dtype), tokens], dim=1)  # (B, Q + P + Hg*Wg, C)
         rope = rope_for_sequence(self.encoder, grid, self.num_queries, scale=rope_scale)
         aux = []
-        for block in self.encoder.blocks[self.first_query_block:]:
-            if with_aux:
+        num_aux = (self.num_query_blocks if num_aux is None else num_aux) if with_aux else 0
+        for i, block in enumerate(self.encoder.blocks[self.first_query_block:]):
+            if i < num_aux:
                 logits, masks = self.predict(self.encoder.norm(x) if self.norm_queries else x, grid)
                 aux.append({"pred_logits": logits, "pred_masks": masks})
             x = self._block(block, x, rope)
@@ -159,11 +162,13 @@ class VidEoMT(nn.Module):
 
     # ------------------------------------------------------------------ clip API
     def forward(self, video: torch.Tensor, state: torch.Tensor | None = None, *,
-                rope_scale: torch.Tensor | None = None, with_aux: bool | None = None) -> dict:
+                rope_scale: torch.Tensor | None = None, with_aux: bool | None = None,
+                num_aux: int | None = None) -> dict:
         """video: (B, T, 3, H, W) normalised. Returns
         ``pred_logits`` (B, T, Q, K+1), ``pred_masks`` (B, T, Q, H/4, W/4), ``state`` (B, Q, C)
         and, with ``with_aux`` (default: in training mode), ``aux_outputs`` (one dict per query
-        block, same shapes). rope_scale: None or (B,) DINOv3 RoPE factors, one per clip."""
+        block, same shapes; only the first ``num_aux`` blocks' when given). rope_scale: None or
+        (B,) DINOv3 RoPE factors, one per clip."""
         if video.dim() != 5 or video.shape[2] != 3:
             raise ValueError(f"video must be (B, T, 3, H, W), got {tuple(video.shape)}")
         b, t = video.shape[:2]
@@ -173,13 +178,14 @@ class VidEoMT(nn.Module):
         with_aux = self.training if with_aux is None else with_aux
         frames = []
         for i in range(t):
-            out, state = self.step(tokens[:, i], state, grid, with_aux=with_aux, rope_scale=rope_scale)
+            out, state = self.step(tokens[:, i], state, grid, with_aux=with_aux, rope_scale=rope_scale,
+                                   num_aux=num_aux)
             frames.append(out)
         result = _stack_time(frames)
         result["state"] = state
         if with_aux:
             result["aux_outputs"] = [_stack_time([f["aux_outputs"][j] for f in frames])
-                                     for j in range(self.num_query_blocks)]
+                                     for j in range(len(frames[0]["aux_outputs"]))]
         return result
 
 
