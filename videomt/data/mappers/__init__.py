@@ -6,10 +6,9 @@
 """
 from __future__ import annotations
 
-from .inference import PASS_THROUGH_KEYS, VideoTestMapper
-from .instance import YTVISDatasetMapper, instance_clip_targets
 from .dense import PanopticDatasetVideoMapper, SemanticDatasetVideoMapper
-from .pseudo import CocoClipDatasetMapper
+from .inference import PASS_THROUGH_KEYS, VideoTestMapper
+from .instance import CocoClipDatasetMapper, YTVISDatasetMapper, instance_clip_targets
 
 __all__ = [
     "YTVISDatasetMapper",

@@ -1,4 +1,5 @@
-"""Helpers shared by the clip mappers: frame reading, mask decoding, tensor conversion."""
+"""Shared by the clip mappers: frame reading, mask decoding, the training-clip base class and its
+output format."""
 from __future__ import annotations
 
 import warnings
@@ -8,39 +9,32 @@ import numpy as np
 import pycocotools.mask as mask_util
 import torch
 
+from ..augmentation import ClipAugmentation, apply_clip_augmentations
 from ..catalog import DatasetError
+from ..clip_sampling import sample_clip_indices
 from ..io import read_image_rgb
 from ..rle import check_counts, to_rle
 
 __all__ = ["read_frame", "read_clip_frames", "decode_segmentation", "frames_to_tensor", "check_image_format",
-           "new_rng", "expect_same_size", "pack_instances", "transform_masks", "dense_clip_output"]
-
-_FORMATS = ("RGB", "BGR")
+           "expect_same_size", "transform_masks", "clip_output", "ClipMapper"]
 
 
 def check_image_format(fmt: str) -> str:
     """Validate ``INPUT.FORMAT`` (``"RGB"`` or ``"BGR"``)."""
-    if fmt not in _FORMATS:
-        raise ValueError(f"INPUT.FORMAT must be one of {_FORMATS}, got '{fmt}'")
+    if fmt not in ("RGB", "BGR"):
+        raise ValueError(f"INPUT.FORMAT must be one of ('RGB', 'BGR'), got '{fmt}'")
     return fmt
 
 
-def new_rng(rng: np.random.Generator | None, fallback: np.random.Generator) -> np.random.Generator:
-    return rng if rng is not None else fallback
-
-
-def expect_same_size(arr_hw: tuple[int, int], want_hw: tuple[int, int], path: str, what: str,
-                     against: str) -> None:
+def expect_same_size(arr_hw: tuple[int, int], want_hw: tuple[int, int], path: str, what: str, against: str) -> None:
     """Raise ``DatasetError`` naming ``path`` when two sizes disagree."""
     if tuple(arr_hw) != tuple(want_hw):
-        raise DatasetError(
-            f"{path}: {what} is {arr_hw[0]}x{arr_hw[1]} (HxW) but {against} is "
-            f"{want_hw[0]}x{want_hw[1]}")
+        raise DatasetError(f"{path}: {what} is {arr_hw[0]}x{arr_hw[1]} (HxW) but {against} is "
+                           f"{want_hw[0]}x{want_hw[1]}")
 
 
 def read_frame(path: str, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a frame as (H, W, 3) uint8 RGB (grayscale / RGBA converted); if ``expected_hw``
-    is given the size must match (the dataset dict's height/width)."""
+    """A frame as (H, W, 3) uint8 RGB; its size must be ``expected_hw`` (the dict's) when given."""
     img = read_image_rgb(path)
     if expected_hw is not None:
         expect_same_size(img.shape[:2], expected_hw, path, "frame", "the dataset dict's height x width")
@@ -48,7 +42,7 @@ def read_frame(path: str, expected_hw: tuple[int, int] | None = None) -> np.ndar
 
 
 def read_clip_frames(dataset_dict: dict[str, Any], frame_idx: Sequence[int]) -> list[np.ndarray]:
-    """Read the sampled frames (H, W, 3) RGB, checking them against the dict's size and each other."""
+    """The sampled frames (H, W, 3) RGB, checked against the dict's size and each other."""
     files = dataset_dict["file_names"]
     dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
     frames = [read_frame(files[i], dict_hw if None not in dict_hw else None) for i in frame_idx]
@@ -58,8 +52,8 @@ def read_clip_frames(dataset_dict: dict[str, Any], frame_idx: Sequence[int]) -> 
 
 
 def decode_segmentation(segm: Any, h: int, w: int, where: str) -> np.ndarray:
-    """Decode a COCO-style segmentation (polygons, compressed or uncompressed RLE) into an
-    (h, w) uint8 mask. ``where`` names the frame / annotation in error messages."""
+    """A COCO-style segmentation (polygons, compressed or uncompressed RLE) as an (h, w) uint8
+    mask; ``where`` names the frame / annotation in error messages."""
     rle = to_rle(segm, h, w, where, DatasetError)
     if rle is None:
         return np.zeros((h, w), dtype=np.uint8)
@@ -72,43 +66,79 @@ def decode_segmentation(segm: Any, h: int, w: int, where: str) -> np.ndarray:
 def frames_to_tensor(frames: Sequence[np.ndarray], fmt: str) -> torch.Tensor:
     """T frames (H, W, 3) uint8 RGB -> uint8 tensor (T, 3, H, W) in ``fmt`` channel order."""
     arr = np.stack(frames, axis=0)  # (T, H, W, 3)
-    if fmt == "BGR":
-        arr = arr[..., ::-1]
-    return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2)))
-
-
-def pack_instances(ids: np.ndarray, labels: np.ndarray, masks: np.ndarray) -> dict[str, torch.Tensor]:
-    """Targets of one clip as tensors: ids int64 (N, T), labels int64 (N,), masks bool (N, T, H, W)."""
-    return {"ids": torch.as_tensor(np.asarray(ids, dtype=np.int64)).reshape(masks.shape[:2]),
-            "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)).reshape(-1),
-            "masks": torch.from_numpy(np.ascontiguousarray(masks, dtype=np.bool_))}
-
-
-def dense_clip_output(dataset_dict: dict, frames: Sequence[np.ndarray], fmt: str, label_maps: Sequence[np.ndarray],
-                      values: Sequence[int], labels: Sequence[int], frame_idx: list[int], files: Sequence[str],
-                      video_id: Any) -> dict:
-    """Training output for dense (VPS / VSS) clips: one track per entry of ``values`` (a segment id
-    or a class in the per-frame ``label_maps`` (H, W)), present as ``ids[n, t] = n`` in every frame
-    with a mask that may be empty in some frames, class ``labels[n]``."""
-    stack = np.stack(label_maps)  # (T, H, W)
-    values = np.asarray(values, dtype=np.int64)
-    masks = stack[None] == values[:, None, None, None]  # (N, T, H, W)
-    ids = np.tile(np.arange(len(values), dtype=np.int64)[:, None], (1, len(label_maps)))  # (N, T)
-    return {
-        "image": frames_to_tensor(frames, fmt),
-        "instances": pack_instances(ids, np.asarray(labels, dtype=np.int64), masks),
-        "height": dataset_dict.get("height", frames[0].shape[0]),
-        "width": dataset_dict.get("width", frames[0].shape[1]),
-        "video_id": video_id,
-        "frame_idx": frame_idx,
-        "file_names": [files[i] for i in frame_idx],
-    }
+    return torch.from_numpy(np.ascontiguousarray((arr[..., ::-1] if fmt == "BGR" else arr).transpose(0, 3, 1, 2)))
 
 
 def transform_masks(tfm, masks: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     """Apply a transform to stacked masks (n, H, W) uint8 -> (n, H', W') uint8 (nearest)."""
     if masks.shape[0] == 0:
         return np.zeros((0, *out_hw), dtype=np.uint8)
-    out = tfm.apply_segmentation(np.ascontiguousarray(masks.transpose(1, 2, 0)))  # (H', W', n)
-    out = np.asarray(out).reshape(out_hw[0], out_hw[1], masks.shape[0])
-    return np.ascontiguousarray(out.transpose(2, 0, 1))
+    out = np.asarray(tfm.apply_segmentation(np.ascontiguousarray(masks.transpose(1, 2, 0))))  # (H', W', n)
+    return np.ascontiguousarray(out.reshape(out_hw[0], out_hw[1], masks.shape[0]).transpose(2, 0, 1))
+
+
+def clip_output(dataset_dict: dict, in_hw: tuple[int, int], frames: Sequence[np.ndarray], fmt: str, ids: np.ndarray,
+                labels: np.ndarray, masks: np.ndarray, frame_idx: list[int], file_names: list[str], video_id: Any) -> dict:
+    """A training clip: ``{"image": uint8 (T, 3, H, W), "instances": {"ids": int64 (N, T), "labels":
+    int64 (N,), "masks": bool (N, T, H, W)}, "height", "width" (original), "video_id", "frame_idx",
+    "file_names"}``."""
+    return {
+        "image": frames_to_tensor(frames, fmt),
+        "instances": {"ids": torch.as_tensor(np.asarray(ids, dtype=np.int64)).reshape(masks.shape[:2]),
+                      "labels": torch.as_tensor(np.asarray(labels, dtype=np.int64)).reshape(-1),
+                      "masks": torch.from_numpy(np.ascontiguousarray(masks, dtype=np.bool_))},
+        "height": dataset_dict.get("height", in_hw[0]),
+        "width": dataset_dict.get("width", in_hw[1]),
+        "video_id": video_id,
+        "frame_idx": frame_idx,
+        "file_names": file_names,
+    }
+
+
+class ClipMapper:
+    """Training mapper of a video dict: samples the clip's frames (SPEC 3.6), reads and augments
+    them; subclasses check the dict (``check``) and make the targets (``targets``)."""
+
+    def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB",
+                 sampling_frame_num: int = 2, sampling_frame_range: int = 20, sampling_frame_shuffle: bool = False,
+                 reverse_agu: bool = False, seed: int | None = None):
+        self.augmentations = list(augmentations)
+        self.image_format = check_image_format(image_format)
+        self.sampling_frame_num, self.sampling_frame_range = int(sampling_frame_num), int(sampling_frame_range)
+        self.sampling_frame_shuffle, self.reverse_agu = bool(sampling_frame_shuffle), bool(reverse_agu)
+        self._rng = np.random.default_rng(seed)
+
+    @staticmethod
+    def build_augmentation(cfg) -> list[ClipAugmentation]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True, dataset_name: str | None = None) -> dict:
+        if not is_train:
+            raise ValueError(f"{cls.__name__} is for training; use VideoTestMapper at test time")
+        return dict(augmentations=cls.build_augmentation(cfg), image_format=cfg.INPUT.FORMAT,
+                    sampling_frame_num=cfg.INPUT.SAMPLING_FRAME_NUM, sampling_frame_range=cfg.INPUT.SAMPLING_FRAME_RANGE,
+                    reverse_agu=cfg.INPUT.REVERSE_AGU)
+
+    def check(self, dataset_dict: dict) -> None:
+        """Raise ``DatasetError`` for a dict that cannot give a training clip."""
+
+    def targets(self, dataset_dict: dict, frame_idx: list[int], tfms: list, in_hw: tuple[int, int],
+                out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``ids`` (N, T), ``labels`` (N,), ``masks`` (N, T, H', W') of the augmented clip."""
+        raise NotImplementedError
+
+    def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
+        rng = rng if rng is not None else self._rng
+        files, vid = dataset_dict["file_names"], dataset_dict.get("video_id")
+        if not files:
+            raise DatasetError(f"video {vid}: has no frames")
+        self.check(dataset_dict)
+        frame_idx = sample_clip_indices(len(files), self.sampling_frame_num, self.sampling_frame_range, rng,
+                                        self.sampling_frame_shuffle, self.reverse_agu)
+        frames = read_clip_frames(dataset_dict, frame_idx)  # T x (H, W, 3)
+        in_hw = frames[0].shape[:2]
+        frames, tfms = apply_clip_augmentations(self.augmentations, frames, rng)
+        ids, labels, masks = self.targets(dataset_dict, frame_idx, tfms, in_hw, frames[0].shape[:2])
+        return clip_output(dataset_dict, in_hw, frames, self.image_format, ids, labels, masks, frame_idx,
+                           [files[i] for i in frame_idx], vid)

@@ -1,29 +1,27 @@
-"""Training mapper for video instance segmentation (YouTube-VIS / OVIS; SPEC 3.2, 3.6, 3.7, 5.3)."""
+"""Training mappers with instance targets: YouTube-VIS / OVIS videos (SPEC 3.2, 3.6, 3.7, 5.3) and
+COCO still images turned into pseudo-clips (SPEC 3.7)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..augmentation import ClipAugmentation, apply_clip_augmentations, build_clip_augmentation
+from ..augmentation import ClipAugmentation, apply_clip_augmentations, build_clip_augmentation, build_pseudo_augmentation
 from ..catalog import DatasetError
-from ..clip_sampling import sample_clip_indices
-from .common import (check_image_format, decode_segmentation, frames_to_tensor, new_rng,
-                     pack_instances, read_clip_frames, transform_masks)
+from .common import ClipMapper, check_image_format, clip_output, decode_segmentation, read_frame, transform_masks
 
-__all__ = ["YTVISDatasetMapper", "instance_clip_targets"]
+__all__ = ["YTVISDatasetMapper", "CocoClipDatasetMapper", "instance_clip_targets"]
 
 
 def instance_clip_targets(frame_objects: Sequence[dict[int, tuple[int, np.ndarray]]],
                           out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Track slots of a clip from the objects of each (augmented) frame.
+    """Track slots of a clip from ``frame_objects[t]``: track id -> (class, mask (H, W) uint8) of
+    (augmented) frame t.
 
-    ``frame_objects[t]`` maps track id -> (class, mask (H, W) uint8) for frame t. One slot per
-    track id (ascending id); ``ids[n, t]`` is the track id, or -1 where the track is absent or its
-    mask is empty. Tracks empty in every frame are dropped. The class comes from the first frame
-    where the track is present (SPEC decision 5: never a dummy class).
-
-    Returns ids int64 (N, T), labels int64 (N,), masks bool (N, T, H, W).
+    One slot per track id (ascending); ``ids[n, t]`` is the track id, or -1 where the track is
+    absent or its mask empty; tracks empty in every frame are dropped. The class is the one of the
+    first frame where the track is present (SPEC decision 5: never a dummy class). Returns ids
+    int64 (N, T), labels int64 (N,), masks bool (N, T, H, W).
     """
     T = len(frame_objects)
     track_ids = sorted({tid for objs in frame_objects for tid in objs})
@@ -32,96 +30,96 @@ def instance_clip_targets(frame_objects: Sequence[dict[int, tuple[int, np.ndarra
     masks = np.zeros((len(track_ids), T, *out_hw), dtype=np.bool_)
     for n, tid in enumerate(track_ids):
         for t, objs in enumerate(frame_objects):
-            if tid not in objs:
-                continue
-            cls, mask = objs[tid]
-            if not mask.any():
-                continue
-            ids[n, t] = tid
-            masks[n, t] = mask.astype(np.bool_)
-            if labels[n] < 0:
-                labels[n] = cls
+            cls, mask = objs.get(tid, (-1, None))
+            if mask is not None and mask.any():
+                ids[n, t], masks[n, t] = tid, mask.astype(np.bool_)
+                if labels[n] < 0:
+                    labels[n] = cls
     keep = (ids >= 0).any(axis=1)
     return ids[keep], labels[keep], masks[keep]
 
 
-class YTVISDatasetMapper:
-    """Video instance dataset dict -> one augmented training clip.
+class YTVISDatasetMapper(ClipMapper):
+    """Video instance dataset dict -> one augmented training clip (format of
+    :func:`~videomt.data.mappers.common.clip_output`); crowd objects are left out."""
 
-    Output: ``{"image": uint8 (T, 3, H, W), "instances": {"ids": int64 (N, T), "labels": int64
-    (N,), "masks": bool (N, T, H, W)}, "height", "width" (original), "video_id", "frame_idx",
-    "file_names"}``.
-    """
-
-    def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB",
-                 sampling_frame_num: int = 2, sampling_frame_range: int = 20,
-                 sampling_frame_shuffle: bool = False, reverse_agu: bool = False,
-                 seed: int | None = None):
-        self.augmentations = list(augmentations)
-        self.image_format = check_image_format(image_format)
-        self.sampling_frame_num = int(sampling_frame_num)
-        self.sampling_frame_range = int(sampling_frame_range)
-        self.sampling_frame_shuffle = bool(sampling_frame_shuffle)
-        self.reverse_agu = bool(reverse_agu)
-        self._rng = np.random.default_rng(seed)
+    build_augmentation = staticmethod(build_clip_augmentation)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, dataset_name: str | None = None) -> dict:
-        if not is_train:
-            raise ValueError("YTVISDatasetMapper is for training; use VideoTestMapper at test time")
-        return dict(
-            augmentations=build_clip_augmentation(cfg),
-            image_format=cfg.INPUT.FORMAT,
-            sampling_frame_num=cfg.INPUT.SAMPLING_FRAME_NUM,
-            sampling_frame_range=cfg.INPUT.SAMPLING_FRAME_RANGE,
-            sampling_frame_shuffle=cfg.INPUT.SAMPLING_FRAME_SHUFFLE,
-            reverse_agu=cfg.INPUT.REVERSE_AGU,
-        )
+        return dict(super().from_config(cfg, is_train, dataset_name),
+                    sampling_frame_shuffle=cfg.INPUT.SAMPLING_FRAME_SHUFFLE)
 
-    def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None
-                 ) -> dict[str, Any]:
-        rng = new_rng(rng, self._rng)
-        file_names = list(dataset_dict["file_names"])
-        length = len(file_names)
-        if length == 0:
-            raise DatasetError(f"video {dataset_dict.get('video_id')}: has no frames")
-        all_annos = dataset_dict.get("annotations")
-        if all_annos is None:
-            raise DatasetError(f"video {dataset_dict.get('video_id')}: no 'annotations' (a test split "
-                               "cannot be used for training)")
-        if len(all_annos) != length:
-            raise DatasetError(f"video {dataset_dict.get('video_id')}: {len(all_annos)} annotation lists "
-                               f"for {length} frames")
-        frame_idx = sample_clip_indices(length, self.sampling_frame_num, self.sampling_frame_range,
-                                        rng, self.sampling_frame_shuffle, self.reverse_agu)
-        frames = read_clip_frames(dataset_dict, frame_idx)  # T x (H, W, 3)
-        h, w = frames[0].shape[:2]
+    def check(self, dataset_dict: dict) -> None:
+        annos, vid = dataset_dict.get("annotations"), dataset_dict.get("video_id")
+        if annos is None:
+            raise DatasetError(f"video {vid}: no 'annotations' (a test split cannot be used for training)")
+        if len(annos) != len(dataset_dict["file_names"]):
+            raise DatasetError(f"video {vid}: {len(annos)} annotation lists for {len(dataset_dict['file_names'])} "
+                               "frames")
 
-        frames, tfms = apply_clip_augmentations(self.augmentations, frames, rng)
-        out_hw = frames[0].shape[:2]
-
+    def targets(self, dataset_dict, frame_idx, tfms, in_hw, out_hw):
         frame_objects: list[dict[int, tuple[int, np.ndarray]]] = []
         for i, tfm in zip(frame_idx, tfms):
-            annos = [a for a in all_annos[i] if not a.get("iscrowd", 0)]
-            where = f"{file_names[i]} (video {dataset_dict.get('video_id')})"
+            annos = [a for a in dataset_dict["annotations"][i] if not a.get("iscrowd", 0)]
+            where = f"{dataset_dict['file_names'][i]} (video {dataset_dict.get('video_id')})"
             seen: set[int] = set()
             for a in annos:
                 if a["id"] in seen:
                     raise DatasetError(f"{where}: track id {a['id']} appears twice in the frame")
                 seen.add(a["id"])
-            decoded = [decode_segmentation(a["segmentation"], h, w, f"{where}, annotation id {a['id']}")
+            decoded = [decode_segmentation(a["segmentation"], *in_hw, f"{where}, annotation id {a['id']}")
                        for a in annos]
-            stack = np.stack(decoded) if decoded else np.zeros((0, h, w), np.uint8)  # (n, H, W)
-            stack = transform_masks(tfm, stack, out_hw)  # (n, H', W')
+            stack = transform_masks(tfm, np.stack(decoded) if decoded else np.zeros((0, *in_hw), np.uint8), out_hw)
             frame_objects.append({int(a["id"]): (int(a["category_id"]), m) for a, m in zip(annos, stack)})
+        return instance_clip_targets(frame_objects, out_hw)
 
-        ids, labels, masks = instance_clip_targets(frame_objects, out_hw)
-        return {
-            "image": frames_to_tensor(frames, self.image_format),
-            "instances": pack_instances(ids, labels, masks),
-            "height": dataset_dict.get("height", h),
-            "width": dataset_dict.get("width", w),
-            "video_id": dataset_dict.get("video_id"),
-            "frame_idx": frame_idx,
-            "file_names": [file_names[i] for i in frame_idx],
-        }
+
+class CocoClipDatasetMapper:
+    """COCO image dict -> a ``sampling_frame_num``-frame pseudo-clip of the same image.
+
+    ``shared`` augmentations are drawn once and applied to the image (crop / resize / flip), then
+    ``per_frame`` ones make the T frames differ (sorted-angle rotation, colour). Track slots are
+    the non-crowd annotations in order, ids ``0..n-1`` (-1 in frames where the augmentation
+    emptied the mask); ``frame_idx`` is all 0 and ``video_id`` the ``image_id``.
+    """
+
+    def __init__(self, *, shared_augmentations: Sequence[ClipAugmentation],
+                 frame_augmentations: Sequence[ClipAugmentation], image_format: str = "RGB",
+                 sampling_frame_num: int = 2, seed: int | None = None):
+        self.shared_augmentations, self.frame_augmentations = list(shared_augmentations), list(frame_augmentations)
+        self.image_format = check_image_format(image_format)
+        self.sampling_frame_num = int(sampling_frame_num)
+        self._rng = np.random.default_rng(seed)
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True, dataset_name: str | None = None) -> dict:
+        if not is_train:
+            raise ValueError("CocoClipDatasetMapper is train-only (image_instance datasets)")
+        shared, per_frame = build_pseudo_augmentation(cfg)
+        return dict(shared_augmentations=shared, frame_augmentations=per_frame, image_format=cfg.INPUT.FORMAT,
+                    sampling_frame_num=cfg.INPUT.SAMPLING_FRAME_NUM)
+
+    def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
+        rng = rng if rng is not None else self._rng
+        path = dataset_dict["file_name"]
+        dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
+        image = read_frame(path, dict_hw if None not in dict_hw else None)  # (H, W, 3)
+        in_hw = image.shape[:2]
+        annos = [a for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0)]
+        masks = [decode_segmentation(a["segmentation"], *in_hw, f"{path}, annotation id {a.get('id')}") for a in annos]
+        masks = np.stack(masks) if masks else np.zeros((0, *in_hw), np.uint8)  # (n, H, W)
+        (image,), (shared_tfm,) = apply_clip_augmentations(self.shared_augmentations, [image], rng)
+        masks = transform_masks(shared_tfm, masks, image.shape[:2])
+        T = self.sampling_frame_num
+        frames, tfms = apply_clip_augmentations(self.frame_augmentations, [image] * T, rng)
+        out_hw = frames[0].shape[:2]
+        per_tfm: dict[int, np.ndarray] = {}  # frames with the same transforms share their masks
+        for tfm in tfms:
+            if id(tfm) not in per_tfm:
+                per_tfm[id(tfm)] = transform_masks(tfm, masks, out_hw)
+        frame_objects = [{n: (int(a["category_id"]), m) for n, (a, m) in enumerate(zip(annos, per_tfm[id(tfm)]))}
+                         for tfm in tfms]
+        ids, labels, clip_masks = instance_clip_targets(frame_objects, out_hw)
+        return clip_output(dataset_dict, in_hw, frames, self.image_format, ids, labels, clip_masks, [0] * T,
+                           [path] * T, dataset_dict.get("image_id"))
