@@ -101,3 +101,21 @@ def test_user_errors_are_one_line_exit_2(frames_dir, tmp_path, args, message):
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
+
+
+def test_panoptic_and_semantic_drawing():
+    frame = np.full((40, 60, 3), 100, np.uint8)
+    pan = torch.zeros(40, 60, dtype=torch.int32)
+    pan[:, :20], pan[:, 40:] = 3, 7
+    segments = [{"id": 3, "isthing": True, "category_id": 1, "score": 0.9, "track_id": 2},
+                {"id": 7, "isthing": False, "category_id": 4, "score": 0.4, "track_id": 5}]
+    drawn = draw_result(frame, {"panoptic_seg": pan, "segments_info": segments}, ["a", "b", "c", "d", "e"], 0.5,
+                        legend=False)
+    assert (drawn[30:, 25:35] == frame[30:, 25:35]).all()  # void stays as it is
+    assert (drawn[30:, 45:55] == frame[30:, 45:55]).all()  # the stuff segment scores below the threshold
+    assert (drawn[30:, 5:15] != frame[30:, 5:15]).any(-1).all()  # the thing segment is drawn
+    sem = torch.zeros(40, 60, dtype=torch.int64)
+    sem[:, 30:] = 2
+    drawn = draw_result(frame, {"sem_seg": sem}, ["a", "b", "c"], 0.99, legend=False)
+    left, right = drawn[30, 10], drawn[30, 50]
+    assert (left != frame[0, 0]).any() and (right != frame[0, 0]).any() and (left != right).any()
