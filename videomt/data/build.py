@@ -17,19 +17,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
+from .catalog import DatasetCatalog
 from .mappers import build_mapper
 from .samplers import ClipKey, InferenceSampler, MixedTrainingBatchSampler
 
-__all__ = [
-    "build_train_loader",
-    "build_test_loader",
-    "filter_empty_annotations",
-    "get_train_dataset_dicts",
-    "trivial_batch_collator",
-    "SerializedList",
-    "ClipDataset",
-    "resolve_seed",
-]
+__all__ = ["build_train_loader", "build_test_loader", "filter_empty_annotations", "get_train_dataset_dicts",
+           "trivial_batch_collator", "SerializedList", "ClipDataset", "resolve_seed"]
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +51,7 @@ class SerializedList:
         if not -len(self) <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} items")
         i %= len(self)
-        start = int(self._ends[i - 1]) if i > 0 else 0
-        return pickle.loads(memoryview(self._data[start:int(self._ends[i])]))
+        return pickle.loads(memoryview(self._data[int(self._ends[i - 1]) if i else 0:int(self._ends[i])]))
 
 
 class ClipDataset(Dataset):
@@ -86,8 +78,7 @@ class ClipDataset(Dataset):
 
 class _MappedList(Dataset):
     def __init__(self, dicts: Sequence[dict], mapper: Callable):
-        self.dicts = dicts if isinstance(dicts, SerializedList) else SerializedList(dicts)
-        self.mapper = mapper
+        self.dicts, self.mapper = SerializedList(dicts), mapper
 
     def __len__(self) -> int:
         return len(self.dicts)
@@ -96,18 +87,13 @@ class _MappedList(Dataset):
         return self.mapper(self.dicts[i])
 
 
-def _has_instance(d: dict) -> bool:
-    annos = d.get("annotations")
-    if not annos:
-        return False
-    if "file_names" in d:  # video: one list per frame
-        return any(not a.get("iscrowd", 0) for frame in annos for a in frame)
-    return any(not a.get("iscrowd", 0) for a in annos)
-
-
 def filter_empty_annotations(dicts: list[dict], name: str = "dataset") -> list[dict]:
     """Drop videos (or images) without any non-crowd annotation, logging how many."""
-    kept = [d for d in dicts if _has_instance(d)]
+    def objects(d: dict) -> list[dict]:  # videos: one list per frame
+        annos = d.get("annotations") or []
+        return [a for frame in annos for a in frame] if "file_names" in d else annos
+
+    kept = [d for d in dicts if any(not a.get("iscrowd", 0) for a in objects(d))]
     removed = len(dicts) - len(kept)
     logger.info("Removed %d of %d videos/images without non-crowd annotations from '%s'; %d left.",
                 removed, len(dicts), name, len(kept))
@@ -149,8 +135,6 @@ def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = Non
         if t not in DATASET_TYPES:
             raise ValueError(f"DATASETS.DATASET_TYPE: unknown type '{t}'; known: {DATASET_TYPES}")
     if datasets is None:
-        from .catalog import DatasetCatalog  # lazy: the catalog registers many datasets
-
         datasets = [DatasetCatalog.get(n) for n in names]
     if len(datasets) != len(names):
         raise ValueError(f"{len(datasets)} dataset lists given for {len(names)} DATASETS.TRAIN names")
@@ -183,9 +167,8 @@ def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[
     if mappers is None:
         mappers = [build_mapper(cfg, t, True, n) for n, t in zip(names, types)]
     seed = resolve_seed(cfg.SEED)
-    sampler = MixedTrainingBatchSampler([len(d) for d in dicts], ratios,
-                                        batch_size=cfg.SOLVER.IMS_PER_BATCH, seed=seed,
-                                        rank=rank, world_size=world_size, start_iter=start_iter)
+    sampler = MixedTrainingBatchSampler([len(d) for d in dicts], ratios, batch_size=cfg.SOLVER.IMS_PER_BATCH,
+                                        seed=seed, rank=rank, world_size=world_size, start_iter=start_iter)
     for name, d, r in zip(names, dicts, ratios):
         logger.info("Training set '%s': %d items, ratio %s", name, len(d), r)
     workers = int(cfg.DATALOADER.NUM_WORKERS)
@@ -200,15 +183,9 @@ def build_test_loader(cfg, dataset_name: str, *, mapper: Callable | None = None,
                       world_size: int | None = None) -> DataLoader:
     """Loader of whole test videos, one per batch (a list of one mapped dict), this rank's
     contiguous share of ``dataset_name`` in order (:class:`InferenceSampler`)."""
-    if dataset_dicts is None:
-        from .catalog import DatasetCatalog
-
-        dataset_dicts = DatasetCatalog.get(dataset_name)
-    if mapper is None:
-        mapper = build_mapper(cfg, is_train=False, dataset_name=dataset_name)
-    dataset = _MappedList(list(dataset_dicts), mapper)
-    sampler = InferenceSampler(len(dataset), rank=rank, world_size=world_size)
+    dicts = list(DatasetCatalog.get(dataset_name) if dataset_dicts is None else dataset_dicts)
+    dataset = _MappedList(dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name))
     workers = int(cfg.DATALOADER.NUM_WORKERS)
-    extra = {"prefetch_factor": 1} if workers > 0 else {}
-    return DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=workers,
-                      collate_fn=trivial_batch_collator, **extra)
+    return DataLoader(dataset, batch_size=1, sampler=InferenceSampler(len(dataset), rank=rank, world_size=world_size),
+                      num_workers=workers, collate_fn=trivial_batch_collator,
+                      **({"prefetch_factor": 1} if workers > 0 else {}))

@@ -9,19 +9,14 @@ starting at ``i * B + r * B / world_size``.
 """
 from __future__ import annotations
 
+import itertools
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from ..utils.dist import get_rank, get_world_size
 
-__all__ = [
-    "ClipKey",
-    "ShuffledStream",
-    "TrainingSampler",
-    "MixedTrainingBatchSampler",
-    "InferenceSampler",
-]
+__all__ = ["ClipKey", "ShuffledStream", "TrainingSampler", "MixedTrainingBatchSampler", "InferenceSampler"]
 
 _TAG_SOURCE, _TAG_PERM = 0x50C, 0x9E3  # domain separators for the seed sequences
 
@@ -54,22 +49,17 @@ class ShuffledStream:
         if size <= 0:
             raise ValueError(f"cannot sample from an empty dataset (size {size})")
         self.size, self.seed, self.shuffle, self.tag = int(size), int(seed), bool(shuffle), int(tag)
-        self._perms: dict[int, np.ndarray] = {}
-
-    def _perm(self, epoch: int) -> np.ndarray:
-        perm = self._perms.get(epoch)
-        if perm is None:
-            rng = np.random.default_rng([self.seed, _TAG_PERM, self.tag, epoch])
-            perm = rng.permutation(self.size)
-            if len(self._perms) >= 2:  # keep the current and the previous epoch
-                self._perms.pop(min(self._perms))
-            self._perms[epoch] = perm
-        return perm
+        self._perms: dict[int, np.ndarray] = {}  # the current and the previous epoch
 
     def at(self, k: int) -> int:
         if not self.shuffle:
             return k % self.size
-        return int(self._perm(k // self.size)[k % self.size])
+        epoch = k // self.size
+        if epoch not in self._perms:
+            if len(self._perms) >= 2:
+                self._perms.pop(min(self._perms))
+            self._perms[epoch] = np.random.default_rng([self.seed, _TAG_PERM, self.tag, epoch]).permutation(self.size)
+        return int(self._perms[epoch][k % self.size])
 
 
 class TrainingSampler:
@@ -86,10 +76,8 @@ class TrainingSampler:
         self.start = int(start)
 
     def __iter__(self) -> Iterator[int]:
-        j = self.start
-        while True:
+        for j in itertools.count(self.start):
             yield self.stream.at(j * self.world_size + self.rank)
-            j += 1
 
 
 class MixedTrainingBatchSampler:
@@ -118,25 +106,19 @@ class MixedTrainingBatchSampler:
         if batch_size % self.world_size:
             raise ValueError(f"total batch size {batch_size} is not divisible by the world size "
                              f"{self.world_size}")
-        self.batch_size = int(batch_size)
-        self.per_rank = self.batch_size // self.world_size
-        self.seed = int(seed)
-        self.start_iter = int(start_iter)
+        self.batch_size, self.per_rank = int(batch_size), int(batch_size) // self.world_size
+        self.seed, self.start_iter = int(seed), int(start_iter)
         self.streams = [ShuffledStream(n, self.seed, shuffle, tag=s) for s, n in enumerate(self.sizes)]
         self._cum: list[np.ndarray] = [np.zeros(len(self.sizes), dtype=np.int64)]  # counts before chunk c
         self._chunk_cache: tuple[int, np.ndarray] | None = None
 
     def _choices(self, chunk: int) -> np.ndarray:
         """Dataset chosen at each position of ``chunk`` (CHUNK,) int64."""
-        if self._chunk_cache is not None and self._chunk_cache[0] == chunk:
-            return self._chunk_cache[1]
-        if len(self.sizes) == 1:
-            out = np.zeros(self.CHUNK, dtype=np.int64)
-        else:
+        if self._chunk_cache is None or self._chunk_cache[0] != chunk:
             rng = np.random.default_rng([self.seed, _TAG_SOURCE, chunk])
-            out = rng.choice(len(self.sizes), size=self.CHUNK, p=self.probs).astype(np.int64)
-        self._chunk_cache = (chunk, out)
-        return out
+            self._chunk_cache = (chunk, np.zeros(self.CHUNK, dtype=np.int64) if len(self.sizes) == 1 else
+                                 rng.choice(len(self.sizes), size=self.CHUNK, p=self.probs).astype(np.int64))
+        return self._chunk_cache[1]
 
     def _counts_before_chunk(self, chunk: int) -> np.ndarray:
         while len(self._cum) <= chunk:
@@ -160,10 +142,8 @@ class MixedTrainingBatchSampler:
         return [self.key_at(first + b) for b in range(self.per_rank)]
 
     def __iter__(self) -> Iterator[list[ClipKey]]:
-        it = self.start_iter
-        while True:
+        for it in itertools.count(self.start_iter):
             yield self.batch(it)
-            it += 1
 
 
 class InferenceSampler:
