@@ -11,36 +11,32 @@
 """
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Iterable
+from typing import Iterable
 
 from PIL import Image
+from tqdm import tqdm
 
-from .catalog import DatasetError
 from ..utils.files import write_json
+from .catalog import DatasetError
 from .io import load_json
 from .metadata import COCO_TO_TARGET
 from .vspw import read_split_file
 
-__all__ = ["filter_coco_for_target", "convert_coco2ytvis", "resize_vipseg_720p",
-           "resize_vipseg_video", "vipseg_720p_size", "split_vipseg_json"]
+__all__ = ["filter_coco_for_target", "convert_coco2ytvis", "resize_vipseg_720p", "resize_vipseg_video",
+           "vipseg_720p_size", "split_vipseg_json"]
 
 logger = logging.getLogger(__name__)
 
 
 def filter_coco_for_target(coco: dict, target: str, drop_empty_images: bool = False) -> dict:
-    """Keep only annotations/categories of COCO classes mapped to ``target`` (SPEC 5.2).
-
-    Args:
-        coco: a COCO instances dict (``images``, ``annotations``, ``categories``).
-        target: ``"ytvis_2019"``, ``"ytvis_2021"`` or ``"ovis"``.
-        drop_empty_images: also drop images left without annotations (default keeps all
-            images; training removes empty ones with ``FILTER_EMPTY_ANNOTATIONS``).
-    """
+    """Keep only the annotations and categories of COCO classes mapped to ``target``
+    (``"ytvis_2019"``, ``"ytvis_2021"`` or ``"ovis"``, SPEC 5.2); images left without annotations
+    are kept unless ``drop_empty_images`` (training drops them with ``FILTER_EMPTY_ANNOTATIONS``)."""
     if target not in COCO_TO_TARGET:
         raise ValueError(f"unknown target '{target}' (choose from {sorted(COCO_TO_TARGET)})")
     for key in ("images", "annotations", "categories"):
@@ -48,14 +44,9 @@ def filter_coco_for_target(coco: dict, target: str, drop_empty_images: bool = Fa
             raise DatasetError(f"COCO JSON has no '{key}' list")
     mapping = COCO_TO_TARGET[target]
     anns = [a for a in coco["annotations"] if a.get("category_id") in mapping]
-    images = coco["images"]
-    if drop_empty_images:
-        keep = {a["image_id"] for a in anns}
-        images = [im for im in images if im["id"] in keep]
-    out = {k: v for k, v in coco.items() if k not in ("images", "annotations", "categories")}
-    out.update(images=images, annotations=anns,
-               categories=[c for c in coco["categories"] if c["id"] in mapping])
-    return out
+    kept_images = {a["image_id"] for a in anns}
+    return dict(coco, images=[im for im in coco["images"] if not drop_empty_images or im["id"] in kept_images],
+                annotations=anns, categories=[c for c in coco["categories"] if c["id"] in mapping])
 
 
 def convert_coco2ytvis(src: str, target: str, dst: str, drop_empty_images: bool = False) -> dict:
@@ -67,9 +58,7 @@ def convert_coco2ytvis(src: str, target: str, dst: str, drop_empty_images: bool 
         out = filter_coco_for_target(coco, target, drop_empty_images)
     except DatasetError as e:
         raise DatasetError(f"{src}: {e}") from None
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    with open(dst, "w", encoding="utf-8") as f:
-        json.dump(out, f)
+    write_json(dst, out, indent=None)
     stats = {"images": len(out["images"]), "annotations": len(out["annotations"]),
              "dropped_annotations": len(coco["annotations"]) - len(out["annotations"]),
              "categories": len(out["categories"])}
@@ -85,93 +74,62 @@ def vipseg_720p_size(height: int, width: int, target_height: int = 720) -> tuple
 def resize_vipseg_video(args: tuple[str, str, str, str, str, int, int]) -> int:
     """Resize one video's frames and masks; ``args`` = (video, img_src, mask_src, img_dst,
     mask_dst, target_height, jpeg_quality). Returns the number of frames written."""
-    video, img_src, mask_src, img_dst, mask_dst, th, quality = args
+    video, img_src, mask_src, img_dst, mask_dst, target_height, quality = args
+    has_masks = bool(mask_src) and os.path.isdir(os.path.join(mask_src, video))
     frames = sorted(os.listdir(os.path.join(img_src, video)))
-    os.makedirs(os.path.join(img_dst, video), exist_ok=True)
-    has_masks = mask_src and os.path.isdir(os.path.join(mask_src, video))
-    if has_masks:
-        os.makedirs(os.path.join(mask_dst, video), exist_ok=True)
+    for folder in [img_dst] + ([mask_dst] if has_masks else []):
+        os.makedirs(os.path.join(folder, video), exist_ok=True)
     for name in frames:
         path = os.path.join(img_src, video, name)
         try:
             with Image.open(path) as img:
-                img = img.convert("RGB")
                 h, w = img.height, img.width
-                nh, nw = vipseg_720p_size(h, w, th)
-                img.resize((nw, nh), Image.BILINEAR).save(
-                    os.path.join(img_dst, video, name), quality=quality)
+                new_h, new_w = vipseg_720p_size(h, w, target_height)
+                img.convert("RGB").resize((new_w, new_h), Image.BILINEAR).save(os.path.join(img_dst, video, name),
+                                                                               quality=quality)
         except OSError as e:
             raise DatasetError(f"{path}: unreadable frame ({e})") from None
         if has_masks:
-            mpath = os.path.join(mask_src, video, os.path.splitext(name)[0] + ".png")
-            try:
-                with Image.open(mpath) as m:
-                    if (m.height, m.width) != (h, w):
-                        raise DatasetError(f"{mpath}: mask size [{m.height}, {m.width}] disagrees "
-                                           f"with frame size [{h}, {w}]")
-                    m.resize((nw, nh), Image.NEAREST).save(
-                        os.path.join(mask_dst, video, os.path.basename(mpath)))
-            except FileNotFoundError:
-                raise DatasetError(f"{mpath}: mask of frame {path} not found") from None
+            mask_path = os.path.join(mask_src, video, os.path.splitext(name)[0] + ".png")
+            if not os.path.isfile(mask_path):
+                raise DatasetError(f"{mask_path}: mask of frame {path} not found")
+            with Image.open(mask_path) as m:  # nearest: ids are never blended; any PNG mode is kept
+                if (m.height, m.width) != (h, w):
+                    raise DatasetError(f"{mask_path}: mask size [{m.height}, {m.width}] disagrees with frame size "
+                                       f"[{h}, {w}]")
+                m.resize((new_w, new_h), Image.NEAREST).save(os.path.join(mask_dst, video, os.path.basename(mask_path)))
     return len(frames)
 
 
-def resize_vipseg_720p(
-    src_root: str,
-    dst_root: str,
-    target_height: int = 720,
-    image_dir: str = "imgs",
-    mask_dir: str = "panomasks",
-    workers: int = 4,
-    jpeg_quality: int = 75,
-    videos: Iterable[str] | None = None,
-    progress: bool = True,
-) -> int:
-    """Resize VIPSeg ``<src_root>/{imgs,panomasks}/<video>/`` to ``<dst_root>/{images,panomasks}``.
-
-    Frames: bilinear; masks: nearest (any PNG mode is preserved, e.g. 16-bit id masks). Returns
-    the number of frames written. Mask folders are optional (test split). The split files
-    ``{train,val,test}.txt`` are copied along.
-    """
-    img_src = os.path.join(src_root, image_dir)
+def resize_vipseg_720p(src_root: str, dst_root: str, target_height: int = 720, image_dir: str = "imgs",
+                       mask_dir: str = "panomasks", workers: int = 4, jpeg_quality: int = 75,
+                       videos: Iterable[str] | None = None, progress: bool = True) -> int:
+    """Resize VIPSeg ``<src_root>/{imgs,panomasks}/<video>/`` to ``<dst_root>/{images,panomasks}``
+    (frames bilinear, masks nearest; mask folders are optional, as for the test split) and copy the
+    split files ``{train,val,test}.txt`` along. Returns the number of frames written."""
+    img_src, mask_src = os.path.join(src_root, image_dir), os.path.join(src_root, mask_dir)
     if not os.path.isdir(img_src):
         raise DatasetError(f"{img_src}: VIPSeg frame folder not found")
-    mask_src = os.path.join(src_root, mask_dir)
     if not os.path.isdir(mask_src):
         logger.warning("%s not found: resizing frames only", mask_src)
         mask_src = ""
-    img_dst, mask_dst = os.path.join(dst_root, "images"), os.path.join(dst_root, "panomasks")
-    vids = sorted(videos) if videos is not None else sorted(os.listdir(img_src))
-    jobs = [(v, img_src, mask_src, img_dst, mask_dst, target_height, jpeg_quality) for v in vids]
-    from tqdm import tqdm
-
-    total = 0
-    bar: Any = tqdm(total=len(jobs), desc="VIPSeg -> 720p", unit="video", disable=not progress)
-    if workers <= 1:
-        for job in jobs:
-            total += resize_vipseg_video(job)
-            bar.update(1)
-    else:
-        with ProcessPoolExecutor(workers) as pool:
-            for n in pool.map(resize_vipseg_video, jobs, chunksize=4):
-                total += n
-                bar.update(1)
-    bar.close()
-    for split in ("train.txt", "val.txt", "test.txt"):  # split lists travel with the data
+    jobs = [(v, img_src, mask_src, os.path.join(dst_root, "images"), os.path.join(dst_root, "panomasks"),
+             target_height, jpeg_quality) for v in sorted(videos if videos is not None else os.listdir(img_src))]
+    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
+        written = pool.map(resize_vipseg_video, jobs, chunksize=4) if pool else map(resize_vipseg_video, jobs)
+        total = sum(tqdm(written, total=len(jobs), desc="VIPSeg -> 720p", unit="video", disable=not progress))
+    for split in ("train.txt", "val.txt", "test.txt"):
         if os.path.isfile(os.path.join(src_root, split)):
             shutil.copyfile(os.path.join(src_root, split), os.path.join(dst_root, split))
     return total
 
 
-
-def split_vipseg_json(src: str, split_dir: str, dst_dir: str,
-                      splits: Iterable[str] = ("train", "val", "test")) -> dict[str, int]:
-    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt``.
-
-    ``src`` is a VIPSeg panoptic JSON holding the videos of several splits; each output keeps the
-    ``videos`` and ``annotations`` entries of its split's videos (no ``annotations`` key when
-    none of them is annotated, as a test split) and all ``categories``. Returns videos per split.
-    """
+def split_vipseg_json(src: str, split_dir: str, dst_dir: str, splits: Iterable[str] = ("train", "val", "test")
+                      ) -> dict[str, int]:
+    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt``
+    from one VIPSeg panoptic JSON of several splits: the ``videos`` and ``annotations`` of the
+    split's videos (no ``annotations`` when none is annotated, as a test split) and all
+    ``categories``. Returns the number of videos per split."""
     data = load_json(src, "VIPSeg panoptic JSON")
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{src}: not a VIPSeg panoptic JSON (no 'videos' list)")
@@ -182,8 +140,7 @@ def split_vipseg_json(src: str, split_dir: str, dst_dir: str,
         names = read_split_file(os.path.join(split_dir, f"{split}.txt"))
         missing = [n for n in names if n not in videos]
         if missing:
-            raise DatasetError(f"{src}: {len(missing)} videos of {split}.txt are not in the JSON "
-                               f"(first: {missing[0]})")
+            raise DatasetError(f"{src}: {len(missing)} videos of {split}.txt are not in the JSON (first: {missing[0]})")
         out = {"videos": [videos[n] for n in names], "categories": data.get("categories", [])}
         if any(n in anns for n in names):
             out["annotations"] = [anns[n] for n in names if n in anns]
