@@ -20,9 +20,6 @@ __all__ = ["load_vspw", "register_vspw_semantic", "read_split_file"]
 
 logger = logging.getLogger(__name__)
 
-_IMAGE_EXTS = (".jpg", ".jpeg", ".png")
-
-
 def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> list[str]:
     """Video names listed in a split txt file (blank lines ignored)."""
     if not os.path.isfile(split_file):
@@ -34,53 +31,40 @@ def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> l
     return names
 
 
-def load_vspw(
-    data_root: str, split_file: str, with_masks: bool = True, check_sizes: bool = True
-) -> list[dict]:
-    """Load VSPW-layout videos listed in ``split_file`` from ``data_root`` (= ``.../data``).
-
-    Args:
-        with_masks: expect ``mask/<frame>.png`` for every frame (False for the test split).
-        check_sizes: check that the first mask of each video has the frame size (header only).
-
-    Frames are the sorted image files of ``origin/``; size from the first frame's header.
-    """
+def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_sizes: bool = True) -> list[dict]:
+    """Load the VSPW-layout videos listed in ``split_file`` from ``data_root`` (= ``.../data``): frames
+    are the sorted images of ``origin/`` (size from the first one's header); with ``with_masks``
+    (False for the test split) every frame needs ``mask/<frame>.png``, and with ``check_sizes`` the
+    first mask of each video must have the frame size (header only)."""
     require_dir(data_root, "VSPW data folder", root_hint(data_root))
     out = []
     for vid in read_split_file(split_file):
         origin = os.path.join(data_root, vid, "origin")
         frames = sorted(n for n in list_dir(origin, f"frame folder of video {vid} ({split_file})")
-                        if n.lower().endswith(_IMAGE_EXTS))
+                        if n.lower().endswith((".jpg", ".jpeg", ".png")))
         if not frames:
             raise DatasetError(f"{origin}: video {vid} is empty (no frames)")
         file_names = [os.path.join(origin, n) for n in frames]
         h, w = image_size(file_names[0])
-        rec = {"file_names": file_names, "height": h, "width": w, "length": len(frames),
-               "video_id": vid}
+        rec = {"file_names": file_names, "height": h, "width": w, "length": len(frames), "video_id": vid}
         if with_masks:
             mask_dir = os.path.join(data_root, vid, "mask")
             masks = list_dir(mask_dir, f"mask folder of video {vid} ({split_file})")
-            sem = []
-            for n in frames:
-                m = os.path.splitext(n)[0] + ".png"
-                if m not in masks:
-                    raise DatasetError(f"{os.path.join(mask_dir, m)}: mask of frame {n} not found")
-                sem.append(os.path.join(mask_dir, m))
-            if check_sizes:
-                mh, mw = image_size(sem[0])
-                if (mh, mw) != (h, w):
-                    raise DatasetError(f"{sem[0]}: mask size [{mh}, {mw}] disagrees with frame "
-                                       f"size [{h}, {w}] of video {vid}")
-            rec["sem_seg_file_names"] = sem
+            rec["sem_seg_file_names"] = [os.path.join(mask_dir, os.path.splitext(n)[0] + ".png") for n in frames]
+            for n, path in zip(frames, rec["sem_seg_file_names"]):
+                if os.path.basename(path) not in masks:
+                    raise DatasetError(f"{path}: mask of frame {n} not found")
+            mask_hw = image_size(rec["sem_seg_file_names"][0]) if check_sizes else (h, w)
+            if mask_hw != (h, w):
+                raise DatasetError(f"{rec['sem_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with frame "
+                                   f"size [{h}, {w}] of video {vid}")
         out.append(rec)
     logger.info("Loaded %d videos from %s", len(out), split_file)
     return out
 
 
-def register_vspw_semantic(
-    name: str, metadata: dict, data_root: str, split_file: str, with_masks: bool = True
-) -> None:
+def register_vspw_semantic(name: str, metadata: dict, data_root: str, split_file: str, with_masks: bool = True) -> None:
     """Register a VSPW-layout semantic video dataset."""
     DatasetCatalog.register(name, lambda: load_vspw(data_root, split_file, with_masks))
-    MetadataCatalog.get(name).set(image_root=data_root, split_file=split_file,
-                                  evaluator_type="vss", ignore_label=255, **metadata)
+    MetadataCatalog.get(name).set(image_root=data_root, split_file=split_file, evaluator_type="vss",
+                                  ignore_label=255, **metadata)
