@@ -18,21 +18,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = [
-    "YTVIS_2019_CLASSES",
-    "YTVIS_2021_CLASSES",
-    "OVIS_CLASSES",
-    "COCO_TO_YTVIS_2019",
-    "COCO_TO_YTVIS_2021",
-    "COCO_TO_OVIS",
-    "COCO_TO_TARGET",
-    "VIPSEG_CLASSES",
-    "VIPSEG_THING_IDS",
-    "palette",
-    "thing_metadata",
-    "vipseg_metadata",
-    "things_first_metadata",
-]
+__all__ = ["YTVIS_2019_CLASSES", "YTVIS_2021_CLASSES", "OVIS_CLASSES", "COCO_TO_YTVIS_2019", "COCO_TO_YTVIS_2021",
+           "COCO_TO_OVIS", "COCO_TO_TARGET", "TARGET_CLASSES", "VIPSEG_CLASSES", "VIPSEG_THING_IDS", "palette",
+           "thing_metadata", "things_first_metadata", "vipseg_categories", "vipseg_metadata"]
 
 YTVIS_2019_CLASSES: tuple[str, ...] = (
     "person", "giant_panda", "lizard", "parrot", "skateboard", "sedan", "ape", "dog", "snake",
@@ -69,16 +57,10 @@ COCO_TO_OVIS: dict[int, int] = {
     1: 1, 2: 21, 3: 25, 4: 22, 5: 23, 6: 25, 8: 25, 9: 24, 17: 3, 18: 4, 19: 5, 20: 6, 21: 7,
     22: 8, 23: 9, 24: 10, 25: 11,
 }
-COCO_TO_TARGET: dict[str, dict[int, int]] = {
-    "ytvis_2019": COCO_TO_YTVIS_2019,
-    "ytvis_2021": COCO_TO_YTVIS_2021,
-    "ovis": COCO_TO_OVIS,
-}
-TARGET_CLASSES: dict[str, tuple[str, ...]] = {
-    "ytvis_2019": YTVIS_2019_CLASSES,
-    "ytvis_2021": YTVIS_2021_CLASSES,
-    "ovis": OVIS_CLASSES,
-}
+COCO_TO_TARGET: dict[str, dict[int, int]] = {"ytvis_2019": COCO_TO_YTVIS_2019, "ytvis_2021": COCO_TO_YTVIS_2021,
+                                              "ovis": COCO_TO_OVIS}
+TARGET_CLASSES: dict[str, tuple[str, ...]] = {"ytvis_2019": YTVIS_2019_CLASSES, "ytvis_2021": YTVIS_2021_CLASSES,
+                                              "ovis": OVIS_CLASSES}
 
 # VIPSeg (= VSPW) raw class names, index = raw id 0..123. The thing/stuff split (VIPSEG_THING_IDS)
 # is exact (SPEC 5.4); the names are the VIPSeg category names as we know them (spelling and
@@ -130,9 +112,7 @@ def thing_metadata(classes: tuple[str, ...] | list[str], ids: list[int] | None =
         "thing_classes": list(classes),
         "thing_colors": colors,
         "thing_dataset_id_to_contiguous_id": {d: i for i, d in enumerate(ids)},
-        "categories": [
-            {"id": d, "name": n, "isthing": 1, "color": c} for d, n, c in zip(ids, classes, colors)
-        ],
+        "categories": [{"id": d, "name": n, "isthing": 1, "color": c} for d, n, c in zip(ids, classes, colors)],
     }
 
 
@@ -149,8 +129,7 @@ def things_first_metadata(categories: list[dict[str, Any]]) -> dict:
     colors = palette(len(cats))
     cats = [dict(c, color=list(c.get("color") or colors[i])) for i, c in enumerate(cats)]
     things = [c for c in cats if c.get("isthing")]
-    stuff = [c for c in cats if not c.get("isthing")]
-    ordered = things + stuff
+    ordered = things + [c for c in cats if not c.get("isthing")]
     raw_to_contig = {c["id"]: i for i, c in enumerate(ordered)}
     lut = np.full(256, 255, dtype=np.uint8)
     for raw, contig in raw_to_contig.items():
@@ -174,12 +153,9 @@ def things_first_metadata(categories: list[dict[str, Any]]) -> dict:
 
 def vipseg_categories() -> list[dict[str, Any]]:
     """The 124 VIPSeg/VSPW raw categories ``{"id", "name", "isthing", "color"}`` (raw-id order)."""
-    things = set(VIPSEG_THING_IDS)
     colors = palette(len(VIPSEG_CLASSES))
-    return [
-        {"id": i, "name": n, "isthing": int(i in things), "color": colors[i]}
-        for i, n in enumerate(VIPSEG_CLASSES)
-    ]
+    return [{"id": i, "name": n, "isthing": int(i in VIPSEG_THING_IDS), "color": colors[i]}
+            for i, n in enumerate(VIPSEG_CLASSES)]
 
 
 def vipseg_metadata() -> dict:

@@ -23,20 +23,6 @@ from .vss import evaluate_vss, evaluate_vss_files, vss_from_arrays
 from .ytvis import evaluate as evaluate_ytvis
 from .ytvis import evaluate_ytvis22
 
-__all__ = [
-    "EvaluationError",
-    "evaluate_ytvis",
-    "evaluate_ytvis22",
-    "evaluate_vpq",
-    "evaluate_stq",
-    "evaluate_vps",
-    "vpq_from_arrays",
-    "VPQ_WINDOWS",
-    "STQuality",
-    "stq_from_arrays",
-    "evaluate_vss",
-    "evaluate_vss_files",
-    "vss_from_arrays",
-    "rgb2id",
-    "id2rgb",
-]
+__all__ = ["EvaluationError", "evaluate_ytvis", "evaluate_ytvis22", "evaluate_vpq", "evaluate_stq", "evaluate_vps",
+           "vpq_from_arrays", "VPQ_WINDOWS", "STQuality", "stq_from_arrays", "evaluate_vss", "evaluate_vss_files",
+           "vss_from_arrays", "rgb2id", "id2rgb"]
