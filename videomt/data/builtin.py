@@ -47,7 +47,8 @@ BUILTIN_COCO_PSEUDO: dict[str, tuple[str, str, str]] = {
 _VIPSEG = "VIPSeg/VIPSeg_720P"
 # name -> (image root, panoptic mask root, json) of VIPSeg; name -> (data folder, split file, masks?) of VSPW.
 BUILTIN_VIPSEG = {f"panoVSPW_vps_video_{s}": (f"{_VIPSEG}/images", f"{_VIPSEG}/panomasksRGB",
-                                              f"{_VIPSEG}/panoptic_gt_VIPSeg_{s}.json") for s in ("train", "val", "test")}
+                                              f"{_VIPSEG}/panoptic_gt_VIPSeg_{s}.json")
+                  for s in ("train", "val", "test")}
 BUILTIN_VSPW = {f"VSPW_vss_video_{s}": ("VSPW_480p/data", f"VSPW_480p/{s}.txt", s != "test")
                 for s in ("train", "val", "test")}
 

@@ -47,11 +47,11 @@ def to_rle(segm: Any, h: int, w: int, where: str, error: type[Exception], polygo
                 f"got {type(segm).__name__}")
 
 
-def check_counts(rles: Sequence[dict], wheres: Sequence[str], error: type[Exception]) -> None:
-    """Raise ``error`` naming ``wheres[i]`` for the first RLE whose counts do not decode to runs
-    >= 0 adding up to height*width."""
-    strings = [r["counts"].decode("latin-1") if isinstance(r["counts"], bytes) else r["counts"] for r in rles]
-    sizes = [int(r["size"][0]) * int(r["size"][1]) for r in rles]
+def check_counts(rles: Sequence[tuple[str, dict]], error: type[Exception]) -> None:
+    """Raise ``error`` naming ``where`` for the first ``(where, RLE)`` whose counts do not decode to
+    runs >= 0 adding up to height*width."""
+    strings = [r["counts"].decode("latin-1") if isinstance(r["counts"], bytes) else r["counts"] for _, r in rles]
+    sizes = [int(r["size"][0]) * int(r["size"][1]) for _, r in rles]
     start = 0
     while start < len(strings):
         stop, chars = start + 1, len(strings[start])
@@ -60,7 +60,7 @@ def check_counts(rles: Sequence[dict], wheres: Sequence[str], error: type[Except
             stop += 1
         bad = np.flatnonzero(~_counts_ok(strings[start:stop], sizes[start:stop]))
         if bad.size:
-            raise error(f"{wheres[start + bad[0]]}: malformed RLE (its counts do not decode to runs "
+            raise error(f"{rles[start + bad[0]][0]}: malformed RLE (its counts do not decode to runs "
                         f"adding up to height*width = {sizes[start + bad[0]]})")
         start = stop
 

@@ -41,8 +41,8 @@ SYNTHETIC_THING_CLASSES: tuple[str, ...] = SHAPE_CLASSES
 # the things-first contiguous order differs from the raw order, as in VIPSeg).
 _RAW_ORDER = ("sky", "circle", "ground", "square", "triangle", "wall", "star", "cross")
 SYNTHETIC_PANOPTIC_CATEGORIES: list[dict[str, Any]] = [
-    {"id": i, "name": n, "isthing": int(n in SHAPE_CLASSES),
-     "color": list(SHAPE_COLORS[SHAPE_CLASSES.index(n)] if n in SHAPE_CLASSES else STUFF_COLORS[STUFF_CLASSES.index(n)])}
+    {"id": i, "name": n, "isthing": int(n in SHAPE_CLASSES), "color": list(
+        SHAPE_COLORS[SHAPE_CLASSES.index(n)] if n in SHAPE_CLASSES else STUFF_COLORS[STUFF_CLASSES.index(n)])}
     for i, n in enumerate(_RAW_ORDER)
 ]
 _THING_RAW = [_RAW_ORDER.index(n) for n in SHAPE_CLASSES]

@@ -97,14 +97,16 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
     if not isinstance(categories, list) or not categories:
         raise DatasetError(f"{json_file}: no 'categories' list and none given")
     meta = things_first_metadata(categories)
-    raw_to_contiguous, things = meta["stuff_dataset_id_to_contiguous_id"], set(meta["thing_dataset_id_to_contiguous_id"])
+    raw_to_contiguous = meta["stuff_dataset_id_to_contiguous_id"]
+    things = set(meta["thing_dataset_id_to_contiguous_id"])
     videos = _images_by_video(json_file, data.get("videos"))
     out: list[dict] = []
     if data.get("annotations"):
         require_dir(panoptic_root, "panoptic mask folder")
     for i, va in enumerate(data.get("annotations") or []):
         if not isinstance(va, dict) or "video_id" not in va or not isinstance(va.get("annotations"), list):
-            raise DatasetError(f"{json_file}: annotations[{i}] must be a dict with 'video_id' and an 'annotations' list")
+            raise DatasetError(f"{json_file}: annotations[{i}] must be a dict with 'video_id' and an 'annotations' "
+                               "list")
         vid, frames = str(va["video_id"]), va["annotations"]
         if not frames:
             raise DatasetError(f"{json_file}: video {vid} is empty (no annotated frames)")

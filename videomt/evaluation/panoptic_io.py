@@ -37,7 +37,8 @@ def normalize_categories(categories: Any) -> dict[int, dict]:
     if isinstance(categories, Mapping) and "categories" in categories:
         categories = categories["categories"]
     if isinstance(categories, Mapping):
-        categories = [dict(v, id=k) if isinstance(v, Mapping) else {"id": k, "isthing": v} for k, v in categories.items()]
+        categories = [dict(v, id=k) if isinstance(v, Mapping) else {"id": k, "isthing": v}
+                      for k, v in categories.items()]
     return {int(c["id"]): {"id": int(c["id"]), "name": c.get("name", str(c["id"])),
                            "isthing": int(bool(c.get("isthing", 0)))} for c in categories}
 
@@ -97,9 +98,10 @@ def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, g
             raise EvaluationError(f"video {vid}: no predictions in the prediction JSON")
         preds: dict[str, dict] = {}
         for fr in pred_videos[vid]:
-            if _stem(fr["file_name"]) in preds:
-                raise EvaluationError(f"video {vid}, frame {_stem(fr['file_name'])}: listed twice in the prediction JSON")
-            preds[_stem(fr["file_name"])] = fr
+            stem = _stem(fr["file_name"])
+            if stem in preds:
+                raise EvaluationError(f"video {vid}, frame {stem}: listed twice in the prediction JSON")
+            preds[stem] = fr
         stems = [_stem(fr["file_name"]) for fr in gt_frames]
         extra = sorted(set(preds) - set(stems))
         if extra:
@@ -108,7 +110,8 @@ def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, g
         for s in stems:
             if s not in preds:
                 raise EvaluationError(f"video {vid}, frame {s}: no prediction in the prediction JSON")
-            for pngs, folder, what in ((video.gt_pngs, gt_dir, "ground-truth"), (video.pred_pngs, pred_dir, "prediction")):
+            for pngs, folder, what in ((video.gt_pngs, gt_dir, "ground-truth"),
+                                       (video.pred_pngs, pred_dir, "prediction")):
                 pngs.append(os.path.join(os.fspath(folder), vid, s + ".png"))
                 if not os.path.isfile(pngs[-1]):
                     raise EvaluationError(f"video {vid}, frame {s}: {what} PNG missing: {pngs[-1]}")

@@ -62,7 +62,8 @@ class STQuality:
         keys, counts = np.unique(y_true * self.offset + y_pred, return_counts=True)
         self.add_counts(keys // self.offset, keys % self.offset, counts, sequence_id)
 
-    def add_counts(self, gt_codes: np.ndarray, pred_codes: np.ndarray, counts: np.ndarray, sequence_id: Any = 0) -> None:
+    def add_counts(self, gt_codes: np.ndarray, pred_codes: np.ndarray, counts: np.ndarray,
+                   sequence_id: Any = 0) -> None:
         """Add one frame given as ``counts[k]`` pixels coded ``gt_codes[k]`` / ``pred_codes[k]``."""
         seq = self.sequence(sequence_id)
         sem = [self._class_index(c >> self.bit_shift, sequence_id) for c in (gt_codes, pred_codes)]

@@ -139,7 +139,7 @@ def track_ious(dets: Sequence[Sequence[Mapping | None]], gts: Sequence[Sequence[
     h, w = next((tuple(int(x) for x in s["size"]) for tr in tracks for s in tr if s is not None), (1, 1))
     pending: list[tuple[str, dict]] = []
     parsed = [_Track(0, 0, _frames(tr, (h, w, length), f"track #{n}", False, pending)) for n, tr in enumerate(tracks)]
-    check_counts([r for _, r in pending], [where for where, _ in pending], EvaluationError)
+    check_counts(pending, EvaluationError)
     _set_areas(parsed)
     return _iou_matrix(parsed[:len(dets)], parsed[len(dets):])
 
@@ -176,17 +176,17 @@ def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_
         if vid not in videos:
             raise EvaluationError(f"result #{k}: unknown video_id {r['video_id']!r}")
         where = f"result #{k} (video {vid})"
-        cat = r["category_id"]
-        if isinstance(cat, bool) or not isinstance(cat, (int, np.integer, float, str)) or _key(cat) not in categories:
-            raise EvaluationError(f"{where}: unknown category_id {cat!r}")
+        cat = _key(r["category_id"])
+        if isinstance(cat, bool) or not isinstance(cat, int) or cat not in categories:
+            raise EvaluationError(f"{where}: unknown category_id {r['category_id']!r}")
         try:
             score = float(r["score"])
         except (TypeError, ValueError):
             score = math.nan
         if not math.isfinite(score):
             raise EvaluationError(f"{where}: score {r['score']!r} is not a finite number")
-        dets.append(_Track(vid, _key(cat), _frames(r["segmentations"], videos[vid], where, False, pending), score))
-    check_counts([rle for _, rle in pending], [where for where, _ in pending], EvaluationError)
+        dets.append(_Track(vid, cat, _frames(r["segmentations"], videos[vid], where, False, pending), score))
+    check_counts(pending, EvaluationError)
     _set_areas(gts)
     _set_areas(dets)
     return videos, categories, gts, dets

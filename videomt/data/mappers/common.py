@@ -57,7 +57,7 @@ def decode_segmentation(segm: Any, h: int, w: int, where: str) -> np.ndarray:
     rle = to_rle(segm, h, w, where, DatasetError)
     if rle is None:
         return np.zeros((h, w), dtype=np.uint8)
-    check_counts([rle], [where], DatasetError)
+    check_counts([(where, rle)], DatasetError)
     with warnings.catch_warnings():  # pycocotools + numpy 2 emit a copy-keyword DeprecationWarning
         warnings.simplefilter("ignore", DeprecationWarning)
         return np.ascontiguousarray(mask_util.decode(rle), dtype=np.uint8)
@@ -78,7 +78,8 @@ def transform_masks(tfm, masks: np.ndarray, out_hw: tuple[int, int]) -> np.ndarr
 
 
 def clip_output(dataset_dict: dict, in_hw: tuple[int, int], frames: Sequence[np.ndarray], fmt: str, ids: np.ndarray,
-                labels: np.ndarray, masks: np.ndarray, frame_idx: list[int], file_names: list[str], video_id: Any) -> dict:
+                labels: np.ndarray, masks: np.ndarray, frame_idx: list[int], file_names: list[str],
+                video_id: Any) -> dict:
     """A training clip: ``{"image": uint8 (T, 3, H, W), "instances": {"ids": int64 (N, T), "labels":
     int64 (N,), "masks": bool (N, T, H, W)}, "height", "width" (original), "video_id", "frame_idx",
     "file_names"}``."""
@@ -117,8 +118,8 @@ class ClipMapper:
         if not is_train:
             raise ValueError(f"{cls.__name__} is for training; use VideoTestMapper at test time")
         return dict(augmentations=cls.build_augmentation(cfg), image_format=cfg.INPUT.FORMAT,
-                    sampling_frame_num=cfg.INPUT.SAMPLING_FRAME_NUM, sampling_frame_range=cfg.INPUT.SAMPLING_FRAME_RANGE,
-                    reverse_agu=cfg.INPUT.REVERSE_AGU)
+                    sampling_frame_num=cfg.INPUT.SAMPLING_FRAME_NUM,
+                    sampling_frame_range=cfg.INPUT.SAMPLING_FRAME_RANGE, reverse_agu=cfg.INPUT.REVERSE_AGU)
 
     def check(self, dataset_dict: dict) -> None:
         """Raise ``DatasetError`` for a dict that cannot give a training clip."""

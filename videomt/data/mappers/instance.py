@@ -6,7 +6,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..augmentation import ClipAugmentation, apply_clip_augmentations, build_clip_augmentation, build_pseudo_augmentation
+from ..augmentation import (ClipAugmentation, apply_clip_augmentations, build_clip_augmentation,
+                            build_pseudo_augmentation)
 from ..catalog import DatasetError
 from .common import ClipMapper, check_image_format, clip_output, decode_segmentation, read_frame, transform_masks
 
