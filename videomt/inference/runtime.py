@@ -89,6 +89,7 @@ class CoreRunner:
             cast_core_weights(core, self.dtype)
         self.frame_step = FrameStep(core).eval()
         self._step_fn = self.frame_step
+        self._compiled = bool(compile)
         if compile:
             mode = None if compile is True else str(compile)
             self._step_fn = torch.compile(self.frame_step, mode=mode, dynamic=False)
@@ -108,8 +109,12 @@ class CoreRunner:
         Returns fp32 (logits (B, Q, K+1), masks (B, Q, H/4, W/4), next state (B, Q, C))."""
         if state is None:
             state = self.initial_state(frames.shape[0])
+        if self._compiled:  # CUDA-graph modes reuse output buffers: a new step begins, outputs are copied
+            torch.compiler.cudagraph_mark_step_begin()
         with autocast(self.device, self.dtype):
             logits, masks, next_state = self._step_fn(frames, state)
+        if self._compiled:
+            logits, masks, next_state = logits.clone(), masks.clone(), next_state.clone()
         return logits.float(), masks.float(), next_state.float()
 
     @torch.inference_mode()
