@@ -568,3 +568,11 @@ def test_synthetic_datasets_through_loaders_and_mappers(tmp_path):
             assert ((inst["ids"] >= 0) | ~inst["masks"].flatten(2).any(2)).all()
             assert ((inst["labels"] >= 0) & (inst["labels"] < num_classes)).all()
         assert any(len(mapper(d, rng=np.random.default_rng(0))["instances"]["labels"]) for d in dicts)
+
+
+def test_malformed_rle_in_a_video_is_a_dataset_error_naming_the_frame(tmp_path):
+    d = vis_video(tmp_path / "v")
+    for frame in d["annotations"]:
+        frame[0]["segmentation"] = dict(frame[0]["segmentation"], counts=frame[0]["segmentation"]["counts"][:-1])
+    with pytest.raises(DatasetError, match=r"\.png \(video 1\), annotation id 11: malformed RLE"):
+        vis_mapper()(d, rng=np.random.default_rng(0))
