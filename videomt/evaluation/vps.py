@@ -32,31 +32,14 @@ def _video_job(args) -> tuple[np.ndarray | None, dict | None]:
     return vpq, stq.sequence(tables.video_id)
 
 
-def evaluate_vps(
-    pred_json: Any,
-    pred_dir: str | os.PathLike,
-    gt_json: Any,
-    gt_dir: str | os.PathLike,
-    categories: Any = None,
-    *,
-    num_processes: int | None = None,
-    windows: Sequence[int] = VPQ_WINDOWS,
-    metrics: Sequence[str] = ("vpq", "stq"),
-    detail: bool = False,
-) -> dict[str, Any]:
-    """VPQ and/or STQ of VIPSeg-format predictions.
-
-    Args:
-        pred_json: ``pred.json`` path or dict; pred_dir: the ``pan_pred`` folder
-            (``<pred_dir>/<video_id>/<frame_stem>.png``).
-        gt_json: ``panoptic_gt_VIPSeg_<split>.json`` path or dict; gt_dir: ``panomasksRGB``.
-        categories: defaults to the ground-truth JSON's ``categories``.
-        num_processes: worker processes (default: CPU count); 1 runs in this process.
-        metrics: any of ``"vpq"``, ``"stq"``.
-
-    Returns:
-        the keys of :func:`~videomt.evaluation.vpq.summarize_vpq` and/or of
-        :func:`~videomt.evaluation.stq.summarize_stq`.
+def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
+                 categories: Any = None, *, num_processes: int | None = None, windows: Sequence[int] = VPQ_WINDOWS,
+                 metrics: Sequence[str] = ("vpq", "stq"), detail: bool = False) -> dict[str, Any]:
+    """VPQ and/or STQ (``metrics``) of VIPSeg-format predictions: ``pred.json`` (path or dict) and
+    the ``pan_pred`` folder (``<pred_dir>/<video_id>/<frame_stem>.png``) against
+    ``panoptic_gt_VIPSeg_<split>.json`` and ``panomasksRGB``. ``categories`` default to the
+    ground truth's; ``num_processes`` workers (default: CPU count; 1 runs here). Returns the keys
+    of :func:`~videomt.evaluation.vpq.summarize_vpq` and / or :meth:`~videomt.evaluation.stq.STQuality.summary`.
     """
     metrics = tuple(m.lower() for m in metrics)
     bad = [m for m in metrics if m not in ("vpq", "stq")]
