@@ -165,11 +165,10 @@ class Metadata:
     def keys(self) -> list[str]:
         return [k for k in self.__dict__ if not k.startswith("_")] + list(self._lazy)
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:  # lazy values resolved
         return {k: getattr(self, k) for k in self.keys()}
 
-    def __getstate__(self) -> dict[str, Any]:  # lazy values are resolved (their closures do not pickle)
-        return self.as_dict()
+    __getstate__ = as_dict  # lazy functions are closures, which do not pickle
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_lazy", {})

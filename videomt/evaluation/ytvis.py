@@ -231,14 +231,9 @@ def _area_ranges(area_ranges: Any) -> list[list[float]]:
     return [[float(x) for x in r] for r in area_ranges]
 
 
-def evaluate(
-    gt: str | os.PathLike | Mapping,
-    results: str | os.PathLike | Iterable[Mapping],
-    *,
-    area_ranges: Mapping[str, Sequence[float]] | Sequence[Sequence[float]] | str | None = None,
-    max_dets: Sequence[int] = (1, 10, 100),
-    per_category: bool = False,
-) -> dict[str, float]:
+def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
+             area_ranges: Mapping[str, Sequence[float]] | Sequence[Sequence[float]] | str | None = None,
+             max_dets: Sequence[int] = (1, 10, 100), per_category: bool = False) -> dict[str, float]:
     """Score YouTube-VIS / OVIS track predictions (SPEC 6.1).
 
     Args:
@@ -307,13 +302,8 @@ def _ytvis22_sources(gt: Any) -> tuple[Any, Any, Any]:
     return items[0], items[1], items[2] if len(items) == 3 else None
 
 
-def evaluate_ytvis22(
-    gt: str | os.PathLike | Mapping | Sequence,
-    results: str | os.PathLike | Iterable[Mapping],
-    *,
-    area_ranges: Any = None,
-    max_dets: Sequence[int] = (1, 10, 100),
-) -> dict[str, float]:
+def evaluate_ytvis22(gt: str | os.PathLike | Mapping | Sequence, results: str | os.PathLike | Iterable[Mapping], *,
+                     area_ranges: Any = None, max_dets: Sequence[int] = (1, 10, 100)) -> dict[str, float]:
     """YouTube-VIS 2022 validation (SPEC 6.2): short and long videos scored apart.
 
     ``gt`` is the folder with ``gt_short.json``, ``gt_long.json`` (and optionally ``gt.json``, all
