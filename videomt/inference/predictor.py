@@ -51,7 +51,9 @@ class VideoPredictor:
         weights: a checkpoint (any layout ``videomt.load_checkpoint`` reads); None uses
             ``MODEL.WEIGHTS``; both empty -> random weights (a warning is logged).
         device: e.g. "cpu", "cuda"; None uses ``MODEL.DEVICE``.
-        dtype: None/"fp32", "bf16" or "fp16" (autocast; outputs stay fp32).
+        dtype: None/"fp32", "bf16" or "fp16": low precision stores the core's weights in that
+            dtype (in place, also for a ``model`` passed in) except the fp32 query propagation,
+            and runs under autocast; outputs stay fp32 (``videomt.inference.runtime``).
         model: an already built meta-architecture to use instead of building one.
         compile: torch.compile the per-frame step of streams (True or a mode string).
         cache_mb: mask logits kept between the two offline passes before falling back to
