@@ -205,6 +205,9 @@ def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):
     lines = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
     evaluated = [d["iteration"] for d in lines if "synthetic_vis_val/segm/AP" in d]
     assert evaluated == [1, 3]  # periodic evaluation after 2 iterations, then the final one
+    final = json.loads((out / "inference" / "synthetic_vis_val" / "metrics.json").read_text())["segm"]
+    logged = [d for d in lines if "synthetic_vis_val/segm/AR10" in d][-1]
+    assert logged["synthetic_vis_val/segm/AR10"] == pytest.approx(final["AR10"])  # the value, not a median
     proc = run_cli(["--config-file", QUICKSTART, "--resume", "--eval-only",
                     *overrides(out, **extra, **{"DATASETS.TEST": "('synthetic_vis_val',)"})], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -236,3 +239,18 @@ def test_training_set_without_annotations_is_one_line(tmp_path):
     proc = run_cli(["--config-file", QUICKSTART, *overrides(tmp_path / "o", **{"DATASETS.TRAIN": f'("{name}",)'})],
                    tmp_path)
     _one_line_error(proc, "has no annotations")
+
+
+def test_writers_report_evaluation_metrics_unsmoothed(tmp_path):
+    from videomt.engine.events import EventStorage, JSONWriter
+
+    storage, writer = EventStorage(), JSONWriter(str(tmp_path / "metrics.json"), window=20)
+    for it, (loss, ap) in enumerate([(4.0, None), (2.0, 35.8), (3.0, None), (1.0, 50.9)]):
+        storage.iter = it
+        storage.put_scalar("total_loss", loss)
+        if ap is not None:
+            storage.put_scalar("val/segm/AP", ap, smooth=False)
+        writer.write(storage)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
+    assert [d.get("val/segm/AP") for d in lines] == [None, 35.8, None, 50.9]  # not the median 43.35
+    assert lines[-1]["total_loss"] == 2.5  # losses: median of the window

@@ -24,7 +24,7 @@ __all__ = ["EventStorage", "JSONWriter", "ConsoleWriter", "TensorboardWriter", "
 
 logger = logging.getLogger(__name__)
 
-# Scalars reported as their latest value; everything else as the window median.
+# Scalars reported as their latest value; everything else (losses, timings) as the window median.
 _LATEST = ("lr", "max_mem", "eta_seconds")
 
 
@@ -42,9 +42,14 @@ class EventStorage:
         self.iter = int(start_iter)
         self._history: dict[str, HistoryBuffer] = defaultdict(HistoryBuffer)
         self._latest: dict[str, tuple[float, int]] = {}
+        self._unsmoothed: set[str] = set(_LATEST)
 
-    def put_scalar(self, name: str, value: float) -> None:
+    def put_scalar(self, name: str, value: float, smooth: bool = True) -> None:
+        """Record ``value`` at this iteration; ``smooth=False`` (e.g. evaluation metrics): writers
+        report the value itself, not a median over recent iterations."""
         value = float(value)
+        if not smooth:
+            self._unsmoothed.add(name)
         self._history[name].update(value, self.iter)
         self._latest[name] = (value, self.iter)
 
@@ -74,7 +79,7 @@ class EventStorage:
         """name -> (value, iteration it was last recorded): latest for lr/memory, else window median."""
         out = {}
         for name, (value, it) in self._latest.items():
-            out[name] = (value if name in _LATEST else self._history[name].median(window), it)
+            out[name] = (value if name in self._unsmoothed else self._history[name].median(window), it)
         return out
 
 

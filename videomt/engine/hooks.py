@@ -91,7 +91,7 @@ class EvalHook(HookBase):
                 if isinstance(values, dict):
                     for k, v in values.items():
                         if isinstance(v, (int, float)):
-                            self.trainer.storage.put_scalar(f"{dataset}/{task}/{k}", v)
+                            self.trainer.storage.put_scalar(f"{dataset}/{task}/{k}", v, smooth=False)
         synchronize()
 
     def after_step(self) -> None:
