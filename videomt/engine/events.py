@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import math
 import os
 import resource
 from collections import defaultdict
 
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
+
+from ..utils.files import json_safe
 
 __all__ = ["EventStorage", "JSONWriter", "ConsoleWriter", "TensorboardWriter", "WandbWriter",
            "peak_memory_mb"]
@@ -76,15 +77,12 @@ class EventStorage:
         return dict(sorted(by_iter.items()))
 
     def smoothed(self, window: int) -> dict[str, tuple[float, int]]:
-        """name -> (value, iteration it was last recorded): latest for lr/memory, else window median."""
+        """name -> (value, iteration it was last recorded): the value itself for lr, memory and
+        unsmoothed scalars (evaluation metrics), else the median of the last ``window`` values."""
         out = {}
         for name, (value, it) in self._latest.items():
             out[name] = (value if name in self._unsmoothed else self._history[name].median(window), it)
         return out
-
-
-def _finite_or_none(v: float):
-    return v if math.isfinite(v) else None
 
 
 class JSONWriter:
@@ -100,8 +98,7 @@ class JSONWriter:
             return
         with open(self.path, "a") as f:
             for it, values in new.items():
-                values = {k: _finite_or_none(v) for k, v in values.items()}
-                f.write(json.dumps({"iteration": it, **values}, sort_keys=True, allow_nan=False) + "\n")
+                f.write(json.dumps(json_safe({"iteration": it, **values}), sort_keys=True, allow_nan=False) + "\n")
 
     def close(self) -> None:
         pass

@@ -23,7 +23,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import load_checkpoint
 from ..data.build import build_train_loader
-from ..model import build_model, count_loss_targets
+from ..model import build_model, count_loss_targets, global_loss_normalizer
 from .checkpointer import TrainingCheckpointer
 from .comm import get_world_size, is_main_process
 from .defaults import seed_everything
@@ -186,12 +186,8 @@ class Trainer:
 
     def _loss_normalizer(self, micro: list[list]) -> tuple[float, float]:
         """(targets, clips) summed over micro-batches and processes, divided by the world size."""
-        counts = torch.tensor([sum(count_loss_targets(m)[i] for m in micro) for i in range(2)],
-                              dtype=torch.float64, device=self.device)
-        if self.world_size > 1:
-            dist.all_reduce(counts)
-        counts /= self.world_size
-        return max(float(counts[0]), 1.0), max(float(counts[1]), 1.0)
+        local = [count_loss_targets(m) for m in micro]
+        return global_loss_normalizer(sum(c[0] for c in local), sum(c[1] for c in local), self.device)
 
     def run_step(self) -> None:
         start = time.perf_counter()
