@@ -71,6 +71,7 @@ def test_torch_export_program_round_trip(exported):
 
 
 def test_bad_export_size_is_one_clear_error(exported, tmp_path):
-    with pytest.raises(ValueError, match="must be positive multiples of the patch size 16"):
+    patch = exported[1].core.patch_size  # 60 is not a multiple of the quickstart's 8 (nor of 16)
+    with pytest.raises(ValueError, match=f"60x64 must be positive multiples of the patch size {patch}$"):
         export_tool.main(["--config-file", QUICKSTART, "--output", str(tmp_path), "--input-size", "60", "64",
                           "--format", "onnx", *TINY_OPTS])
