@@ -8,12 +8,13 @@ import os
 import numpy as np
 import pytest
 import torch
-from fvcore.transforms.transform import CropTransform
+from fvcore.transforms.transform import CropTransform, HFlipTransform, TransformList
 from PIL import Image
+from pycocotools import mask as mask_util
 
 from data_fixtures import rle_list, rle_str
 from videomt.config import get_cfg
-from videomt.data.augmentation import ClipAugmentation, RandomRotationClip
+from videomt.data.augmentation import ClipAugmentation, RandomRotationClip, ResizeTransform
 from videomt.data.build import build_test_loader, build_train_loader, filter_empty_annotations
 from videomt.data.catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from videomt.data.mappers import (CocoClipDatasetMapper, PanopticDatasetVideoMapper,
@@ -273,6 +274,42 @@ def test_coco_pseudo_mapper_from_config_and_emptied_object(tmp_path):
                               sampling_frame_num=2)
     inst = m(d, rng=np.random.default_rng(0))["instances"]
     assert inst["ids"].tolist() == [[0, 0]] and inst["labels"].tolist() == [2]
+
+
+class FixedCropResizeFlip(ClipAugmentation):
+    """Crop x in [5, 55), y in [3, 43) of a 50x70 image, resize 40x50 -> 27x33, flip (test helper)."""
+
+    def get_transforms(self, images, rng):
+        return [TransformList([CropTransform(5, 3, 50, 40, 70, 50), ResizeTransform(40, 50, 27, 33),
+                               HFlipTransform(33)])] * len(images)
+
+
+def test_coco_polygons_are_transformed_as_coordinates_then_rasterised(tmp_path):
+    """Detectron2's order: the polygon is clipped by the crop, scaled, flipped, then rasterised at
+    the output size (oracle: pycocotools on the hand-transformed rectangle); an RLE mask of the same
+    image goes through the transform as an image (PIL nearest)."""
+    d = coco_image(tmp_path)
+    d["annotations"] = [anno(7, 0, [[2.3, 10.2, 34.5, 10.2, 34.5, 44.6, 2.3, 44.6]]),
+                        anno(8, 1, rle(rect(10, 30, 10, 40, 50, 70)))]
+    mapper = CocoClipDatasetMapper(shared_augmentations=[FixedCropResizeFlip()], frame_augmentations=[],
+                                   sampling_frame_num=2)
+    masks = mapper(d, rng=np.random.default_rng(0))["instances"]["masks"].numpy()  # (2, 2, 27, 33)
+    # clip to x [5, 34.5], y [10.2, 43]; shift by (5, 3); scale x 33/50, y 27/40; flip x -> 33 - x
+    x0, x1, y0, y1 = 33 - 29.5 * 33 / 50, 33.0, 7.2 * 27 / 40, 40 * 27 / 40
+    oracle = mask_util.decode(mask_util.frPyObjects([[x0, y0, x1, y0, x1, y1, x0, y1]], 27, 33))[..., 0]
+    assert np.array_equal(masks[0, 0], oracle) and np.array_equal(masks[0, 1], oracle)
+    rasterised_first = mask_util.decode(mask_util.frPyObjects(d["annotations"][0]["segmentation"], 50, 70))[..., 0]
+    tfm = FixedCropResizeFlip().get_transforms([None], None)[0]
+    assert (tfm.apply_segmentation(rasterised_first) != oracle).sum() > 10  # the old order differs on the edge
+    assert np.array_equal(masks[1, 0], tfm.apply_segmentation(rect(10, 30, 10, 40, 50, 70)))
+
+
+def test_odd_polygon_is_one_clear_error(tmp_path):
+    d = coco_image(tmp_path)
+    d["annotations"] = [anno(7, 0, [[2.0, 10.0, 30.0, 10.0, 30.0, 44.0, 2.0]])]
+    mapper = CocoClipDatasetMapper(shared_augmentations=[], frame_augmentations=[], sampling_frame_num=1)
+    with pytest.raises(DatasetError, match=r"img\.png, annotation id 7: a polygon has an odd number of coordinates"):
+        mapper(d, rng=np.random.default_rng(0))
 
 
 # ----------------------------------------------------------------------------- VIPSeg panoptic

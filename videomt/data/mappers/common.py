@@ -16,7 +16,7 @@ from ..io import read_image_rgb
 from ..rle import check_counts, to_rle
 
 __all__ = ["read_frame", "read_clip_frames", "decode_segmentation", "frames_to_tensor", "check_image_format",
-           "expect_same_size", "transform_masks", "clip_output", "ClipMapper"]
+           "expect_same_size", "transform_masks", "transform_segmentations", "clip_output", "ClipMapper"]
 
 
 def check_image_format(fmt: str) -> str:
@@ -75,6 +75,26 @@ def transform_masks(tfm, masks: np.ndarray, out_hw: tuple[int, int]) -> np.ndarr
         return np.zeros((0, *out_hw), dtype=np.uint8)
     out = np.asarray(tfm.apply_segmentation(np.ascontiguousarray(masks.transpose(1, 2, 0))))  # (H', W', n)
     return np.ascontiguousarray(out.reshape(out_hw[0], out_hw[1], masks.shape[0]).transpose(2, 0, 1))
+
+
+def transform_segmentations(segms: Sequence[Any], tfm, in_hw: tuple[int, int], out_hw: tuple[int, int],
+                            wheres: Sequence[str]) -> np.ndarray:
+    """Masks (n, H', W') uint8 of n COCO-style segmentations after ``tfm``, in Detectron2's order:
+    polygons are transformed as coordinates (a crop clips them, fvcore's ``apply_polygons``) and
+    rasterised at the output size; RLEs are decoded and transformed as images (nearest)."""
+    out = np.zeros((len(segms), *out_hw), dtype=np.uint8)
+    rle_rows = [i for i, segm in enumerate(segms) if not isinstance(segm, (list, tuple))]
+    if rle_rows:
+        decoded = np.stack([decode_segmentation(segms[i], *in_hw, wheres[i]) for i in rle_rows])  # (r, H, W)
+        out[rle_rows] = transform_masks(tfm, decoded, out_hw)
+    for i, segm in enumerate(segms):
+        if isinstance(segm, (list, tuple)):
+            polygons = [np.asarray(p, dtype=np.float64).ravel() for p in segm]
+            if any(len(p) % 2 for p in polygons):
+                raise DatasetError(f"{wheres[i]}: a polygon has an odd number of coordinates")
+            polygons = tfm.apply_polygons([p.reshape(-1, 2) for p in polygons if len(p) >= 6])  # k x (m, 2)
+            out[i] = decode_segmentation([p.ravel() for p in polygons], *out_hw, wheres[i])
+    return out
 
 
 def clip_output(dataset_dict: dict, in_hw: tuple[int, int], frames: Sequence[np.ndarray], fmt: str, ids: np.ndarray,

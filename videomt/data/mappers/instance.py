@@ -9,7 +9,9 @@ import numpy as np
 from ..augmentation import (ClipAugmentation, apply_clip_augmentations, build_clip_augmentation,
                             build_pseudo_augmentation)
 from ..catalog import DatasetError
-from .common import ClipMapper, check_image_format, clip_output, decode_segmentation, read_frame, transform_masks
+from fvcore.transforms.transform import TransformList
+
+from .common import ClipMapper, check_image_format, clip_output, read_frame, transform_segmentations
 
 __all__ = ["YTVISDatasetMapper", "CocoClipDatasetMapper", "instance_clip_targets"]
 
@@ -69,9 +71,8 @@ class YTVISDatasetMapper(ClipMapper):
                 if a["id"] in seen:
                     raise DatasetError(f"{where}: track id {a['id']} appears twice in the frame")
                 seen.add(a["id"])
-            decoded = [decode_segmentation(a["segmentation"], *in_hw, f"{where}, annotation id {a['id']}")
-                       for a in annos]
-            stack = transform_masks(tfm, np.stack(decoded) if decoded else np.zeros((0, *in_hw), np.uint8), out_hw)
+            stack = transform_segmentations([a["segmentation"] for a in annos], tfm, in_hw, out_hw,
+                                            [f"{where}, annotation id {a['id']}" for a in annos])
             frame_objects.append({int(a["id"]): (int(a["category_id"]), m) for a, m in zip(annos, stack)})
         return instance_clip_targets(frame_objects, out_hw)
 
@@ -108,17 +109,16 @@ class CocoClipDatasetMapper:
         image = read_frame(path, dict_hw if None not in dict_hw else None)  # (H, W, 3)
         in_hw = image.shape[:2]
         annos = [a for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0)]
-        masks = [decode_segmentation(a["segmentation"], *in_hw, f"{path}, annotation id {a.get('id')}") for a in annos]
-        masks = np.stack(masks) if masks else np.zeros((0, *in_hw), np.uint8)  # (n, H, W)
+        segms, wheres = [a["segmentation"] for a in annos], [f"{path}, annotation id {a.get('id')}" for a in annos]
         (image,), (shared_tfm,) = apply_clip_augmentations(self.shared_augmentations, [image], rng)
-        masks = transform_masks(shared_tfm, masks, image.shape[:2])
         T = self.sampling_frame_num
         frames, tfms = apply_clip_augmentations(self.frame_augmentations, [image] * T, rng)
         out_hw = frames[0].shape[:2]
-        per_tfm: dict[int, np.ndarray] = {}  # frames with the same transforms share their masks
+        per_tfm: dict[int, np.ndarray] = {}  # frames with the same transforms share their masks (n, H', W')
         for tfm in tfms:
             if id(tfm) not in per_tfm:
-                per_tfm[id(tfm)] = transform_masks(tfm, masks, out_hw)
+                per_tfm[id(tfm)] = transform_segmentations(segms, TransformList([shared_tfm, tfm]), in_hw, out_hw,
+                                                           wheres)
         frame_objects = [{n: (int(a["category_id"]), m) for n, (a, m) in enumerate(zip(annos, per_tfm[id(tfm)]))}
                          for tfm in tfms]
         ids, labels, clip_masks = instance_clip_targets(frame_objects, out_hw)
