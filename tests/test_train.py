@@ -122,6 +122,22 @@ def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
     assert fresh.load(fresh.get_checkpoint_file())["iteration"] == 4
 
 
+def test_checkpoint_of_a_run_without_fp16_resumes_with_an_enabled_scaler(tmp_path):
+    """A CPU / bf16 run saves an empty (disabled) grad-scaler state; resuming it with fp16 AMP
+    starts the scaler fresh instead of failing in ``GradScaler.load_state_dict``."""
+    from videomt.engine.checkpointer import TrainingCheckpointer
+
+    disabled = torch.amp.GradScaler("cpu", enabled=False)
+    saved = TrainingCheckpointer(torch.nn.Linear(3, 2), str(tmp_path), grad_scaler=disabled)
+    saved.save("model_0000004", iteration=4)
+    scaler = torch.amp.GradScaler("cpu", enabled=True, init_scale=1024.0)
+    with pytest.raises(RuntimeError, match="empty"):  # what torch does without the check
+        scaler.load_state_dict({})
+    resumed = TrainingCheckpointer(torch.nn.Linear(3, 2), str(tmp_path), grad_scaler=scaler)
+    assert resumed.load(resumed.get_checkpoint_file())["iteration"] == 4
+    assert scaler.get_scale() == 1024.0
+
+
 def test_non_finite_loss_stops_with_iteration(tmp_path, datasets, monkeypatch):
     from videomt.engine.trainer import Trainer
 

@@ -109,6 +109,10 @@ class TrainingCheckpointer(Checkpointer):
             raise CheckpointReadError(f"{f}: cannot read this training checkpoint ({first[:200]})") from None
         if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
             raise CheckpointReadError(f"{f}: not a training checkpoint (expected a dict with a 'model' state dict)")
+        scaler = self.checkpointables.get("grad_scaler")
+        if isinstance(scaler, torch.amp.GradScaler) and scaler.is_enabled() and data.get("grad_scaler") == {}:
+            data.pop("grad_scaler")  # saved by a disabled scaler (no fp16 AMP): nothing to restore
+            self.logger.info(f"{f}: saved without fp16 AMP; the grad scaler starts from its initial scale")
         return data
 
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict:
