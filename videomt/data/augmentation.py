@@ -1,12 +1,11 @@
 """Per-clip augmentations built on fvcore transforms (SPEC 3.7).
 
-A :class:`ClipAugmentation` draws one deterministic fvcore ``Transform`` per frame of a clip: the
-*same* object for every frame when decided per clip, one per frame for colour jitter, the
-``INPUT.AUGMENTATIONS`` rotation and ``RANDOM_FLIP="horizontal"`` (as the reference). Randomness
-comes from an explicit ``numpy.random.Generator``, so a clip is a pure function of (dataset dict,
-generator state). Frames are (H, W, 3) uint8 RGB; masks and label maps go through
-``apply_segmentation`` (nearest). Resizing and rotation reproduce Detectron2's pixels (PIL
-bilinear / nearest, half-pixel rotation centre): the published models were trained on them.
+A :class:`ClipAugmentation` draws one fvcore ``Transform`` per frame from an explicit
+``numpy.random.Generator``: the *same* object for every frame when decided per clip; one per frame
+for colour jitter, the ``INPUT.AUGMENTATIONS`` rotation and ``RANDOM_FLIP="horizontal"`` (as the
+reference). Frames are (H, W, 3) uint8 RGB; masks and label maps go through ``apply_segmentation``
+(nearest). Resizing and rotation reproduce Detectron2's pixels (PIL bilinear / nearest, half-pixel
+rotation centre): the published models were trained on them.
 """
 from __future__ import annotations
 
@@ -14,61 +13,42 @@ from typing import Sequence
 
 import cv2
 import numpy as np
-import torch
 from fvcore.transforms.transform import (BlendTransform, CropTransform, HFlipTransform, NoOpTransform, Transform,
                                          TransformList, VFlipTransform)
 from PIL import Image
-from torch.nn import functional as F
-
-__all__ = ["ResizeTransform", "RotationTransform", "ClipAugmentation", "ResizeShortestEdgeClip", "RandomCropClip",
-           "RandomApplyClip", "RandomFlipClip", "RandomBrightness", "RandomContrast", "RandomSaturation",
-           "RandomRotationFrames", "RandomRotationClip", "apply_clip_augmentations", "shortest_edge_size",
-           "build_clip_augmentation", "build_pseudo_augmentation", "build_segmentation_augmentation",
-           "build_test_augmentation"]
 
 _CV2_MAX_CHANNELS = 128  # OpenCV 5 rejects more channels; masks are stacked as channels
 
 
 def _pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
-    """Source index of each of ``n_out`` pixels in PIL's NEAREST resize of an ``n_in`` axis.
-
-    PIL's nearest resize is separable, so resizing a 1 x n_in row of indices gives the exact
-    sampling of any 2-D resize; gathering with it reproduces PIL for every dtype and any number
-    of channels (stacked masks, int32 id maps)."""
+    """Source index of each of ``n_out`` pixels in PIL's (separable) NEAREST resize of an ``n_in``
+    axis: gathering with it reproduces PIL for any dtype and channel count (stacked masks, id maps)."""
     row = Image.fromarray(np.arange(n_in, dtype=np.int32)[None, :])  # mode "I"
     return np.asarray(row.resize((n_out, 1), Image.NEAREST))[0]
 
 
 def _pil_resize(img: np.ndarray, new_hw: tuple[int, int], interp: str) -> np.ndarray:
-    """Resize as Detectron2 does: nearest by PIL's own sampling for any dtype, bilinear through PIL
-    for uint8 (antialiased when shrinking, plane by plane beyond RGB), with torch for other dtypes."""
+    """Resize as Detectron2 does: nearest by PIL's own sampling (any array), bilinear through PIL
+    (antialiased when shrinking) for the uint8 frames, the only images resized bilinearly."""
     new_h, new_w = new_hw
     if interp == "nearest":
         return img[_pil_nearest_index(img.shape[0], new_h)][:, _pil_nearest_index(img.shape[1], new_w)]
-    if img.dtype != np.uint8:
-        x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).reshape(*img.shape[:2], -1)
-        x = F.interpolate(x.permute(2, 0, 1)[None], size=new_hw, mode="bilinear", align_corners=False)  # (1, C, h, w)
-        return x[0].permute(1, 2, 0).reshape(new_h, new_w, *img.shape[2:]).numpy().astype(img.dtype)
-    if img.ndim == 3 and img.shape[2] == 3:
-        return np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
-    planes = img.reshape(*img.shape[:2], -1)
-    out = [np.asarray(Image.fromarray(np.ascontiguousarray(planes[:, :, c])).resize((new_w, new_h), Image.BILINEAR))
-           for c in range(planes.shape[2])]
-    return np.stack(out, axis=2).reshape(new_h, new_w, *img.shape[2:])
+    if img.dtype != np.uint8 or img.shape[2:] not in ((), (3,)):
+        raise ValueError(f"ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got {img.dtype} "
+                         f"{img.shape}")
+    return np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
 
 
 def _cv2_per_chunk(fn, img: np.ndarray) -> np.ndarray:
-    """Apply a cv2 op ``fn(HxW[xC]) -> HxW[xC]`` to an array of any channel count / dtype."""
-    work = img.astype(np.uint8) if img.dtype == np.bool_ else np.ascontiguousarray(img)
-    if work.ndim == 2:
-        out = fn(work)
-    elif work.shape[2] == 0:
-        out = work
-    else:
-        chunks = [fn(np.ascontiguousarray(work[:, :, c:c + _CV2_MAX_CHANNELS]))
-                  for c in range(0, work.shape[2], _CV2_MAX_CHANNELS)]
-        out = np.concatenate([c.reshape(*c.shape[:2], -1) for c in chunks], axis=2)
-    return out.astype(np.bool_) if img.dtype == np.bool_ else out
+    """Apply a cv2 op ``fn(HxW[xC]) -> HxW[xC]`` to an (H, W) or (H, W, C) array, C channels at most
+    ``_CV2_MAX_CHANNELS`` at a time; bool arrays as uint8."""
+    if img.dtype == np.bool_:
+        return _cv2_per_chunk(fn, img.view(np.uint8)).astype(np.bool_)
+    if img.ndim == 2:
+        return fn(np.ascontiguousarray(img))
+    chunks = [fn(np.ascontiguousarray(img[:, :, c:c + _CV2_MAX_CHANNELS]))
+              for c in range(0, img.shape[2], _CV2_MAX_CHANNELS)]
+    return np.concatenate([c.reshape(*c.shape[:2], -1) for c in chunks], axis=2)
 
 
 class ResizeTransform(Transform):
@@ -103,24 +83,20 @@ class RotationTransform(Transform):
     def __init__(self, h: int, w: int, angle: float, center: tuple[float, float] | None = None,
                  interp: str = "bilinear"):
         super().__init__()
-        if center is None:
-            center = (w / 2.0, h / 2.0)
-        center = (float(center[0]), float(center[1]))
+        center = (w / 2.0, h / 2.0) if center is None else (float(center[0]), float(center[1]))
         self._set_attributes(locals())
         self.matrix = cv2.getRotationMatrix2D(center, float(angle), 1.0)  # (2, 3), coordinates
-        self.image_matrix = cv2.getRotationMatrix2D((center[0] - 0.5, center[1] - 0.5),
-                                                    float(angle), 1.0)  # (2, 3), pixel indices
+        self.image_matrix = cv2.getRotationMatrix2D((center[0] - 0.5, center[1] - 0.5), float(angle),
+                                                    1.0)  # (2, 3), pixel indices
 
     def apply_image(self, img: np.ndarray, interp: str | None = None) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
-            raise ValueError(
-                f"RotationTransform: input is {img.shape[:2]} but expects {(self.h, self.w)}")
+            raise ValueError(f"RotationTransform: input is {img.shape[:2]} but expects {(self.h, self.w)}")
         if self.angle % 360 == 0:
             return img
         flag = cv2.INTER_NEAREST if (interp or self.interp) == "nearest" else cv2.INTER_LINEAR
-        return _cv2_per_chunk(
-            lambda a: cv2.warpAffine(a, self.image_matrix, (self.w, self.h), flags=flag,
-                                     borderMode=cv2.BORDER_CONSTANT, borderValue=0), img)
+        return _cv2_per_chunk(lambda a: cv2.warpAffine(a, self.image_matrix, (self.w, self.h), flags=flag,
+                                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0), img)
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         coords = np.asarray(coords, dtype=np.float64)
@@ -141,17 +117,13 @@ class ClipAugmentation:
         """Draw the transforms and apply them; returns (new frames, one transform per frame)."""
         tfms = self.get_transforms(images, rng)
         if len(tfms) != len(images):
-            raise RuntimeError(f"{self!r} returned {len(tfms)} transforms for {len(images)} frames")
+            raise RuntimeError(f"{type(self).__name__} returned {len(tfms)} transforms for {len(images)} frames")
         out: list[np.ndarray] = []
         for f, (img, tfm) in enumerate(zip(images, tfms)):
             # a transform shared by frames with the same input array is computed once
             reuse = next((out[g] for g in range(f) if images[g] is img and tfms[g] is tfm), None)
             out.append(reuse if reuse is not None else tfm.apply_image(img))
         return out, list(tfms)
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
-        return f"{type(self).__name__}({args})"
 
 
 def shortest_edge_size(h: int, w: int, short: int, max_size: int) -> tuple[int, int]:
