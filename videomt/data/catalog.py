@@ -1,8 +1,7 @@
 """Dataset and metadata catalogs: a dataset name -> a loader of dataset dicts, and -> metadata.
 
-Loaders are zero-argument callables; nothing is read from disk before ``DatasetCatalog.get``.
-The datasets root ``$DETECTRON2_DATASETS`` (default ``./datasets``) is read when a loader runs or
-a path attribute of a built-in metadata is read, never at import time.
+Loaders are zero-argument callables: nothing is read from disk before ``DatasetCatalog.get``,
+and the datasets root ``$DETECTRON2_DATASETS`` (default ``./datasets``) never at import time.
 
 Dataset dicts (Detectron2 style; masks stay encoded, the mappers decode them). Test splits have
 no annotation keys. Bad input raises :class:`DatasetError` naming the file and the problem.
@@ -29,10 +28,6 @@ import hashlib
 import os
 import re
 from typing import Any, Callable
-
-__all__ = ["DatasetError", "UnknownDatasetError", "DatasetCatalog", "MetadataCatalog", "Metadata", "dataset_root",
-           "parse_ytvis_json_name", "dataset_output_name"]
-
 
 class DatasetError(ValueError):
     """A dataset that cannot be loaded as it is (message names the file and the problem)."""
@@ -165,10 +160,8 @@ class Metadata:
     def keys(self) -> list[str]:
         return [k for k in self.__dict__ if not k.startswith("_")] + list(self._lazy)
 
-    def as_dict(self) -> dict[str, Any]:  # lazy values resolved
+    def __getstate__(self) -> dict[str, Any]:  # lazy values resolved: their functions do not pickle
         return {k: getattr(self, k) for k in self.keys()}
-
-    __getstate__ = as_dict  # lazy functions are closures, which do not pickle
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         object.__setattr__(self, "_lazy", {})
@@ -190,14 +183,8 @@ class _MetadataCatalog:
             self._metas.setdefault(name, Metadata(name))
         return self._metas[name]
 
-    def list(self) -> list[str]:
-        return sorted(self._metas)
-
     def remove(self, name: str) -> None:
         self._metas.pop(name, None)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._metas
 
 
 DatasetCatalog = _DatasetCatalog()

@@ -16,10 +16,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..utils.files import read_json
 from .catalog import DatasetError, dataset_root
 
-__all__ = ["read_image_rgb", "read_panoptic_ids", "read_semantic_png", "rgb2id", "id2rgb", "load_json", "list_dir",
-           "image_size", "require_dir", "root_hint", "check_files_exist", "gc_paused"]
-
-
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building big dict/list trees (2x faster loads of
@@ -111,19 +107,16 @@ def list_dir(folder: str, what: str = "folder") -> set[str]:
         raise DatasetError(f"{folder}: {what} is not a directory") from None
 
 
-def root_hint(path: str) -> str:
-    """A hint naming ``$DETECTRON2_DATASETS``, only for paths under the datasets root."""
-    root = os.path.abspath(dataset_root())
-    if os.path.commonpath([root, os.path.abspath(path)]) != root:
-        return ""
-    return f" (datasets are looked up under $DETECTRON2_DATASETS, now " \
-           f"{os.environ.get('DETECTRON2_DATASETS', 'unset: ./datasets')})"
-
-
-def require_dir(folder: str, what: str, hint: str = "") -> None:
-    """Raise ``DatasetError`` if ``folder`` is not an existing directory."""
-    if not os.path.isdir(folder):
-        raise DatasetError(f"{folder}: {what} not found{hint}")
+def require_dir(folder: str, what: str) -> None:
+    """Raise ``DatasetError`` if ``folder`` is not a directory (naming ``$DETECTRON2_DATASETS`` when
+    the folder is under the datasets root)."""
+    if os.path.isdir(folder):
+        return
+    root, hint = os.path.abspath(dataset_root()), ""
+    if os.path.commonpath([root, os.path.abspath(folder)]) == root:
+        hint = f" (datasets are looked up under $DETECTRON2_DATASETS, now " \
+               f"{os.environ.get('DETECTRON2_DATASETS', 'unset: ./datasets')})"
+    raise DatasetError(f"{folder}: {what} not found{hint}")
 
 
 def check_files_exist(paths: Iterable[str], what: str, context: str) -> None:

@@ -24,10 +24,8 @@ import os
 from typing import Any
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import check_files_exist, gc_paused, image_size, load_json, require_dir, root_hint
+from .io import check_files_exist, gc_paused, image_size, load_json, require_dir
 from .metadata import things_first_metadata
-
-__all__ = ["load_vipseg_json", "register_vipseg_panoptic"]
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +86,7 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
         check_files: check that every frame and mask exists (one ``os.listdir`` per folder) and
             that the first mask of each video has the frame size (header read only).
     """
-    require_dir(image_root, "image folder", root_hint(image_root))
+    require_dir(image_root, "image folder")
     data = load_json(json_file)
     if not isinstance(data, dict) or not (isinstance(data.get("annotations"), list) or
                                           isinstance(data.get("videos"), list)):

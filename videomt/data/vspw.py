@@ -14,11 +14,10 @@ import logging
 import os
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import image_size, list_dir, require_dir, root_hint
-
-__all__ = ["load_vspw", "register_vspw_semantic", "read_split_file"]
+from .io import image_size, list_dir, require_dir
 
 logger = logging.getLogger(__name__)
+
 
 def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> list[str]:
     """Video names listed in a split txt file (blank lines ignored)."""
@@ -36,7 +35,7 @@ def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_si
     are the sorted images of ``origin/`` (size from the first one's header); with ``with_masks``
     (False for the test split) every frame needs ``mask/<frame>.png``, and with ``check_sizes`` the
     first mask of each video must have the frame size (header only)."""
-    require_dir(data_root, "VSPW data folder", root_hint(data_root))
+    require_dir(data_root, "VSPW data folder")
     out = []
     for vid in read_split_file(split_file):
         origin = os.path.join(data_root, vid, "origin")

@@ -19,12 +19,9 @@ from typing import Any
 from pycocotools import mask as mask_util
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import check_files_exist, gc_paused, list_dir, load_json, require_dir, root_hint
+from .io import check_files_exist, gc_paused, list_dir, load_json, require_dir
 from .metadata import thing_metadata
 from .rle import to_rle
-
-__all__ = ["load_ytvis_json", "load_coco_pseudo_json", "register_ytvis_instances", "register_coco_pseudo_instances",
-           "categories_metadata"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,21 +35,21 @@ def categories_metadata(json_file: str, data: Any) -> dict:
     return thing_metadata([c["name"] for c in cats], [c["id"] for c in cats])
 
 
-def _segmentation(segm: Any, h: int, w: int, where: str, of: str) -> Any:
-    """A frame's segmentation as stored: an RLE dict of the frame's size, or the polygons with 3+
-    points (``None`` when there is none)."""
+def _object(oid: Any, category: int, iscrowd: Any, bbox: Any, segm: Any, h: int, w: int, where: str,
+            of: str) -> dict | None:
+    """An object dict whose segmentation is kept as stored: an RLE dict of the ``of`` (video or
+    image) size, or the polygons with 3+ points; ``None`` when no polygon has 3+ points."""
     if isinstance(segm, dict):
         if "counts" not in segm or "size" not in segm:
             raise DatasetError(f"{where}: RLE without 'counts'/'size'")
         if list(segm["size"]) != [h, w]:
             raise DatasetError(f"{where}: mask size {list(segm['size'])} disagrees with {of} size [{h}, {w}]")
-        return segm
-    if isinstance(segm, list):
-        return [p for p in segm if len(p) % 2 == 0 and len(p) >= 6] or None
-    raise DatasetError(f"{where}: segmentation must be an RLE dict or a polygon list, got {type(segm).__name__}")
-
-
-def _object(oid: Any, category: int, iscrowd: Any, bbox: Any, segm: Any, h: int, w: int, where: str) -> dict:
+    elif isinstance(segm, list):
+        segm = [p for p in segm if len(p) % 2 == 0 and len(p) >= 6]
+        if not segm:
+            return None
+    else:
+        raise DatasetError(f"{where}: segmentation must be an RLE dict or a polygon list, got {type(segm).__name__}")
     if not bbox:
         bbox = [float(v) for v in mask_util.toBbox(to_rle(segm, h, w, where, DatasetError))]
     return {"id": oid, "category_id": category, "iscrowd": int(iscrowd), "bbox": bbox, "bbox_mode": "XYWH_ABS",
@@ -99,22 +96,16 @@ def _id_map(json_file: str, data: dict, dataset_name: str | None, id_map: dict |
 def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = None,
                     id_map: dict[int, int] | None = None, check_files: bool = True,
                     skip_bad_videos: bool = False) -> list[dict]:
-    """Load a YouTube-VIS-format JSON into video dicts (see :mod:`videomt.data.catalog`).
+    """Load a YouTube-VIS-format JSON into video dicts (see :mod:`videomt.data.catalog`), with
+    per-frame ``annotations`` only when the JSON has annotations.
 
-    Args:
-        image_root: folder that the videos' ``file_names`` are relative to.
-        dataset_name: its metadata provides the category mapping, or receives the JSON's classes.
-        id_map: dataset category id -> contiguous index (default: metadata, else the JSON's
-            categories, ids ascending).
-        check_files: check that every frame file exists (one ``os.listdir`` per folder).
-        skip_bad_videos: drop videos with an error (missing frame, bad mask, empty video,
-            annotation of the wrong length) instead of raising; the number dropped is logged.
-
-    Returns:
-        One dict per video; per-frame ``annotations`` only when the JSON has annotations.
-        Polygons with fewer than 3 points are removed (counted in the log).
+    ``image_root`` is the folder the ``file_names`` are relative to; ``dataset_name``'s metadata
+    gives the category mapping (or receives the JSON's classes); ``id_map`` (dataset category id
+    -> contiguous index) overrides both. ``check_files``: every frame must exist.
+    ``skip_bad_videos``: drop (and count in the log) videos with an error instead of raising.
+    Polygons with fewer than 3 points are removed (counted in the log).
     """
-    require_dir(image_root, "image folder", root_hint(image_root))
+    require_dir(image_root, "image folder")
     data = load_json(json_file)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{json_file}: not a YouTube-VIS JSON (no 'videos' list)")
@@ -136,16 +127,15 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
         if rec["video_id"] in videos:
             raise DatasetError(f"{json_file}: duplicate video id {rec['video_id']}")
         videos[rec["video_id"]] = rec
-    if check_files:
-        for vid, rec in videos.items():
-            try:
-                check_files_exist(rec["file_names"], "frame", f"{json_file}: video {vid}")
-            except DatasetError as e:
-                fail(vid, e)
+    for vid, rec in videos.items() if check_files else ():
+        try:
+            check_files_exist(rec["file_names"], "frame", f"{json_file}: video {vid}")
+        except DatasetError as e:
+            fail(vid, e)
     anns = data.get("annotations")
-    if anns is not None and not isinstance(anns, list):
-        raise DatasetError(f"{json_file}: 'annotations' must be a list")
     if anns is not None:
+        if not isinstance(anns, list):
+            raise DatasetError(f"{json_file}: 'annotations' must be a list")
         for rec in videos.values():
             rec["annotations"] = [[] for _ in range(rec["length"])]
     bad_polygons = 0
@@ -173,13 +163,12 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
             for f, segm in enumerate(segms):
                 if not segm:
                     continue
-                where = f"{json_file}: annotation {aid} of video {vid} frame {f}"
-                segm = _segmentation(segm, h, w, where, "video")
-                if segm is None:
+                obj = _object(aid, id_map[cat], a.get("iscrowd", 0), bboxes[f] if bboxes is not None else None, segm,
+                              h, w, f"{json_file}: annotation {aid} of video {vid} frame {f}", "video")
+                if obj is None:
                     bad_polygons += 1
-                    continue
-                bbox = bboxes[f] if bboxes is not None else None
-                rec["annotations"][f].append(_object(aid, id_map[cat], a.get("iscrowd", 0), bbox, segm, h, w, where))
+                else:
+                    rec["annotations"][f].append(obj)
         except DatasetError as e:
             fail(vid, e)
     if bad_polygons:
@@ -202,7 +191,7 @@ def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: d
     dataset contiguous index, SPEC 5.2); annotations of other categories are dropped and counted
     in the log. Images keep an empty list when no annotation survives.
     """
-    require_dir(image_root, "image folder", root_hint(image_root))
+    require_dir(image_root, "image folder")
     data = load_json(json_file)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
             not isinstance(data.get("annotations", []), list):
@@ -231,13 +220,12 @@ def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: d
             dropped += 1
             continue
         rec = images[iid]
-        where = f"{json_file}: annotation {a.get('id')} of image {iid}"
-        segm = _segmentation(segm, rec["height"], rec["width"], where, "image")
-        if segm is None:
+        obj = _object(a.get("id"), coco_to_contiguous[cat], a.get("iscrowd", 0), a.get("bbox"), segm, rec["height"],
+                      rec["width"], f"{json_file}: annotation {a.get('id')} of image {iid}", "image")
+        if obj is None:
             bad_polygons += 1
-            continue
-        rec["annotations"].append(_object(a.get("id"), coco_to_contiguous[cat], a.get("iscrowd", 0), a.get("bbox"),
-                                          segm, rec["height"], rec["width"], where))
+        else:
+            rec["annotations"].append(obj)
     if dropped:
         logger.info("%s: dropped %d annotations of COCO categories outside the target mapping", json_file, dropped)
     if bad_polygons:
@@ -249,13 +237,12 @@ def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: d
 def register_ytvis_instances(name: str, metadata: dict, json_file: str, image_root: str, **load_kwargs: Any) -> None:
     """Register a YouTube-VIS-format dataset under ``name`` (for ``DATASETS.TRAIN/TEST``).
 
-    ``metadata`` may be empty: the classes then come from the JSON's categories (ids ascending ->
-    contiguous 0..K-1), read when first needed. ``load_kwargs`` go to :func:`load_ytvis_json`.
+    An empty ``metadata`` takes the classes from the JSON's categories (ids ascending ->
+    contiguous 0..K-1) when first needed. ``load_kwargs`` go to :func:`load_ytvis_json`.
     """
     DatasetCatalog.register(name, lambda: load_ytvis_json(json_file, image_root, name, **load_kwargs))
-    meta = MetadataCatalog.get(name)
-    meta.set(json_file=json_file, image_root=image_root, evaluator_type="ytvis",
-             dataset_root=os.path.dirname(json_file), ignore_label=255)
+    meta = MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ytvis",
+                                         dataset_root=os.path.dirname(json_file), ignore_label=255)
     meta.set(**metadata)
     if "thing_classes" not in metadata:
         for key in ("thing_classes", "thing_colors", "thing_dataset_id_to_contiguous_id", "categories"):
