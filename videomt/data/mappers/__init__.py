@@ -10,17 +10,8 @@ from .dense import PanopticDatasetVideoMapper, SemanticDatasetVideoMapper
 from .inference import PASS_THROUGH_KEYS, VideoTestMapper
 from .instance import CocoClipDatasetMapper, YTVISDatasetMapper, instance_clip_targets
 
-__all__ = [
-    "YTVISDatasetMapper",
-    "CocoClipDatasetMapper",
-    "PanopticDatasetVideoMapper",
-    "SemanticDatasetVideoMapper",
-    "VideoTestMapper",
-    "MAPPER_BY_TYPE",
-    "PASS_THROUGH_KEYS",
-    "build_mapper",
-    "instance_clip_targets",
-]
+__all__ = ["YTVISDatasetMapper", "CocoClipDatasetMapper", "PanopticDatasetVideoMapper", "SemanticDatasetVideoMapper",
+           "VideoTestMapper", "MAPPER_BY_TYPE", "PASS_THROUGH_KEYS", "build_mapper", "instance_clip_targets"]
 
 MAPPER_BY_TYPE = {
     "video_instance": YTVISDatasetMapper,

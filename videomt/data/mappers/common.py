@@ -15,9 +15,6 @@ from ..clip_sampling import sample_clip_indices
 from ..io import read_image_rgb
 from ..rle import check_counts, to_rle
 
-__all__ = ["read_frame", "read_clip_frames", "decode_segmentation", "frames_to_tensor", "check_image_format",
-           "expect_same_size", "transform_masks", "transform_segmentations", "clip_output", "ClipMapper"]
-
 
 def check_image_format(fmt: str) -> str:
     """Validate ``INPUT.FORMAT`` (``"RGB"`` or ``"BGR"``)."""
@@ -69,14 +66,6 @@ def frames_to_tensor(frames: Sequence[np.ndarray], fmt: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray((arr[..., ::-1] if fmt == "BGR" else arr).transpose(0, 3, 1, 2)))
 
 
-def transform_masks(tfm, masks: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
-    """Apply a transform to stacked masks (n, H, W) uint8 -> (n, H', W') uint8 (nearest)."""
-    if masks.shape[0] == 0:
-        return np.zeros((0, *out_hw), dtype=np.uint8)
-    out = np.asarray(tfm.apply_segmentation(np.ascontiguousarray(masks.transpose(1, 2, 0))))  # (H', W', n)
-    return np.ascontiguousarray(out.reshape(out_hw[0], out_hw[1], masks.shape[0]).transpose(2, 0, 1))
-
-
 def transform_segmentations(segms: Sequence[Any], tfm, in_hw: tuple[int, int], out_hw: tuple[int, int],
                             wheres: Sequence[str]) -> np.ndarray:
     """Masks (n, H', W') uint8 of n COCO-style segmentations after ``tfm``, in Detectron2's order:
@@ -84,9 +73,9 @@ def transform_segmentations(segms: Sequence[Any], tfm, in_hw: tuple[int, int], o
     rasterised at the output size; RLEs are decoded and transformed as images (nearest)."""
     out = np.zeros((len(segms), *out_hw), dtype=np.uint8)
     rle_rows = [i for i, segm in enumerate(segms) if not isinstance(segm, (list, tuple))]
-    if rle_rows:
-        decoded = np.stack([decode_segmentation(segms[i], *in_hw, wheres[i]) for i in rle_rows])  # (r, H, W)
-        out[rle_rows] = transform_masks(tfm, decoded, out_hw)
+    if rle_rows:  # stacked as channels: one transform call for all of them
+        decoded = np.stack([decode_segmentation(segms[i], *in_hw, wheres[i]) for i in rle_rows], axis=2)  # (H, W, r)
+        out[rle_rows] = tfm.apply_segmentation(decoded).reshape(*out_hw, len(rle_rows)).transpose(2, 0, 1)
     for i, segm in enumerate(segms):
         if isinstance(segm, (list, tuple)):
             polygons = [np.asarray(p, dtype=np.float64).ravel() for p in segm]

@@ -11,8 +11,6 @@ from ..catalog import DatasetError, MetadataCatalog
 from ..io import read_panoptic_ids, read_semantic_png
 from .common import ClipMapper, expect_same_size
 
-__all__ = ["PanopticDatasetVideoMapper", "SemanticDatasetVideoMapper", "default_value_to_class", "IGNORE_LABEL"]
-
 IGNORE_LABEL = 255
 
 

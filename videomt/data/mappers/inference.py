@@ -9,8 +9,6 @@ from ..augmentation import ClipAugmentation, apply_clip_augmentations, build_tes
 from ..catalog import DatasetError
 from .common import check_image_format, frames_to_tensor, read_clip_frames
 
-__all__ = ["VideoTestMapper", "PASS_THROUGH_KEYS"]
-
 # annotation keys handed to the evaluators untouched (not decoded)
 PASS_THROUGH_KEYS = ("pan_seg_file_names", "segments_infos", "sem_seg_file_names")
 

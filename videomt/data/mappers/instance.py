@@ -13,8 +13,6 @@ from fvcore.transforms.transform import TransformList
 
 from .common import ClipMapper, check_image_format, clip_output, read_frame, transform_segmentations
 
-__all__ = ["YTVISDatasetMapper", "CocoClipDatasetMapper", "instance_clip_targets"]
-
 
 def instance_clip_targets(frame_objects: Sequence[dict[int, tuple[int, np.ndarray]]],
                           out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
