@@ -1,16 +1,9 @@
-"""Synthetic video datasets written in the real on-disk formats (no download needed).
+"""Synthetic datasets in the real on-disk formats (no download needed): YouTube-VIS instances,
+VIPSeg panoptic, VSPW semantic videos and COCO still images (``generate_*``).
 
-* :func:`generate_vis`: YouTube-VIS JSON + JPEG frames (``JPEGImages/<video>/<frame>.jpg``).
-* :func:`generate_vps`: VIPSeg-style panoptic: JPEG frames, RGB-encoded id PNGs
-  (``panomasksRGB/<video>/<frame>.png``) and the VIPSeg panoptic JSON, with stuff regions.
-* :func:`generate_vss`: VSPW-style semantic: ``data/<video>/{origin,mask}`` + ``<split>.txt``.
-* :func:`generate_coco`: COCO instances JSON of still images (pseudo-video training), with an
-  extra category outside the mapping (to exercise the drop-and-count path).
-
-Deterministic by ``seed``; labels come from the scene geometry
-(:mod:`videomt.data.synthetic_scene`), never from the lossy JPEGs. :func:`ensure_synthetic`
-generates a registered ``synthetic_*`` dataset on first use under
-``$DETECTRON2_DATASETS/synthetic/<name>``.
+Deterministic by ``seed``; labels come from the scene geometry (:mod:`.synthetic_scene`), never
+from the lossy JPEGs. :func:`ensure_synthetic` generates a registered ``synthetic_*`` dataset on
+first use under ``$DETECTRON2_DATASETS/synthetic/<name>``.
 """
 from __future__ import annotations
 
@@ -25,13 +18,11 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_util
 
+from ..utils.files import write_json
 from .catalog import DatasetError, dataset_root
 from .io import id2rgb, rgb2id
 from .synthetic_scene import (DISTRACTOR_CLASS, SHAPE_CLASSES, SHAPE_COLORS, STUFF_CLASSES, STUFF_COLORS, make_scene,
                               rasterize)
-
-__all__ = ["SYNTHETIC_THING_CLASSES", "SYNTHETIC_PANOPTIC_CATEGORIES", "SYNTHETIC_COCO_TO_TARGET", "SYNTHETIC_SPECS",
-           "generate_vis", "generate_vps", "generate_vss", "generate_coco", "ensure_synthetic", "synthetic_layout"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +31,9 @@ SYNTHETIC_THING_CLASSES: tuple[str, ...] = SHAPE_CLASSES
 # Panoptic/semantic raw categories, things and stuff interleaved in raw-id order on purpose (so
 # the things-first contiguous order differs from the raw order, as in VIPSeg).
 _RAW_ORDER = ("sky", "circle", "ground", "square", "triangle", "wall", "star", "cross")
+_COLORS = dict(zip(SHAPE_CLASSES + STUFF_CLASSES, SHAPE_COLORS + STUFF_COLORS))
 SYNTHETIC_PANOPTIC_CATEGORIES: list[dict[str, Any]] = [
-    {"id": i, "name": n, "isthing": int(n in SHAPE_CLASSES), "color": list(
-        SHAPE_COLORS[SHAPE_CLASSES.index(n)] if n in SHAPE_CLASSES else STUFF_COLORS[STUFF_CLASSES.index(n)])}
+    {"id": i, "name": n, "isthing": int(n in SHAPE_CLASSES), "color": list(_COLORS[n])}
     for i, n in enumerate(_RAW_ORDER)
 ]
 _THING_RAW = [_RAW_ORDER.index(n) for n in SHAPE_CLASSES]
@@ -265,8 +256,7 @@ def ensure_synthetic(name: str, root: str | None = None) -> str:
     try:
         logger.info("Generating synthetic dataset %s in %s", name, folder)
         _GENERATORS[kind](tmp, **spec)
-        with open(os.path.join(tmp, _MARKER), "w", encoding="utf-8") as f:
-            json.dump(spec, f)
+        write_json(os.path.join(tmp, _MARKER), spec, indent=None)
         os.chmod(tmp, 0o755)  # mkdtemp creates it private
         try:
             os.rename(tmp, folder)
@@ -274,6 +264,5 @@ def ensure_synthetic(name: str, root: str | None = None) -> str:
             if not os.path.isfile(marker):  # not a concurrent winner: a real error
                 raise
     finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after a successful rename
     return folder

@@ -1,16 +1,10 @@
 """Procedural scenes for the synthetic datasets: moving, scaling, rotating shapes over a texture.
 
-A :class:`Scene` is fully determined by its random generator draws; ``render(t)`` returns the
-frame and the exact label maps computed from the shapes' geometry (not from the JPEG):
-
-* ``image``: ``(H, W, 3)`` uint8 RGB,
-* ``inst``: ``(H, W)`` int32, 0 = no object, ``k+1`` = visible pixels of object ``k``
-  (later objects are painted over earlier ones: occlusion),
-* ``stuff``: ``(H, W)`` int32 stuff region index (0 sky, 1 wall, 2 ground), -1 = void boundary;
-  only when the scene was made with ``with_stuff=True``.
-
-Objects enter and leave (start/end frames, trajectories crossing the border), occlude each
-other (shared screen area, fixed depth order) and change scale over time.
+Objects enter and leave (start/end frames, paths crossing the border), occlude each other (fixed
+depth order) and change scale. ``Scene.render(t)`` gives the frame and exact label maps from the
+geometry (not from the JPEG): ``image`` (H, W, 3) uint8 RGB; ``inst`` (H, W) int32, 0 = no object,
+k+1 = visible pixels of object k; with ``with_stuff``, ``stuff`` (H, W) int32 band (0 sky, 1 wall,
+2 ground, -1 void boundary).
 """
 from __future__ import annotations
 
@@ -19,9 +13,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 from pycocotools import mask as mask_util
-
-__all__ = ["SHAPE_CLASSES", "SHAPE_COLORS", "STUFF_CLASSES", "STUFF_COLORS", "Scene", "make_scene",
-           "rasterize"]
 
 # Instance classes: one shape and one base colour each (RGB).
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
@@ -38,26 +29,22 @@ STUFF_COLORS: tuple[tuple[int, int, int], ...] = ((120, 170, 235), (150, 140, 13
 
 def _unit_polygon(shape: str) -> np.ndarray:
     """``(N, 2)`` vertices of a shape of radius ~1 centred at 0."""
-    if shape == "circle":
-        a = np.linspace(0, 2 * np.pi, 32, endpoint=False)
-        return np.stack([np.cos(a), np.sin(a)], 1)
     if shape == "square":
         return np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64) * 0.8
-    if shape == "triangle":
-        a = np.array([-90, 30, 150]) * np.pi / 180
-        return np.stack([np.cos(a), np.sin(a)], 1)
-    if shape == "star":
-        a = np.arange(10) * np.pi / 5 - np.pi / 2
-        r = np.where(np.arange(10) % 2 == 0, 1.0, 0.45)
-        return np.stack([r * np.cos(a), r * np.sin(a)], 1)
     if shape == "cross":
         t = 0.35
         return np.array([[-t, -1], [t, -1], [t, -t], [1, -t], [1, t], [t, t], [t, 1], [-t, 1],
                          [-t, t], [-1, t], [-1, -t], [-t, -t]], dtype=np.float64)
-    if shape == "hexagon":
+    if shape == "circle":
+        a = np.linspace(0, 2 * np.pi, 32, endpoint=False)
+    elif shape == "triangle":
+        a = np.array([-90, 30, 150]) * np.pi / 180
+    elif shape == "star":
+        a = np.arange(10) * np.pi / 5 - np.pi / 2
+    else:  # the hexagon distractor
         a = np.arange(6) * np.pi / 3
-        return np.stack([np.cos(a), np.sin(a)], 1)
-    raise ValueError(f"unknown shape {shape!r}")
+    r = np.where(np.arange(len(a)) % 2 == 0, 1.0, 0.45) if shape == "star" else 1.0  # star: inner vertices
+    return np.stack([r * np.cos(a), r * np.sin(a)], 1)
 
 
 def rasterize(poly: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -110,13 +97,10 @@ def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, amp: fl
 class Scene:
     """A synthetic video: background (optionally stuff bands), shape tracks, camera pan."""
 
-    def __init__(self, rng: np.random.Generator, height: int, width: int, num_frames: int,
-                 with_stuff: bool = False, num_classes: int = len(SHAPE_CLASSES),
-                 max_objects: int = 4) -> None:
-        self.h, self.w, self.T = height, width, num_frames
-        self.with_stuff = with_stuff
-        pad = 24
-        self.pad = pad
+    def __init__(self, rng: np.random.Generator, height: int, width: int, num_frames: int, with_stuff: bool = False,
+                 num_classes: int = len(SHAPE_CLASSES), max_objects: int = 4) -> None:
+        self.h, self.w, self.T, self.with_stuff = height, width, num_frames, with_stuff
+        self.pad = pad = 24
         self.pan = rng.uniform(-1.5, 1.5, 2)
         ph, pw = height + 2 * pad, width + 2 * pad
         if with_stuff:
@@ -127,10 +111,7 @@ class Scene:
                            rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.4))]
         else:
             self.bg = [_texture(rng, ph, pw, rng.uniform(60, 190, 3), 18.0)]
-        self.tracks: list[ShapeTrack] = []
-        n_obj = int(rng.integers(2, max_objects + 1))
-        for _ in range(n_obj):
-            self.tracks.append(self._random_track(rng, num_classes))
+        self.tracks = [self._random_track(rng, num_classes) for _ in range(int(rng.integers(2, max_objects + 1)))]
 
     def _random_track(self, rng: np.random.Generator, num_classes: int) -> ShapeTrack:
         h, w, T = self.h, self.w, self.T
@@ -156,24 +137,19 @@ class Scene:
                     start = int(rng.integers(1, T // 2 + 1))
                 else:
                     end = int(rng.integers(T // 2, T - 1))
-        return ShapeTrack(cls=cls, color=color, start=start, end=end, pos0=pos0, vel=vel,
-                          radius0=radius0, scale_rate=float(rng.uniform(-0.06, 0.08)),
-                          angle0=float(rng.uniform(0, 2 * np.pi)),
+        return ShapeTrack(cls=cls, color=color, start=start, end=end, pos0=pos0, vel=vel, radius0=radius0,
+                          scale_rate=float(rng.uniform(-0.06, 0.08)), angle0=float(rng.uniform(0, 2 * np.pi)),
                           spin=float(rng.uniform(-0.15, 0.15)))
 
     def _stuff_map(self, t: int) -> np.ndarray:
         h, w = self.h, self.w
         x = np.arange(w, dtype=np.float64)
-        out = np.ones((h, w), dtype=np.int32)  # wall
         yy = np.arange(h, dtype=np.float64)[:, None]
-        lines = []
-        for k, (y_rel, amp, freq, phase, speed) in enumerate(self.bands):
-            y = (y_rel + amp * np.sin(freq * x + phase + speed * t)) * h
-            lines.append(y)
-            if k == 0:
-                out[yy < y[None, :]] = 0
-            else:
-                out[yy >= y[None, :]] = 2
+        lines = [(y_rel + amp * np.sin(freq * x + phase + speed * t)) * h
+                 for y_rel, amp, freq, phase, speed in self.bands]  # 2 x (W,) band edges
+        out = np.ones((h, w), dtype=np.int32)  # wall
+        out[yy < lines[0]] = 0  # sky above the first band edge
+        out[yy >= lines[1]] = 2  # ground below the second
         for y in lines:  # a 1-pixel void boundary along each band edge
             yi = np.clip(np.round(y).astype(int), 0, h - 1)
             out[yi, np.arange(w)] = -1
