@@ -1,12 +1,11 @@
-"""Training and test data loaders (SPEC 3.7 "Dataset mixing", "Training samplers").
+"""Training and test data loaders (SPEC 3.7 "Dataset mixing", "Training samplers"); a batch is
+the plain list of mapped dicts (``collate_fn=list``, Detectron2's trivial collate).
 
-``build_train_loader(cfg)`` yields, forever, one list of mapped clips per iteration (this rank's
-``SOLVER.IMS_PER_BATCH / world_size`` clips; Detectron2's trivial collate). Which clips and
-which random augmentation each one gets are a pure function of ``(SEED, iteration)`` (see
-:mod:`videomt.data.samplers`): resuming with ``start_iter=i`` replays the uninterrupted run.
-
-``build_test_loader(cfg, name)`` yields lists of one mapped whole video, this rank's contiguous
-share of the dataset, in dataset order.
+``build_train_loader(cfg)`` yields, forever, this rank's ``SOLVER.IMS_PER_BATCH / world_size``
+mapped clips per iteration. Which clips and which random augmentation each one gets are a pure
+function of ``(SEED, iteration)`` (:mod:`videomt.data.samplers`): resuming with ``start_iter=i``
+replays the uninterrupted run. ``build_test_loader(cfg, name)`` yields lists of one mapped whole
+video, this rank's contiguous share of the dataset, in dataset order.
 """
 from __future__ import annotations
 
@@ -18,20 +17,10 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from .catalog import DatasetCatalog
-from .mappers import build_mapper
+from .mappers import MAPPER_BY_TYPE, build_mapper
 from .samplers import ClipKey, InferenceSampler, MixedTrainingBatchSampler
 
-__all__ = ["build_train_loader", "build_test_loader", "filter_empty_annotations", "get_train_dataset_dicts",
-           "trivial_batch_collator", "SerializedList", "ClipDataset", "resolve_seed"]
-
 logger = logging.getLogger(__name__)
-
-DATASET_TYPES = ("video_instance", "image_instance", "video_panoptic", "video_semantic")
-
-
-def trivial_batch_collator(batch: list) -> list:
-    """Keep a batch as the list of mapped dicts."""
-    return batch
 
 
 class SerializedList:
@@ -48,9 +37,7 @@ class SerializedList:
         return len(self._ends)
 
     def __getitem__(self, i: int) -> Any:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for {len(self)} items")
-        i %= len(self)
+        i = range(len(self))[i]  # a negative index counts from the end; IndexError out of range
         return pickle.loads(memoryview(self._data[int(self._ends[i - 1]) if i else 0:int(self._ends[i])]))
 
 
@@ -61,7 +48,7 @@ class ClipDataset(Dataset):
     def __init__(self, datasets: Sequence[Sequence[dict]], mappers: Sequence[Callable], seed: int):
         if len(datasets) != len(mappers):
             raise ValueError(f"{len(datasets)} datasets but {len(mappers)} mappers")
-        self.datasets = [d if isinstance(d, SerializedList) else SerializedList(d) for d in datasets]
+        self.datasets = [SerializedList(d) for d in datasets]
         self.mappers = list(mappers)
         self.seed = int(seed)
 
@@ -132,8 +119,8 @@ def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = Non
         raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
     types = _per_dataset(cfg.DATASETS.DATASET_TYPE, len(names), "DATASETS.DATASET_TYPE")
     for t in types:
-        if t not in DATASET_TYPES:
-            raise ValueError(f"DATASETS.DATASET_TYPE: unknown type '{t}'; known: {DATASET_TYPES}")
+        if t not in MAPPER_BY_TYPE:
+            raise ValueError(f"DATASETS.DATASET_TYPE: unknown type '{t}'; known: {tuple(MAPPER_BY_TYPE)}")
     if datasets is None:
         datasets = [DatasetCatalog.get(n) for n in names]
     if len(datasets) != len(names):
@@ -175,7 +162,7 @@ def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[
     # NB: no worker_init_fn touching thread settings: cv2.setNumThreads / torch.set_num_threads
     # in a forked worker can deadlock (seen with OpenCV 5 / torch 2.x).
     return DataLoader(ClipDataset(dicts, mappers, seed), batch_sampler=sampler, num_workers=workers,
-                      collate_fn=trivial_batch_collator)
+                      collate_fn=list)
 
 
 def build_test_loader(cfg, dataset_name: str, *, mapper: Callable | None = None,
@@ -187,5 +174,5 @@ def build_test_loader(cfg, dataset_name: str, *, mapper: Callable | None = None,
     dataset = _MappedList(dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name))
     workers = int(cfg.DATALOADER.NUM_WORKERS)
     return DataLoader(dataset, batch_size=1, sampler=InferenceSampler(len(dataset), rank=rank, world_size=world_size),
-                      num_workers=workers, collate_fn=trivial_batch_collator,
+                      num_workers=workers, collate_fn=list,
                       **({"prefetch_factor": 1} if workers > 0 else {}))

@@ -1,8 +1,5 @@
-"""Registration of every reference dataset name (SPEC 5.1) and of the synthetic datasets.
-
-Paths are relative to ``$DETECTRON2_DATASETS`` (default ``./datasets``), which is read when a
-dataset is loaded or a path attribute of its metadata is read, not at import time.
-"""
+"""Registration of every reference dataset name (SPEC 5.1) and of the synthetic datasets; paths
+are relative to the datasets root, read when a dataset is loaded or a path attribute read."""
 from __future__ import annotations
 
 import os
@@ -15,9 +12,6 @@ from .synthetic import (SYNTHETIC_COCO_TO_TARGET, SYNTHETIC_PANOPTIC_CATEGORIES,
 from .vipseg import load_vipseg_json
 from .vspw import load_vspw
 from .ytvis import load_coco_pseudo_json, load_ytvis_json, register_ytvis_instances
-
-__all__ = ["register_all_builtin", "BUILTIN_YTVIS", "BUILTIN_COCO_PSEUDO", "BUILTIN_VIPSEG", "BUILTIN_VSPW"]
-
 
 def _path(rel: str) -> str:
     """``rel`` under the datasets root, read now (not at import time)."""
@@ -128,13 +122,9 @@ def register_all_builtin() -> None:
     if "ytvis_2019_train" in DatasetCatalog:
         return
     DatasetCatalog.add_resolver(_resolve_ytvis_json)
-    for name, args in BUILTIN_YTVIS.items():
-        _register_ytvis(name, *args)
-    for name, args in BUILTIN_COCO_PSEUDO.items():
-        _register_coco(name, *args)
-    for name, args in BUILTIN_VIPSEG.items():
-        _register_vipseg(name, *args)
-    for name, args in BUILTIN_VSPW.items():
-        _register_vspw(name, *args)
+    for table, register in ((BUILTIN_YTVIS, _register_ytvis), (BUILTIN_COCO_PSEUDO, _register_coco),
+                            (BUILTIN_VIPSEG, _register_vipseg), (BUILTIN_VSPW, _register_vspw)):
+        for name, args in table.items():
+            register(name, *args)
     for name in SYNTHETIC_SPECS:
         _register_synthetic(name)

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["sample_clip_indices"]
-
 
 def sample_clip_indices(length: int, num_frames: int, frame_range: int, rng: np.random.Generator,
                         shuffle: bool = False, reverse: bool = False) -> list[int]:

@@ -1,14 +1,6 @@
-"""Offline dataset converters used by the scripts in ``datasets/utils/``.
-
-* :func:`filter_coco_for_target` / :func:`convert_coco2ytvis`: COCO instances JSON -> the
-  ``coco2ytvis2019_*`` / ``coco2ytvis2021_*`` / ``coco2ovis_*`` files: only the annotations and
-  categories of COCO classes in the SPEC 5.2 mapping are kept. Category ids stay COCO ids; the
-  mapping to target classes happens when loading (``ytvis.load_coco_pseudo_json``).
-* :func:`resize_vipseg_720p`: VIPSeg frames and panoptic masks -> height 720, width
-  ``int(720 * w / h)`` (frames bilinear, masks nearest so ids are never blended).
-* :func:`split_vipseg_json`: one VIPSeg panoptic JSON covering every video -> one
-  ``panoptic_gt_VIPSeg_<split>.json`` per split list (``train.txt``, ``val.txt``, ``test.txt``).
-"""
+"""Offline dataset converters used by the scripts in ``datasets/utils/``: COCO -> the
+``coco2ytvis2019_*`` / ``coco2ytvis2021_*`` / ``coco2ovis_*`` JSONs, VIPSeg -> 720p, and one
+VIPSeg panoptic JSON -> one ``panoptic_gt_VIPSeg_<split>.json`` per split."""
 from __future__ import annotations
 
 import contextlib
@@ -27,16 +19,14 @@ from .io import load_json
 from .metadata import COCO_TO_TARGET
 from .vspw import read_split_file
 
-__all__ = ["filter_coco_for_target", "convert_coco2ytvis", "resize_vipseg_720p", "resize_vipseg_video",
-           "vipseg_720p_size", "split_vipseg_json"]
-
 logger = logging.getLogger(__name__)
 
 
 def filter_coco_for_target(coco: dict, target: str, drop_empty_images: bool = False) -> dict:
     """Keep only the annotations and categories of COCO classes mapped to ``target``
-    (``"ytvis_2019"``, ``"ytvis_2021"`` or ``"ovis"``, SPEC 5.2); images left without annotations
-    are kept unless ``drop_empty_images`` (training drops them with ``FILTER_EMPTY_ANNOTATIONS``)."""
+    (``"ytvis_2019"``, ``"ytvis_2021"`` or ``"ovis"``, SPEC 5.2); category ids stay COCO ids (the
+    loader maps them). Images left without annotations are kept unless ``drop_empty_images``
+    (training drops them with ``FILTER_EMPTY_ANNOTATIONS``)."""
     if target not in COCO_TO_TARGET:
         raise ValueError(f"unknown target '{target}' (choose from {sorted(COCO_TO_TARGET)})")
     for key in ("images", "annotations", "categories"):

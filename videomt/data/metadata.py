@@ -18,10 +18,6 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["YTVIS_2019_CLASSES", "YTVIS_2021_CLASSES", "OVIS_CLASSES", "COCO_TO_YTVIS_2019", "COCO_TO_YTVIS_2021",
-           "COCO_TO_OVIS", "COCO_TO_TARGET", "TARGET_CLASSES", "VIPSEG_CLASSES", "VIPSEG_THING_IDS", "palette",
-           "thing_metadata", "things_first_metadata", "vipseg_categories", "vipseg_metadata"]
-
 YTVIS_2019_CLASSES: tuple[str, ...] = (
     "person", "giant_panda", "lizard", "parrot", "skateboard", "sedan", "ape", "dog", "snake",
     "monkey", "hand", "rabbit", "duck", "cat", "cow", "fish", "train", "horse", "turtle", "bear",
@@ -44,7 +40,6 @@ OVIS_CLASSES: tuple[str, ...] = (
     "Turtle", "Bicycle", "Motorcycle", "Airplane", "Boat", "Vehical",
 )
 
-# COCO category id -> target dataset category id (1-based), SPEC 5.2.
 COCO_TO_YTVIS_2019: dict[int, int] = {
     1: 1, 2: 21, 3: 6, 4: 21, 5: 28, 7: 17, 8: 29, 9: 34, 17: 14, 18: 8, 19: 18, 21: 15, 22: 32,
     23: 20, 24: 30, 25: 22, 35: 33, 36: 33, 41: 5, 42: 27, 43: 40,

@@ -12,8 +12,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from pycocotools import mask as mask_util
 
-__all__ = ["to_rle", "check_counts"]
-
 _CHUNK_CHARS = 1 << 18  # characters checked per vectorised pass (bounds the memory used)
 
 

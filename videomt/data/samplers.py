@@ -1,11 +1,10 @@
 """Samplers: what each rank loads at each training iteration, and each rank's share at test time.
 
 Training is a pure function of ``(seed, iteration)``: the clip keys of iteration ``i`` are
-computed from ``i`` directly (no state carried between iterations), so a run resumed at
-iteration ``i`` sees exactly the clips of the uninterrupted run, whatever the number of data
-workers. The global batch of iteration ``i`` occupies stream positions
-``[i * B, (i + 1) * B)``; rank ``r`` takes the contiguous slice of ``B / world_size`` positions
-starting at ``i * B + r * B / world_size``.
+computed from ``i`` directly, so a run resumed at iteration ``i`` sees exactly the clips of the
+uninterrupted run, whatever the number of data workers. The global batch of iteration ``i`` is
+stream positions ``[i * B, (i + 1) * B)``; rank ``r`` takes the ``B / world_size`` positions from
+``i * B + r * B / world_size`` on.
 """
 from __future__ import annotations
 
@@ -15,8 +14,6 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..utils.dist import get_rank, get_world_size
-
-__all__ = ["ClipKey", "ShuffledStream", "TrainingSampler", "MixedTrainingBatchSampler", "InferenceSampler"]
 
 _TAG_SOURCE, _TAG_PERM = 0x50C, 0x9E3  # domain separators for the seed sequences
 
@@ -39,11 +36,9 @@ class ClipKey(NamedTuple):
 
 
 class ShuffledStream:
-    """The infinite sequence made of successive random permutations of ``range(size)``.
-
-    ``at(k)`` is the k-th element: epoch ``k // size`` uses the permutation seeded by
-    (seed, tag, epoch), so any element is computable without replaying the stream.
-    """
+    """The infinite sequence of successive random permutations of ``range(size)``: element ``at(k)``
+    is in epoch ``k // size``, whose permutation is seeded by (seed, tag, epoch), so any element
+    is computable without replaying the stream."""
 
     def __init__(self, size: int, seed: int, shuffle: bool = True, tag: int = 0):
         if size <= 0:
@@ -63,11 +58,9 @@ class ShuffledStream:
 
 
 class TrainingSampler:
-    """Infinite, shuffled indices of one dataset for this rank (Detectron2-style).
-
-    Rank ``r`` of ``W`` yields stream elements ``r, r + W, r + 2W, ...`` starting after
-    ``start`` of its own items (set ``start = start_iter * batch_per_rank`` to resume).
-    """
+    """Infinite, shuffled indices of one dataset for this rank (Detectron2-style): rank ``r`` of
+    ``W`` yields stream elements ``r, r + W, r + 2W, ...`` after skipping ``start`` of its own
+    (``start = start_iter * batch_per_rank`` resumes)."""
 
     def __init__(self, size: int, shuffle: bool = True, seed: int = 0, *, rank: int | None = None,
                  world_size: int | None = None, start: int = 0):
