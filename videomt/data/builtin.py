@@ -13,6 +13,7 @@ from .vipseg import load_vipseg_json
 from .vspw import load_vspw
 from .ytvis import load_coco_pseudo_json, load_ytvis_json, register_ytvis_instances
 
+
 def _path(rel: str) -> str:
     """``rel`` under the datasets root, read now (not at import time)."""
     return os.path.join(dataset_root(), rel)

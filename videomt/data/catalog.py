@@ -29,6 +29,7 @@ import os
 import re
 from typing import Any, Callable
 
+
 class DatasetError(ValueError):
     """A dataset that cannot be loaded as it is (message names the file and the problem)."""
 

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..utils.files import read_json
 from .catalog import DatasetError, dataset_root
 
+
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while building big dict/list trees (2x faster loads of
