@@ -7,8 +7,6 @@ from ..data.catalog import MetadataCatalog, dataset_output_name
 from .dense_evaluators import VPSEvaluator, VSSEvaluator
 from .evaluator import DatasetEvaluator, YTVISEvaluator
 
-__all__ = ["build_evaluator", "inference_output_dir"]
-
 _EVALUATORS = {"vis": YTVISEvaluator, "vps": VPSEvaluator, "vss": VSSEvaluator}
 
 

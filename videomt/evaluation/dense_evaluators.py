@@ -1,30 +1,23 @@
-"""In-loop evaluators for VIPSeg (video panoptic, VPQ + STQ) and VSPW (video semantic, mIoU + VC).
-
-Both write the official on-disk prediction formats first, so the files can also be scored
-later with ``tools/evaluate.py`` or the official scripts.
+"""In-loop evaluators for VIPSeg (VPQ + STQ) and VSPW (mIoU + VC). Both write the official prediction
+formats first, so the files can also be scored later by ``tools/evaluate.py`` or the official scripts.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
+from pathlib import PurePath
 
 import numpy as np
 from PIL import Image
 
 from ..data.catalog import MetadataCatalog
 from ..data.io import rgb2id
+from ..utils.files import write_json
 from .evaluator import DatasetEvaluator, check_class, gather_on_main
 from .vps import evaluate_vps
 from .vss import evaluate_vss
 
-__all__ = ["VPSEvaluator", "VSSEvaluator", "SegmentColours"]
-
 logger = logging.getLogger(__name__)
-
-
-def _stem(path: str) -> str:
-    return os.path.splitext(os.path.basename(path))[0]
 
 
 class SegmentColours:
@@ -52,10 +45,7 @@ class VPSEvaluator(DatasetEvaluator):
         self.dataset_name, self.output_dir, self.num_processes = dataset_name, output_dir, num_processes
         self.to_dataset_id = list(self.meta.contiguous_id_to_dataset_id)
         self.colours = {c["id"]: c.get("color", [128, 128, 128]) for c in self.meta.categories}
-        self._videos: list[dict] = []
-
-    def reset(self) -> None:
-        self._videos = []
+        self.reset()
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         for inp, out in zip(inputs, outputs):
@@ -72,7 +62,7 @@ class VPSEvaluator(DatasetEvaluator):
                 lut[seg_id] = rgb
             frames = []
             for t, file_name in enumerate(inp["file_names"]):
-                Image.fromarray(lut[pan[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
+                Image.fromarray(lut[pan[t]]).save(os.path.join(folder, PurePath(file_name).stem + ".png"))
                 infos = []
                 for seg_id, (category, rgb) in segments.items():
                     ys, xs = np.nonzero(pan[t] == seg_id)
@@ -81,15 +71,14 @@ class VPSEvaluator(DatasetEvaluator):
                                       "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()),
                                                int(ys.max() - ys.min())]})
                 frames.append({"file_name": os.path.basename(file_name), "segments_info": infos})
-            self._videos.append({"video_id": str(inp["video_id"]), "annotations": frames})
+            self._records.append({"video_id": str(inp["video_id"]), "annotations": frames})
 
     def evaluate(self) -> dict:
-        videos = gather_on_main(self._videos)
+        videos = gather_on_main(self._records)
         if videos is None:
             return {}
         pred_json = os.path.join(self.output_dir, "pred.json")
-        with open(pred_json, "w") as f:
-            json.dump({"annotations": videos}, f)
+        write_json(pred_json, {"annotations": videos}, indent=None)
         if not any(f["segments_info"] for v in videos for f in v["annotations"]):
             logger.warning(f"{self.dataset_name}: the model predicted no segment at all: every score is 0")
         gt_json, gt_dir = getattr(self.meta, "json_file", None), getattr(self.meta, "panoptic_root", None)
@@ -107,10 +96,7 @@ class VSSEvaluator(DatasetEvaluator):
         self.meta = MetadataCatalog.get(dataset_name)
         self.dataset_name, self.output_dir = dataset_name, output_dir
         self.to_raw = np.asarray(self.meta.contiguous_id_to_dataset_id, dtype=np.uint8)
-        self._videos: list[tuple[str, bool]] = []  # (video id, has ground truth)
-
-    def reset(self) -> None:
-        self._videos = []
+        self.reset()
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         for inp, out in zip(inputs, outputs):
@@ -119,11 +105,11 @@ class VSSEvaluator(DatasetEvaluator):
             classes = out["pred_sem_seg"].cpu().numpy()  # (T, H, W) contiguous ids
             check_class(self.dataset_name, int(classes.max(initial=0)), len(self.to_raw))
             for t, file_name in enumerate(inp["file_names"]):
-                Image.fromarray(self.to_raw[classes[t]]).save(os.path.join(folder, _stem(file_name) + ".png"))
-            self._videos.append((str(inp["video_id"]), bool(inp.get("sem_seg_file_names"))))
+                Image.fromarray(self.to_raw[classes[t]]).save(os.path.join(folder, PurePath(file_name).stem + ".png"))
+            self._records.append((str(inp["video_id"]), bool(inp.get("sem_seg_file_names"))))  # (video, has GT)
 
     def evaluate(self) -> dict:
-        videos = gather_on_main(self._videos)
+        videos = gather_on_main(self._records)
         if videos is None:
             return {}
         root = getattr(self.meta, "dataset_root", None)

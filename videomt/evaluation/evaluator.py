@@ -1,13 +1,11 @@
 """Detectron2-style evaluators (reset / process / evaluate) and ``inference_on_dataset``.
 
-Each rank processes its share of the videos; ``evaluate`` gathers on rank 0, writes the
-official output formats under ``OUTPUT_DIR/inference/<dataset>/`` and, when ground truth is
-available, scores them with the metric functions of this package.
+Each rank processes its share of the videos; ``evaluate`` gathers on rank 0, writes the official
+output formats and, when ground truth is available, scores them with this package's metrics.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import time
@@ -24,17 +22,15 @@ from ..utils.files import read_json, write_json
 from .errors import EvaluationError
 from .ytvis import evaluate as evaluate_ytvis
 
-__all__ = ["DatasetEvaluator", "YTVISEvaluator", "inference_on_dataset", "print_csv_format", "save_metrics",
-           "gather_on_main", "check_class"]
-
 logger = logging.getLogger(__name__)
 
 
 class DatasetEvaluator:
-    """Base class: ``reset()``, ``process(inputs, outputs)`` per batch, ``evaluate() -> dict``."""
+    """Base class: ``reset()``, ``process(inputs, outputs)`` per batch, ``evaluate() -> dict``;
+    ``reset`` empties ``self._records``, where subclasses keep what ``process`` found."""
 
     def reset(self) -> None:
-        pass
+        self._records: list = []
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         raise NotImplementedError
@@ -75,20 +71,15 @@ class YTVISEvaluator(DatasetEvaluator):
     """YouTube-VIS / OVIS: ``results.json`` in the server format (+ ``results.zip``); AP/AR when the
     JSON has annotations (the YTVIS/OVIS validation JSONs have none: upload the zip)."""
 
-    def __init__(self, dataset_name: str, output_dir: str, *, json_file: str | None = None,
-                 contiguous_to_dataset_id: dict[int, int] | None = None):
+    def __init__(self, dataset_name: str, output_dir: str):
         meta = MetadataCatalog.get(dataset_name)
-        self.dataset_name, self.output_dir = dataset_name, output_dir
-        self.json_file = json_file or getattr(meta, "json_file", None)
+        self.dataset_name, self.output_dir, self.json_file = dataset_name, output_dir, getattr(meta, "json_file", None)
         forward = getattr(meta, "thing_dataset_id_to_contiguous_id", None) or {}
-        self.contiguous_to_dataset_id = contiguous_to_dataset_id or {v: k for k, v in forward.items()}
+        self.contiguous_to_dataset_id = {v: k for k, v in forward.items()}
         if not self.contiguous_to_dataset_id:
             raise ValueError(f"dataset {dataset_name}: metadata has no thing_dataset_id_to_contiguous_id "
                              f"(load the dataset before building its evaluator)")
-        self._records: list[dict] = []
-
-    def reset(self) -> None:
-        self._records = []
+        self.reset()
 
     def process(self, inputs: list[dict], outputs: list[dict]) -> None:
         for inp, out in zip(inputs, outputs):
@@ -104,10 +95,8 @@ class YTVISEvaluator(DatasetEvaluator):
         records = gather_on_main(self._records)
         if records is None:
             return {}
-        os.makedirs(self.output_dir, exist_ok=True)
         path = os.path.join(self.output_dir, "results.json")
-        with open(path, "w") as f:
-            json.dump(records, f)
+        write_json(path, records, indent=None)
         with zipfile.ZipFile(os.path.join(self.output_dir, "results.zip"), "w", zipfile.ZIP_DEFLATED) as z:
             z.write(path, arcname="results.json")
         logger.info(f"wrote {len(records)} tracks to {path} (and results.zip for the evaluation server)")
@@ -120,11 +109,8 @@ class YTVISEvaluator(DatasetEvaluator):
 
 def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: DatasetEvaluator,
                          autocast: bool | None = None) -> dict:
-    """Run ``model`` on every batch of ``data_loader`` and evaluate; independent of any trainer.
-
-    Runs under ``torch.no_grad`` and, on CUDA (or when ``autocast=True``), fp16 autocast. Shows a
-    progress bar with frames per second (the main process only).
-    """
+    """Run ``model`` (no_grad; fp16 autocast on CUDA or when ``autocast=True``) on every batch of
+    ``data_loader`` and evaluate, with a frames-per-second progress bar; independent of any trainer."""
     device = next(model.parameters()).device
     autocast = device.type == "cuda" if autocast is None else autocast
     amp = torch.autocast(device.type, dtype=torch.float16) if autocast else contextlib.nullcontext()

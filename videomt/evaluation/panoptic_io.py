@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -19,9 +20,6 @@ import numpy as np
 from ..data.io import read_panoptic_ids
 from ..utils.files import read_json
 from .errors import EvaluationError
-
-__all__ = ["load_json", "normalize_categories", "VideoFrames", "pair_vps_videos", "VideoTables", "video_tables",
-           "read_video_tables"]
 
 
 def load_json(path_or_obj: Any, what: str) -> Any:
@@ -41,10 +39,6 @@ def normalize_categories(categories: Any) -> dict[int, dict]:
                       for k, v in categories.items()]
     return {int(c["id"]): {"id": int(c["id"]), "name": c.get("name", str(c["id"])),
                            "isthing": int(bool(c.get("isthing", 0)))} for c in categories}
-
-
-def _stem(name: str) -> str:
-    return os.path.splitext(os.path.basename(name))[0]
 
 
 def _videos(path_or_obj: Any, what: str) -> dict[str, list[dict]]:
@@ -81,11 +75,9 @@ class VideoFrames:
 
 def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike
                     ) -> tuple[list[VideoFrames], Any]:
-    """Pair every ground-truth frame with its prediction; returns ``(videos, gt JSON data)``.
-
-    Predictions of unknown videos or frames, ground-truth frames without prediction and missing
-    PNGs are errors (found here, before any worker starts).
-    """
+    """Pair every ground-truth frame with its prediction; returns ``(videos, gt JSON data)``. Predictions
+    of unknown videos or frames, ground-truth frames without prediction and missing PNGs are errors
+    (found here, before any worker starts)."""
     gt_data = load_json(gt_json, "ground-truth JSON")
     gt_videos, pred_videos = _videos(gt_data, "ground-truth JSON"), _videos(pred_json, "prediction JSON")
     unknown = [v for v in pred_videos if v not in gt_videos]
@@ -98,11 +90,11 @@ def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, g
             raise EvaluationError(f"video {vid}: no predictions in the prediction JSON")
         preds: dict[str, dict] = {}
         for fr in pred_videos[vid]:
-            stem = _stem(fr["file_name"])
+            stem = PurePath(fr["file_name"]).stem
             if stem in preds:
                 raise EvaluationError(f"video {vid}, frame {stem}: listed twice in the prediction JSON")
             preds[stem] = fr
-        stems = [_stem(fr["file_name"]) for fr in gt_frames]
+        stems = [PurePath(fr["file_name"]).stem for fr in gt_frames]
         extra = sorted(set(preds) - set(stems))
         if extra:
             raise EvaluationError(f"video {vid}, frame {extra[0]}: prediction for a frame not in the ground truth")
@@ -125,11 +117,10 @@ class VideoTables:
     """Pixel statistics of one video, enough for VPQ (any window) and STQ.
 
     ``counts[t, i, j]``: pixels of frame ``t`` with ground-truth id ``gt_vocab[i]`` and predicted id
-    ``pred_vocab[j]``; the extra last row counts ground-truth ids that no frame lists. Index 0 of
-    both vocabularies is void (id 0). Per frame and id: ``gt_cat`` / ``pred_cat`` the category
-    listed in that frame (-1: not listed), ``gt_crowd`` its iscrowd, ``gt_pos`` its position in
-    the frame's ``segments_info``; ``gt_rank`` / ``pred_rank``: rank of the id in the order of first
-    appearance in the video (-1 for void).
+    ``pred_vocab[j]``; the extra last row counts ground-truth ids that no frame lists. Index 0 of both
+    vocabularies is void (id 0). Per frame and id: ``gt_cat`` / ``pred_cat`` the category listed in
+    that frame (-1: not listed), ``gt_crowd`` its iscrowd, ``gt_pos`` its place in ``segments_info``;
+    ``gt_rank`` / ``pred_rank``: rank of the id in the order of first appearance (-1 for void).
     """
 
     video_id: str
@@ -145,23 +136,24 @@ class VideoTables:
     pred_rank: np.ndarray  # (P,)
 
 
-def _listed(segments: Sequence[Sequence[Mapping]], where, strict: bool, categories) -> list[dict]:
-    """Per frame ``{id: (category, iscrowd)}`` in listed order (void and, unless strict, repeats dropped)."""
+def _listed(segments: Sequence[Sequence[Mapping]], where: list[str], strict: bool, categories) -> list[dict]:
+    """Per frame ``{id: (category, iscrowd)}`` in listed order (void and, unless strict, repeats dropped);
+    ``where[t]`` names frame ``t`` in errors."""
     frames = []
-    for t, segs in enumerate(segments):
+    for w, segs in zip(where, segments):
         d: dict[int, tuple[int, int]] = {}
         for s in segs:
             try:
                 sid, cat = int(s["id"]), int(s["category_id"])
             except (KeyError, TypeError, ValueError):
-                raise EvaluationError(f"{where(t)}: segment {s!r} lacks an integer 'id' or 'category_id'") from None
+                raise EvaluationError(f"{w}: segment {s!r} lacks an integer 'id' or 'category_id'") from None
             if strict and (sid in d or sid == 0):
-                raise EvaluationError(f"{where(t)}: segment id {sid} " + ("is reserved for void" if sid == 0
-                                                                           else "listed twice"))
+                problem = "is reserved for void" if sid == 0 else "listed twice"
+                raise EvaluationError(f"{w}: segment id {sid} {problem}")
             if sid == 0:
                 continue
             if categories is not None and cat not in categories:
-                raise EvaluationError(f"{where(t)}: segment {sid} has unknown category_id {cat}")
+                raise EvaluationError(f"{w}: segment {sid} has unknown category_id {cat}")
             d[sid] = (cat, int(bool(s.get("iscrowd", 0))))  # a repeated id: last entry, first place
         frames.append(d)
     return frames
@@ -184,53 +176,43 @@ def _per_frame(frames: list[dict], vocab: np.ndarray) -> tuple[np.ndarray, ...]:
 def video_tables(video_id: str, gt_segments: Sequence[Sequence[Mapping]], pred_segments: Sequence[Sequence[Mapping]],
                  frames: Iterable[tuple[np.ndarray, np.ndarray]], *, stems: Sequence[str] | None = None,
                  categories: Mapping[int, Any] | None = None) -> VideoTables:
-    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps (a generator
-    reads PNGs one frame at a time). Predictions are checked as the official scripts do: every
-    non-void id of a map is listed in that frame's ``segments_info`` and every listed id has
-    pixels; categories are known (when given); sizes agree with the ground truth."""
-    num = len(gt_segments)
-    if len(pred_segments) != num:
-        raise EvaluationError(f"video {video_id}: {len(pred_segments)} predicted frames for {num} ground-truth frames")
-    stems = list(stems) if stems is not None else [str(t) for t in range(num)]
-    gt = _listed(gt_segments, lambda t: f"video {video_id}, frame {stems[t]} (ground truth)", False, categories)
-
-    def pwhere(t: int) -> str:
-        return f"video {video_id}, frame {stems[t]} (prediction)"
-
+    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps, one of each per
+    frame (the callers ensure it; a generator reads PNGs one frame at a time). Predictions are checked
+    as the official scripts do: every non-void id of a map is listed in that frame's ``segments_info``
+    and every listed id has pixels; categories are known (when given); sizes agree with the ground truth."""
+    stems = list(stems) if stems is not None else [str(t) for t in range(len(gt_segments))]
+    where = [f"video {video_id}, frame {s}" for s in stems]
+    gt = _listed(gt_segments, [w + " (ground truth)" for w in where], False, categories)
+    pwhere = [w + " (prediction)" for w in where]
     pred = _listed(pred_segments, pwhere, True, categories)
     gt_vocab = np.array([0] + sorted({sid for d in gt for sid in d}), dtype=np.int64)
     pred_vocab = np.array([0] + sorted({sid for d in pred for sid in d}), dtype=np.int64)
     gt_cat, gt_crowd, gt_pos, gt_rank = _per_frame(gt, gt_vocab)
     pred_cat, _, _, pred_rank = _per_frame(pred, pred_vocab)
     G, P = len(gt_vocab), len(pred_vocab)
-    counts = np.zeros((num, G + 1, P), dtype=np.int64)
-    t = -1
+    counts = np.zeros((len(stems), G + 1, P), dtype=np.int64)
     for t, (gmap, pmap) in enumerate(frames):
-        if t >= num:
-            raise EvaluationError(f"video {video_id}: more frames than listed in the ground-truth JSON")
         gmap, pmap = np.asarray(gmap, dtype=np.int64), np.asarray(pmap, dtype=np.int64)
         if gmap.shape != pmap.shape:
-            raise EvaluationError(f"video {video_id}, frame {stems[t]}: prediction size {pmap.shape[:2]} differs "
-                                  f"from ground-truth size {gmap.shape[:2]}")
+            raise EvaluationError(f"{where[t]}: prediction size {pmap.shape[:2]} differs from ground-truth size "
+                                  f"{gmap.shape[:2]}")
         gi = np.minimum(np.searchsorted(gt_vocab, gmap.ravel()), G - 1)
         gi[gt_vocab[gi] != gmap.ravel()] = G  # ids that no frame of the video lists
         pi = np.minimum(np.searchsorted(pred_vocab, pmap.ravel()), P - 1)
         unknown = pred_vocab[pi] != pmap.ravel()
         if unknown.any():
             bad = np.unique(pmap.ravel()[unknown])[:5].tolist()
-            raise EvaluationError(f"{pwhere(t)}: PNG has segment ids {bad} not listed in the prediction JSON")
+            raise EvaluationError(f"{pwhere[t]}: PNG has segment ids {bad} not listed in the prediction JSON")
         counts[t] = np.bincount(gi * P + pi, minlength=(G + 1) * P).reshape(G + 1, P)
         present, listed = counts[t].sum(axis=0) > 0, pred_cat[t] >= 0
         not_listed = np.flatnonzero((present & ~listed)[1:]) + 1  # void (index 0) is never listed
         if not_listed.size:
-            raise EvaluationError(f"{pwhere(t)}: PNG has segment ids {pred_vocab[not_listed][:5].tolist()} not "
+            raise EvaluationError(f"{pwhere[t]}: PNG has segment ids {pred_vocab[not_listed][:5].tolist()} not "
                                   "listed in this frame's segments_info")
         absent = np.flatnonzero(listed & ~present)
         if absent.size:
-            raise EvaluationError(f"{pwhere(t)}: segments_info lists ids {pred_vocab[absent][:5].tolist()} that have "
+            raise EvaluationError(f"{pwhere[t]}: segments_info lists ids {pred_vocab[absent][:5].tolist()} that have "
                                   "no pixels in the PNG")
-    if t + 1 != num:
-        raise EvaluationError(f"video {video_id}: {t + 1} frames given for {num} listed in the JSON")
     return VideoTables(str(video_id), stems, gt_vocab, pred_vocab, counts, gt_cat, gt_crowd, gt_pos, pred_cat,
                        gt_rank, pred_rank)
 

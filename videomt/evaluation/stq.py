@@ -26,9 +26,6 @@ from ..data.metadata import VIPSEG_THING_IDS
 from .errors import EvaluationError
 from .panoptic_io import VideoTables, normalize_categories
 
-__all__ = ["VIPSEG_THING_IDS", "STQuality", "encode_stq_frames", "stq_from_arrays", "add_video_tables",
-           "default_stq_config"]
-
 
 def default_stq_config(categories: Any) -> dict:
     """STQ settings of a category set: ``num_classes = max id + 1``, things from ``isthing``."""
@@ -37,14 +34,9 @@ def default_stq_config(categories: Any) -> dict:
 
 
 class STQuality:
-    """STQ accumulator over frames given as coded maps (:meth:`update`) or as pixel counts of
-    (GT code, predicted code) pairs (:meth:`add_counts`).
-
-    Args:
-        num_classes: number of semantic classes (VIPSeg: 124); things: semantic ids of thing
-        classes; ignore_label: semantic id of unlabelled pixels; bit_shift: instance bits; offset:
-        multiplier combining a GT and a predicted code into one key.
-    """
+    """STQ accumulator over frames given as coded maps (:meth:`update`) or as pixel counts of (GT code,
+    predicted code) pairs (:meth:`add_counts`). ``bit_shift``: instance bits of a code; ``offset``:
+    multiplier combining a GT and a predicted code into one key."""
 
     def __init__(self, num_classes: int = 124, things: Iterable[int] = VIPSEG_THING_IDS, ignore_label: int = 255,
                  bit_shift: int = 16, offset: int = 2**24):
@@ -55,7 +47,7 @@ class STQuality:
         self.sequences: dict[Any, dict] = {}  # id -> {"confusion", "keys", "counts", "frames"}
 
     def update(self, y_true: np.ndarray, y_pred: np.ndarray, sequence_id: Any = 0) -> None:
-        """Add one frame: coded GT and prediction maps of the same shape."""
+        """Add one frame: coded GT and prediction maps of one shape."""
         y_true, y_pred = np.asarray(y_true, dtype=np.int64).ravel(), np.asarray(y_pred, dtype=np.int64).ravel()
         if y_true.shape != y_pred.shape:
             raise EvaluationError(f"sequence {sequence_id}: prediction and ground truth differ in size")
@@ -130,7 +122,7 @@ class STQuality:
 
 
 def add_video_tables(acc: STQuality, tables: VideoTables) -> None:
-    """Add one video from its :class:`VideoTables` (no pixel pass): the same as :meth:`STQuality.update`
+    """Add one video from its :class:`VideoTables` (no pixel pass), as :meth:`STQuality.update` would
     on the frames coded by :func:`encode_stq_frames`."""
     if max(len(tables.gt_vocab), len(tables.pred_vocab)) > 1 << acc.bit_shift:
         raise EvaluationError(f"video {tables.video_id}: too many segments for {acc.bit_shift} instance bits")

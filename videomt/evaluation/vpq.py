@@ -26,9 +26,6 @@ import numpy as np
 from .errors import EvaluationError
 from .panoptic_io import VideoTables, normalize_categories, video_tables
 
-__all__ = ["VPQ_WINDOWS", "vpq_from_arrays", "vpq_video_stats", "vpq_stats_from_tables", "summarize_vpq",
-           "pq_average"]
-
 #: Window lengths (frames) of the official VIPSeg VPQ script.
 VPQ_WINDOWS: tuple[int, ...] = (1, 2, 4, 6, 8)
 
@@ -152,16 +149,9 @@ def vpq_video_stats(gt_ids_frames: Sequence[np.ndarray], gt_segments: Any, pred_
 def vpq_from_arrays(gt_ids_frames: Sequence[np.ndarray], gt_segments: Any, pred_ids_frames: Sequence[np.ndarray],
                     pred_segments: Any, categories: Any, windows: Sequence[int] = VPQ_WINDOWS, *,
                     detail: bool = False) -> dict[str, Any]:
-    """VPQ of one video from in-memory id maps.
-
-    Args:
-        gt_ids_frames / pred_ids_frames: per frame an integer ``(H, W)`` segment-id map (0 = void).
-        gt_segments / pred_segments: per frame the ``segments_info`` list (``{"id", "category_id",
-            "iscrowd"}``); one list, or a ``{id: category_id or dict}``, applies to every frame.
-        categories: ``[{"id", "isthing", ...}]`` or ``{id: {"isthing": ...}}``.
-
-    Returns:
-        the dict of :func:`summarize_vpq`.
-    """
+    """VPQ (the dict of :func:`summarize_vpq`) of one video from per-frame ``(H, W)`` segment-id maps
+    (0 = void) and per-frame ``segments_info`` lists (``{"id", "category_id", "iscrowd"}``; one list,
+    or ``{id: category_id or dict}``, applies to every frame). ``categories``: ``[{"id", "isthing",
+    ...}]`` or ``{id: {"isthing": ...}}``."""
     stats = vpq_video_stats(gt_ids_frames, gt_segments, pred_ids_frames, pred_segments, categories, windows)
     return summarize_vpq(stats, categories, windows, detail=detail)

@@ -1,8 +1,6 @@
-"""VIPSeg predictions on disk (official format) -> VPQ and STQ, reading every PNG once.
-
-Each video is one job (in a worker process when ``num_processes > 1``): its PNGs become the
-per-video tables of :mod:`videomt.evaluation.panoptic_io`, from which both
-:mod:`~videomt.evaluation.vpq` and :mod:`~videomt.evaluation.stq` compute their statistics.
+"""VIPSeg predictions on disk (official format) -> VPQ and STQ, reading every PNG once: each video is
+one job (a worker process when ``num_processes > 1``) that turns its PNGs into the per-video tables of
+:mod:`.panoptic_io`, from which :mod:`.vpq` and :mod:`.stq` both compute their statistics.
 """
 from __future__ import annotations
 
@@ -17,11 +15,9 @@ from .panoptic_io import normalize_categories, pair_vps_videos, read_video_table
 from .stq import STQuality, add_video_tables, default_stq_config
 from .vpq import VPQ_WINDOWS, summarize_vpq, vpq_stats_from_tables
 
-__all__ = ["evaluate_vps", "evaluate_vpq", "evaluate_stq"]
-
 
 def _video_job(args) -> tuple[np.ndarray | None, dict | None]:
-    """VPQ statistics and STQ sequence statistics of one video (a worker process's job)."""
+    """VPQ statistics and STQ sequence statistics of one video."""
     video, categories, windows, want_vpq, stq_config = args
     tables = read_video_tables(video, categories)
     vpq = vpq_stats_from_tables(tables, categories, windows) if want_vpq else None
@@ -47,7 +43,7 @@ def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_d
         raise EvaluationError(f"unknown metrics {bad or metrics}; use 'vpq' and/or 'stq'")
     videos, gt_data = pair_vps_videos(pred_json, pred_dir, gt_json, gt_dir)
     if categories is None:
-        if not isinstance(gt_data, dict) or "categories" not in gt_data:
+        if "categories" not in gt_data:
             raise EvaluationError("no categories given and the ground-truth JSON has none")
         categories = gt_data["categories"]
     categories = normalize_categories(categories)

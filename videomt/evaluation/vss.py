@@ -1,29 +1,25 @@
 """VSPW video semantic segmentation metrics: mIoU and video consistency VC_n (SPEC 6.5).
 
-* Ground truth (``VSPW_480p/data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is
-  class ``v - 1``; 0, 255 and other values are ignored for mIoU.
-* Predictions (``<pred_dir>/<video>/<frame>.png``, as our VSS evaluator writes them): the value is
-  the class index (``pred_offset`` is subtracted first); a value outside the classes on a scored
-  pixel is an error, not a silent miss.
-
-mIoU: one confusion matrix over all frames of all videos, ``IoU_c = TP / (TP + FP + FN)``
-averaged over the classes present in the ground truth; also pixel accuracy, class accuracy and
-frequency-weighted IoU.
-
-VC_n: for each video longer than n frames and each start ``i = 0 .. len-n-1`` (the reference stops
-one window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels
-whose predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all
-windows of all videos.
-
-**mVC16.** The reference keeps one list of window accuracies for n = 8 and then n = 16 without
-clearing it, so the VC16 it prints (published as "mVC16", also in the VidEoMT model zoo) is the
-mean over the VC8 *and* VC16 windows together. Reported: ``VC8``, ``VC16`` (strict, each over its
-own windows), ``VC16_official`` (reference-compatible), ``mVC8`` (= ``VC8``) and ``mVC16`` (=
-``VC16_official``), the names to compare with published numbers.
+* Ground truth (``VSPW_480p/data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is class
+  ``v - 1``; 0, 255 and other values are ignored for mIoU.
+* Predictions (``<pred_dir>/<video>/<frame>.png``): the class index (after subtracting
+  ``pred_offset``); a value outside the classes on a scored pixel is an error, not a silent miss.
+* mIoU: one confusion matrix over all frames of all videos, ``IoU_c = TP / (TP + FP + FN)`` averaged
+  over the classes present in the ground truth; also pixel / class accuracy and frequency-weighted IoU.
+* VC_n: for each video longer than n frames and each start ``i = 0 .. len-n-1`` (the reference stops
+  one window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels
+  whose predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all
+  windows of all videos.
+* mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without
+  clearing it, so the VC16 it prints (published as "mVC16", also in the VidEoMT model zoo) is the
+  mean over the VC8 *and* VC16 windows together. Reported: ``VC8``, ``VC16`` (strict, each over its
+  own windows), ``VC16_official`` (reference-compatible), and the published names ``mVC8`` (=
+  ``VC8``) and ``mVC16`` (= ``VC16_official``).
 """
 from __future__ import annotations
 
 import os
+from pathlib import PurePath
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -32,9 +28,6 @@ from ..data.io import read_semantic_png
 from ..data.vspw import read_split_file
 from ..utils.dist import process_map
 from .errors import EvaluationError
-
-__all__ = ["VC_WINDOWS", "confusion_matrix", "segmentation_scores", "vc_window_accuracies", "vss_video_stats",
-           "vss_from_arrays", "summarize_vss", "evaluate_vss", "evaluate_vss_files"]
 
 VC_WINDOWS: tuple[int, ...] = (8, 16)
 
@@ -114,7 +107,8 @@ def vc_window_accuracies(gt_frames: Sequence[np.ndarray], pred_frames: Sequence[
 
 def summarize_vss(stats: Iterable[dict], num_classes: int = 124, vc_windows: Sequence[int] = VC_WINDOWS, *,
                   detail: bool = False) -> dict[str, Any]:
-    """Percentages from per-video :func:`vss_video_stats` results."""
+    """Percentages from per-video :func:`vss_video_stats` results: ``mIoU, pixel_acc, class_acc, FWIoU``
+    and per window ``VC<n>``, ``VC<n>_official``, ``mVC<n>`` (``IoU_per_class`` too with ``detail``)."""
     stats = list(stats)
     seg = segmentation_scores(sum((s["confusion"] for s in stats), np.zeros((num_classes, num_classes), np.int64)))
     out: dict[str, Any] = {k: seg[k] * 100.0 for k in ("mIoU", "pixel_acc", "class_acc", "FWIoU")}
@@ -142,9 +136,8 @@ def vss_from_arrays(videos: Iterable[tuple[Sequence[np.ndarray], Sequence[np.nda
 
 def _vss_job(args: tuple) -> dict[str, Any]:
     vid, gt_paths, pred_paths, num_classes, windows, pred_offset = args
-    stems = [os.path.splitext(os.path.basename(p))[0] for p in gt_paths]
     return vss_video_stats(gt_paths, pred_paths, num_classes, windows, pred_offset=pred_offset, video_id=vid,
-                           stems=stems)
+                           stems=[PurePath(p).stem for p in gt_paths])
 
 
 def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]], num_classes: int = 124, *,
@@ -161,8 +154,7 @@ def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]
         for gp, pp in zip(gt_paths, pred_paths):
             for path, what in ((gp, "ground-truth mask"), (pp, "prediction PNG")):
                 if not os.path.isfile(path):
-                    raise EvaluationError(f"video {vid}, frame {os.path.splitext(os.path.basename(gp))[0]}: "
-                                          f"{what} missing: {path}")
+                    raise EvaluationError(f"video {vid}, frame {PurePath(gp).stem}: {what} missing: {path}")
         jobs.append((str(vid), gt_paths, pred_paths, int(num_classes), tuple(vc_windows), int(pred_offset)))
     return summarize_vss(process_map(_vss_job, jobs, num_processes), num_classes, vc_windows, detail=detail)
 
@@ -170,18 +162,11 @@ def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]
 def evaluate_vss(pred_dir: str | os.PathLike, data_root: str | os.PathLike, split: str = "val", *,
                  videos: Sequence[str] | None = None, num_classes: int = 124, vc_windows: Sequence[int] = VC_WINDOWS,
                  pred_offset: int = 0, num_processes: int | None = None, detail: bool = False) -> dict[str, Any]:
-    """mIoU and VC of VSPW-format predictions on disk.
-
-    Args:
-        pred_dir: ``<pred_dir>/<video>/<frame_stem>.png`` (class index per pixel).
-        data_root: the ``VSPW_480p`` folder (``data/<video>/mask/*.png`` and ``<split>.txt``).
-        split: split name or a txt file with one video per line; ignored when ``videos`` is given.
-        num_processes: worker processes over videos (default CPU count; 1 = in this process).
-
-    Returns:
-        ``mIoU, pixel_acc, class_acc, FWIoU, VC8, VC16, VC8_official, VC16_official, mVC8, mVC16``
-        in percent (see the module docstring for the VC16 variants).
-    """
+    """mIoU and VC (percent, the keys of :func:`summarize_vss`) of the predictions
+    ``<pred_dir>/<video>/<frame_stem>.png`` against the ``VSPW_480p`` folder ``data_root``
+    (``data/<video>/mask/*.png``). ``split``: a split name (``<data_root>/<split>.txt``) or a txt file
+    with one video per line, ignored when ``videos`` is given; ``num_processes``: worker processes
+    over videos (default CPU count; 1 = in this process)."""
     data_root = os.fspath(data_root)
     if videos is None:
         videos = read_split_file(split if os.path.isfile(split) else os.path.join(data_root, f"{split}.txt"),

@@ -35,9 +35,6 @@ from ..data.rle import check_counts, to_rle
 from .errors import EvaluationError
 from .panoptic_io import load_json
 
-__all__ = ["evaluate", "evaluate_ytvis22", "track_ious", "load_ytvis_gt", "load_results",
-           "YTVIS_AREA_RANGES", "COCO_AREA_RANGES"]
-
 logger = logging.getLogger(__name__)
 
 AREA_LABELS = ("all", "small", "medium", "large")
@@ -234,21 +231,16 @@ def _area_ranges(area_ranges: Any) -> list[list[float]]:
 def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
              area_ranges: Mapping[str, Sequence[float]] | Sequence[Sequence[float]] | str | None = None,
              max_dets: Sequence[int] = (1, 10, 100), per_category: bool = False) -> dict[str, float]:
-    """Score YouTube-VIS / OVIS track predictions (SPEC 6.1).
+    """``AP, AP50, AP75, APs, APm, APl`` and ``AR<m>`` per ``max_dets`` (AP uses the largest), in
+    percent, of YouTube-VIS / OVIS track predictions (SPEC 6.1); ``AP-<category name>`` too with
+    ``per_category``.
 
-    Args:
-        gt: ground-truth JSON path or dict: ``videos`` (``height``, ``width``, ``file_names`` or
-            ``length``), ``categories``, ``annotations`` with per-frame ``segmentations`` (RLE,
-            uncompressed RLE, polygons or null) and optional ``areas`` and ``iscrowd``.
-        results: list (or JSON path) of ``{"video_id", "category_id", "score", "segmentations":
-            [RLE or None per frame of the video]}`` (the server format).
-        area_ranges: ``"ytvis"`` (default), ``"coco"``, ``{"all", "small", "medium", "large"} ->
-            (lo, hi)`` or 4 ranges in that order.
-        max_dets: detection limits for AR; AP uses the largest.
-        per_category: also return ``AP-<category name>``.
-
-    Returns:
-        ``AP, AP50, AP75, APs, APm, APl`` and ``AR<m>`` per ``max_dets`` in percent.
+    ``gt``: JSON path or dict with ``videos`` (``height``, ``width``, ``file_names`` or ``length``),
+    ``categories`` and ``annotations`` (per-frame ``segmentations``: RLE, uncompressed RLE, polygons
+    or null; optional ``areas``, ``iscrowd``). ``results``: the server format, a list (or JSON path)
+    of ``{"video_id", "category_id", "score", "segmentations": [RLE or None per frame]}``.
+    ``area_ranges``: ``"ytvis"`` (default), ``"coco"``, ``{"all", "small", "medium", "large"} ->
+    (lo, hi)`` or 4 ranges in that order.
     """
     gt, results = load_ytvis_gt(gt), load_results(results)
     if not results:
@@ -304,14 +296,13 @@ def _ytvis22_sources(gt: Any) -> tuple[Any, Any, Any]:
 
 def evaluate_ytvis22(gt: str | os.PathLike | Mapping | Sequence, results: str | os.PathLike | Iterable[Mapping], *,
                      area_ranges: Any = None, max_dets: Sequence[int] = (1, 10, 100)) -> dict[str, float]:
-    """YouTube-VIS 2022 validation (SPEC 6.2): short and long videos scored apart.
+    """YouTube-VIS 2022 validation (SPEC 6.2), short and long videos scored apart: ``mAP, AP50, AP75,
+    AR1, AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo names
+    ``AP^L`` (= mAP_L) and ``AR^L_10`` (= AR10_L), in percent.
 
-    ``gt`` is the folder with ``gt_short.json``, ``gt_long.json`` (and optionally ``gt.json``, all
+    ``gt``: the folder with ``gt_short.json``, ``gt_long.json`` (and optionally ``gt.json``, all
     videos), or ``{"short", "long"[, "full"]}`` / ``(short, long[, full])`` paths or dicts. Every
     result must belong to a known video (of ``gt.json`` if given, else short + long).
-
-    Returns ``mAP, AP50, AP75, AR1, AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S +
-    mAP_L) / 2`` and the model-zoo names ``AP^L`` (= mAP_L) and ``AR^L_10`` (= AR10_L), in percent.
     """
     short, long, full = _ytvis22_sources(gt)
     results = load_results(results)
