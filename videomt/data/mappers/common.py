@@ -30,19 +30,19 @@ def expect_same_size(arr_hw: tuple[int, int], want_hw: tuple[int, int], path: st
                            f"{want_hw[0]}x{want_hw[1]}")
 
 
-def read_frame(path: str, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
-    """A frame as (H, W, 3) uint8 RGB; its size must be ``expected_hw`` (the dict's) when given."""
+def read_frame(path: str, dataset_dict: dict[str, Any]) -> np.ndarray:
+    """A frame as (H, W, 3) uint8 RGB; its size must be the dict's height x width when it has them."""
     img = read_image_rgb(path)
-    if expected_hw is not None:
-        expect_same_size(img.shape[:2], expected_hw, path, "frame", "the dataset dict's height x width")
+    dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
+    if None not in dict_hw:
+        expect_same_size(img.shape[:2], dict_hw, path, "frame", "the dataset dict's height x width")
     return img
 
 
 def read_clip_frames(dataset_dict: dict[str, Any], frame_idx: Sequence[int]) -> list[np.ndarray]:
     """The sampled frames (H, W, 3) RGB, checked against the dict's size and each other."""
     files = dataset_dict["file_names"]
-    dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
-    frames = [read_frame(files[i], dict_hw if None not in dict_hw else None) for i in frame_idx]
+    frames = [read_frame(files[i], dataset_dict) for i in frame_idx]
     for i, fr in zip(frame_idx, frames):
         expect_same_size(fr.shape[:2], frames[0].shape[:2], files[i], "frame", f"frame {files[frame_idx[0]]}")
     return frames

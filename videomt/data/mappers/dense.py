@@ -22,14 +22,11 @@ def default_value_to_class() -> np.ndarray:
 
 
 class _DenseClipMapper(ClipMapper):
-    """Subclasses name their label files (``label_key``, ``extra_keys``), read one
-    (``read_label``) and choose the targets of the augmented maps (``values``)."""
+    """Subclasses name their label files (``label_key``, ``extra_keys``), their reader of one
+    (``read_label``: path -> (H, W) map) and choose the targets of the augmented maps (``values``)."""
 
     label_key, extra_keys, what = "", (), ""
     build_augmentation = staticmethod(build_segmentation_augmentation)
-
-    def read_label(self, path: str) -> np.ndarray:
-        raise NotImplementedError
 
     def values(self, dataset_dict: dict, frame_idx: list[int], maps: np.ndarray
                ) -> tuple[np.ndarray, list[int], list[int]]:
@@ -63,9 +60,7 @@ class PanopticDatasetVideoMapper(_DenseClipMapper):
     labelled with its contiguous ``category_id``."""
 
     label_key, extra_keys, what = "pan_seg_file_names", ("segments_infos",), "panoptic mask"
-
-    def read_label(self, path: str) -> np.ndarray:
-        return read_panoptic_ids(path)
+    read_label = staticmethod(read_panoptic_ids)
 
     def values(self, dataset_dict, frame_idx, maps):
         segment_class: dict[int, int] = {}
@@ -85,6 +80,7 @@ class SemanticDatasetVideoMapper(_DenseClipMapper):
     ``raw_value_to_contiguous``). Ignored pixels belong to no mask."""
 
     label_key, extra_keys, what = "sem_seg_file_names", (), "class PNG"
+    read_label = staticmethod(read_semantic_png)  # raw values: 0 = ignore, so pixels an augmentation uncovers stay so
 
     def __init__(self, *, value_to_class: np.ndarray | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -97,9 +93,6 @@ class SemanticDatasetVideoMapper(_DenseClipMapper):
     def from_config(cls, cfg, is_train: bool = True, dataset_name: str | None = None) -> dict:
         lut = MetadataCatalog.get(dataset_name).get("raw_value_to_contiguous") if dataset_name else None
         return dict(super().from_config(cfg, is_train, dataset_name), value_to_class=lut)
-
-    def read_label(self, path: str) -> np.ndarray:
-        return read_semantic_png(path)  # raw PNG values; 0 is "ignore", so pixels an augmentation uncovers stay ignored
 
     def values(self, dataset_dict, frame_idx, maps):
         classes = self.value_to_class[maps]

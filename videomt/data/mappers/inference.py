@@ -50,7 +50,5 @@ class VideoTestMapper:
             "file_names": files,
             "length": dataset_dict.get("length", len(files)),
         }
-        for key in PASS_THROUGH_KEYS:
-            if key in dataset_dict:
-                out[key] = dataset_dict[key]
+        out.update({key: dataset_dict[key] for key in PASS_THROUGH_KEYS if key in dataset_dict})
         return out

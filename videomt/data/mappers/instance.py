@@ -5,25 +5,21 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+from fvcore.transforms.transform import TransformList
 
 from ..augmentation import (ClipAugmentation, apply_clip_augmentations, build_clip_augmentation,
                             build_pseudo_augmentation)
 from ..catalog import DatasetError
-from fvcore.transforms.transform import TransformList
-
 from .common import ClipMapper, check_image_format, clip_output, read_frame, transform_segmentations
 
 
 def instance_clip_targets(frame_objects: Sequence[dict[int, tuple[int, np.ndarray]]],
                           out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Track slots of a clip from ``frame_objects[t]``: track id -> (class, mask (H, W) uint8) of
-    (augmented) frame t.
-
-    One slot per track id (ascending); ``ids[n, t]`` is the track id, or -1 where the track is
-    absent or its mask empty; tracks empty in every frame are dropped. The class is the one of the
-    first frame where the track is present (SPEC decision 5: never a dummy class). Returns ids
-    int64 (N, T), labels int64 (N,), masks bool (N, T, H, W).
-    """
+    augmented frame t. One slot per track id (ascending), labelled with the class of its first
+    non-empty frame (SPEC decision 5: never a dummy class); ``ids[n, t]`` is the track id, -1 where
+    the mask is absent or empty; tracks empty in every frame are dropped. Returns ids int64 (N, T),
+    labels int64 (N,), masks bool (N, T, H, W)."""
     T = len(frame_objects)
     track_ids = sorted({tid for objs in frame_objects for tid in objs})
     ids = np.full((len(track_ids), T), -1, dtype=np.int64)
@@ -103,8 +99,7 @@ class CocoClipDatasetMapper:
     def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
         rng = rng if rng is not None else self._rng
         path = dataset_dict["file_name"]
-        dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
-        image = read_frame(path, dict_hw if None not in dict_hw else None)  # (H, W, 3)
+        image = read_frame(path, dataset_dict)  # (H, W, 3)
         in_hw = image.shape[:2]
         annos = [a for a in dataset_dict.get("annotations", []) if not a.get("iscrowd", 0)]
         segms, wheres = [a["segmentation"] for a in annos], [f"{path}, annotation id {a.get('id')}" for a in annos]
@@ -112,12 +107,10 @@ class CocoClipDatasetMapper:
         T = self.sampling_frame_num
         frames, tfms = apply_clip_augmentations(self.frame_augmentations, [image] * T, rng)
         out_hw = frames[0].shape[:2]
-        per_tfm: dict[int, np.ndarray] = {}  # frames with the same transforms share their masks (n, H', W')
-        for tfm in tfms:
-            if id(tfm) not in per_tfm:
-                per_tfm[id(tfm)] = transform_segmentations(segms, TransformList([shared_tfm, tfm]), in_hw, out_hw,
-                                                           wheres)
-        frame_objects = [{n: (int(a["category_id"]), m) for n, (a, m) in enumerate(zip(annos, per_tfm[id(tfm)]))}
+        unique = {id(tfm): tfm for tfm in tfms}  # frames with the same transforms share their masks
+        masks = {key: transform_segmentations(segms, TransformList([shared_tfm, tfm]), in_hw, out_hw, wheres)
+                 for key, tfm in unique.items()}  # (n, H', W') each
+        frame_objects = [{n: (int(a["category_id"]), m) for n, (a, m) in enumerate(zip(annos, masks[id(tfm)]))}
                          for tfm in tfms]
         ids, labels, clip_masks = instance_clip_targets(frame_objects, out_hw)
         return clip_output(dataset_dict, in_hw, frames, self.image_format, ids, labels, clip_masks, [0] * T,
