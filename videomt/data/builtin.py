@@ -3,8 +3,9 @@ are relative to the datasets root, read when a dataset is loaded or a path attri
 from __future__ import annotations
 
 import os
+from typing import Any
 
-from .catalog import DatasetCatalog, DatasetError, Metadata, MetadataCatalog, dataset_root, parse_ytvis_json_name
+from .catalog import DatasetCatalog, DatasetError, MetadataCatalog, dataset_root, parse_ytvis_json_name
 from .metadata import (COCO_TO_TARGET, OVIS_CLASSES, TARGET_CLASSES, YTVIS_2019_CLASSES, YTVIS_2021_CLASSES,
                        thing_metadata, things_first_metadata, vipseg_categories, vipseg_metadata)
 from .synthetic import (SYNTHETIC_COCO_TO_TARGET, SYNTHETIC_PANOPTIC_CATEGORIES, SYNTHETIC_SPECS,
@@ -12,17 +13,6 @@ from .synthetic import (SYNTHETIC_COCO_TO_TARGET, SYNTHETIC_PANOPTIC_CATEGORIES,
 from .vipseg import load_vipseg_json
 from .vspw import load_vspw
 from .ytvis import load_coco_pseudo_json, load_ytvis_json, register_ytvis_instances
-
-
-def _path(rel: str) -> str:
-    """``rel`` under the datasets root, read now (not at import time)."""
-    return os.path.join(dataset_root(), rel)
-
-
-def _set_paths(meta: Metadata, **rel: str) -> None:
-    for key, r in rel.items():
-        meta.set_lazy(key, lambda r=r: _path(r))
-
 
 # name -> (image root, json, classes) of YouTube-VIS / OVIS.
 BUILTIN_YTVIS: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -33,6 +23,7 @@ BUILTIN_YTVIS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     **{f"ovis_{s}": (f"ovis/{d}", f"ovis/annotations/annotations_{d}.json", OVIS_CLASSES)
        for s, d in (("train", "train"), ("val", "valid"), ("test", "test"))},
 }
+_YTVIS_2022_GT = {f"gt{s}_json": f"ytvis_2022/gt{s}.json" for s in ("", "_short", "_long")}  # more ytvis_2022_val paths
 # name -> (image root, json, target key of COCO_TO_TARGET).
 BUILTIN_COCO_PSEUDO: dict[str, tuple[str, str, str]] = {
     f"coco2{tag}_{split}": (f"coco/{split}2017", f"coco/annotations/coco2{tag}_{split}.json", target)
@@ -48,63 +39,27 @@ BUILTIN_VSPW = {f"VSPW_vss_video_{s}": ("VSPW_480p/data", f"VSPW_480p/{s}.txt", 
                 for s in ("train", "val", "test")}
 
 
-def _register_ytvis(name: str, img: str, js: str, classes: tuple[str, ...]) -> None:
-    DatasetCatalog.register(name, lambda: load_ytvis_json(_path(js), _path(img), name))
-    meta = MetadataCatalog.get(name).set(evaluator_type="ytvis", ignore_label=255, **thing_metadata(classes))
-    _set_paths(meta, json_file=js, image_root=img, dataset_root=js.split("/")[0])
-    if name == "ytvis_2022_val":
-        _set_paths(meta, gt_json="ytvis_2022/gt.json", gt_short_json="ytvis_2022/gt_short.json",
-                   gt_long_json="ytvis_2022/gt_long.json")
-
-
-def _register_coco(name: str, img: str, js: str, target: str) -> None:
-    coco_to_contiguous = {c: t - 1 for c, t in COCO_TO_TARGET[target].items()}
-    DatasetCatalog.register(name, lambda: load_coco_pseudo_json(_path(js), _path(img), coco_to_contiguous))
-    meta = MetadataCatalog.get(name).set(evaluator_type="ytvis", ignore_label=255, target_dataset=target,
-                                         coco_to_target=dict(COCO_TO_TARGET[target]),
-                                         **thing_metadata(TARGET_CLASSES[target]))
-    _set_paths(meta, json_file=js, image_root=img, dataset_root="coco")
-
-
-def _register_vipseg(name: str, img: str, pan: str, js: str) -> None:
-    cats = vipseg_categories()
-    DatasetCatalog.register(name, lambda: load_vipseg_json(_path(js), _path(img), _path(pan), cats))
-    meta = MetadataCatalog.get(name).set(evaluator_type="vps", **vipseg_metadata())
-    _set_paths(meta, json_file=js, image_root=img, panoptic_root=pan, dataset_root=_VIPSEG)
-
-
-def _register_vspw(name: str, data: str, split: str, with_masks: bool) -> None:
-    DatasetCatalog.register(name, lambda: load_vspw(_path(data), _path(split), with_masks))
-    meta = MetadataCatalog.get(name).set(evaluator_type="vss", **vipseg_metadata())
-    _set_paths(meta, image_root=data, split_file=split, dataset_root="VSPW_480p")
-
-
-def _register_synthetic(name: str) -> None:
-    kind = SYNTHETIC_SPECS[name]["kind"]
+def _register(name: str, kind: str, paths: dict[str, str], load_arg: Any = None, **meta: Any) -> None:
+    """Register ``name``, read by the ``kind`` loader ("vis", "coco", "vps" or "vss") from ``paths``
+    (metadata key -> path under the datasets root, also set as lazy metadata); ``load_arg`` is the
+    COCO id -> contiguous map, the VIPSeg categories or VSPW's ``with_masks``."""
 
     def load() -> list[dict]:
-        paths = synthetic_layout(name, ensure_synthetic(name))
+        if name in SYNTHETIC_SPECS:
+            ensure_synthetic(name)
+        p = {key: os.path.join(dataset_root(), rel) for key, rel in paths.items()}
         if kind == "vis":
-            return load_ytvis_json(paths["json_file"], paths["image_root"], name)
+            return load_ytvis_json(p["json_file"], p["image_root"], name)
+        if kind == "coco":
+            return load_coco_pseudo_json(p["json_file"], p["image_root"], load_arg)
         if kind == "vps":
-            return load_vipseg_json(paths["json_file"], paths["image_root"], paths["panoptic_root"],
-                                    SYNTHETIC_PANOPTIC_CATEGORIES)
-        if kind == "vss":
-            return load_vspw(paths["image_root"], paths["split_file"], True)
-        return load_coco_pseudo_json(paths["json_file"], paths["image_root"],
-                                     {c: t - 1 for c, t in SYNTHETIC_COCO_TO_TARGET.items()})
+            return load_vipseg_json(p["json_file"], p["image_root"], p["panoptic_root"], load_arg)
+        return load_vspw(p["image_root"], p["split_file"], load_arg)
 
     DatasetCatalog.register(name, load)
-    meta = MetadataCatalog.get(name).set(synthetic=True)
-    if kind in ("vis", "coco"):
-        meta.set(evaluator_type="ytvis", ignore_label=255, **thing_metadata(SYNTHETIC_THING_CLASSES))
-        if kind == "coco":
-            meta.set(coco_to_target=dict(SYNTHETIC_COCO_TO_TARGET))
-    else:
-        meta.set(evaluator_type=kind, **things_first_metadata(SYNTHETIC_PANOPTIC_CATEGORIES))
-    folder = f"synthetic/{name}"
-    _set_paths(meta, dataset_root=folder,
-               **{k: os.path.normpath(os.path.join(folder, p)) for k, p in synthetic_layout(name, ".").items()})
+    metadata = MetadataCatalog.get(name).set(**meta)
+    for key, rel in paths.items():
+        metadata.set_lazy(key, lambda rel=rel: os.path.join(dataset_root(), rel))
 
 
 def _resolve_ytvis_json(name: str) -> bool:
@@ -123,9 +78,30 @@ def register_all_builtin() -> None:
     if "ytvis_2019_train" in DatasetCatalog:
         return
     DatasetCatalog.add_resolver(_resolve_ytvis_json)
-    for table, register in ((BUILTIN_YTVIS, _register_ytvis), (BUILTIN_COCO_PSEUDO, _register_coco),
-                            (BUILTIN_VIPSEG, _register_vipseg), (BUILTIN_VSPW, _register_vspw)):
-        for name, args in table.items():
-            register(name, *args)
-    for name in SYNTHETIC_SPECS:
-        _register_synthetic(name)
+    for name, (img, js, classes) in BUILTIN_YTVIS.items():
+        paths = dict(json_file=js, image_root=img, dataset_root=js.split("/")[0])
+        _register(name, "vis", dict(paths, **_YTVIS_2022_GT) if name == "ytvis_2022_val" else paths,
+                  evaluator_type="ytvis", ignore_label=255, **thing_metadata(classes))
+    for name, (img, js, target) in BUILTIN_COCO_PSEUDO.items():
+        _register(name, "coco", dict(json_file=js, image_root=img, dataset_root="coco"),
+                  {c: t - 1 for c, t in COCO_TO_TARGET[target].items()}, evaluator_type="ytvis", ignore_label=255,
+                  target_dataset=target, coco_to_target=dict(COCO_TO_TARGET[target]),
+                  **thing_metadata(TARGET_CLASSES[target]))
+    for name, (img, pan, js) in BUILTIN_VIPSEG.items():
+        _register(name, "vps", dict(json_file=js, image_root=img, panoptic_root=pan, dataset_root=_VIPSEG),
+                  vipseg_categories(), evaluator_type="vps", **vipseg_metadata())
+    for name, (data, split, with_masks) in BUILTIN_VSPW.items():
+        _register(name, "vss", dict(image_root=data, split_file=split, dataset_root="VSPW_480p"), with_masks,
+                  evaluator_type="vss", **vipseg_metadata())
+    for name, spec in SYNTHETIC_SPECS.items():
+        kind, folder = spec["kind"], f"synthetic/{name}"
+        if kind in ("vis", "coco"):
+            meta = dict(evaluator_type="ytvis", ignore_label=255, **thing_metadata(SYNTHETIC_THING_CLASSES))
+        else:
+            meta = dict(evaluator_type=kind, **things_first_metadata(SYNTHETIC_PANOPTIC_CATEGORIES))
+        if kind == "coco":
+            meta["coco_to_target"] = dict(SYNTHETIC_COCO_TO_TARGET)
+        load_arg = {"coco": {c: t - 1 for c, t in SYNTHETIC_COCO_TO_TARGET.items()},
+                    "vps": SYNTHETIC_PANOPTIC_CATEGORIES, "vss": True}.get(kind)
+        _register(name, kind, dict(synthetic_layout(name, folder), dataset_root=folder), load_arg, synthetic=True,
+                  **meta)
