@@ -27,18 +27,6 @@ def _pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
     return np.asarray(row.resize((n_out, 1), Image.NEAREST))[0]
 
 
-def _pil_resize(img: np.ndarray, new_hw: tuple[int, int], interp: str) -> np.ndarray:
-    """Resize as Detectron2 does: nearest by PIL's own sampling (any array), bilinear through PIL
-    (antialiased when shrinking) for the uint8 frames, the only images resized bilinearly."""
-    new_h, new_w = new_hw
-    if interp == "nearest":
-        return img[_pil_nearest_index(img.shape[0], new_h)][:, _pil_nearest_index(img.shape[1], new_w)]
-    if img.dtype != np.uint8 or img.shape[2:] not in ((), (3,)):
-        raise ValueError(f"ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got {img.dtype} "
-                         f"{img.shape}")
-    return np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
-
-
 def _cv2_per_chunk(fn, img: np.ndarray) -> np.ndarray:
     """Apply a cv2 op ``fn(HxW[xC]) -> HxW[xC]`` to an (H, W) or (H, W, C) array, C channels at most
     ``_CV2_MAX_CHANNELS`` at a time; bool arrays as uint8."""
@@ -52,8 +40,9 @@ def _cv2_per_chunk(fn, img: np.ndarray) -> np.ndarray:
 
 
 class ResizeTransform(Transform):
-    """Resize ``(h, w) -> (new_h, new_w)`` as Detectron2: PIL bilinear for uint8 frames, PIL
-    nearest for segmentation (masks, class maps, panoptic id maps)."""
+    """Resize ``(h, w) -> (new_h, new_w)`` as Detectron2: PIL bilinear (antialiased when shrinking)
+    for uint8 frames, the only images resized bilinearly; PIL nearest for segmentation (masks, class
+    maps, panoptic id maps)."""
 
     def __init__(self, h: int, w: int, new_h: int, new_w: int, interp: str = "bilinear"):
         super().__init__()
@@ -64,7 +53,12 @@ class ResizeTransform(Transform):
     def apply_image(self, img: np.ndarray, interp: str | None = None) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
             raise ValueError(f"ResizeTransform: input is {img.shape[:2]} but the transform expects {(self.h, self.w)}")
-        return _pil_resize(img, (self.new_h, self.new_w), interp or self.interp)
+        if (interp or self.interp) == "nearest":
+            return img[_pil_nearest_index(self.h, self.new_h)][:, _pil_nearest_index(self.w, self.new_w)]
+        if img.dtype != np.uint8 or img.shape[2:] not in ((), (3,)):
+            raise ValueError(f"ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got {img.dtype} "
+                             f"{img.shape}")
+        return np.asarray(Image.fromarray(img).resize((self.new_w, self.new_h), Image.BILINEAR))
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
         return coords * np.array([self.new_w / self.w, self.new_h / self.h])
@@ -118,12 +112,7 @@ class ClipAugmentation:
         tfms = self.get_transforms(images, rng)
         if len(tfms) != len(images):
             raise RuntimeError(f"{type(self).__name__} returned {len(tfms)} transforms for {len(images)} frames")
-        out: list[np.ndarray] = []
-        for f, (img, tfm) in enumerate(zip(images, tfms)):
-            # a transform shared by frames with the same input array is computed once
-            reuse = next((out[g] for g in range(f) if images[g] is img and tfms[g] is tfm), None)
-            out.append(reuse if reuse is not None else tfm.apply_image(img))
-        return out, list(tfms)
+        return [tfm.apply_image(img) for img, tfm in zip(images, tfms)], list(tfms)
 
 
 def shortest_edge_size(h: int, w: int, short: int, max_size: int) -> tuple[int, int]:
