@@ -77,7 +77,7 @@ def register_all_builtin() -> None:
     """Register all reference and synthetic names and the ``ytvis_json:`` names (idempotent)."""
     if "ytvis_2019_train" in DatasetCatalog:
         return
-    DatasetCatalog.add_resolver(_resolve_ytvis_json)
+    DatasetCatalog.resolvers.append(_resolve_ytvis_json)
     for name, (img, js, classes) in BUILTIN_YTVIS.items():
         paths = dict(json_file=js, image_root=img, dataset_root=js.split("/")[0])
         _register(name, "vis", dict(paths, **_YTVIS_2022_GT) if name == "ytvis_2022_val" else paths,

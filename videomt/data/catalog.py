@@ -63,52 +63,46 @@ def dataset_output_name(name: str) -> str:
     return f"{stem}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
-class _DatasetCatalog:
-    """Name -> zero-argument callable returning ``list[dict]``; resolvers register config-only
-    names (``ytvis_json:<json>:<root>``) on first use."""
+class _DatasetCatalog(dict):
+    """Name -> zero-argument callable returning ``list[dict]``. ``resolvers``: functions that
+    register a config-only name (``ytvis_json:<json>:<root>``) on first use and return whether
+    they did."""
 
     def __init__(self) -> None:
-        self._loaders: dict[str, Callable[[], list[dict]]] = {}
-        self._resolvers: list[Callable[[str], bool]] = []
-
-    def add_resolver(self, resolver: Callable[[str], bool]) -> None:
-        """``resolver(name)`` registers ``name`` if it can and returns whether it did."""
-        self._resolvers.append(resolver)
+        super().__init__()
+        self.resolvers: list[Callable[[str], bool]] = []
 
     def resolve(self, name: str) -> bool:
         """True if ``name`` is registered, registering it through a resolver if needed."""
-        return name in self._loaders or any(r(name) for r in self._resolvers)
+        return name in self or any(r(name) for r in self.resolvers)
 
     def register(self, name: str, func: Callable[[], list[dict]]) -> None:
         if not callable(func):
             raise TypeError(f"DatasetCatalog.register('{name}'): loader must be callable")
-        if name in self._loaders:
+        if name in self:
             raise DatasetError(f"dataset '{name}' is already registered")
-        self._loaders[name] = func
+        self[name] = func
 
     def get(self, name: str) -> list[dict]:
         """Run the loader of ``name``; an unknown name raises ``KeyError`` listing close names."""
         if not self.resolve(name):
-            close = difflib.get_close_matches(name, list(self._loaders), n=5, cutoff=0.6)
+            close = difflib.get_close_matches(name, list(self), n=5, cutoff=0.6)
             raise UnknownDatasetError(
                 f"dataset '{name}' is not registered{'; close names: ' + ', '.join(close) if close else ''} "
-                f"(DatasetCatalog.list() shows all {len(self._loaders)} names; a YouTube-VIS JSON can be named "
+                f"(DatasetCatalog.list() shows all {len(self)} names; a YouTube-VIS JSON can be named "
                 f"as 'ytvis_json:<file.json>:<image_root>')")
         try:
-            return self._loaders[name]()
+            return self[name]()
         except DatasetError as e:
             if str(e).startswith("dataset '"):
                 raise
             raise DatasetError(f"dataset '{name}': {e}") from None
 
     def list(self) -> list[str]:
-        return sorted(self._loaders)
+        return sorted(self)
 
     def remove(self, name: str) -> None:
-        self._loaders.pop(name)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self._loaders
+        self.pop(name)
 
 
 class Metadata:
@@ -172,20 +166,17 @@ class Metadata:
         return f"Metadata(name={self.name!r}, keys={sorted(self.keys())})"
 
 
-class _MetadataCatalog:
+class _MetadataCatalog(dict):
     """Name -> :class:`Metadata`; ``get`` creates an empty one for a new name (Detectron2)."""
 
-    def __init__(self) -> None:
-        self._metas: dict[str, Metadata] = {}
-
     def get(self, name: str) -> Metadata:
-        if name not in self._metas:
+        if name not in self:
             DatasetCatalog.resolve(name)  # a config-only name sets its metadata when registered
-            self._metas.setdefault(name, Metadata(name))
-        return self._metas[name]
+            self.setdefault(name, Metadata(name))
+        return self[name]
 
     def remove(self, name: str) -> None:
-        self._metas.pop(name, None)
+        self.pop(name, None)
 
 
 DatasetCatalog = _DatasetCatalog()
