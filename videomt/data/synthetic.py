@@ -81,12 +81,10 @@ def _bbox(mask: np.ndarray) -> list[float]:
 
 def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
                  seed: int = 0) -> str:
-    """Write a YouTube-VIS-format instance dataset under ``root``; returns the JSON path.
-
-    ``root/JPEGImages/vid_XXXX/NNNNN.jpg`` and ``root/annotations.json``: video ids 1..N, track ids
-    unique over the dataset, category ids 1..5 (``SYNTHETIC_THING_CLASSES``), compressed RLE, bbox
-    and area per frame, ``None`` where the object is absent; never visible tracks are left out.
-    """
+    """Write a YouTube-VIS dataset (``JPEGImages/vid_XXXX/NNNNN.jpg``, ``annotations.json``) under
+    ``root``; returns the JSON path. Video ids 1..N, track ids unique over the dataset, category ids
+    1..5 (``SYNTHETIC_THING_CLASSES``), compressed RLE, bbox and area per frame (``None`` where the
+    object is absent); never visible tracks are left out."""
     videos, anns = [], []
     for v in range(num_videos):
         scene = make_scene(seed, v, height, width, num_frames)
@@ -114,13 +112,10 @@ def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: in
 
 def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
                  seed: int = 0) -> str:
-    """Write a VIPSeg-style panoptic dataset under ``root``; returns the JSON path.
-
-    ``root/images/vid_XXXX/NNNNN.jpg``, ``root/panomasksRGB/vid_XXXX/NNNNN.png`` (RGB ids, 0 = void:
-    1-pixel borders between stuff bands) and ``root/panoptic_gt.json`` (VIPSeg format, raw ids of
-    ``SYNTHETIC_PANOPTIC_CATEGORIES``, segment ids fixed over a video, ``.png`` image names as in
-    the real files).
-    """
+    """Write a VIPSeg dataset (``images/vid_XXXX/NNNNN.jpg``, ``panomasksRGB/vid_XXXX/NNNNN.png`` RGB
+    ids with 0 = void on the 1-pixel borders between stuff bands, ``panoptic_gt.json``) under ``root``;
+    returns the JSON path. Raw ids of ``SYNTHETIC_PANOPTIC_CATEGORIES``, segment ids fixed over a
+    video, ``.png`` image names as in the real files."""
     videos, annotations = [], []
     stuff_ids = [int(rgb2id(np.array(c))) for c in STUFF_COLORS]
     for v in range(num_videos):
@@ -157,11 +152,9 @@ def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: in
 
 def generate_vss(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
                  seed: int = 0, split: str = "train") -> str:
-    """Write a VSPW-style semantic dataset under ``root``; returns the split txt path.
-
-    ``root/data/vid_XXXX/origin/NNNNN.jpg``, ``root/data/vid_XXXX/mask/NNNNN.png`` (uint8 raw
-    category id + 1 of ``SYNTHETIC_PANOPTIC_CATEGORIES``, 0 on the void borders), ``root/<split>.txt``.
-    """
+    """Write a VSPW dataset (``data/vid_XXXX/origin/NNNNN.jpg``, ``data/vid_XXXX/mask/NNNNN.png``: uint8
+    raw id + 1 of ``SYNTHETIC_PANOPTIC_CATEGORIES``, 0 on the void borders) under ``root``; returns
+    the ``<split>.txt`` path."""
     stuff_values = np.array([r + 1 for r in _STUFF_RAW], dtype=np.uint8)
     names = [f"vid_{v:04d}" for v in range(num_videos)]
     for v, name in enumerate(names):
@@ -180,12 +173,10 @@ def generate_vss(root: str, num_videos: int = 8, num_frames: int = 6, height: in
 
 
 def generate_coco(root: str, num_images: int = 16, height: int = 96, width: int = 128, seed: int = 0) -> str:
-    """Write a COCO instances JSON of still shape images under ``root``; returns its path.
-
-    ``root/images/NNNNNN.jpg``, ``root/annotations.json``. Category ids 11..15 are the shape classes
-    (``SYNTHETIC_COCO_TO_TARGET`` maps them to 1..5), 20 a distractor outside the mapping.
-    Unoccluded objects inside the image get polygons, others RLE; some distractors are ``iscrowd``.
-    """
+    """Write COCO instances of still images (``images/NNNNNN.jpg``, ``annotations.json``) under
+    ``root``; returns the JSON path. Category ids 11..15 are the shapes (``SYNTHETIC_COCO_TO_TARGET``
+    maps them to 1..5), 20 a distractor outside the mapping. Unoccluded objects inside the image get
+    polygons, others RLE; some distractors are ``iscrowd``."""
     images, anns = [], []
     for i in range(num_images):
         scene = make_scene(seed, i, height, width, 1, num_classes=len(SHAPE_CLASSES) + 1)
@@ -227,12 +218,10 @@ def synthetic_layout(name: str, folder: str) -> dict[str, str]:
 
 
 def ensure_synthetic(name: str, root: str | None = None) -> str:
-    """Generate the registered synthetic dataset ``name`` if needed; returns its folder.
-
-    The folder is ``<root>/synthetic/<name>`` with ``root`` = ``$DETECTRON2_DATASETS`` by
-    default. Generation goes to a temporary sibling folder renamed into place when complete, so
-    concurrent callers (data-loader workers, ranks) never see a half-written dataset.
-    """
+    """Generate the registered synthetic dataset ``name`` into ``<root>/synthetic/<name>`` (``root``:
+    ``$DETECTRON2_DATASETS`` by default) unless it is there; returns the folder. Generation goes to a
+    temporary sibling renamed into place when complete, so concurrent callers (loader workers, ranks)
+    never see a half-written dataset."""
     if name not in SYNTHETIC_SPECS:
         raise KeyError(f"unknown synthetic dataset '{name}' (known: {sorted(SYNTHETIC_SPECS)})")
     spec = dict(SYNTHETIC_SPECS[name])

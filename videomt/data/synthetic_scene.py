@@ -69,10 +69,6 @@ class ShapeTrack:
     angle0: float
     spin: float  # radians per frame
 
-    @property
-    def shape(self) -> str:
-        return SHAPE_CLASSES[self.cls] if self.cls < len(SHAPE_CLASSES) else DISTRACTOR_CLASS
-
     def polygon(self, t: int) -> np.ndarray | None:
         """``(N, 2)`` float vertices at frame ``t``, or ``None`` outside ``[start, end]``."""
         if t < self.start or t > self.end:
@@ -80,7 +76,7 @@ class ShapeTrack:
         r = self.radius0 * max(0.3, 1.0 + self.scale_rate * t)
         a = self.angle0 + self.spin * t
         rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        return _unit_polygon(self.shape) @ rot.T * r + (self.pos0 + self.vel * t)
+        return _unit_polygon((*SHAPE_CLASSES, DISTRACTOR_CLASS)[self.cls]) @ rot.T * r + (self.pos0 + self.vel * t)
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, amp: float) -> np.ndarray:
@@ -116,7 +112,7 @@ class Scene:
     def _random_track(self, rng: np.random.Generator, num_classes: int) -> ShapeTrack:
         h, w, T = self.h, self.w, self.T
         cls = int(rng.integers(0, num_classes))
-        base = np.array(SHAPE_COLORS[cls] if cls < len(SHAPE_COLORS) else DISTRACTOR_COLOR)
+        base = np.array((*SHAPE_COLORS, DISTRACTOR_COLOR)[cls])
         color = tuple(int(c) for c in np.clip(base + rng.integers(-25, 26, 3), 0, 255))
         radius0 = float(rng.uniform(0.08, 0.2) * min(h, w))
         mode = rng.uniform()
