@@ -110,10 +110,8 @@ def resolve_seed(seed: int) -> int:
 
 def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = None
                             ) -> tuple[list[str], list[str], list[list[dict]]]:
-    """Names, dataset types and (filtered) dicts of the training sets in ``DATASETS.TRAIN``.
-
-    ``datasets`` replaces the catalog look-up (one list of dicts per name), e.g. in tests.
-    """
+    """Names, dataset types and (filtered) dicts of the training sets in ``DATASETS.TRAIN``;
+    ``datasets`` (one list of dicts per name) replaces the catalog look-up."""
     names = list(cfg.DATASETS.TRAIN)
     if not names:
         raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
@@ -142,13 +140,9 @@ def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = Non
 def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[dict]] | None = None,
                        mappers: Sequence[Callable] | None = None, rank: int | None = None,
                        world_size: int | None = None) -> DataLoader:
-    """Infinite training loader over ``DATASETS.TRAIN`` mixed by ``DATASETS.DATASET_RATIO``.
-
-    Each batch is a list of ``IMS_PER_BATCH / world_size`` mapped clips (see
-    :mod:`videomt.data.mappers` for the dict format). ``start_iter`` resumes the sample stream
-    at that iteration. ``datasets`` / ``mappers`` override the catalog look-up / the mapper per
-    dataset (by default from ``DATASETS.DATASET_TYPE``).
-    """
+    """Infinite training loader over ``DATASETS.TRAIN`` mixed by ``DATASETS.DATASET_RATIO``, resumed
+    at iteration ``start_iter``; ``datasets`` / ``mappers`` replace the catalog look-up / the
+    mappers of ``DATASETS.DATASET_TYPE``."""
     names, types, dicts = get_train_dataset_dicts(cfg, datasets)
     ratios = _per_dataset(cfg.DATASETS.DATASET_RATIO, len(names), "DATASETS.DATASET_RATIO")
     if mappers is None:

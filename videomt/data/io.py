@@ -1,8 +1,6 @@
-"""File readers shared by the loaders, the mappers, the converters and the evaluation.
-
-Every reader raises ``error`` (default :class:`~videomt.data.catalog.DatasetError`) with one line
-naming the file and the problem, never a bare ``OSError`` / ``JSONDecodeError``.
-"""
+"""File readers shared by the loaders, mappers, converters and the evaluation: each raises ``error``
+(default :class:`~videomt.data.catalog.DatasetError`) with one line naming the file and the
+problem, never a bare ``OSError`` / ``JSONDecodeError``."""
 from __future__ import annotations
 
 import gc

@@ -74,13 +74,11 @@ class TrainingSampler:
 
 
 class MixedTrainingBatchSampler:
-    """Infinite per-rank batches of :class:`ClipKey` drawn from several datasets.
-
-    Each stream position picks its dataset by weighted random choice (``ratios``, deterministic
-    in (seed, position)); the k-th pick of dataset s is element k of that dataset's own
-    :class:`ShuffledStream`, so every dataset is still covered epoch by epoch. Iterating yields
-    the batches of iterations ``start_iter, start_iter + 1, ...``; ``batch(i)`` gives any one.
-    """
+    """Infinite per-rank batches of :class:`ClipKey` from several datasets: each stream position
+    picks its dataset by weighted random choice (``ratios``, deterministic in (seed, position)),
+    and the k-th pick of dataset s is element k of its own :class:`ShuffledStream`, so every
+    dataset is still covered epoch by epoch. Iterating yields the batches of iterations
+    ``start_iter, start_iter + 1, ...``; ``batch(i)`` gives any one."""
 
     CHUNK = 8192  # positions whose dataset choices are drawn together
 

@@ -80,11 +80,9 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
                      check_files: bool = True) -> list[dict]:
     """Load a VIPSeg panoptic JSON into video dicts (contract in :mod:`videomt.data.catalog`).
 
-    Args:
-        categories: raw categories ``[{"id", "name", "isthing"}]`` defining the things-first
-            contiguous order; default: the JSON's ``categories``.
-        check_files: check that every frame and mask exists (one ``os.listdir`` per folder) and
-            that the first mask of each video has the frame size (header read only).
+    ``categories`` (raw ``[{"id", "name", "isthing"}]``, default the JSON's) define the things-first
+    contiguous order. ``check_files``: every frame and mask must exist and the first mask of each
+    video have the frame size (header read only).
     """
     require_dir(image_root, "image folder")
     data = load_json(json_file)
@@ -98,10 +96,11 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
     raw_to_contiguous = meta["stuff_dataset_id_to_contiguous_id"]
     things = set(meta["thing_dataset_id_to_contiguous_id"])
     videos = _images_by_video(json_file, data.get("videos"))
-    out: list[dict] = []
-    if data.get("annotations"):
+    annotations = data.get("annotations") or []
+    if annotations:
         require_dir(panoptic_root, "panoptic mask folder")
-    for i, va in enumerate(data.get("annotations") or []):
+    out: list[dict] = []
+    for i, va in enumerate(annotations):
         if not isinstance(va, dict) or "video_id" not in va or not isinstance(va.get("annotations"), list):
             raise DatasetError(f"{json_file}: annotations[{i}] must be a dict with 'video_id' and an 'annotations' "
                                "list")
@@ -123,7 +122,7 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
         rec["pan_seg_file_names"] = [os.path.join(panoptic_root, vid, fa["file_name"]) for fa in frames]
         rec["segments_infos"] = infos
         out.append(rec)
-    if not data.get("annotations"):  # a test split: the videos' images
+    if not annotations:  # a test split: the videos' images
         for vid, images in videos.items():
             if not images:
                 raise DatasetError(f"{json_file}: video {vid} is empty (no images)")

@@ -1,12 +1,9 @@
-"""VSPW-format video semantic loading (``VSPW_vss_video_*``, ``synthetic_vss_*``).
-
-Layout::
+"""VSPW-format video semantic loading (``VSPW_vss_video_*``, ``synthetic_vss_*``) into the dicts
+of :mod:`videomt.data.catalog`. Layout::
 
     <root>/data/<video>/origin/<frame>.jpg
     <root>/data/<video>/mask/<frame>.png      # class PNG: 0, 255 ignore; v -> raw class v-1
     <root>/{train,val,test}.txt               # one video name per line
-
-The output follows :mod:`videomt.data.catalog`.
 """
 from __future__ import annotations
 
@@ -31,10 +28,9 @@ def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> l
 
 
 def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_sizes: bool = True) -> list[dict]:
-    """Load the VSPW-layout videos listed in ``split_file`` from ``data_root`` (= ``.../data``): frames
-    are the sorted images of ``origin/`` (size from the first one's header); with ``with_masks``
-    (False for the test split) every frame needs ``mask/<frame>.png``, and with ``check_sizes`` the
-    first mask of each video must have the frame size (header only)."""
+    """The videos of ``split_file`` under ``data_root`` (``<root>/data``): frames are the sorted
+    images of ``origin/`` (size from the first one's header); with ``with_masks`` (not for the test
+    split) every frame needs its mask, and with ``check_sizes`` the first mask has the frame size."""
     require_dir(data_root, "VSPW data folder")
     out = []
     for vid in read_split_file(split_file):

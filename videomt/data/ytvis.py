@@ -127,11 +127,12 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
         if rec["video_id"] in videos:
             raise DatasetError(f"{json_file}: duplicate video id {rec['video_id']}")
         videos[rec["video_id"]] = rec
-    for vid, rec in videos.items() if check_files else ():
-        try:
-            check_files_exist(rec["file_names"], "frame", f"{json_file}: video {vid}")
-        except DatasetError as e:
-            fail(vid, e)
+    if check_files:
+        for vid, rec in videos.items():
+            try:
+                check_files_exist(rec["file_names"], "frame", f"{json_file}: video {vid}")
+            except DatasetError as e:
+                fail(vid, e)
     anns = data.get("annotations")
     if anns is not None:
         if not isinstance(anns, list):
@@ -185,12 +186,9 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
 @gc_paused()
 def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: dict[int, int],
                           check_files: bool = True) -> list[dict]:
-    """Load a COCO instances JSON as image dicts for pseudo-video training.
-
-    Each COCO ``category_id`` is mapped here through ``coco_to_contiguous`` (COCO id -> TARGET
-    dataset contiguous index, SPEC 5.2); annotations of other categories are dropped and counted
-    in the log. Images keep an empty list when no annotation survives.
-    """
+    """Load a COCO instances JSON as image dicts for pseudo-video training: ``category_id`` mapped
+    through ``coco_to_contiguous`` (COCO id -> TARGET dataset contiguous index, SPEC 5.2), the
+    annotations of other categories dropped (counted in the log); an image may keep no annotation."""
     require_dir(image_root, "image folder")
     data = load_json(json_file)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
@@ -235,11 +233,9 @@ def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: d
 
 
 def register_ytvis_instances(name: str, metadata: dict, json_file: str, image_root: str, **load_kwargs: Any) -> None:
-    """Register a YouTube-VIS-format dataset under ``name`` (for ``DATASETS.TRAIN/TEST``).
-
-    An empty ``metadata`` takes the classes from the JSON's categories (ids ascending ->
-    contiguous 0..K-1) when first needed. ``load_kwargs`` go to :func:`load_ytvis_json`.
-    """
+    """Register a YouTube-VIS-format dataset for ``DATASETS.TRAIN/TEST``; without ``thing_classes``
+    in ``metadata`` the JSON's categories give them when first read. ``load_kwargs``: see
+    :func:`load_ytvis_json`."""
     DatasetCatalog.register(name, lambda: load_ytvis_json(json_file, image_root, name, **load_kwargs))
     meta = MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ytvis",
                                          dataset_root=os.path.dirname(json_file), ignore_label=255)
