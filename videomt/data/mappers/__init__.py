@@ -1,8 +1,7 @@
 """Clip mappers: dataset dict -> model input dict (one training clip, or a whole test video).
 
-``build_mapper(cfg, dataset_type, is_train, dataset_name)`` picks the mapper for a
-``DATASETS.DATASET_TYPE`` entry; each class also works without a config (plain ``__init__``),
-``cls(**cls.from_config(cfg, is_train))`` being the config route.
+Each class works without a config (plain ``__init__``); ``cls(**cls.from_config(cfg, is_train,
+dataset_name))`` is the config route, which :func:`build_mapper` takes.
 """
 from __future__ import annotations
 
@@ -23,12 +22,7 @@ MAPPER_BY_TYPE = {
 
 def build_mapper(cfg, dataset_type: str = "video_instance", is_train: bool = True,
                  dataset_name: str | None = None):
-    """The mapper for one dataset: a training mapper by ``dataset_type`` (one of
-    ``MAPPER_BY_TYPE``), or :class:`VideoTestMapper` when ``is_train`` is False."""
-    if not is_train:
-        return VideoTestMapper(**VideoTestMapper.from_config(cfg, False, dataset_name))
-    if dataset_type not in MAPPER_BY_TYPE:
-        raise ValueError(f"unknown dataset type '{dataset_type}' (DATASETS.DATASET_TYPE); known: "
-                         f"{sorted(MAPPER_BY_TYPE)}")
-    cls = MAPPER_BY_TYPE[dataset_type]
-    return cls(**cls.from_config(cfg, True, dataset_name))
+    """The training mapper of a ``DATASETS.DATASET_TYPE`` (a key of ``MAPPER_BY_TYPE``; the loader
+    builder checks the config's), or :class:`VideoTestMapper` when ``is_train`` is False."""
+    cls = MAPPER_BY_TYPE[dataset_type] if is_train else VideoTestMapper
+    return cls(**cls.from_config(cfg, is_train, dataset_name))

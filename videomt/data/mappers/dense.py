@@ -14,13 +14,6 @@ from .common import ClipMapper, expect_same_size
 IGNORE_LABEL = 255
 
 
-def default_value_to_class() -> np.ndarray:
-    """256-entry lookup: PNG value v -> class v-1; 0 and 255 -> ignore (255)."""
-    lut = (np.arange(256) - 1).astype(np.uint8)
-    lut[[0, 255]] = IGNORE_LABEL
-    return lut
-
-
 class _DenseClipMapper(ClipMapper):
     """Subclasses name their label files (``label_key``, ``extra_keys``), their reader of one
     (``read_label``: path -> (H, W) map) and choose the targets of the augmented maps (``values``)."""
@@ -84,7 +77,10 @@ class SemanticDatasetVideoMapper(_DenseClipMapper):
 
     def __init__(self, *, value_to_class: np.ndarray | None = None, **kwargs):
         super().__init__(**kwargs)
-        lut = default_value_to_class() if value_to_class is None else np.asarray(value_to_class)
+        if value_to_class is None:  # PNG value v -> class v-1; 0 and 255 ignored
+            value_to_class = (np.arange(256) - 1).astype(np.uint8)
+            value_to_class[[0, 255]] = IGNORE_LABEL
+        lut = np.asarray(value_to_class)
         if lut.shape != (256,):
             raise ValueError(f"value_to_class must have 256 entries, got shape {lut.shape}")
         self.value_to_class = lut.astype(np.uint8)
