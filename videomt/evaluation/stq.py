@@ -154,12 +154,10 @@ def encode_stq_frames(id_frames: Sequence[np.ndarray], segments: Sequence[Sequen
 
 def stq_from_arrays(videos: Iterable[tuple], categories: Any = None, *, num_classes: int | None = None,
                     things: Sequence[int] | None = None, ignore_label: int = 255) -> dict[str, Any]:
-    """STQ (percent, :meth:`STQuality.summary`) of in-memory videos.
-
-    ``videos`` yields ``(sequence_id, gt_id_frames, gt_segments, pred_id_frames, pred_segments)``
-    with per-frame id maps and ``segments_info`` lists. ``categories`` (with ``isthing``) give
-    ``num_classes`` and ``things`` unless passed (defaults: the 124 VIPSeg classes and things).
-    """
+    """STQ (percent, :meth:`STQuality.summary`) of in-memory videos: ``videos`` yields ``(sequence_id,
+    gt_id_frames, gt_segments, pred_id_frames, pred_segments)`` with per-frame id maps and
+    ``segments_info`` lists. ``categories`` (with ``isthing``) give ``num_classes`` and ``things``
+    unless passed (defaults: the 124 VIPSeg classes and things)."""
     config = default_stq_config(categories) if categories is not None else {}
     acc = STQuality(num_classes if num_classes is not None else config.get("num_classes", 124),
                     things if things is not None else config.get("things", VIPSEG_THING_IDS), ignore_label)
