@@ -99,15 +99,6 @@ def _per_dataset(values: Sequence, n: int, key: str) -> list:
     return values
 
 
-def resolve_seed(seed: int) -> int:
-    """``SEED`` >= 0 is used as is; a negative seed draws one (logged, as in Detectron2)."""
-    if seed >= 0:
-        return int(seed)
-    drawn = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
-    logger.info("SEED < 0: using randomly drawn seed %d for the data pipeline", drawn)
-    return drawn
-
-
 def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = None
                             ) -> tuple[list[str], list[str], list[list[dict]]]:
     """Names, dataset types and (filtered) dicts of the training sets in ``DATASETS.TRAIN``;
@@ -147,7 +138,10 @@ def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[
     ratios = _per_dataset(cfg.DATASETS.DATASET_RATIO, len(names), "DATASETS.DATASET_RATIO")
     if mappers is None:
         mappers = [build_mapper(cfg, t, True, n) for n, t in zip(names, types)]
-    seed = resolve_seed(cfg.SEED)
+    seed = int(cfg.SEED)
+    if seed < 0:  # draw one, logged (as Detectron2)
+        seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
+        logger.info("SEED < 0: using randomly drawn seed %d for the data pipeline", seed)
     sampler = MixedTrainingBatchSampler([len(d) for d in dicts], ratios, batch_size=cfg.SOLVER.IMS_PER_BATCH,
                                         seed=seed, rank=rank, world_size=world_size, start_iter=start_iter)
     for name, d, r in zip(names, dicts, ratios):

@@ -7,7 +7,7 @@ from typing import Any
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog, dataset_root, parse_ytvis_json_name
 from .metadata import (COCO_TO_TARGET, OVIS_CLASSES, TARGET_CLASSES, YTVIS_2019_CLASSES, YTVIS_2021_CLASSES,
-                       thing_metadata, things_first_metadata, vipseg_categories, vipseg_metadata)
+                       thing_metadata, things_first_metadata, vipseg_categories)
 from .synthetic import (SYNTHETIC_COCO_TO_TARGET, SYNTHETIC_PANOPTIC_CATEGORIES, SYNTHETIC_SPECS,
                         SYNTHETIC_THING_CLASSES, ensure_synthetic, synthetic_layout)
 from .vipseg import load_vipseg_json
@@ -89,10 +89,10 @@ def register_all_builtin() -> None:
                   **thing_metadata(TARGET_CLASSES[target]))
     for name, (img, pan, js) in BUILTIN_VIPSEG.items():
         _register(name, "vps", dict(json_file=js, image_root=img, panoptic_root=pan, dataset_root=_VIPSEG),
-                  vipseg_categories(), evaluator_type="vps", **vipseg_metadata())
+                  vipseg_categories(), evaluator_type="vps", **things_first_metadata(vipseg_categories()))
     for name, (data, split, with_masks) in BUILTIN_VSPW.items():
         _register(name, "vss", dict(image_root=data, split_file=split, dataset_root="VSPW_480p"), with_masks,
-                  evaluator_type="vss", **vipseg_metadata())
+                  evaluator_type="vss", **things_first_metadata(vipseg_categories()))
     for name, spec in SYNTHETIC_SPECS.items():
         kind, folder = spec["kind"], f"synthetic/{name}"
         if kind in ("vis", "coco"):

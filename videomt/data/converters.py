@@ -13,9 +13,8 @@ from typing import Iterable
 from PIL import Image
 from tqdm import tqdm
 
-from ..utils.files import write_json
+from ..utils.files import read_json, write_json
 from .catalog import DatasetError
-from .io import load_json
 from .metadata import COCO_TO_TARGET
 from .vspw import read_split_file
 
@@ -41,7 +40,7 @@ def filter_coco_for_target(coco: dict, target: str, drop_empty_images: bool = Fa
 
 def convert_coco2ytvis(src: str, target: str, dst: str, drop_empty_images: bool = False) -> dict:
     """Read ``src`` (COCO instances JSON), write the filtered JSON to ``dst``; returns counts."""
-    coco = load_json(src, "COCO annotation file")
+    coco = read_json(src, "COCO annotation file", DatasetError)
     if not isinstance(coco, dict):
         raise DatasetError(f"{src}: not a COCO instances JSON")
     try:
@@ -120,7 +119,7 @@ def split_vipseg_json(src: str, split_dir: str, dst_dir: str, splits: Iterable[s
     from one VIPSeg panoptic JSON of several splits: the ``videos`` and ``annotations`` of the
     split's videos (no ``annotations`` when none is annotated, as a test split) and all
     ``categories``. Returns the number of videos per split."""
-    data = load_json(src, "VIPSeg panoptic JSON")
+    data = read_json(src, "VIPSeg panoptic JSON", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{src}: not a VIPSeg panoptic JSON (no 'videos' list)")
     videos = {str(v.get("video_id")): v for v in data["videos"] if isinstance(v, dict)}

@@ -6,12 +6,11 @@ from __future__ import annotations
 import gc
 import os
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..utils.files import read_json
 from .catalog import DatasetError, dataset_root
 
 
@@ -89,11 +88,6 @@ def image_size(path: str) -> tuple[int, int]:
     """``(height, width)`` of an image, reading only its header."""
     with _open(path, "image file", DatasetError) as img:
         return img.size[1], img.size[0]
-
-
-def load_json(path: str, what: str = "annotation file") -> Any:
-    """Parse a JSON file; missing, empty, truncated or non-JSON files raise ``DatasetError``."""
-    return read_json(path, what, DatasetError)
 
 
 def list_dir(folder: str, what: str = "folder") -> set[str]:

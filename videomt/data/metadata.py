@@ -151,8 +151,3 @@ def vipseg_categories() -> list[dict[str, Any]]:
     colors = palette(len(VIPSEG_CLASSES))
     return [{"id": i, "name": n, "isthing": int(i in VIPSEG_THING_IDS), "color": colors[i]}
             for i, n in enumerate(VIPSEG_CLASSES)]
-
-
-def vipseg_metadata() -> dict:
-    """Things-first metadata of VIPSeg / VSPW (58 things, 66 stuff)."""
-    return things_first_metadata(vipseg_categories())

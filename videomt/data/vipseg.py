@@ -24,7 +24,8 @@ import os
 from typing import Any
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import check_files_exist, gc_paused, image_size, load_json, require_dir
+from ..utils.files import read_json
+from .io import check_files_exist, gc_paused, image_size, require_dir
 from .metadata import things_first_metadata
 
 logger = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
     video have the frame size (header read only).
     """
     require_dir(image_root, "image folder")
-    data = load_json(json_file)
+    data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not (isinstance(data.get("annotations"), list) or
                                           isinstance(data.get("videos"), list)):
         raise DatasetError(f"{json_file}: not a VIPSeg panoptic JSON (no 'annotations' or 'videos' list)")

@@ -19,7 +19,8 @@ from typing import Any
 from pycocotools import mask as mask_util
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import check_files_exist, gc_paused, list_dir, load_json, require_dir
+from ..utils.files import read_json
+from .io import check_files_exist, gc_paused, list_dir, require_dir
 from .metadata import thing_metadata
 from .rle import to_rle
 
@@ -74,42 +75,38 @@ def _video_record(json_file: str, image_root: str, v: Any, index: int) -> dict:
             "length": len(names), "video_id": vid}
 
 
-def _id_map(json_file: str, data: dict, dataset_name: str | None, id_map: dict | None) -> dict:
-    """Dataset category id -> contiguous index: given, from the dataset's metadata, else from the
-    JSON's categories (then stored in the metadata when it has no classes yet)."""
+def _id_map(json_file: str, data: dict, dataset_name: str | None) -> dict:
+    """Dataset category id -> contiguous index: from the dataset's metadata, else from the JSON's
+    categories (then stored in the metadata when it has no classes yet)."""
     meta = MetadataCatalog.get(dataset_name) if dataset_name else None
     from_json = categories_metadata(json_file, data)
-    if id_map is None and meta is not None and meta.is_set("thing_dataset_id_to_contiguous_id"):
-        id_map = meta.thing_dataset_id_to_contiguous_id
-    elif id_map is None:
+    if meta is None or not meta.is_set("thing_dataset_id_to_contiguous_id"):
         id_map = from_json["thing_dataset_id_to_contiguous_id"]
         if meta is not None:  # classes given without a mapping keep them; else all from the JSON
             meta.set(**({"thing_dataset_id_to_contiguous_id": id_map} if meta.is_set("thing_classes") else from_json))
         return id_map
-    if meta is not None and from_json["thing_classes"] and meta.is_set("thing_classes") and \
+    if from_json["thing_classes"] and meta.is_set("thing_classes") and \
             [n.lower() for n in from_json["thing_classes"]] != [n.lower() for n in meta.thing_classes]:
         logger.warning("%s: category names in the JSON differ from the metadata of '%s'", json_file, dataset_name)
-    return id_map
+    return meta.thing_dataset_id_to_contiguous_id
 
 
 @gc_paused()
-def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = None,
-                    id_map: dict[int, int] | None = None, check_files: bool = True,
+def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = None, check_files: bool = True,
                     skip_bad_videos: bool = False) -> list[dict]:
     """Load a YouTube-VIS-format JSON into video dicts (see :mod:`videomt.data.catalog`), with
     per-frame ``annotations`` only when the JSON has annotations.
 
     ``image_root`` is the folder the ``file_names`` are relative to; ``dataset_name``'s metadata
-    gives the category mapping (or receives the JSON's classes); ``id_map`` (dataset category id
-    -> contiguous index) overrides both. ``check_files``: every frame must exist.
+    gives the category mapping (or receives the JSON's). ``check_files``: every frame must exist.
     ``skip_bad_videos``: drop (and count in the log) videos with an error instead of raising.
     Polygons with fewer than 3 points are removed (counted in the log).
     """
     require_dir(image_root, "image folder")
-    data = load_json(json_file)
+    data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{json_file}: not a YouTube-VIS JSON (no 'videos' list)")
-    id_map = _id_map(json_file, data, dataset_name, id_map)
+    id_map = _id_map(json_file, data, dataset_name)
     bad: dict[Any, str] = {}  # video id -> first error (skip_bad_videos)
 
     def fail(vid: Any, error: DatasetError) -> None:
@@ -190,7 +187,7 @@ def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: d
     through ``coco_to_contiguous`` (COCO id -> TARGET dataset contiguous index, SPEC 5.2), the
     annotations of other categories dropped (counted in the log); an image may keep no annotation."""
     require_dir(image_root, "image folder")
-    data = load_json(json_file)
+    data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
             not isinstance(data.get("annotations", []), list):
         raise DatasetError(f"{json_file}: not a COCO instances JSON (no 'images' list)")
@@ -242,7 +239,8 @@ def register_ytvis_instances(name: str, metadata: dict, json_file: str, image_ro
     meta.set(**metadata)
     if "thing_classes" not in metadata:
         for key in ("thing_classes", "thing_colors", "thing_dataset_id_to_contiguous_id", "categories"):
-            meta.set_lazy(key, lambda key=key: categories_metadata(json_file, load_json(json_file))[key], cache=True)
+            meta.set_lazy(key, lambda key=key: categories_metadata(
+                json_file, read_json(json_file, "annotation file", DatasetError))[key], cache=True)
 
 
 def register_coco_pseudo_instances(name: str, metadata: dict, json_file: str, image_root: str,
