@@ -1,11 +1,9 @@
 """Per-clip augmentations built on fvcore transforms (SPEC 3.7).
 
-A :class:`ClipAugmentation` draws one fvcore ``Transform`` per frame from an explicit
-``numpy.random.Generator``: the *same* object for every frame when decided per clip; one per frame
-for colour jitter, the ``INPUT.AUGMENTATIONS`` rotation and ``RANDOM_FLIP="horizontal"`` (as the
-reference). Frames are (H, W, 3) uint8 RGB; masks and label maps go through ``apply_segmentation``
-(nearest). Resizing and rotation reproduce Detectron2's pixels (PIL bilinear / nearest, half-pixel
-rotation centre): the published models were trained on them.
+A :class:`ClipAugmentation` draws one ``Transform`` per frame from an explicit numpy ``Generator``:
+the same object for every frame when decided per clip, one per frame for colour jitter, the
+``INPUT.AUGMENTATIONS`` rotation and ``RANDOM_FLIP="horizontal"`` (as the reference). Resizing and
+rotation reproduce Detectron2's pixels, which the published models were trained on.
 """
 from __future__ import annotations
 
@@ -188,9 +186,6 @@ class RandomApplyClip(ClipAugmentation):
     def __init__(self, augmentations: Sequence[ClipAugmentation], prob: float = 0.5):
         self.augmentations, self.prob = list(augmentations), float(prob)
 
-    def get_transforms(self, images, rng):
-        return self.apply(images, rng)[1]
-
     def apply(self, images, rng):
         if rng.random() >= self.prob:
             return list(images), [NoOpTransform()] * len(images)
@@ -222,11 +217,9 @@ class RandomBrightness(ClipAugmentation):
         return 0.0
 
     def get_transforms(self, images, rng):
-        out = []
-        for img in images:
-            f = float(rng.uniform(self.intensity_min, self.intensity_max))
-            out.append(BlendTransform(src_image=self.source(img), src_weight=1 - f, dst_weight=f))
-        return out
+        factors = [float(rng.uniform(self.intensity_min, self.intensity_max)) for _ in images]
+        return [BlendTransform(src_image=self.source(img), src_weight=1 - f, dst_weight=f)
+                for img, f in zip(images, factors)]
 
 
 class RandomContrast(RandomBrightness):

@@ -64,9 +64,11 @@ def _write_image(path: str, arr: np.ndarray) -> None:
         raise DatasetError(f"{path}: could not write image")
 
 
-def _write_json(path: str, obj: Any) -> None:
+def _write_json(path: str, obj: Any) -> str:
+    """Write ``obj`` as compact JSON; returns ``path``."""
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, separators=(",", ":"))
+    return path
 
 
 def _rle(mask: np.ndarray) -> dict:
@@ -104,10 +106,9 @@ def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: in
                 anns.append({"id": len(anns) + 1, "video_id": v + 1, "category_id": shape.cls + 1, "iscrowd": 0, **tr,
                              "height": height, "width": width, "length": num_frames})
     cats = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(SYNTHETIC_THING_CLASSES)]
-    path = os.path.join(root, "annotations.json")
-    _write_json(path, {"info": {"description": f"synthetic VIS seed {seed}"}, "videos": videos, "annotations": anns,
-                       "categories": cats})
-    return path
+    return _write_json(os.path.join(root, "annotations.json"),
+                       {"info": {"description": f"synthetic VIS seed {seed}"}, "videos": videos, "annotations": anns,
+                        "categories": cats})
 
 
 def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
@@ -145,9 +146,8 @@ def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: in
             frames.append({"file_name": stem + ".png", "image_id": image_id, "segments_info": segs})
         videos.append({"video_id": name, "images": images})
         annotations.append({"video_id": name, "annotations": frames})
-    path = os.path.join(root, "panoptic_gt.json")
-    _write_json(path, {"videos": videos, "annotations": annotations, "categories": SYNTHETIC_PANOPTIC_CATEGORIES})
-    return path
+    return _write_json(os.path.join(root, "panoptic_gt.json"),
+                       {"videos": videos, "annotations": annotations, "categories": SYNTHETIC_PANOPTIC_CATEGORIES})
 
 
 def generate_vss(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
@@ -196,9 +196,8 @@ def generate_coco(root: str, num_images: int = 16, height: int = 96, width: int 
                          "bbox": _bbox(m), "area": int(m.sum())})
     cats = [{"id": c, "name": n, "supercategory": "shape"}
             for c, n in zip(_COCO_IDS, list(SHAPE_CLASSES) + [DISTRACTOR_CLASS])]
-    path = os.path.join(root, "annotations.json")
-    _write_json(path, {"images": images, "annotations": anns, "categories": cats})
-    return path
+    return _write_json(os.path.join(root, "annotations.json"),
+                       {"images": images, "annotations": anns, "categories": cats})
 
 
 _LAYOUTS = {  # kind -> paths in a generated folder ({split}: the spec's split)
