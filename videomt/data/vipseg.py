@@ -61,7 +61,7 @@ def _frame_images(json_file: str, vid: str, frames: list[dict], images: list[dic
     return out
 
 
-def _record(json_file: str, image_root: str, vid: str, images: list[dict]) -> dict:
+def _record(image_root: str, vid: str, images: list[dict]) -> dict:
     """The video dict of ``images``: VIPSeg lists ``<frame>.png`` names for ``<frame>.jpg`` frames;
     the size is the first image's, else read from the first frame's header."""
     names = [os.path.splitext(im["file_name"])[0] + ".jpg" if im["file_name"].lower().endswith(".png")
@@ -69,10 +69,8 @@ def _record(json_file: str, image_root: str, vid: str, images: list[dict]) -> di
     file_names = [os.path.join(image_root, vid, n) for n in names]
     if "height" in images[0] and "width" in images[0]:
         h, w = int(images[0]["height"]), int(images[0]["width"])
-    elif os.path.isfile(file_names[0]):
-        h, w = image_size(file_names[0])
     else:
-        raise DatasetError(f"{json_file}: video {vid}: frame {file_names[0]} not found")
+        h, w = image_size(file_names[0])
     return {"file_names": file_names, "height": h, "width": w, "length": len(file_names), "video_id": vid}
 
 
@@ -119,7 +117,7 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
             infos.append([{"id": int(s["id"]), "category_id": raw_to_contiguous[s["category_id"]],
                            "iscrowd": int(s.get("iscrowd", 0)), "isthing": s["category_id"] in things}
                           for s in fa["segments_info"]])
-        rec = _record(json_file, image_root, vid, _frame_images(json_file, vid, frames, videos.get(vid)))
+        rec = _record(image_root, vid, _frame_images(json_file, vid, frames, videos.get(vid)))
         rec["pan_seg_file_names"] = [os.path.join(panoptic_root, vid, fa["file_name"]) for fa in frames]
         rec["segments_infos"] = infos
         out.append(rec)
@@ -127,7 +125,7 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
         for vid, images in videos.items():
             if not images:
                 raise DatasetError(f"{json_file}: video {vid} is empty (no images)")
-            out.append(_record(json_file, image_root, vid, images))
+            out.append(_record(image_root, vid, images))
     if check_files:
         for rec in out:
             where = f"{json_file}: video {rec['video_id']}"
