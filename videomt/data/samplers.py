@@ -142,14 +142,11 @@ class InferenceSampler:
     ``size % world_size`` ranks get one more); together they cover every index exactly once."""
 
     def __init__(self, size: int, *, rank: int | None = None, world_size: int | None = None):
-        self.size = int(size)
         self.rank, self.world_size = _resolve_rank_world(rank, world_size)
-        base, extra = divmod(self.size, self.world_size)
-        self.begin = self.rank * base + min(self.rank, extra)
-        self.end = self.begin + base + (1 if self.rank < extra else 0)
+        self.indices = np.array_split(np.arange(int(size)), self.world_size)[self.rank].tolist()
 
     def __iter__(self) -> Iterator[int]:
-        return iter(range(self.begin, self.end))
+        return iter(self.indices)
 
     def __len__(self) -> int:
-        return self.end - self.begin
+        return len(self.indices)
