@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from pycocotools import mask as mask_util
 
-from ..utils.files import write_json
+from ..utils.files import read_json, write_json
 from .catalog import DatasetError, dataset_root
 from .io import id2rgb, rgb2id
 from .synthetic_scene import (DISTRACTOR_CLASS, SHAPE_CLASSES, SHAPE_COLORS, STUFF_CLASSES, STUFF_COLORS, make_scene,
@@ -229,9 +229,8 @@ def ensure_synthetic(name: str, root: str | None = None) -> str:
     folder = os.path.join(parent, name)
     marker = os.path.join(folder, _MARKER)
     if os.path.isfile(marker):
-        with open(marker, encoding="utf-8") as f:
-            if json.load(f) != spec:
-                logger.warning("%s was generated with other settings than %s; delete it to regenerate", folder, spec)
+        if read_json(marker, "synthetic dataset marker", DatasetError) != spec:
+            logger.warning("%s was generated with other settings than %s; delete it to regenerate", folder, spec)
         return folder
     if os.path.exists(folder):
         raise DatasetError(f"{folder}: exists but is not a complete synthetic dataset (no {_MARKER}); delete it to "

@@ -72,13 +72,11 @@ class YTVISDatasetMapper(ClipMapper):
 
 
 class CocoClipDatasetMapper:
-    """COCO image dict -> a ``sampling_frame_num``-frame pseudo-clip of the same image.
-
-    ``shared`` augmentations are drawn once and applied to the image (crop / resize / flip), then
-    ``per_frame`` ones make the T frames differ (sorted-angle rotation, colour). Track slots are
-    the non-crowd annotations in order, ids ``0..n-1`` (-1 in frames where the augmentation
-    emptied the mask); ``frame_idx`` is all 0 and ``video_id`` the ``image_id``.
-    """
+    """COCO image dict -> a ``sampling_frame_num``-frame pseudo-clip of the image: ``shared``
+    augmentations (crop / resize / flip) are drawn once for the image, then ``per_frame`` ones make
+    the T frames differ (sorted-angle rotation, colour). Track slots are the non-crowd annotations in
+    order, ids ``0..n-1`` (-1 where the augmentation emptied the mask); ``frame_idx`` is all 0 and
+    ``video_id`` the ``image_id``."""
 
     def __init__(self, *, shared_augmentations: Sequence[ClipAugmentation],
                  frame_augmentations: Sequence[ClipAugmentation], image_format: str = "RGB",
