@@ -115,10 +115,9 @@ def resize_vipseg_720p(src_root: str, dst_root: str, target_height: int = 720, i
 
 def split_vipseg_json(src: str, split_dir: str, dst_dir: str, splits: Iterable[str] = ("train", "val", "test")
                       ) -> dict[str, int]:
-    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt``
-    from one VIPSeg panoptic JSON of several splits: the ``videos`` and ``annotations`` of the
-    split's videos (no ``annotations`` when none is annotated, as a test split) and all
-    ``categories``. Returns the number of videos per split."""
+    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt`` from
+    one VIPSeg panoptic JSON of several splits: the split's ``videos`` and ``annotations`` (none
+    when no video is annotated, as a test split) and all ``categories``; returns videos per split."""
     data = read_json(src, "VIPSeg panoptic JSON", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{src}: not a VIPSeg panoptic JSON (no 'videos' list)")

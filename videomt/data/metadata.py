@@ -112,14 +112,12 @@ def thing_metadata(classes: tuple[str, ...] | list[str], ids: list[int] | None =
 
 
 def things_first_metadata(categories: list[dict[str, Any]]) -> dict:
-    """Panoptic/semantic metadata from raw categories ``[{"id", "name", "isthing"[, "color"]}]``.
-
-    Contiguous index = things first (ascending raw id), then stuff (ascending raw id).
-    ``stuff_classes`` / ``stuff_colors`` list ALL classes in contiguous order (Detectron2 /
-    Mask2Former convention); ``thing_classes`` the things only (contiguous 0..num_things-1).
-    ``raw_value_to_contiguous`` is a 256-entry lookup table for semantic PNG values
-    (v -> contiguous index of raw id v-1; 0, 255 and unknown values -> 255).
-    """
+    """Panoptic/semantic metadata from raw categories ``[{"id", "name", "isthing"[, "color"]}]``:
+    contiguous index = things first, then stuff (each by ascending raw id). ``stuff_classes`` /
+    ``stuff_colors`` list ALL classes in contiguous order (Detectron2 / Mask2Former convention),
+    ``thing_classes`` the things only (contiguous 0..num_things-1). ``raw_value_to_contiguous`` is a
+    256-entry lookup table for semantic PNG values (v -> contiguous index of raw id v-1; 0, 255 and
+    unknown values -> 255)."""
     cats = sorted(categories, key=lambda c: c["id"])
     colors = palette(len(cats))
     cats = [dict(c, color=list(c.get("color") or colors[i])) for i, c in enumerate(cats)]

@@ -65,12 +65,10 @@ def check_counts(rles: Sequence[tuple[str, dict]], error: type[Exception]) -> No
 
 def _counts_ok(strings: list[str], sizes: list[int]) -> np.ndarray:
     """Which compressed counts strings decode, as pycocotools does, to runs >= 0 adding up to
-    ``sizes`` (bool per string), all strings in one vectorised pass.
-
-    Format: each character is 48 + 6 bits; a run value is stored little-endian in 5-bit groups
-    over one or more characters (bit 0x20: the value goes on in the next character; bit 0x10 of
-    its last character: the value is negative); from the fourth run on, the value is the
-    difference to the run two places before.
+    ``sizes`` (bool per string), all strings in one vectorised pass. Format: each character is
+    48 + 6 bits; a run value is stored little-endian in 5-bit groups over one or more characters
+    (bit 0x20: the value goes on in the next character; bit 0x10 of its last character: the value
+    is negative); from the fourth run on, the value is the difference to the run two places before.
     """
     n = len(strings)
     ok = np.array([s.isascii() for s in strings], dtype=bool)

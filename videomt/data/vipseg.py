@@ -77,12 +77,10 @@ def _record(image_root: str, vid: str, images: list[dict]) -> dict:
 @gc_paused()
 def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, categories: list[dict] | None = None,
                      check_files: bool = True) -> list[dict]:
-    """Load a VIPSeg panoptic JSON into video dicts (contract in :mod:`videomt.data.catalog`).
-
+    """Load a VIPSeg panoptic JSON into video dicts (contract in :mod:`videomt.data.catalog`);
     ``categories`` (raw ``[{"id", "name", "isthing"}]``, default the JSON's) define the things-first
     contiguous order. ``check_files``: every frame and mask must exist and the first mask of each
-    video have the frame size (header read only).
-    """
+    video have the frame size (header read only)."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not (isinstance(data.get("annotations"), list) or

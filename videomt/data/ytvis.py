@@ -95,13 +95,10 @@ def _id_map(json_file: str, data: dict, dataset_name: str | None) -> dict:
 def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = None, check_files: bool = True,
                     skip_bad_videos: bool = False) -> list[dict]:
     """Load a YouTube-VIS-format JSON into video dicts (see :mod:`videomt.data.catalog`), with
-    per-frame ``annotations`` only when the JSON has annotations.
-
-    ``image_root`` is the folder the ``file_names`` are relative to; ``dataset_name``'s metadata
-    gives the category mapping (or receives the JSON's). ``check_files``: every frame must exist.
-    ``skip_bad_videos``: drop (and count in the log) videos with an error instead of raising.
-    Polygons with fewer than 3 points are removed (counted in the log).
-    """
+    per-frame ``annotations`` only when the JSON has annotations; ``file_names`` are relative to
+    ``image_root``, and ``dataset_name``'s metadata gives the category mapping (or receives the
+    JSON's). ``check_files``: every frame must exist. ``skip_bad_videos``: drop (and count in the
+    log) videos with an error instead of raising. Polygons with < 3 points are removed (counted)."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
