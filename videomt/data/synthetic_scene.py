@@ -16,9 +16,8 @@ from pycocotools import mask as mask_util
 
 # Instance classes: one shape and one base colour each (RGB).
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
-SHAPE_COLORS: tuple[tuple[int, int, int], ...] = (
-    (220, 40, 40), (40, 190, 60), (50, 80, 230), (235, 210, 30), (200, 50, 200),
-)
+SHAPE_COLORS: tuple[tuple[int, int, int], ...] = ((220, 40, 40), (40, 190, 60), (50, 80, 230), (235, 210, 30),
+                                                 (200, 50, 200))
 # An extra shape used only as an unmapped "distractor" category in the synthetic COCO set.
 DISTRACTOR_CLASS = "hexagon"
 DISTRACTOR_COLOR = (120, 120, 120)
