@@ -518,3 +518,26 @@ def test_read_image_rgb_converts_and_errors(tmp_path):
         read_image_rgb(str(tmp_path / "none.jpg"))
     with pytest.raises(DatasetError, match="must be an RGB PNG"):
         read_panoptic_ids(str(tmp_path / "L.png"))
+
+
+@pytest.mark.parametrize("register", ["coco", "vipseg", "vspw", "ytvis"])
+def test_register_functions_let_the_callers_metadata_win(register):
+    """Metadata that repeats a key the register function sets itself overrides it (no TypeError)."""
+    from videomt.data.vipseg import register_vipseg_panoptic
+    from videomt.data.vspw import register_vspw_semantic
+    from videomt.data.ytvis import register_coco_pseudo_instances, register_ytvis_instances
+
+    name = f"metadata_wins_{register}"
+    meta = {"ignore_label": 0, "image_root": "/elsewhere", "thing_classes": ["a"]}
+    calls = {"coco": lambda: register_coco_pseudo_instances(name, meta, "c.json", "/imgs", {1: 0}),
+             "vipseg": lambda: register_vipseg_panoptic(name, meta, "v.json", "/imgs", "/pan"),
+             "vspw": lambda: register_vspw_semantic(name, meta, "/data", "/data/val.txt"),
+             "ytvis": lambda: register_ytvis_instances(name, meta, "y.json", "/imgs")}
+    try:
+        calls[register]()
+        got = MetadataCatalog.get(name)
+        assert (got.ignore_label, got.image_root, got.thing_classes) == (0, "/elsewhere", ["a"])
+        assert name in DatasetCatalog.list()
+    finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)

@@ -613,3 +613,8 @@ def test_malformed_rle_in_a_video_is_a_dataset_error_naming_the_frame(tmp_path):
         frame[0]["segmentation"] = dict(frame[0]["segmentation"], counts=frame[0]["segmentation"]["counts"][:-1])
     with pytest.raises(DatasetError, match=r"\.png \(video 1\), annotation id 11: malformed RLE"):
         vis_mapper()(d, rng=np.random.default_rng(0))
+
+
+def test_build_mapper_names_an_unknown_dataset_type():
+    with pytest.raises(ValueError, match=r"unknown dataset type 'video_bogus'; known: \["):
+        build_mapper(get_cfg(), "video_bogus")

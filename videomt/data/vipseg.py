@@ -145,5 +145,6 @@ def register_vipseg_panoptic(name: str, metadata: dict, json_file: str, image_ro
     meta = MetadataCatalog.get(name)
     if categories is not None:
         meta.set(**things_first_metadata(categories))
-    meta.set(json_file=json_file, image_root=image_root, panoptic_root=panoptic_root, evaluator_type="vps",
-             ignore_label=255, **metadata)
+    defaults = dict(json_file=json_file, image_root=image_root, panoptic_root=panoptic_root, evaluator_type="vps",
+                    ignore_label=255)
+    meta.set(**{**defaults, **metadata})  # the caller's metadata wins

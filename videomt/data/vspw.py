@@ -61,5 +61,5 @@ def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_si
 def register_vspw_semantic(name: str, metadata: dict, data_root: str, split_file: str, with_masks: bool = True) -> None:
     """Register a VSPW-layout semantic video dataset."""
     DatasetCatalog.register(name, lambda: load_vspw(data_root, split_file, with_masks))
-    MetadataCatalog.get(name).set(image_root=data_root, split_file=split_file, evaluator_type="vss",
-                                  ignore_label=255, **metadata)
+    defaults = dict(image_root=data_root, split_file=split_file, evaluator_type="vss", ignore_label=255)
+    MetadataCatalog.get(name).set(**{**defaults, **metadata})  # the caller's metadata wins

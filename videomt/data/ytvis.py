@@ -244,5 +244,5 @@ def register_coco_pseudo_instances(name: str, metadata: dict, json_file: str, im
                                    coco_to_contiguous: dict[int, int]) -> None:
     """Register a COCO instances JSON used as pseudo-videos; see :func:`load_coco_pseudo_json`."""
     DatasetCatalog.register(name, lambda: load_coco_pseudo_json(json_file, image_root, coco_to_contiguous))
-    MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ytvis",
-                                  ignore_label=255, **metadata)
+    defaults = dict(json_file=json_file, image_root=image_root, evaluator_type="ytvis", ignore_label=255)
+    MetadataCatalog.get(name).set(**{**defaults, **metadata})  # the caller's metadata wins

@@ -24,5 +24,7 @@ def build_mapper(cfg, dataset_type: str = "video_instance", is_train: bool = Tru
                  dataset_name: str | None = None):
     """The training mapper of a ``DATASETS.DATASET_TYPE`` (a key of ``MAPPER_BY_TYPE``; the loader
     builder checks the config's), or :class:`VideoTestMapper` when ``is_train`` is False."""
+    if is_train and dataset_type not in MAPPER_BY_TYPE:
+        raise ValueError(f"unknown dataset type '{dataset_type}'; known: {sorted(MAPPER_BY_TYPE)}")
     cls = MAPPER_BY_TYPE[dataset_type] if is_train else VideoTestMapper
     return cls(**cls.from_config(cfg, is_train, dataset_name))
