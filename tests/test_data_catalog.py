@@ -195,13 +195,21 @@ def test_ytvis_loader_without_annotations(tmp_path):
     assert len(dicts) == 2 and all("annotations" not in d for d in dicts)
 
 
-def test_register_ytvis_instances_metadata_from_json(tmp_path):
+def test_register_ytvis_instances_metadata_from_json(tmp_path, monkeypatch):
+    import videomt.data.ytvis as ytvis_module
+
     js, root = fx.write_ytvis(str(tmp_path))
+    reads = []
+    real_read = ytvis_module.read_json
+    monkeypatch.setattr(ytvis_module, "read_json", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
     register_ytvis_instances("_tmp_custom", {}, js, root)
     try:
         meta = MetadataCatalog.get("_tmp_custom")
+        assert reads == []
         assert meta.thing_classes == ["cat", "dog"]  # lazily read from the JSON
         assert meta.thing_dataset_id_to_contiguous_id == {1: 0, 3: 1}
+        assert len(meta.thing_colors) == 2 and len(meta.categories) == 2
+        assert reads == [js]  # one read for all four class keys
         assert meta.evaluator_type == "ytvis" and meta.json_file == js
         dicts = DatasetCatalog.get("_tmp_custom")
         assert dicts[0]["annotations"][0][0]["category_id"] == 1

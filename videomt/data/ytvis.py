@@ -12,6 +12,7 @@ The output dicts follow the contract in :mod:`videomt.data.catalog`; masks stay 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -235,9 +236,10 @@ def register_ytvis_instances(name: str, metadata: dict, json_file: str, image_ro
                                          dataset_root=os.path.dirname(json_file), ignore_label=255)
     meta.set(**metadata)
     if "thing_classes" not in metadata:
+        categories = functools.cache(  # the JSON is read once, when the first of these keys is asked for
+            lambda: categories_metadata(json_file, read_json(json_file, "annotation file", DatasetError)))
         for key in ("thing_classes", "thing_colors", "thing_dataset_id_to_contiguous_id", "categories"):
-            meta.set_lazy(key, lambda key=key: categories_metadata(
-                json_file, read_json(json_file, "annotation file", DatasetError))[key], cache=True)
+            meta.set_lazy(key, lambda key=key: categories()[key], cache=True)
 
 
 def register_coco_pseudo_instances(name: str, metadata: dict, json_file: str, image_root: str,
