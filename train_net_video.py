@@ -46,6 +46,9 @@ def main(args) -> dict:
     logger.info("environment:\n" + env)
     if args.eval_only:
         return evaluate(cfg, resume=args.resume)
+    if args.resume and TrainingCheckpointer(None, cfg.OUTPUT_DIR, save_to_disk=False).has_checkpoint():
+        cfg.defrost()
+        cfg.MODEL.BACKBONE.PRETRAINED = ""  # every weight comes from the checkpoint: skip the backbone download
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()

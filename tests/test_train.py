@@ -91,7 +91,9 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     proc.wait()
     assert not (out / "model_final.pth").exists(), "the run ended before it could be killed"
     assert (out / "last_checkpoint").exists()
-    resumed = run_cli(args + ["--resume"] + overrides(out, **extra), tmp_path)
+    # resuming reads every weight from the checkpoint: the backbone's pretrained file is not touched
+    no_backbone = dict(extra, **{"MODEL.BACKBONE.PRETRAINED": str(tmp_path / "not_there.pth")})
+    resumed = run_cli(args + ["--resume"] + overrides(out, **no_backbone), tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Resumed from" in (out / "log.txt").read_text()
     assert max_abs_diff(final_weights(tmp_path / "full"), final_weights(out)) <= 1e-6
