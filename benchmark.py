@@ -77,7 +77,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="--task offline: mask logits cached between the passes (beyond: the model re-runs)")
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
     p.add_argument("--model-type", choices=["dinov2", "dinov3"], default=None, help="accepted for the reference CLI")
-    p.add_argument("--fused-qkv", action="store_true", help="accepted for the reference CLI (sets MODEL.BACKBONE.FUSED_QKV)")
+    p.add_argument("--fused-qkv", action="store_true",
+                   help="accepted for the reference CLI (sets MODEL.BACKBONE.FUSED_QKV)")
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[],
                    help="KEY VALUE config overrides (also accepted after --opts, as in the reference)")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -96,7 +97,8 @@ def check_args(args) -> None:
     for name in ("warmup_iters", "iters", "streams", "num_videos", "frames", "video_frames"):
         value = getattr(args, name)
         if value < (0 if name == "warmup_iters" else 1):
-            raise ValueError(f"--{name.replace('_', '-')} must be {'>= 0' if name == 'warmup_iters' else '>= 1'}, got {value}")
+            bound = '>= 0' if name == 'warmup_iters' else '>= 1'
+            raise ValueError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
     if args.input_size and min(args.input_size) < 1:
         raise ValueError(f"--input-size must be positive, got {args.input_size}")
 
@@ -133,7 +135,8 @@ def frames_source(args, cfg, predictor) -> tuple[list[torch.Tensor], str]:
     if found:
         return found[0], f"dataset {found[1]}"
     hw = configured_size(cfg)
-    return [random_video(predictor, hw, length)], f"random frames ({DEFAULT_VIDEO_HW[0]}x{DEFAULT_VIDEO_HW[1]} resized to {hw[0]}x{hw[1]})"
+    source_hw = f"{DEFAULT_VIDEO_HW[0]}x{DEFAULT_VIDEO_HW[1]}"
+    return [random_video(predictor, hw, length)], f"random frames ({source_hw} resized to {hw[0]}x{hw[1]})"
 
 
 def synthetic_mp4(path: str, hw: tuple[int, int], num_frames: int) -> str:
@@ -209,8 +212,9 @@ def precision_parity(args, cfg, tmp: str) -> dict:
                 ious.append(float((m & other).sum() / union) if union else 1.0)
     out.update(same_tracks_fraction=float(np.mean(same)), mean_mask_iou_same_tracks=float(np.mean(ious)),
                ap_delta=out[f"ap_{args.dtype}"] - out["ap_fp32"])
-    print(f"AP fp32 {out['ap_fp32']:.2f}, {args.dtype} {out[f'ap_{args.dtype}']:.2f}; {100 * out['same_tracks_fraction']:.1f}% "
-          f"of the (track, class) pairs identical, their mask IoU {out['mean_mask_iou_same_tracks']:.4f}")
+    print(f"AP fp32 {out['ap_fp32']:.2f}, {args.dtype} {out[f'ap_{args.dtype}']:.2f}; "
+          f"{100 * out['same_tracks_fraction']:.1f}% of the (track, class) pairs identical, "
+          f"their mask IoU {out['mean_mask_iou_same_tracks']:.4f}")
     return out
 
 
@@ -266,7 +270,8 @@ def compare_with_hf(args, cfg, tmp: str) -> dict:
                      "max_abs_diff_logits_vs_hf": float((logits - ref_logits).abs().max()),
                      "mask_sign_agreement_vs_hf": float(((masks > 0) == (ref_masks > 0)).float().mean())}
         print(f"{k:>24}: {median / 1000:.2f} s per clip (median of {len(times[k])}), "
-              f"{result[k]['speedup_vs_hf_fp32']:.2f}x HF fp32, max |logit diff| {result[k]['max_abs_diff_logits_vs_hf']:.1e}")
+              f"{result[k]['speedup_vs_hf_fp32']:.2f}x HF fp32, "
+              f"max |logit diff| {result[k]['max_abs_diff_logits_vs_hf']:.1e}")
     return result
 
 
@@ -295,13 +300,15 @@ def main(argv=None) -> int:
         print(f"offline: {out['video_frames']} frames of {out['video_size'][0]}x{out['video_size'][1]} in "
               f"{out['seconds']:.0f} s ({out['fps']:.1f} frames/s), peak {out['peak_memory_kind']} "
               f"{out['peak_memory_mb']:.0f} MB (before: {out['rss_before_mb']:.0f} MB; the whole video would be "
-              f"{out['whole_video_frames_mb']:.0f} MB of frames + {out['whole_video_mask_logits_mb']:.0f} MB of mask logits)")
+              f"{out['whole_video_frames_mb']:.0f} MB of frames + "
+              f"{out['whole_video_mask_logits_mb']:.0f} MB of mask logits)")
     elif args.task == "flops":
         predictor = VideoPredictor(cfg, weights=args.model_weights, device="cpu")
         hw = tuple(args.input_size) if args.input_size else configured_size(cfg)
         size = tuple(pad_frames(torch.zeros(1, 3, *hw), predictor.model.size_divisibility).shape[-2:])
         out.update(count_flops(predictor.model.core, size), input_size=list(size))
-        print(f"{out['gflops_per_frame']:.1f} GFLOPs per frame at {size[0]}x{size[1]}, {out['params'] / 1e6:.1f} M params")
+        print(f"{out['gflops_per_frame']:.1f} GFLOPs per frame at {size[0]}x{size[1]}, "
+              f"{out['params'] / 1e6:.1f} M params")
     else:
         predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=args.dtype,
                                    compile=mode if compile_on else False)

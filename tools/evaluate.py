@@ -3,10 +3,12 @@
 
     python tools/evaluate.py ytvis   --gt valid.json --results results.json
     python tools/evaluate.py ytvis22 --gt-dir datasets/ytvis_2022 --results results.json
-    python tools/evaluate.py vpq     --submit-dir OUT/inference/panoVSPW_vps_video_val --truth-dir VIPSeg_720P/panomasksRGB \\
+    python tools/evaluate.py vpq     --submit-dir OUT/inference/panoVSPW_vps_video_val \\
+                                     --truth-dir VIPSeg_720P/panomasksRGB \\
                                      --pan-gt-json-file VIPSeg_720P/panoptic_gt_VIPSeg_val.json
     python tools/evaluate.py stq     (same arguments as vpq)
-    python tools/evaluate.py vss     --data-root datasets/VSPW_480p --pred-dir OUT/inference/VSPW_vss_video_val [--split val]
+    python tools/evaluate.py vss     --data-root datasets/VSPW_480p \\
+                                     --pred-dir OUT/inference/VSPW_vss_video_val [--split val]
 
 Percentages; undefined values print as null. Bad input prints one line on stderr and exits
 with status 2 (as every tool of this project).

@@ -5,8 +5,9 @@
         MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
     -> export/yt19_S/{step.onnx, step.pt2, metadata.json, initial_state.npy}
 
-Height, width and batch are dynamic unless ``--no-dynamic``. An ONNX step export is checked: onnxruntime and PyTorch run ``--check-frames`` frames with the state fed back
-(at the export size and, when dynamic, at another size) and the largest difference is printed.
+Height, width and batch are dynamic unless ``--no-dynamic``. An ONNX step export is checked:
+onnxruntime and PyTorch run ``--check-frames`` frames with the state fed back (at the export size
+and, when dynamic, at another size) and the largest difference is printed.
 See ``videomt/inference/export.py`` for the input / output contract.
 """
 from __future__ import annotations

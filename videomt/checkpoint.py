@@ -20,9 +20,9 @@ from .utils.files import read_json
 from .utils.weights import (DINOV3_TIMM_HF_KEYS, CheckpointError, cache_dir, hf_dinov3_to_timm, read_state_dict,
                             rename_keys, resolve_weights)
 
-__all__ = ["CheckpointError", "resolve_weights", "cache_dir", "read_state_dict", "detect_layout", "to_videomt_layout", "load_checkpoint",
-           "videomt_to_hf", "hf_to_videomt", "hf_dinov3_to_timm", "timm_dinov3_to_hf", "infer_architecture",
-           "save_checkpoint"]
+__all__ = ["CheckpointError", "resolve_weights", "cache_dir", "read_state_dict", "detect_layout", "to_videomt_layout",
+           "load_checkpoint", "videomt_to_hf", "hf_to_videomt", "hf_dinov3_to_timm", "timm_dinov3_to_hf",
+           "infer_architecture", "save_checkpoint"]
 
 
 # ---------------------------------------------------------------------------------------- key maps

@@ -108,7 +108,8 @@ class VideoPredictor:
         return x, FrameGeometry(tuple(x.shape[-2:]), tuple(image_size), tuple(frames[0].shape[:2]))
 
     # ------------------------------------------------------------------ offline
-    def raw_frames(self, video, max_frames: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor, FrameGeometry]]:
+    def raw_frames(self, video, max_frames: int | None = None
+                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor, FrameGeometry]]:
         """Model outputs frame by frame, as the evaluation computes them (windows of
         ``TEST.WINDOW_SIZE`` frames, query state carried across windows): yields
         (class logits (Q, K+1), mask logits (Q, H'/4, W'/4), geometry), fp32 on the CPU."""
