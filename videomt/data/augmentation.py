@@ -25,18 +25,6 @@ def _pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
     return np.asarray(row.resize((n_out, 1), Image.NEAREST))[0]
 
 
-def _cv2_per_chunk(fn, img: np.ndarray) -> np.ndarray:
-    """Apply a cv2 op ``fn(HxW[xC]) -> HxW[xC]`` to an (H, W) or (H, W, C) array, C channels at most
-    ``_CV2_MAX_CHANNELS`` at a time; bool arrays as uint8."""
-    if img.dtype == np.bool_:
-        return _cv2_per_chunk(fn, img.view(np.uint8)).astype(np.bool_)
-    if img.ndim == 2:
-        return fn(np.ascontiguousarray(img))
-    chunks = [fn(np.ascontiguousarray(img[:, :, c:c + _CV2_MAX_CHANNELS]))
-              for c in range(0, img.shape[2], _CV2_MAX_CHANNELS)]
-    return np.concatenate([c.reshape(*c.shape[:2], -1) for c in chunks], axis=2)
-
-
 class ResizeTransform(Transform):
     """Resize ``(h, w) -> (new_h, new_w)`` as Detectron2: PIL bilinear (antialiased when shrinking)
     for uint8 frames, the only images resized bilinearly; PIL nearest for segmentation (masks, class
@@ -78,8 +66,7 @@ class RotationTransform(Transform):
         center = (w / 2.0, h / 2.0) if center is None else (float(center[0]), float(center[1]))
         self._set_attributes(locals())
         self.matrix = cv2.getRotationMatrix2D(center, float(angle), 1.0)  # (2, 3), coordinates
-        self.image_matrix = cv2.getRotationMatrix2D((center[0] - 0.5, center[1] - 0.5), float(angle),
-                                                    1.0)  # (2, 3), pixel indices
+        self.image_matrix = cv2.getRotationMatrix2D((center[0] - 0.5, center[1] - 0.5), float(angle), 1.0)  # pixels
 
     def apply_image(self, img: np.ndarray, interp: str | None = None) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
@@ -87,12 +74,15 @@ class RotationTransform(Transform):
         if self.angle % 360 == 0:
             return img
         flag = cv2.INTER_NEAREST if (interp or self.interp) == "nearest" else cv2.INTER_LINEAR
-        return _cv2_per_chunk(lambda a: cv2.warpAffine(a, self.image_matrix, (self.w, self.h), flags=flag,
-                                                       borderMode=cv2.BORDER_CONSTANT, borderValue=0), img)
+        chans = (img.view(np.uint8) if img.dtype == np.bool_ else img).reshape(self.h, self.w, -1)  # (H, W, C)
+        out = [cv2.warpAffine(np.ascontiguousarray(chans[:, :, c:c + _CV2_MAX_CHANNELS]), self.image_matrix,
+                              (self.w, self.h), flags=flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+               for c in range(0, chans.shape[2], _CV2_MAX_CHANNELS)]  # (H, W[, c]) each
+        out = np.concatenate([o.reshape(self.h, self.w, -1) for o in out], axis=2)  # (H, W, C)
+        return out.reshape(img.shape).astype(img.dtype)  # bool masks back from uint8
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
-        coords = np.asarray(coords, dtype=np.float64)
-        return coords @ self.matrix[:, :2].T + self.matrix[:, 2]
+        return np.asarray(coords, dtype=np.float64) @ self.matrix[:, :2].T + self.matrix[:, 2]
 
     def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
         return self.apply_image(segmentation, interp="nearest")
@@ -217,9 +207,8 @@ class RandomBrightness(ClipAugmentation):
         return 0.0
 
     def get_transforms(self, images, rng):
-        factors = [float(rng.uniform(self.intensity_min, self.intensity_max)) for _ in images]
-        return [BlendTransform(src_image=self.source(img), src_weight=1 - f, dst_weight=f)
-                for img, f in zip(images, factors)]
+        factors = rng.uniform(self.intensity_min, self.intensity_max, len(images)).tolist()  # floats keep float32
+        return [BlendTransform(self.source(img), src_weight=1 - f, dst_weight=f) for img, f in zip(images, factors)]
 
 
 class RandomContrast(RandomBrightness):
@@ -305,9 +294,8 @@ def _crop_and_resize(crop_cfg, min_size, max_size, sampling, flip: str) -> list[
 
 
 def build_clip_augmentation(cfg) -> list[ClipAugmentation]:
-    """Training augmentation of real videos (SPEC 3.7): if ``INPUT.CROP.ENABLED`` the prob-0.5
-    resize + crop of type/size ``INPUT.PSEUDO.CROP`` (as the reference), shortest-edge resize to
-    ``INPUT.MIN_SIZE_TRAIN`` / ``MAX_SIZE_TRAIN``, ``RANDOM_FLIP``, ``INPUT.AUGMENTATIONS`` per frame."""
+    """Training augmentation of real videos (SPEC 3.7); ``INPUT.CROP.ENABLED`` crops with the type/size
+    of ``INPUT.PSEUDO.CROP`` (as the reference)."""
     inp = cfg.INPUT
     return (_crop_and_resize(inp.PSEUDO.CROP if inp.CROP.ENABLED else None, inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN,
                              inp.MIN_SIZE_TRAIN_SAMPLING, inp.RANDOM_FLIP)
@@ -315,10 +303,8 @@ def build_clip_augmentation(cfg) -> list[ClipAugmentation]:
 
 
 def build_pseudo_augmentation(cfg) -> tuple[list[ClipAugmentation], list[ClipAugmentation]]:
-    """COCO pseudo-clips: ``(shared, per_frame)``. ``shared`` is applied once to the still image
-    (prob-0.5 crop when ``INPUT.PSEUDO.CROP.ENABLED``, shortest-edge resize ``INPUT.PSEUDO.MIN_SIZE_TRAIN``
-    / ``MAX_SIZE_TRAIN``, flip); ``per_frame`` turns T copies into a clip (``INPUT.PSEUDO.AUGMENTATIONS``:
-    colour jitter and the sorted-angle :class:`RandomRotationClip`)."""
+    """COCO pseudo-clips: ``(shared, per_frame)``. ``shared`` (``INPUT.PSEUDO`` crop and resize, flip) is
+    applied once to the still image, ``per_frame`` (``INPUT.PSEUDO.AUGMENTATIONS``) turns T copies into a clip."""
     ps = cfg.INPUT.PSEUDO
     shared = _crop_and_resize(ps.CROP if ps.CROP.ENABLED else None, ps.MIN_SIZE_TRAIN, ps.MAX_SIZE_TRAIN,
                               ps.MIN_SIZE_TRAIN_SAMPLING, cfg.INPUT.RANDOM_FLIP)
