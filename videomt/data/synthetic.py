@@ -1,13 +1,9 @@
 """Synthetic datasets in the real on-disk formats (no download needed): YouTube-VIS instances,
-VIPSeg panoptic, VSPW semantic videos and COCO still images (``generate_*``).
-
-Deterministic by ``seed``; labels come from the scene geometry (:mod:`.synthetic_scene`), never
-from the lossy JPEGs. :func:`ensure_synthetic` generates a registered ``synthetic_*`` dataset on
-first use under ``$DETECTRON2_DATASETS/synthetic/<name>``.
-"""
+VIPSeg panoptic, VSPW semantic videos and COCO still images (``generate_*``), deterministic by
+``seed``, labelled from the scene geometry (:mod:`.synthetic_scene`), never from the lossy JPEGs.
+:func:`ensure_synthetic` generates a registered ``synthetic_*`` dataset on first use."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -64,21 +60,13 @@ def _write_image(path: str, arr: np.ndarray) -> None:
         raise DatasetError(f"{path}: could not write image")
 
 
-def _write_json(path: str, obj: Any) -> str:
-    """Write ``obj`` as compact JSON; returns ``path``."""
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(obj, f, separators=(",", ":"))
-    return path
-
-
 def _rle(mask: np.ndarray) -> dict:
     rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
     return dict(rle, counts=rle["counts"].decode("ascii"))
 
 
 def _bbox(mask: np.ndarray) -> list[float]:
-    ys, xs = np.nonzero(mask)
-    return [float(xs.min()), float(ys.min()), float(xs.max() - xs.min() + 1), float(ys.max() - ys.min() + 1)]
+    return [float(v) for v in cv2.boundingRect(mask.astype(np.uint8))]  # x, y, w, h of the non-zero pixels
 
 
 def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
@@ -90,8 +78,7 @@ def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: in
     videos, anns = [], []
     for v in range(num_videos):
         scene = make_scene(seed, v, height, width, num_frames)
-        tracks = [{"segmentations": [None] * num_frames, "bboxes": [None] * num_frames, "areas": [None] * num_frames}
-                  for _ in scene.tracks]
+        tracks = [{k: [None] * num_frames for k in ("segmentations", "bboxes", "areas")} for _ in scene.tracks]
         file_names = [f"vid_{v:04d}/{t:05d}.jpg" for t in range(num_frames)]
         for t, name in enumerate(file_names):
             r = scene.render(t)
@@ -106,9 +93,10 @@ def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: in
                 anns.append({"id": len(anns) + 1, "video_id": v + 1, "category_id": shape.cls + 1, "iscrowd": 0, **tr,
                              "height": height, "width": width, "length": num_frames})
     cats = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(SYNTHETIC_THING_CLASSES)]
-    return _write_json(os.path.join(root, "annotations.json"),
-                       {"info": {"description": f"synthetic VIS seed {seed}"}, "videos": videos, "annotations": anns,
-                        "categories": cats})
+    path = os.path.join(root, "annotations.json")
+    write_json(path, {"info": {"description": f"synthetic VIS seed {seed}"}, "videos": videos, "annotations": anns,
+                      "categories": cats}, indent=None)
+    return path
 
 
 def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
@@ -121,12 +109,11 @@ def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: in
     stuff_ids = [int(rgb2id(np.array(c))) for c in STUFF_COLORS]
     for v in range(num_videos):
         scene, name = make_scene(seed, v, height, width, num_frames, with_stuff=True), f"vid_{v:04d}"
-        rng, used, thing_ids = np.random.default_rng([seed, v, 7]), set(stuff_ids), []
+        rng, thing_ids = np.random.default_rng([seed, v, 7]), []
         for tr in scene.tracks:  # a unique colour near the class colour, as VIPSeg's id generator
             sid = 0
-            while sid in used or sid == 0:
+            while sid == 0 or sid in stuff_ids or sid in thing_ids:
                 sid = int(rgb2id(np.clip(np.array(SHAPE_COLORS[tr.cls]) + rng.integers(-30, 31, 3), 0, 255)))
-            used.add(sid)
             thing_ids.append(sid)
         images, frames = [], []
         for t in range(num_frames):
@@ -146,8 +133,10 @@ def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: in
             frames.append({"file_name": stem + ".png", "image_id": image_id, "segments_info": segs})
         videos.append({"video_id": name, "images": images})
         annotations.append({"video_id": name, "annotations": frames})
-    return _write_json(os.path.join(root, "panoptic_gt.json"),
-                       {"videos": videos, "annotations": annotations, "categories": SYNTHETIC_PANOPTIC_CATEGORIES})
+    path = os.path.join(root, "panoptic_gt.json")
+    write_json(path, {"videos": videos, "annotations": annotations, "categories": SYNTHETIC_PANOPTIC_CATEGORIES},
+               indent=None)
+    return path
 
 
 def generate_vss(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
@@ -196,8 +185,9 @@ def generate_coco(root: str, num_images: int = 16, height: int = 96, width: int 
                          "bbox": _bbox(m), "area": int(m.sum())})
     cats = [{"id": c, "name": n, "supercategory": "shape"}
             for c, n in zip(_COCO_IDS, list(SHAPE_CLASSES) + [DISTRACTOR_CLASS])]
-    return _write_json(os.path.join(root, "annotations.json"),
-                       {"images": images, "annotations": anns, "categories": cats})
+    path = os.path.join(root, "annotations.json")
+    write_json(path, {"images": images, "annotations": anns, "categories": cats}, indent=None)
+    return path
 
 
 _LAYOUTS = {  # kind -> paths in a generated folder ({split}: the spec's split)
@@ -217,10 +207,9 @@ def synthetic_layout(name: str, folder: str) -> dict[str, str]:
 
 
 def ensure_synthetic(name: str, root: str | None = None) -> str:
-    """Generate the registered synthetic dataset ``name`` into ``<root>/synthetic/<name>`` (``root``:
-    ``$DETECTRON2_DATASETS`` by default) unless it is there; returns the folder. Generation goes to a
-    temporary sibling renamed into place when complete, so concurrent callers (loader workers, ranks)
-    never see a half-written dataset."""
+    """Generate the registered dataset ``name`` into ``<root>/synthetic/<name>`` (``root``: ``$DETECTRON2_DATASETS``
+    by default) unless it is there; returns the folder. It is written to a temporary sibling renamed into
+    place when complete: concurrent callers (loader workers, ranks) never see a half-written dataset."""
     if name not in SYNTHETIC_SPECS:
         raise KeyError(f"unknown synthetic dataset '{name}' (known: {sorted(SYNTHETIC_SPECS)})")
     spec = dict(SYNTHETIC_SPECS[name])
