@@ -1,12 +1,5 @@
 """Training and test data loaders (SPEC 3.7 "Dataset mixing", "Training samplers"); a batch is
-the plain list of mapped dicts (``collate_fn=list``, Detectron2's trivial collate).
-
-``build_train_loader(cfg)`` yields, forever, this rank's ``SOLVER.IMS_PER_BATCH / world_size``
-mapped clips per iteration. Which clips and which random augmentation each one gets are a pure
-function of ``(SEED, iteration)`` (:mod:`videomt.data.samplers`): resuming with ``start_iter=i``
-replays the uninterrupted run. ``build_test_loader(cfg, name)`` yields lists of one mapped whole
-video, this rank's contiguous share of the dataset, in dataset order.
-"""
+the plain list of mapped dicts (``collate_fn=list``, Detectron2's trivial collate)."""
 from __future__ import annotations
 
 import logging
@@ -28,8 +21,7 @@ class SerializedList:
     Python objects on access (copy-on-read of refcounts); items come back as fresh copies."""
 
     def __init__(self, items: Sequence[Any]):
-        blobs = [np.frombuffer(pickle.dumps(x, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
-                 for x in items]
+        blobs = [np.frombuffer(pickle.dumps(x, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8) for x in items]
         self._ends = np.cumsum([len(b) for b in blobs], dtype=np.int64)
         self._data = np.concatenate(blobs) if blobs else np.zeros(0, dtype=np.uint8)
 
@@ -81,9 +73,8 @@ def filter_empty_annotations(dicts: list[dict], name: str = "dataset") -> list[d
         return [a for frame in annos for a in frame] if "file_names" in d else annos
 
     kept = [d for d in dicts if any(not a.get("iscrowd", 0) for a in objects(d))]
-    removed = len(dicts) - len(kept)
     logger.info("Removed %d of %d videos/images without non-crowd annotations from '%s'; %d left.",
-                removed, len(dicts), name, len(kept))
+                len(dicts) - len(kept), len(dicts), name, len(kept))
     if not kept:
         raise ValueError(f"dataset '{name}': none of its {len(dicts)} videos/images has a non-crowd "
                          "annotation (DATALOADER.FILTER_EMPTY_ANNOTATIONS removed them all)")
@@ -131,9 +122,10 @@ def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = Non
 def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[dict]] | None = None,
                        mappers: Sequence[Callable] | None = None, rank: int | None = None,
                        world_size: int | None = None) -> DataLoader:
-    """Infinite training loader over ``DATASETS.TRAIN`` mixed by ``DATASETS.DATASET_RATIO``, resumed
-    at iteration ``start_iter``; ``datasets`` / ``mappers`` replace the catalog look-up / the
-    mappers of ``DATASETS.DATASET_TYPE``."""
+    """Infinite loader of this rank's ``SOLVER.IMS_PER_BATCH / world_size`` mapped clips per iteration,
+    mixing ``DATASETS.TRAIN`` by ``DATASETS.DATASET_RATIO``. Clips and their random augmentation are a
+    pure function of ``(SEED, iteration)`` (:mod:`videomt.data.samplers`), so ``start_iter=i`` replays
+    the uninterrupted run. ``datasets`` / ``mappers`` replace the catalog look-up / the type's mappers."""
     names, types, dicts = get_train_dataset_dicts(cfg, datasets)
     ratios = _per_dataset(cfg.DATASETS.DATASET_RATIO, len(names), "DATASETS.DATASET_RATIO")
     if mappers is None:
@@ -146,18 +138,17 @@ def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[
                                         seed=seed, rank=rank, world_size=world_size, start_iter=start_iter)
     for name, d, r in zip(names, dicts, ratios):
         logger.info("Training set '%s': %d items, ratio %s", name, len(d), r)
-    workers = int(cfg.DATALOADER.NUM_WORKERS)
     # NB: no worker_init_fn touching thread settings: cv2.setNumThreads / torch.set_num_threads
     # in a forked worker can deadlock (seen with OpenCV 5 / torch 2.x).
-    return DataLoader(ClipDataset(dicts, mappers, seed), batch_sampler=sampler, num_workers=workers,
-                      collate_fn=list)
+    return DataLoader(ClipDataset(dicts, mappers, seed), batch_sampler=sampler,
+                      num_workers=int(cfg.DATALOADER.NUM_WORKERS), collate_fn=list)
 
 
 def build_test_loader(cfg, dataset_name: str, *, mapper: Callable | None = None,
                       dataset_dicts: Sequence[dict] | None = None, rank: int | None = None,
                       world_size: int | None = None) -> DataLoader:
-    """Loader of whole test videos, one per batch (a list of one mapped dict), this rank's
-    contiguous share of ``dataset_name`` in order (:class:`InferenceSampler`)."""
+    """Whole test videos, one per batch (a list of one mapped dict): this rank's contiguous share of
+    ``dataset_name``, in dataset order (:class:`InferenceSampler`)."""
     dicts = list(DatasetCatalog.get(dataset_name) if dataset_dicts is None else dataset_dicts)
     dataset = _MappedList(dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name))
     workers = int(cfg.DATALOADER.NUM_WORKERS)

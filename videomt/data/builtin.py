@@ -40,9 +40,8 @@ BUILTIN_VSPW = {f"VSPW_vss_video_{s}": ("VSPW_480p/data", f"VSPW_480p/{s}.txt", 
 
 
 def _register(name: str, kind: str, paths: dict[str, str], load_arg: Any = None, **meta: Any) -> None:
-    """Register ``name``, read by the ``kind`` loader ("vis", "coco", "vps" or "vss") from ``paths``
-    (metadata key -> path under the datasets root, also set as lazy metadata); ``load_arg`` is the
-    COCO id -> contiguous map, the VIPSeg categories or VSPW's ``with_masks``."""
+    """Register ``name``, read by the ``kind`` loader from ``paths`` (metadata key -> path under the datasets
+    root, also lazy metadata); ``load_arg``: the COCO id map, VIPSeg categories or VSPW's ``with_masks``."""
 
     def load() -> list[dict]:
         if name in SYNTHETIC_SPECS:

@@ -1,25 +1,22 @@
-"""Dataset and metadata catalogs: a dataset name -> a loader of dataset dicts, and -> metadata.
+"""Dataset and metadata catalogs: a name -> a loader of dataset dicts, and -> :class:`Metadata`.
 
-Loaders are zero-argument callables: nothing is read from disk before ``DatasetCatalog.get``,
-and the datasets root ``$DETECTRON2_DATASETS`` (default ``./datasets``) never at import time.
+Loaders take no argument and read nothing (not even ``$DETECTRON2_DATASETS``, default ``./datasets``) before
+``DatasetCatalog.get``. Dataset dicts are Detectron2-style with masks still encoded (the mappers decode them);
+bad input raises :class:`DatasetError` naming the file and the problem. A video dict holds
+``"file_names": [T absolute frame paths], "height", "width", "length": T, "video_id"`` and, except in test splits:
 
-Dataset dicts (Detectron2 style; masks stay encoded, the mappers decode them). Test splits have
-no annotation keys. Bad input raises :class:`DatasetError` naming the file and the problem.
+* instances (``ytvis_*``, ``ovis_*``, ``synthetic_vis_*``, ``ytvis_json:...``): ``"annotations"``, per frame
+  ``[{"id": track id, "category_id": contiguous 0..K-1, "iscrowd", "bbox": [x, y, w, h], "bbox_mode": "XYWH_ABS",
+  "segmentation": RLE dict or polygons}]``;
+* panoptic (``panoVSPW_vps_video_*`` = VIPSeg 720p, ``synthetic_vps_*``): ``"pan_seg_file_names"`` (RGB id PNGs,
+  id = R + 256 G + 256^2 B) and ``"segments_infos"``, per frame ``[{"id", "category_id": contiguous (things
+  first), "iscrowd", "isthing"}]``;
+* semantic (``VSPW_vss_video_*``, ``synthetic_vss_*``): ``"sem_seg_file_names"``, class PNGs whose value v is
+  raw class v-1 (0 and 255 ignored; ``metadata.raw_value_to_contiguous`` maps values).
 
-* Video instances (``ytvis_*``, ``ovis_*``, ``synthetic_vis_*``, ``ytvis_json:...``):
-  ``{"file_names": [T absolute frame paths], "height", "width", "length": T, "video_id",
-  "annotations": [per frame: [{"id": track id, "category_id": contiguous 0..K-1, "iscrowd",
-  "bbox": [x, y, w, h], "bbox_mode": "XYWH_ABS", "segmentation": RLE dict or polygons}]]}``.
-* COCO pseudo-videos (``coco2ytvis2019_*``, ``coco2ytvis2021_*``, ``coco2ovis_*``), one dict per
-  image, ``category_id`` already the TARGET dataset's contiguous index (SPEC 5.2):
-  ``{"file_name", "height", "width", "image_id", "annotations": [objects as above]}``.
-* Video panoptic (``panoVSPW_vps_video_*`` = VIPSeg 720p, ``synthetic_vps_*``): ``{"file_names",
-  "pan_seg_file_names": [RGB id PNGs, id = R + 256 G + 256^2 B], "segments_infos": [per frame:
-  [{"id", "category_id": contiguous (things first), "iscrowd", "isthing"}]], "height", "width",
-  "length", "video_id"}``.
-* Video semantic (``VSPW_vss_video_*``, ``synthetic_vss_*``): ``{"file_names",
-  "sem_seg_file_names", "height", "width", "length", "video_id"}``; class PNG value v is raw class
-  v-1 (0 and 255 ignored); ``metadata.raw_value_to_contiguous`` maps values to contiguous ids.
+COCO pseudo-videos (``coco2ytvis2019_*``, ``coco2ytvis2021_*``, ``coco2ovis_*``) hold one dict per image,
+``{"file_name", "height", "width", "image_id", "annotations": [objects as above]}``, with ``category_id``
+already the TARGET dataset's contiguous index (SPEC 5.2).
 """
 from __future__ import annotations
 
@@ -47,15 +44,13 @@ def dataset_root() -> str:
 
 
 def parse_ytvis_json_name(name: str) -> tuple[str, str] | None:
-    """``"ytvis_json:<json_path>:<image_root>"`` (the path ends in ``.json``, used as given) ->
-    ``(json_path, image_root)``, else ``None``."""
+    """``"ytvis_json:<path ending in .json>:<image_root>"`` -> ``(json_path, image_root)``, else ``None``."""
     m = re.match(r"^ytvis_json:(?P<json>.+?\.json):(?P<root>.+)$", name)
     return (m.group("json"), m.group("root")) if m else None
 
 
 def dataset_output_name(name: str) -> str:
-    """A short, safe folder name for a dataset's outputs: the name itself when plain, else (paths,
-    colons) ``<json file stem>_<8 hex digits of a hash>``."""
+    """A safe folder name for a dataset's outputs: ``name`` if plain, else ``<json stem>_<8 hex of a hash>``."""
     if re.fullmatch(r"[\w.-]+", name):
         return name
     parsed = parse_ytvis_json_name(name)
@@ -64,9 +59,8 @@ def dataset_output_name(name: str) -> str:
 
 
 class _DatasetCatalog(dict):
-    """Name -> zero-argument callable returning ``list[dict]``. ``resolvers``: functions that
-    register a config-only name (``ytvis_json:<json>:<root>``) on first use and return whether
-    they did."""
+    """Name -> loader returning ``list[dict]``. ``resolvers`` register a config-only name
+    (``ytvis_json:<json>:<root>``) on first use and return whether they did."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -106,14 +100,13 @@ class _DatasetCatalog(dict):
 
 
 class Metadata:
-    """Attributes of a dataset (classes, colours, paths, id maps, evaluator type...): plain values,
-    or lazy ones computed by a zero-argument function at every read (paths under
-    ``$DETECTRON2_DATASETS``) or at the first (``cache=True``, e.g. classes from a JSON)."""
+    """Attributes of a dataset (classes, colours, paths, id maps, evaluator type...): plain values, or lazy
+    ones computed by a function at every read (paths under ``$DETECTRON2_DATASETS``) or at the first
+    (``cache=True``, e.g. classes from a JSON)."""
 
     def __init__(self, name: str, **kwargs: Any) -> None:
-        object.__setattr__(self, "name", name)
         object.__setattr__(self, "_lazy", {})
-        self.set(**kwargs)
+        self.set(name=name, **kwargs)
 
     def set(self, **kwargs: Any) -> "Metadata":
         for k, v in kwargs.items():

@@ -8,14 +8,13 @@ def sample_clip_indices(length: int, num_frames: int, frame_range: int, rng: np.
                         shuffle: bool = False, reverse: bool = False) -> list[int]:
     """Frame indices of one training clip of a ``length``-frame video.
 
-    * ``2 * frame_range + 1 == num_frames`` (all released configs): a contiguous window whose
-      start is uniform in ``[0, length - num_frames - 1]`` (the reference's
-      ``randrange(length - num_frames)``; start 0 when ``length == num_frames``). A video shorter
-      than the clip gives all its frames followed by ``num_frames - length`` frames drawn with
-      replacement (appended unsorted).
-    * otherwise: a uniformly drawn reference frame plus ``num_frames - 1`` frames drawn with
-      replacement from ``[ref - frame_range, ref + frame_range]`` minus ``ref`` (clipped to the
-      video), sorted. A one-frame video repeats its only frame.
+    * ``2 * frame_range + 1 == num_frames`` (all released configs): a contiguous window whose start is
+      uniform in ``[0, length - num_frames - 1]`` (the reference's ``randrange(length - num_frames)``;
+      0 when ``length == num_frames``). A shorter video gives all its frames, then ``num_frames - length``
+      frames drawn with replacement (unsorted).
+    * otherwise: a uniformly drawn reference frame plus ``num_frames - 1`` frames drawn with replacement
+      from ``[ref - frame_range, ref + frame_range]`` minus ``ref`` (clipped to the video), sorted. A
+      one-frame video repeats its only frame.
     * ``shuffle`` (``SAMPLING_FRAME_SHUFFLE``): shuffle the chosen indices.
     * ``reverse`` (``REVERSE_AGU``): reverse the clip with probability 0.5.
     """
@@ -25,8 +24,7 @@ def sample_clip_indices(length: int, num_frames: int, frame_range: int, rng: np.
         raise ValueError(f"SAMPLING_FRAME_NUM must be >= 1, got {num_frames}")
     if 2 * frame_range + 1 == num_frames:
         if length < num_frames:
-            extra = rng.integers(0, length, size=num_frames - length)
-            idx = list(range(length)) + [int(i) for i in extra]
+            idx = list(range(length)) + rng.integers(0, length, size=num_frames - length).tolist()
         else:
             start = int(rng.integers(length - num_frames)) if length > num_frames else 0
             idx = list(range(start, start + num_frames))

@@ -1,15 +1,12 @@
 """Class lists, colours and id mappings of the reference datasets (SPEC 5.2 and 5.4).
 
-* YouTube-VIS 2019 / 2021 (also 2022) and OVIS: dataset ids are ``1..K`` in list order,
-  contiguous index = id - 1.
-* COCO -> target mappings: COCO category id -> TARGET dataset id (1-based); the contiguous
-  index is ``target_id - 1``.
-* VIPSeg / VSPW: 124 classes with raw ids 0..123 (VIPSeg order, 0 = wall); the model's
-  contiguous index puts the 58 things first (ascending raw id), then the 66 stuff classes
-  (ascending raw id).
+* YouTube-VIS 2019 / 2021 (also 2022) and OVIS: dataset ids ``1..K`` in list order, contiguous = id - 1.
+* COCO -> target mappings: COCO category id -> TARGET dataset id; contiguous = target id - 1.
+* VIPSeg / VSPW: 124 classes, raw ids 0..123 (VIPSeg order, 0 = wall); contiguous = the 58 things,
+  then the 66 stuff classes, each by ascending raw id.
 
-Colours are not part of the reference metadata we could check; they are a fixed deterministic
-palette (:func:`palette`) and only affect visualisation and the colours of written PNGs.
+Colours are our own deterministic :func:`palette` (the reference's are unchecked): they only
+affect visualisation and the colours of written PNGs.
 """
 from __future__ import annotations
 
@@ -57,9 +54,8 @@ COCO_TO_TARGET: dict[str, dict[int, int]] = {"ytvis_2019": COCO_TO_YTVIS_2019, "
 TARGET_CLASSES: dict[str, tuple[str, ...]] = {"ytvis_2019": YTVIS_2019_CLASSES, "ytvis_2021": YTVIS_2021_CLASSES,
                                               "ovis": OVIS_CLASSES}
 
-# VIPSeg (= VSPW) raw class names, index = raw id 0..123. The thing/stuff split (VIPSEG_THING_IDS)
-# is exact (SPEC 5.4); the names are the VIPSeg category names as we know them (spelling and
-# capitalisation of a few long names unverified against the official categories file).
+# VIPSeg (= VSPW) raw class names, index = raw id. The thing/stuff split (VIPSEG_THING_IDS) is exact
+# (SPEC 5.4); spelling and case of a few long names are unverified against the official file.
 VIPSEG_CLASSES: tuple[str, ...] = (
     "wall", "ceiling", "door", "stair", "ladder", "escalator", "Playground_slide",
     "handrail_or_fence", "window", "rail", "goal", "pillar", "pole", "floor", "ground", "grass",
@@ -112,12 +108,10 @@ def thing_metadata(classes: tuple[str, ...] | list[str], ids: list[int] | None =
 
 
 def things_first_metadata(categories: list[dict[str, Any]]) -> dict:
-    """Panoptic/semantic metadata from raw categories ``[{"id", "name", "isthing"[, "color"]}]``:
-    contiguous index = things first, then stuff (each by ascending raw id). ``stuff_classes`` /
-    ``stuff_colors`` list ALL classes in contiguous order (Detectron2 / Mask2Former convention),
-    ``thing_classes`` the things only (contiguous 0..num_things-1). ``raw_value_to_contiguous`` is a
-    256-entry lookup table for semantic PNG values (v -> contiguous index of raw id v-1; 0, 255 and
-    unknown values -> 255)."""
+    """Panoptic/semantic metadata from raw categories ``[{"id", "name", "isthing"[, "color"]}]``,
+    contiguous = things, then stuff, each by ascending raw id. ``stuff_classes`` / ``stuff_colors``
+    list ALL classes (Detectron2 / Mask2Former convention), ``thing_classes`` the things only;
+    ``raw_value_to_contiguous`` maps PNG values (256 entries): v -> contiguous id of raw v-1, else 255."""
     cats = sorted(categories, key=lambda c: c["id"])
     colors = palette(len(cats))
     cats = [dict(c, color=list(c.get("color") or colors[i])) for i, c in enumerate(cats)]

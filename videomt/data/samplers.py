@@ -1,10 +1,8 @@
 """Samplers: what each rank loads at each training iteration, and each rank's share at test time.
 
-Training is a pure function of ``(seed, iteration)``: the clip keys of iteration ``i`` are
-computed from ``i`` directly, so a run resumed at iteration ``i`` sees exactly the clips of the
-uninterrupted run, whatever the number of data workers. The global batch of iteration ``i`` is
-stream positions ``[i * B, (i + 1) * B)``; rank ``r`` takes the ``B / world_size`` positions from
-``i * B + r * B / world_size`` on.
+The clips of training iteration ``i`` are computed from ``(seed, i)`` directly, so a resumed run sees
+exactly the clips of the uninterrupted one, whatever the number of workers. Its global batch is stream
+positions ``[i * B, (i + 1) * B)``; rank ``r`` takes the ``B / world_size`` from ``i * B + r * B / world_size``.
 """
 from __future__ import annotations
 
@@ -74,11 +72,10 @@ class TrainingSampler:
 
 
 class MixedTrainingBatchSampler:
-    """Infinite per-rank batches of :class:`ClipKey` from several datasets: each stream position
-    picks its dataset by weighted random choice (``ratios``, deterministic in (seed, position)),
-    and the k-th pick of dataset s is element k of its own :class:`ShuffledStream`, so every
-    dataset is still covered epoch by epoch. Iterating yields the batches of iterations
-    ``start_iter, start_iter + 1, ...``; ``batch(i)`` gives any one."""
+    """Infinite per-rank batches of :class:`ClipKey` from several datasets: each stream position picks its
+    dataset by weighted random choice (``ratios``, deterministic in (seed, position)); the k-th pick of
+    dataset s is element k of its own :class:`ShuffledStream`, so each dataset is covered epoch by epoch.
+    Iterating yields the batches of iterations ``start_iter, start_iter + 1, ...``; ``batch(i)`` any one."""
 
     CHUNK = 8192  # positions whose dataset choices are drawn together
 
@@ -95,8 +92,7 @@ class MixedTrainingBatchSampler:
         self.probs = np.asarray(ratios, dtype=np.float64) / sum(ratios)
         self.rank, self.world_size = _resolve_rank_world(rank, world_size)
         if batch_size % self.world_size:
-            raise ValueError(f"total batch size {batch_size} is not divisible by the world size "
-                             f"{self.world_size}")
+            raise ValueError(f"total batch size {batch_size} is not divisible by the world size {self.world_size}")
         self.batch_size, self.per_rank = int(batch_size), int(batch_size) // self.world_size
         self.seed, self.start_iter = int(seed), int(start_iter)
         self.streams = [ShuffledStream(n, self.seed, shuffle, tag=s) for s, n in enumerate(self.sizes)]
@@ -107,14 +103,12 @@ class MixedTrainingBatchSampler:
         """Dataset chosen at each position of ``chunk`` (CHUNK,) int64."""
         if self._chunk_cache is None or self._chunk_cache[0] != chunk:
             rng = np.random.default_rng([self.seed, _TAG_SOURCE, chunk])
-            self._chunk_cache = (chunk, np.zeros(self.CHUNK, dtype=np.int64) if len(self.sizes) == 1 else
-                                 rng.choice(len(self.sizes), size=self.CHUNK, p=self.probs).astype(np.int64))
+            self._chunk_cache = (chunk, rng.choice(len(self.sizes), size=self.CHUNK, p=self.probs).astype(np.int64))
         return self._chunk_cache[1]
 
     def _counts_before_chunk(self, chunk: int) -> np.ndarray:
         while len(self._cum) <= chunk:
-            c = len(self._cum) - 1
-            counts = np.bincount(self._choices(c), minlength=len(self.sizes))
+            counts = np.bincount(self._choices(len(self._cum) - 1), minlength=len(self.sizes))
             self._cum.append(self._cum[-1] + counts)
         return self._cum[chunk]
 

@@ -1,14 +1,10 @@
-"""YouTube-VIS / OVIS JSON loading (also COCO pseudo-video sets) and custom registration.
-
-YouTube-VIS JSON (also OVIS and our synthetic sets)::
+"""YouTube-VIS / OVIS JSON loading (also COCO pseudo-video sets) into the dicts of :mod:`videomt.data.catalog`,
+and custom registration. YouTube-VIS JSON (also OVIS and our synthetic sets)::
 
     {"videos": [{"id", "file_names": ["<video>/<frame>.jpg", ...], "height", "width", "length"?}],
-     "annotations": [{"id", "video_id", "category_id", "iscrowd"?,
-                      "segmentations": [RLE | polygons | None per frame],
+     "annotations": [{"id", "video_id", "category_id", "iscrowd"?, "segmentations": [RLE | polygons | None per frame],
                       "bboxes": [[x, y, w, h] | None per frame]?}] | null,
      "categories": [{"id", "name"}]}
-
-The output dicts follow the contract in :mod:`videomt.data.catalog`; masks stay encoded.
 """
 from __future__ import annotations
 
@@ -39,8 +35,7 @@ def categories_metadata(json_file: str, data: Any) -> dict:
 
 def _object(oid: Any, category: int, iscrowd: Any, bbox: Any, segm: Any, h: int, w: int, where: str,
             of: str) -> dict | None:
-    """An object dict whose segmentation is kept as stored: an RLE dict of the ``of`` (video or
-    image) size, or the polygons with 3+ points; ``None`` when no polygon has 3+ points."""
+    """The object dict, ``segm`` as stored: an RLE of the ``of`` size or its 3+ point polygons (none: ``None``)."""
     if isinstance(segm, dict):
         if "counts" not in segm or "size" not in segm:
             raise DatasetError(f"{where}: RLE without 'counts'/'size'")
@@ -95,11 +90,10 @@ def _id_map(json_file: str, data: dict, dataset_name: str | None) -> dict:
 @gc_paused()
 def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = None, check_files: bool = True,
                     skip_bad_videos: bool = False) -> list[dict]:
-    """Load a YouTube-VIS-format JSON into video dicts (see :mod:`videomt.data.catalog`), with
-    per-frame ``annotations`` only when the JSON has annotations; ``file_names`` are relative to
-    ``image_root``, and ``dataset_name``'s metadata gives the category mapping (or receives the
-    JSON's). ``check_files``: every frame must exist. ``skip_bad_videos``: drop (and count in the
-    log) videos with an error instead of raising. Polygons with < 3 points are removed (counted)."""
+    """The videos of a YouTube-VIS-format JSON (``annotations`` only when it has some); ``dataset_name``'s
+    metadata gives the category mapping, or receives the JSON's. ``check_files``: every frame must exist;
+    ``skip_bad_videos``: drop (and count in the log) videos with an error instead of raising. Polygons of
+    < 3 points are removed (counted)."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
@@ -116,18 +110,14 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
     for i, v in enumerate(data["videos"]):
         try:
             rec = _video_record(json_file, image_root, v, i)
+            if check_files:
+                check_files_exist(rec["file_names"], "frame", f"{json_file}: video {rec['video_id']}")
         except DatasetError as e:
             fail(v.get("id", f"#{i}") if isinstance(v, dict) else f"#{i}", e)
             continue
         if rec["video_id"] in videos:
             raise DatasetError(f"{json_file}: duplicate video id {rec['video_id']}")
         videos[rec["video_id"]] = rec
-    if check_files:
-        for vid, rec in videos.items():
-            try:
-                check_files_exist(rec["file_names"], "frame", f"{json_file}: video {vid}")
-            except DatasetError as e:
-                fail(vid, e)
     anns = data.get("annotations")
     if anns is not None:
         if not isinstance(anns, list):
@@ -181,9 +171,9 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
 @gc_paused()
 def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: dict[int, int],
                           check_files: bool = True) -> list[dict]:
-    """Load a COCO instances JSON as image dicts for pseudo-video training: ``category_id`` mapped
-    through ``coco_to_contiguous`` (COCO id -> TARGET dataset contiguous index, SPEC 5.2), the
-    annotations of other categories dropped (counted in the log); an image may keep no annotation."""
+    """The images of a COCO instances JSON for pseudo-video training, ``category_id`` mapped through
+    ``coco_to_contiguous`` (COCO id -> TARGET contiguous index, SPEC 5.2); annotations of other categories
+    are dropped (counted in the log), so an image may keep none."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
@@ -228,9 +218,8 @@ def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: d
 
 
 def register_ytvis_instances(name: str, metadata: dict, json_file: str, image_root: str, **load_kwargs: Any) -> None:
-    """Register a YouTube-VIS-format dataset for ``DATASETS.TRAIN/TEST``; without ``thing_classes``
-    in ``metadata`` the JSON's categories give them when first read. ``load_kwargs``: see
-    :func:`load_ytvis_json`."""
+    """Register a YouTube-VIS-format dataset; without ``thing_classes`` in ``metadata`` the JSON's categories
+    give them when first read. ``load_kwargs`` go to :func:`load_ytvis_json`."""
     DatasetCatalog.register(name, lambda: load_ytvis_json(json_file, image_root, name, **load_kwargs))
     meta = MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ytvis",
                                          dataset_root=os.path.dirname(json_file), ignore_label=255)
