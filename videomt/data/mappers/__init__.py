@@ -1,8 +1,5 @@
-"""Clip mappers: dataset dict -> model input dict (one training clip, or a whole test video).
-
-Each class works without a config (plain ``__init__``); ``cls(**cls.from_config(cfg, is_train,
-dataset_name))`` is the config route, which :func:`build_mapper` takes.
-"""
+"""Clip mappers: dataset dict -> model input dict (one training clip, or a whole test video). Each
+class takes plain arguments; ``cls(**cls.from_config(cfg, is_train, dataset_name))`` is the config route."""
 from __future__ import annotations
 
 from .dense import PanopticDatasetVideoMapper, SemanticDatasetVideoMapper
@@ -20,10 +17,9 @@ MAPPER_BY_TYPE = {
 }
 
 
-def build_mapper(cfg, dataset_type: str = "video_instance", is_train: bool = True,
-                 dataset_name: str | None = None):
-    """The training mapper of a ``DATASETS.DATASET_TYPE`` (a key of ``MAPPER_BY_TYPE``; the loader
-    builder checks the config's), or :class:`VideoTestMapper` when ``is_train`` is False."""
+def build_mapper(cfg, dataset_type: str = "video_instance", is_train: bool = True, dataset_name: str | None = None):
+    """The training mapper of a ``DATASETS.DATASET_TYPE`` (a key of ``MAPPER_BY_TYPE``), or
+    :class:`VideoTestMapper` when ``is_train`` is False."""
     if is_train and dataset_type not in MAPPER_BY_TYPE:
         raise ValueError(f"unknown dataset type '{dataset_type}'; known: {sorted(MAPPER_BY_TYPE)}")
     cls = MAPPER_BY_TYPE[dataset_type] if is_train else VideoTestMapper

@@ -106,8 +106,9 @@ def clip_output(dataset_dict: dict, in_hw: tuple[int, int], frames: Sequence[np.
 
 
 class ClipMapper:
-    """Training mapper of a video dict: samples the clip's frames (SPEC 3.6), reads and augments
-    them; subclasses check the dict (``check``) and make the targets (``targets``)."""
+    """Training mapper of a video dict: samples the clip's frames (SPEC 3.6), reads and augments them.
+    Subclasses give ``build_augmentation(cfg)``, ``check(dataset_dict)`` (raises ``DatasetError`` for a
+    dict that cannot give a training clip) and ``targets``."""
 
     def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB",
                  sampling_frame_num: int = 2, sampling_frame_range: int = 20, sampling_frame_shuffle: bool = False,
@@ -118,10 +119,6 @@ class ClipMapper:
         self.sampling_frame_shuffle, self.reverse_agu = bool(sampling_frame_shuffle), bool(reverse_agu)
         self._rng = np.random.default_rng(seed)
 
-    @staticmethod
-    def build_augmentation(cfg) -> list[ClipAugmentation]:
-        raise NotImplementedError
-
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, dataset_name: str | None = None) -> dict:
         if not is_train:
@@ -129,9 +126,6 @@ class ClipMapper:
         return dict(augmentations=cls.build_augmentation(cfg), image_format=cfg.INPUT.FORMAT,
                     sampling_frame_num=cfg.INPUT.SAMPLING_FRAME_NUM,
                     sampling_frame_range=cfg.INPUT.SAMPLING_FRAME_RANGE, reverse_agu=cfg.INPUT.REVERSE_AGU)
-
-    def check(self, dataset_dict: dict) -> None:
-        """Raise ``DatasetError`` for a dict that cannot give a training clip."""
 
     def targets(self, dataset_dict: dict, frame_idx: list[int], tfms: list, in_hw: tuple[int, int],
                 out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -15,16 +15,11 @@ IGNORE_LABEL = 255
 
 
 class _DenseClipMapper(ClipMapper):
-    """Subclasses name their label files (``label_key``, ``extra_keys``), their reader of one
-    (``read_label``: path -> (H, W) map) and choose the targets of the augmented maps (``values``)."""
+    """Subclasses name their label files (``label_key``, ``extra_keys``, ``what``), their reader of one
+    (``read_label``: path -> (H, W) map) and give ``values(dataset_dict, frame_idx, maps)`` -> ``(maps,
+    values, labels)``: the augmented (T, H, W) maps to compare with one value per target."""
 
-    label_key, extra_keys, what = "", (), ""
     build_augmentation = staticmethod(build_segmentation_augmentation)
-
-    def values(self, dataset_dict: dict, frame_idx: list[int], maps: np.ndarray
-               ) -> tuple[np.ndarray, list[int], list[int]]:
-        """``(maps, values, labels)``: the (T, H, W) maps to compare with one value per target."""
-        raise NotImplementedError
 
     def check(self, dataset_dict: dict) -> None:
         files, vid, labels = dataset_dict["file_names"], dataset_dict.get("video_id"), dataset_dict.get(self.label_key)

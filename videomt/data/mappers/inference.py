@@ -27,8 +27,7 @@ class VideoTestMapper:
     def from_config(cls, cfg, is_train: bool = False, dataset_name: str | None = None) -> dict:
         return dict(augmentations=build_test_augmentation(cfg), image_format=cfg.INPUT.FORMAT)
 
-    def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None
-                 ) -> dict[str, Any]:
+    def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
         if "file_names" in dataset_dict:
             files = list(dataset_dict["file_names"])
         elif "file_name" in dataset_dict:  # a still image is a one-frame video

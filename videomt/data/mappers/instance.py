@@ -60,11 +60,10 @@ class YTVISDatasetMapper(ClipMapper):
         for i, tfm in zip(frame_idx, tfms):
             annos = [a for a in dataset_dict["annotations"][i] if not a.get("iscrowd", 0)]
             where = f"{dataset_dict['file_names'][i]} (video {dataset_dict.get('video_id')})"
-            seen: set[int] = set()
-            for a in annos:
-                if a["id"] in seen:
-                    raise DatasetError(f"{where}: track id {a['id']} appears twice in the frame")
-                seen.add(a["id"])
+            tids = [a["id"] for a in annos]
+            twice = [tid for k, tid in enumerate(tids) if tid in tids[:k]]
+            if twice:
+                raise DatasetError(f"{where}: track id {twice[0]} appears twice in the frame")
             stack = transform_segmentations([a["segmentation"] for a in annos], tfm, in_hw, out_hw,
                                             [f"{where}, annotation id {a['id']}" for a in annos])
             frame_objects.append({int(a["id"]): (int(a["category_id"]), m) for a, m in zip(annos, stack)})
