@@ -1,10 +1,8 @@
-"""Per-clip augmentations built on fvcore transforms (SPEC 3.7).
-
-A :class:`ClipAugmentation` draws one ``Transform`` per frame from an explicit numpy ``Generator``:
-the same object for every frame when decided per clip, one per frame for colour jitter, the
-``INPUT.AUGMENTATIONS`` rotation and ``RANDOM_FLIP="horizontal"`` (as the reference). Resizing and
-rotation reproduce Detectron2's pixels, which the published models were trained on.
-"""
+"""Per-clip augmentations built on fvcore transforms (SPEC 3.7). A :class:`ClipAugmentation` draws one
+``Transform`` per frame from an explicit numpy ``Generator``: the same object for every frame when decided
+per clip, one per frame for colour jitter, the ``INPUT.AUGMENTATIONS`` rotation and
+``RANDOM_FLIP="horizontal"`` (as the reference). Resizing and rotation reproduce Detectron2's pixels,
+which the published models were trained on."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -314,8 +312,7 @@ def build_pseudo_augmentation(cfg) -> tuple[list[ClipAugmentation], list[ClipAug
 def build_segmentation_augmentation(cfg) -> list[ClipAugmentation]:
     """VIPSeg / VSPW training: per-clip shortest-edge resize + horizontal flip (p 0.5)."""
     inp = cfg.INPUT
-    return [ResizeShortestEdgeClip(inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN, inp.MIN_SIZE_TRAIN_SAMPLING),
-            RandomFlipClip(0.5, horizontal=True, by_clip=True)]
+    return _crop_and_resize(None, inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN, inp.MIN_SIZE_TRAIN_SAMPLING, "flip_by_clip")
 
 
 def build_test_augmentation(cfg) -> list[ClipAugmentation]:

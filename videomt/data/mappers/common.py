@@ -108,7 +108,8 @@ def clip_output(dataset_dict: dict, in_hw: tuple[int, int], frames: Sequence[np.
 class ClipMapper:
     """Training mapper of a video dict: samples the clip's frames (SPEC 3.6), reads and augments them.
     Subclasses give ``build_augmentation(cfg)``, ``check(dataset_dict)`` (raises ``DatasetError`` for a
-    dict that cannot give a training clip) and ``targets``."""
+    dict that cannot give a training clip) and ``targets`` -> ``ids`` (N, T), ``labels`` (N,), ``masks``
+    (N, T, H', W') of the augmented clip."""
 
     def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB",
                  sampling_frame_num: int = 2, sampling_frame_range: int = 20, sampling_frame_shuffle: bool = False,
@@ -126,11 +127,6 @@ class ClipMapper:
         return dict(augmentations=cls.build_augmentation(cfg), image_format=cfg.INPUT.FORMAT,
                     sampling_frame_num=cfg.INPUT.SAMPLING_FRAME_NUM,
                     sampling_frame_range=cfg.INPUT.SAMPLING_FRAME_RANGE, reverse_agu=cfg.INPUT.REVERSE_AGU)
-
-    def targets(self, dataset_dict: dict, frame_idx: list[int], tfms: list, in_hw: tuple[int, int],
-                out_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``ids`` (N, T), ``labels`` (N,), ``masks`` (N, T, H', W') of the augmented clip."""
-        raise NotImplementedError
 
     def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
         rng = rng if rng is not None else self._rng

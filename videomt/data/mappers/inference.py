@@ -14,10 +14,8 @@ PASS_THROUGH_KEYS = ("pan_seg_file_names", "segments_infos", "sem_seg_file_names
 
 
 class VideoTestMapper:
-    """Dataset dict (any task) -> ``{"image": uint8 (T, 3, H, W) all frames resized (shorter side
-    ``MIN_SIZE_TEST``, longer side <= ``MAX_SIZE_TEST``), "height", "width" (original),
-    "video_id", "file_names", "length"}`` plus the panoptic/semantic annotation paths when the
-    dict has them."""
+    """Dataset dict (any task) -> ``{"image": uint8 (T, 3, H, W) all frames resized, "height", "width"
+    (original), "video_id", "file_names", "length"}`` plus the dict's ``PASS_THROUGH_KEYS``."""
 
     def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB"):
         self.augmentations = list(augmentations)
