@@ -92,8 +92,7 @@ class ClipAugmentation:
     def get_transforms(self, images: Sequence[np.ndarray], rng: np.random.Generator) -> list[Transform]:
         raise NotImplementedError
 
-    def apply(self, images: Sequence[np.ndarray], rng: np.random.Generator
-              ) -> tuple[list[np.ndarray], list[Transform]]:
+    def apply(self, images: Sequence[np.ndarray], rng: np.random.Generator) -> tuple[list[np.ndarray], list[Transform]]:
         """Draw the transforms and apply them; returns (new frames, one transform per frame)."""
         tfms = self.get_transforms(images, rng)
         if len(tfms) != len(images):

@@ -107,9 +107,11 @@ def clip_output(dataset_dict: dict, in_hw: tuple[int, int], frames: Sequence[np.
 
 class ClipMapper:
     """Training mapper of a video dict: samples the clip's frames (SPEC 3.6), reads and augments them.
-    Subclasses give ``build_augmentation(cfg)``, ``check(dataset_dict)`` (raises ``DatasetError`` for a
-    dict that cannot give a training clip) and ``targets`` -> ``ids`` (N, T), ``labels`` (N,), ``masks``
-    (N, T, H', W') of the augmented clip."""
+    Subclasses name the dict's per-frame label lists (``label_key``, ``extra_keys``; ``what`` an entry is,
+    in messages), give ``build_augmentation(cfg)`` and ``targets`` -> ``ids`` (N, T), ``labels`` (N,),
+    ``masks`` (N, T, H', W') of the augmented clip."""
+
+    extra_keys: tuple[str, ...] = ()
 
     def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB",
                  sampling_frame_num: int = 2, sampling_frame_range: int = 20, sampling_frame_shuffle: bool = False,
@@ -130,10 +132,13 @@ class ClipMapper:
 
     def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
         rng = rng if rng is not None else self._rng
-        files, vid = dataset_dict["file_names"], dataset_dict.get("video_id")
+        files, vid, labels = dataset_dict["file_names"], dataset_dict.get("video_id"), dataset_dict.get(self.label_key)
         if not files:
             raise DatasetError(f"video {vid}: has no frames")
-        self.check(dataset_dict)
+        if labels is None or any(k not in dataset_dict for k in self.extra_keys):
+            raise DatasetError(f"video {vid}: no '{self.label_key}' (a test split cannot be used for training)")
+        if len({len(x) for x in [files, labels] + [dataset_dict[k] for k in self.extra_keys]}) != 1:
+            raise DatasetError(f"video {vid}: {len(files)} frames and {len(labels)} {self.what}s must agree")
         frame_idx = sample_clip_indices(len(files), self.sampling_frame_num, self.sampling_frame_range, rng,
                                         self.sampling_frame_shuffle, self.reverse_agu)
         frames = read_clip_frames(dataset_dict, frame_idx)  # T x (H, W, 3)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..augmentation import build_segmentation_augmentation
-from ..catalog import DatasetError, MetadataCatalog
+from ..catalog import MetadataCatalog
 from ..io import read_panoptic_ids, read_semantic_png
 from .common import ClipMapper, expect_same_size
 
@@ -15,19 +15,11 @@ IGNORE_LABEL = 255
 
 
 class _DenseClipMapper(ClipMapper):
-    """Subclasses name their label files (``label_key``, ``extra_keys``, ``what``), their reader of one
-    (``read_label``: path -> (H, W) map) and give ``values(dataset_dict, frame_idx, maps)`` -> ``(maps,
-    values, labels)``: the augmented (T, H, W) maps to compare with one value per target."""
+    """Subclasses name their reader of one label file (``read_label``: path -> (H, W) map) and give
+    ``values(dataset_dict, frame_idx, maps)`` -> ``(maps, values, labels)``: the augmented (T, H, W) maps
+    to compare with one value per target."""
 
     build_augmentation = staticmethod(build_segmentation_augmentation)
-
-    def check(self, dataset_dict: dict) -> None:
-        files, vid, labels = dataset_dict["file_names"], dataset_dict.get("video_id"), dataset_dict.get(self.label_key)
-        if labels is None or any(k not in dataset_dict for k in self.extra_keys):
-            raise DatasetError(f"video {vid}: no '{self.label_key}' (a test split cannot be used for training)")
-        if len({len(x) for x in [files, labels] + [dataset_dict[k] for k in self.extra_keys]}) != 1:
-            raise DatasetError(f"video {vid}: {len(files)} frames and {len(labels)} {self.what}s must agree and be "
-                               "non-empty")
 
     def targets(self, dataset_dict, frame_idx, tfms, in_hw, out_hw):
         maps = []

@@ -40,20 +40,13 @@ class YTVISDatasetMapper(ClipMapper):
     """Video instance dataset dict -> one augmented training clip (format of
     :func:`~videomt.data.mappers.common.clip_output`); crowd objects are left out."""
 
+    label_key, what = "annotations", "annotation list"
     build_augmentation = staticmethod(build_clip_augmentation)
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, dataset_name: str | None = None) -> dict:
         return dict(super().from_config(cfg, is_train, dataset_name),
                     sampling_frame_shuffle=cfg.INPUT.SAMPLING_FRAME_SHUFFLE)
-
-    def check(self, dataset_dict: dict) -> None:
-        annos, vid = dataset_dict.get("annotations"), dataset_dict.get("video_id")
-        if annos is None:
-            raise DatasetError(f"video {vid}: no 'annotations' (a test split cannot be used for training)")
-        if len(annos) != len(dataset_dict["file_names"]):
-            raise DatasetError(f"video {vid}: {len(annos)} annotation lists for {len(dataset_dict['file_names'])} "
-                               "frames")
 
     def targets(self, dataset_dict, frame_idx, tfms, in_hw, out_hw):
         frame_objects: list[dict[int, tuple[int, np.ndarray]]] = []
