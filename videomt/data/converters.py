@@ -22,10 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 def filter_coco_for_target(coco: dict, target: str, drop_empty_images: bool = False) -> dict:
-    """Keep only the annotations and categories of COCO classes mapped to ``target``
-    (``"ytvis_2019"``, ``"ytvis_2021"`` or ``"ovis"``, SPEC 5.2); category ids stay COCO ids (the
-    loader maps them). Images left without annotations are kept unless ``drop_empty_images``
-    (training drops them with ``FILTER_EMPTY_ANNOTATIONS``)."""
+    """Keep only the annotations and categories of COCO classes mapped to ``target`` (a key of
+    ``COCO_TO_TARGET``, SPEC 5.2); ids stay COCO ids (the loader maps them). Images left without annotations
+    stay unless ``drop_empty_images`` (training drops them with ``FILTER_EMPTY_ANNOTATIONS``)."""
     if target not in COCO_TO_TARGET:
         raise ValueError(f"unknown target '{target}' (choose from {sorted(COCO_TO_TARGET)})")
     for key in ("images", "annotations", "categories"):
@@ -93,9 +92,9 @@ def resize_vipseg_video(args: tuple[str, str, str, str, str, int, int]) -> int:
 def resize_vipseg_720p(src_root: str, dst_root: str, target_height: int = 720, image_dir: str = "imgs",
                        mask_dir: str = "panomasks", workers: int = 4, jpeg_quality: int = 75,
                        videos: Iterable[str] | None = None, progress: bool = True) -> int:
-    """Resize VIPSeg ``<src_root>/{imgs,panomasks}/<video>/`` to ``<dst_root>/{images,panomasks}``
-    (frames bilinear, masks nearest; mask folders are optional, as for the test split) and copy the
-    split files ``{train,val,test}.txt`` along. Returns the number of frames written."""
+    """Resize VIPSeg ``<src_root>/{imgs,panomasks}/<video>/`` to ``<dst_root>/{images,panomasks}`` (frames
+    bilinear, masks nearest; masks are optional, as for the test split), copy the split files
+    ``{train,val,test}.txt`` along, and return the number of frames written."""
     img_src, mask_src = os.path.join(src_root, image_dir), os.path.join(src_root, mask_dir)
     if not os.path.isdir(img_src):
         raise DatasetError(f"{img_src}: VIPSeg frame folder not found")
@@ -115,9 +114,9 @@ def resize_vipseg_720p(src_root: str, dst_root: str, target_height: int = 720, i
 
 def split_vipseg_json(src: str, split_dir: str, dst_dir: str, splits: Iterable[str] = ("train", "val", "test")
                       ) -> dict[str, int]:
-    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt`` from
-    one VIPSeg panoptic JSON of several splits: the split's ``videos`` and ``annotations`` (none
-    when no video is annotated, as a test split) and all ``categories``; returns videos per split."""
+    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt`` from one VIPSeg
+    panoptic JSON of several splits: the split's ``videos`` and ``annotations`` (none when no video is
+    annotated, as a test split) and all ``categories``; returns videos per split."""
     data = read_json(src, "VIPSeg panoptic JSON", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{src}: not a VIPSeg panoptic JSON (no 'videos' list)")

@@ -1,9 +1,6 @@
-"""Samplers: what each rank loads at each training iteration, and each rank's share at test time.
-
-The clips of training iteration ``i`` are computed from ``(seed, i)`` directly, so a resumed run sees
-exactly the clips of the uninterrupted one, whatever the number of workers. Its global batch is stream
-positions ``[i * B, (i + 1) * B)``; rank ``r`` takes the ``B / world_size`` from ``i * B + r * B / world_size``.
-"""
+"""Samplers: what each rank loads at each training iteration, computed from ``(seed, iteration)`` directly so that
+a resumed run sees exactly the clips of the uninterrupted one, whatever the number of workers; and each rank's
+share at test time."""
 from __future__ import annotations
 
 import itertools
@@ -83,8 +80,6 @@ class MixedTrainingBatchSampler:
                  batch_size: int, seed: int = 0, shuffle: bool = True, rank: int | None = None,
                  world_size: int | None = None, start_iter: int = 0):
         self.sizes = [int(s) for s in sizes]
-        if not self.sizes:
-            raise ValueError("MixedTrainingBatchSampler needs at least one dataset")
         ratios = [1.0] * len(self.sizes) if ratios is None else [float(r) for r in ratios]
         if len(ratios) != len(self.sizes) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
             raise ValueError(f"dataset ratios {ratios} must be {len(self.sizes)} non-negative numbers "
@@ -122,7 +117,7 @@ class MixedTrainingBatchSampler:
         return ClipKey(source, self.streams[source].at(k), int(position))
 
     def batch(self, iteration: int) -> list[ClipKey]:
-        """This rank's share of the global batch of ``iteration``."""
+        """This rank's share of the global batch of ``iteration`` (stream positions ``iteration * batch_size`` on)."""
         first = iteration * self.batch_size + self.rank * self.per_rank
         return [self.key_at(first + b) for b in range(self.per_rank)]
 

@@ -28,9 +28,9 @@ def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> l
 
 
 def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_sizes: bool = True) -> list[dict]:
-    """The videos of ``split_file`` under ``data_root`` (``<root>/data``): frames are the sorted
-    images of ``origin/`` (size from the first one's header); with ``with_masks`` (not for the test
-    split) every frame needs its mask, and with ``check_sizes`` the first mask has the frame size."""
+    """The videos of ``split_file`` under ``data_root`` (``<root>/data``): frames are the sorted images of
+    ``origin/`` (size from the first one's header); with ``with_masks`` (not for the test split) every frame
+    needs its mask, and with ``check_sizes`` the first mask has the frame size."""
     require_dir(data_root, "VSPW data folder")
     out = []
     for vid in read_split_file(split_file):
@@ -61,5 +61,5 @@ def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_si
 def register_vspw_semantic(name: str, metadata: dict, data_root: str, split_file: str, with_masks: bool = True) -> None:
     """Register a VSPW-layout semantic video dataset."""
     DatasetCatalog.register(name, lambda: load_vspw(data_root, split_file, with_masks))
-    defaults = dict(image_root=data_root, split_file=split_file, evaluator_type="vss", ignore_label=255)
-    MetadataCatalog.get(name).set(**{**defaults, **metadata})  # the caller's metadata wins
+    MetadataCatalog.get(name).set(image_root=data_root, split_file=split_file, evaluator_type="vss",
+                                  ignore_label=255).set(**metadata)  # the caller's metadata wins

@@ -222,8 +222,7 @@ def register_ytvis_instances(name: str, metadata: dict, json_file: str, image_ro
     give them when first read. ``load_kwargs`` go to :func:`load_ytvis_json`."""
     DatasetCatalog.register(name, lambda: load_ytvis_json(json_file, image_root, name, **load_kwargs))
     meta = MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ytvis",
-                                         dataset_root=os.path.dirname(json_file), ignore_label=255)
-    meta.set(**metadata)
+                                         dataset_root=os.path.dirname(json_file), ignore_label=255).set(**metadata)
     if "thing_classes" not in metadata:
         categories = functools.cache(  # the JSON is read once, when the first of these keys is asked for
             lambda: categories_metadata(json_file, read_json(json_file, "annotation file", DatasetError)))
@@ -235,5 +234,5 @@ def register_coco_pseudo_instances(name: str, metadata: dict, json_file: str, im
                                    coco_to_contiguous: dict[int, int]) -> None:
     """Register a COCO instances JSON used as pseudo-videos; see :func:`load_coco_pseudo_json`."""
     DatasetCatalog.register(name, lambda: load_coco_pseudo_json(json_file, image_root, coco_to_contiguous))
-    defaults = dict(json_file=json_file, image_root=image_root, evaluator_type="ytvis", ignore_label=255)
-    MetadataCatalog.get(name).set(**{**defaults, **metadata})  # the caller's metadata wins
+    MetadataCatalog.get(name).set(json_file=json_file, image_root=image_root, evaluator_type="ytvis",
+                                  ignore_label=255).set(**metadata)  # the caller's metadata wins
