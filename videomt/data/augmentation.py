@@ -254,9 +254,8 @@ class RandomRotationClip(RandomRotationFrames):
 
 def apply_clip_augmentations(augmentations: Sequence[ClipAugmentation], images: Sequence[np.ndarray],
                              rng: np.random.Generator) -> tuple[list[np.ndarray], list[TransformList]]:
-    """Run augmentations in order over the frames of a clip; returns the frames and, per frame,
-    the ``TransformList`` applied (for masks: ``apply_segmentation``). Frames that went through
-    the very same transforms share one ``TransformList``."""
+    """Run ``augmentations`` in order over a clip; returns the frames and per frame the ``TransformList``
+    applied (for masks: ``apply_segmentation``), one object for frames that got the very same transforms."""
     images, per_frame = list(images), [[] for _ in images]
     for aug in augmentations:
         images, tfms = aug.apply(images, rng)

@@ -9,12 +9,8 @@ from .instance import CocoClipDatasetMapper, YTVISDatasetMapper, instance_clip_t
 __all__ = ["YTVISDatasetMapper", "CocoClipDatasetMapper", "PanopticDatasetVideoMapper", "SemanticDatasetVideoMapper",
            "VideoTestMapper", "MAPPER_BY_TYPE", "PASS_THROUGH_KEYS", "build_mapper", "instance_clip_targets"]
 
-MAPPER_BY_TYPE = {
-    "video_instance": YTVISDatasetMapper,
-    "image_instance": CocoClipDatasetMapper,
-    "video_panoptic": PanopticDatasetVideoMapper,
-    "video_semantic": SemanticDatasetVideoMapper,
-}
+MAPPER_BY_TYPE = {"video_instance": YTVISDatasetMapper, "image_instance": CocoClipDatasetMapper,
+                  "video_panoptic": PanopticDatasetVideoMapper, "video_semantic": SemanticDatasetVideoMapper}
 
 
 def build_mapper(cfg, dataset_type: str = "video_instance", is_train: bool = True, dataset_name: str | None = None):
