@@ -1,8 +1,5 @@
-"""Evaluation: metric functions over files or arrays (usable without a model; they return dicts of
-percentages and raise :class:`EvaluationError`, a ``ValueError``, on input that cannot be scored
-honestly) and the in-loop dataset evaluators that write the official prediction formats and score
-them with these functions.
-"""
+"""Evaluation: metric functions over files or arrays (no model needed; dicts of percentages, or
+:class:`EvaluationError`) and the in-loop evaluators that write the official formats and score them."""
 from .errors import EvaluationError
 from ..data.io import id2rgb, rgb2id
 from .stq import STQuality, stq_from_arrays

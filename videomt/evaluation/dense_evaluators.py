@@ -1,6 +1,5 @@
 """In-loop evaluators for VIPSeg (VPQ + STQ) and VSPW (mIoU + VC). Both write the official prediction
-formats first, so the files can also be scored later by ``tools/evaluate.py`` or the official scripts.
-"""
+formats first, so ``tools/evaluate.py`` or the official scripts can score the files later."""
 from __future__ import annotations
 
 import logging
@@ -13,7 +12,7 @@ from PIL import Image
 from ..data.catalog import MetadataCatalog
 from ..data.io import rgb2id
 from ..utils.files import write_json
-from .evaluator import DatasetEvaluator, check_class, gather_on_main
+from .evaluator import DatasetEvaluator, check_class
 from .vps import evaluate_vps
 from .vss import evaluate_vss
 
@@ -21,9 +20,8 @@ logger = logging.getLogger(__name__)
 
 
 class SegmentColours:
-    """Unique RGB colours for a video's segments (the colour is the segment's id in the PNG): the
-    category colour if still free, else a free colour within +-30 of it (panopticapi's convention,
-    deterministic)."""
+    """Unique RGB colours (= PNG segment ids) for a video's segments: the category colour if still free,
+    else a free colour within +-30 of it (panopticapi's convention, deterministic)."""
 
     def __init__(self, category_colours: dict[int, list[int]], seed: int = 0):
         self.category_colours, self.used, self.rng = category_colours, {(0, 0, 0)}, np.random.default_rng(seed)
@@ -73,10 +71,7 @@ class VPSEvaluator(DatasetEvaluator):
                 frames.append({"file_name": os.path.basename(file_name), "segments_info": infos})
             self._records.append({"video_id": str(inp["video_id"]), "annotations": frames})
 
-    def evaluate(self) -> dict:
-        videos = gather_on_main(self._records)
-        if videos is None:
-            return {}
+    def score(self, videos: list) -> dict:
         pred_json = os.path.join(self.output_dir, "pred.json")
         write_json(pred_json, {"annotations": videos}, indent=None)
         if not any(f["segments_info"] for v in videos for f in v["annotations"]):
@@ -108,10 +103,7 @@ class VSSEvaluator(DatasetEvaluator):
                 Image.fromarray(self.to_raw[classes[t]]).save(os.path.join(folder, PurePath(file_name).stem + ".png"))
             self._records.append((str(inp["video_id"]), bool(inp.get("sem_seg_file_names"))))  # (video, has GT)
 
-    def evaluate(self) -> dict:
-        videos = gather_on_main(self._records)
-        if videos is None:
-            return {}
+    def score(self, videos: list) -> dict:
         root = getattr(self.meta, "dataset_root", None)
         if not videos or not all(has_gt for _, has_gt in videos) or not root:
             logger.info(f"{self.dataset_name}: no semantic ground truth; predictions in {self.output_dir}")

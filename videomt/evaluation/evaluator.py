@@ -1,8 +1,6 @@
-"""Detectron2-style evaluators (reset / process / evaluate) and ``inference_on_dataset``.
-
-Each rank processes its share of the videos; ``evaluate`` gathers on rank 0, writes the official
-output formats and, when ground truth is available, scores them with this package's metrics.
-"""
+"""Detectron2-style evaluators (reset / process / evaluate) and ``inference_on_dataset``. Each rank
+processes its share of the videos; ``evaluate`` gathers on rank 0, writes the official formats and,
+given ground truth, scores them."""
 from __future__ import annotations
 
 import contextlib
@@ -26,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 class DatasetEvaluator:
-    """Base class: ``reset()``, ``process(inputs, outputs)`` per batch, ``evaluate() -> dict``;
-    ``reset`` empties ``self._records``, where subclasses keep what ``process`` found."""
+    """Base class: ``reset()``, ``process(inputs, outputs)`` per batch, ``evaluate() -> dict``. ``process``
+    keeps what it found in ``self._records`` (emptied by ``reset``); ``evaluate`` gathers every rank's
+    records and hands them to ``score`` on the main process (``{}`` on the others)."""
 
     def reset(self) -> None:
         self._records: list = []
@@ -36,13 +35,12 @@ class DatasetEvaluator:
         raise NotImplementedError
 
     def evaluate(self) -> dict:
+        gathered = all_gather_objects(self._records)
+        return self.score([r for part in gathered for r in part]) if is_main_process() else {}
+
+    def score(self, records: list) -> dict:
+        """Write the official formats of all ranks' ``records`` and score them (main process only)."""
         raise NotImplementedError
-
-
-def gather_on_main(records: list) -> list | None:
-    """Every rank's records concatenated on the main process; ``None`` on the others."""
-    gathered = all_gather_objects(records)
-    return [r for part in gathered for r in part] if is_main_process() else None
 
 
 def check_class(dataset_name: str, label: int, num_classes: int) -> None:
@@ -91,10 +89,7 @@ class YTVISEvaluator(DatasetEvaluator):
                                       "category_id": int(self.contiguous_to_dataset_id[int(label)]),
                                       "segmentations": [dict(r, counts=r["counts"].decode()) for r in rles]})
 
-    def evaluate(self) -> dict:
-        records = gather_on_main(self._records)
-        if records is None:
-            return {}
+    def score(self, records: list) -> dict:
         path = os.path.join(self.output_dir, "results.json")
         write_json(path, records, indent=None)
         with zipfile.ZipFile(os.path.join(self.output_dir, "results.zip"), "w", zipfile.ZIP_DEFLATED) as z:

@@ -1,12 +1,11 @@
 """VIPSeg video-panoptic files (SPEC 4.3, 5.4) and the per-video pixel tables VPQ and STQ share.
 
 * Panoptic PNGs encode a segment id as ``R + 256 G + 256^2 B`` (0 = void).
-* ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json`` hold ``{"annotations":
-  [{"video_id", "annotations": [{"file_name", "segments_info": [{"id", "category_id",
-  "iscrowd"}]} per frame]}]}``; the ground truth also has ``categories`` (``id``, ``name``,
-  ``isthing``).
-* PNGs are ``<gt_dir>/<video_id>/<stem>.png`` and ``<pred_dir>/<video_id>/<stem>.png``; frames
-  pair by file stem (predictions list the ``.jpg`` inputs, the ground truth ``.png`` masks).
+* ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json`` hold ``{"annotations": [{"video_id",
+  "annotations": [{"file_name", "segments_info": [{"id", "category_id", "iscrowd"}]} per frame]}]}``; the
+  ground truth also has ``categories`` (``id``, ``name``, ``isthing``).
+* PNGs are ``<gt_dir or pred_dir>/<video_id>/<stem>.png``; frames pair by file stem (predictions list the
+  ``.jpg`` inputs, the ground truth ``.png`` masks).
 """
 from __future__ import annotations
 
@@ -75,9 +74,9 @@ class VideoFrames:
 
 def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike
                     ) -> tuple[list[VideoFrames], Any]:
-    """Pair every ground-truth frame with its prediction; returns ``(videos, gt JSON data)``. Predictions
-    of unknown videos or frames, ground-truth frames without prediction and missing PNGs are errors
-    (found here, before any worker starts)."""
+    """Pair every ground-truth frame with its prediction; returns ``(videos, gt JSON data)``. Predictions of
+    unknown videos or frames, ground-truth frames without prediction and missing PNGs are errors (found here,
+    before any worker starts)."""
     gt_data = load_json(gt_json, "ground-truth JSON")
     gt_videos, pred_videos = _videos(gt_data, "ground-truth JSON"), _videos(pred_json, "prediction JSON")
     unknown = [v for v in pred_videos if v not in gt_videos]
@@ -116,11 +115,11 @@ def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, g
 class VideoTables:
     """Pixel statistics of one video, enough for VPQ (any window) and STQ.
 
-    ``counts[t, i, j]``: pixels of frame ``t`` with ground-truth id ``gt_vocab[i]`` and predicted id
-    ``pred_vocab[j]``; the extra last row counts ground-truth ids that no frame lists. Index 0 of both
-    vocabularies is void (id 0). Per frame and id: ``gt_cat`` / ``pred_cat`` the category listed in
-    that frame (-1: not listed), ``gt_crowd`` its iscrowd, ``gt_pos`` its place in ``segments_info``;
-    ``gt_rank`` / ``pred_rank``: rank of the id in the order of first appearance (-1 for void).
+    ``counts[t, i, j]``: pixels of frame ``t`` with ground-truth id ``gt_vocab[i]`` and predicted id ``pred_vocab[j]``;
+    the extra last row counts ground-truth ids that no frame lists. Index 0 of both vocabularies is void (id 0).
+    Per frame and id: ``gt_cat`` / ``pred_cat`` the category listed in that frame (-1: not listed), ``gt_crowd``
+    its iscrowd, ``gt_pos`` its place in ``segments_info``; ``gt_rank`` / ``pred_rank``: rank of the id in the
+    order of first appearance (-1 for void).
     """
 
     video_id: str
@@ -176,10 +175,10 @@ def _per_frame(frames: list[dict], vocab: np.ndarray) -> tuple[np.ndarray, ...]:
 def video_tables(video_id: str, gt_segments: Sequence[Sequence[Mapping]], pred_segments: Sequence[Sequence[Mapping]],
                  frames: Iterable[tuple[np.ndarray, np.ndarray]], *, stems: Sequence[str] | None = None,
                  categories: Mapping[int, Any] | None = None) -> VideoTables:
-    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps, one of each per
-    frame (the callers ensure it; a generator reads PNGs one frame at a time). Predictions are checked
-    as the official scripts do: every non-void id of a map is listed in that frame's ``segments_info``
-    and every listed id has pixels; categories are known (when given); sizes agree with the ground truth."""
+    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps, one of each per frame
+    (the callers ensure it; a generator reads PNGs one frame at a time). Predictions are checked as the official
+    scripts do: every non-void id of a map is listed in that frame's ``segments_info`` and every listed id has
+    pixels; categories are known (when given); sizes agree with the ground truth."""
     stems = list(stems) if stems is not None else [str(t) for t in range(len(gt_segments))]
     where = [f"video {video_id}, frame {s}" for s in stems]
     gt = _listed(gt_segments, [w + " (ground truth)" for w in where], False, categories)

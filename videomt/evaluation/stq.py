@@ -1,18 +1,18 @@
 """Segmentation and Tracking Quality (STQ) for VIPSeg, as the official script computes it (SPEC 6.4).
 
-Every pixel is coded ``(semantic << 16) + instance``: semantic = raw category id (255 = unlabelled:
-void and ids missing from the frame's ``segments_info``), instance = rank of the segment id in the
-order of first appearance in the video's JSON (255 for unlabelled). Each video is one sequence.
+Every pixel is coded ``(semantic << 16) + instance``: semantic = raw category id (255 = unlabelled: void and
+ids missing from the frame's ``segments_info``), instance = rank of the segment id in the order of first
+appearance in the video's JSON (255 for unlabelled). Each video is one sequence.
 
-* **AQ** uses the pixels of thing classes minus GT "crowd" pixels (GT thing pixels with instance
-  0). **[quirk]** With the rank coding, instance 0 is the first segment listed in the video, so
-  a video whose first segment is a thing loses that object from AQ (SPEC 11.11), kept for
-  parity with published numbers. Per sequence ``sum_g 1/|g| sum_p TPA(p,g) * TPA / (TPA + FPA +
-  FNA)`` with sizes over the whole sequence; ``AQ = sum over sequences / number of GT tubes``.
-* **IoU**: one confusion matrix over the classes plus the ignore label (an extra index when it is
-  >= num_classes). GT-ignore pixels are dropped; predictions of ignore on labelled GT stay false
-  negatives, so, as in the reference, the ignore index then counts (with IoU 0) among the classes
-  with a non-zero union over which the IoU is averaged.
+* **AQ** uses the pixels of thing classes minus GT "crowd" pixels (GT thing pixels with instance 0).
+  **[quirk]** With the rank coding, instance 0 is the first segment listed in the video, so a video whose
+  first segment is a thing loses that object from AQ (SPEC 11.11), kept for parity with published numbers.
+  Per sequence ``sum_g 1/|g| sum_p TPA(p,g) * TPA / (TPA + FPA + FNA)`` with sizes over the whole
+  sequence; ``AQ = sum over sequences / number of GT tubes``.
+* **IoU**: one confusion matrix over the classes plus the ignore label (an extra index when it is >=
+  num_classes). GT-ignore pixels are dropped; predictions of ignore on labelled GT stay false negatives,
+  so, as in the reference, the ignore index then counts (with IoU 0) among the classes with a non-zero
+  union over which the IoU is averaged.
 * ``STQ = sqrt(AQ * IoU)``, also per sequence.
 """
 from __future__ import annotations
@@ -34,9 +34,8 @@ def default_stq_config(categories: Any) -> dict:
 
 
 class STQuality:
-    """STQ accumulator over frames given as coded maps (:meth:`update`) or as pixel counts of (GT code,
-    predicted code) pairs (:meth:`add_counts`). ``bit_shift``: instance bits of a code; ``offset``:
-    multiplier combining a GT and a predicted code into one key."""
+    """STQ accumulator over frames given as coded maps (:meth:`update`) or as pixel counts of (GT code, predicted
+    code) pairs (:meth:`add_counts`). ``bit_shift``: instance bits; ``offset``: GT code multiplier in a pair key."""
 
     def __init__(self, num_classes: int = 124, things: Iterable[int] = VIPSEG_THING_IDS, ignore_label: int = 255,
                  bit_shift: int = 16, offset: int = 2**24):
@@ -113,8 +112,7 @@ class STQuality:
                 "Length_per_seq": [self.sequences[s]["frames"] for s in ids]}
 
     def summary(self) -> dict[str, Any]:
-        """Percentages: ``STQ``, ``AQ``, ``IoU`` and ``STQ_per_sequence`` (``{sequence: {"STQ", "AQ",
-        "IoU", "frames"}}``)."""
+        """Percentages ``STQ``, ``AQ``, ``IoU`` and ``STQ_per_sequence``: ``{id: {"STQ", "AQ", "IoU", "frames"}}``."""
         r = self.result()
         per = {str(s): {"STQ": q * 100.0, "AQ": a * 100.0, "IoU": i * 100.0, "frames": n} for s, q, a, i, n in
                zip(r["ID_per_seq"], r["STQ_per_seq"], r["AQ_per_seq"], r["IoU_per_seq"], r["Length_per_seq"])}
@@ -155,9 +153,9 @@ def encode_stq_frames(id_frames: Sequence[np.ndarray], segments: Sequence[Sequen
 def stq_from_arrays(videos: Iterable[tuple], categories: Any = None, *, num_classes: int | None = None,
                     things: Sequence[int] | None = None, ignore_label: int = 255) -> dict[str, Any]:
     """STQ (percent, :meth:`STQuality.summary`) of in-memory videos: ``videos`` yields ``(sequence_id,
-    gt_id_frames, gt_segments, pred_id_frames, pred_segments)`` with per-frame id maps and
-    ``segments_info`` lists. ``categories`` (with ``isthing``) give ``num_classes`` and ``things``
-    unless passed (defaults: the 124 VIPSeg classes and things)."""
+    gt_id_frames, gt_segments, pred_id_frames, pred_segments)`` with per-frame id maps and ``segments_info``
+    lists. ``categories`` (with ``isthing``) give ``num_classes`` and ``things`` unless passed (defaults:
+    the 124 VIPSeg classes and things)."""
     config = default_stq_config(categories) if categories is not None else {}
     acc = STQuality(num_classes if num_classes is not None else config.get("num_classes", 124),
                     things if things is not None else config.get("things", VIPSEG_THING_IDS), ignore_label)

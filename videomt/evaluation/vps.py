@@ -1,7 +1,5 @@
-"""VIPSeg predictions on disk (official format) -> VPQ and STQ, reading every PNG once: each video is
-one job (a worker process when ``num_processes > 1``) that turns its PNGs into the per-video tables of
-:mod:`.panoptic_io`, from which :mod:`.vpq` and :mod:`.stq` both compute their statistics.
-"""
+"""VIPSeg predictions on disk -> VPQ and STQ, reading every PNG once: each video is one job (a worker
+process when ``num_processes > 1``) that builds the :mod:`.panoptic_io` tables both metrics use."""
 from __future__ import annotations
 
 import os
@@ -31,12 +29,10 @@ def _video_job(args) -> tuple[np.ndarray | None, dict | None]:
 def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
                  categories: Any = None, *, num_processes: int | None = None, windows: Sequence[int] = VPQ_WINDOWS,
                  metrics: Sequence[str] = ("vpq", "stq"), detail: bool = False) -> dict[str, Any]:
-    """VPQ and/or STQ (``metrics``) of VIPSeg-format predictions: ``pred.json`` (path or dict) and
-    the ``pan_pred`` folder (``<pred_dir>/<video_id>/<frame_stem>.png``) against
-    ``panoptic_gt_VIPSeg_<split>.json`` and ``panomasksRGB``. ``categories`` default to the
-    ground truth's; ``num_processes`` workers (default: CPU count; 1 runs here). Returns the keys
-    of :func:`~videomt.evaluation.vpq.summarize_vpq` and / or :meth:`~videomt.evaluation.stq.STQuality.summary`.
-    """
+    """VPQ and/or STQ (``metrics``; the keys of :func:`.vpq.summarize_vpq` / :meth:`.stq.STQuality.summary`)
+    of ``pred.json`` (path or dict) and ``<pred_dir>/<video_id>/<frame_stem>.png`` against
+    ``panoptic_gt_VIPSeg_<split>.json`` and ``panomasksRGB``. ``categories`` default to the ground
+    truth's; ``num_processes`` workers (default: CPU count; 1 runs here)."""
     metrics = tuple(m.lower() for m in metrics)
     bad = [m for m in metrics if m not in ("vpq", "stq")]
     if bad or not metrics:

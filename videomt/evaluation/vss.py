@@ -1,20 +1,19 @@
 """VSPW video semantic segmentation metrics: mIoU and video consistency VC_n (SPEC 6.5).
 
-* Ground truth (``VSPW_480p/data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is class
-  ``v - 1``; 0, 255 and other values are ignored for mIoU.
-* Predictions (``<pred_dir>/<video>/<frame>.png``): the class index (after subtracting
-  ``pred_offset``); a value outside the classes on a scored pixel is an error, not a silent miss.
-* mIoU: one confusion matrix over all frames of all videos, ``IoU_c = TP / (TP + FP + FN)`` averaged
-  over the classes present in the ground truth; also pixel / class accuracy and frequency-weighted IoU.
-* VC_n: for each video longer than n frames and each start ``i = 0 .. len-n-1`` (the reference stops
-  one window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels
-  whose predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all
-  windows of all videos.
-* mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without
-  clearing it, so the VC16 it prints (published as "mVC16", also in the VidEoMT model zoo) is the
-  mean over the VC8 *and* VC16 windows together. Reported: ``VC8``, ``VC16`` (strict, each over its
-  own windows), ``VC16_official`` (reference-compatible), and the published names ``mVC8`` (=
-  ``VC8``) and ``mVC16`` (= ``VC16_official``).
+* Ground truth (``VSPW_480p/data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is class ``v - 1``;
+  0, 255 and other values are ignored for mIoU.
+* Predictions (``<pred_dir>/<video>/<frame>.png``): the class index (after subtracting ``pred_offset``); a
+  value outside the classes on a scored pixel is an error, not a silent miss.
+* mIoU: one confusion matrix over all frames of all videos, ``IoU_c = TP / (TP + FP + FN)`` averaged over the
+  classes present in the ground truth; also pixel / class accuracy and frequency-weighted IoU.
+* VC_n: for each video longer than n frames and each start ``i = 0 .. len-n-1`` (the reference stops one
+  window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels whose
+  predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all windows of all videos.
+* mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without clearing it,
+  so the VC16 it prints (published as "mVC16", also in the VidEoMT model zoo) is the mean over the VC8
+  *and* VC16 windows together. Reported: ``VC8``, ``VC16`` (strict, each over its own windows),
+  ``VC16_official`` (reference-compatible), and the published names ``mVC8`` (= ``VC8``) and ``mVC16``
+  (= ``VC16_official``).
 """
 from __future__ import annotations
 
@@ -34,8 +33,8 @@ VC_WINDOWS: tuple[int, ...] = (8, 16)
 
 def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int = 124, *, pred_offset: int = 0,
                      where: str = "frame") -> np.ndarray:
-    """Confusion matrix (rows GT class, columns predicted class) of one frame of raw GT values and
-    predicted classes (+ ``pred_offset``)."""
+    """Confusion matrix (rows GT class, columns predicted class) of one frame: raw GT values, predicted classes
+    (+ ``pred_offset``)."""
     gt, pred = np.asarray(gt), np.asarray(pred)
     if gt.shape != pred.shape:
         raise EvaluationError(f"{where}: prediction size {pred.shape} differs from ground-truth size {gt.shape}")
@@ -143,8 +142,8 @@ def _vss_job(args: tuple) -> dict[str, Any]:
 def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]], num_classes: int = 124, *,
                        vc_windows: Sequence[int] = VC_WINDOWS, pred_offset: int = 0,
                        num_processes: int | None = None, detail: bool = False) -> dict[str, Any]:
-    """mIoU and VC of listed files: ``videos`` yields ``(video_id, gt_paths, pred_paths)``, one GT
-    mask and one prediction PNG per frame in frame order (worker processes over videos)."""
+    """mIoU and VC of listed files: ``videos`` yields ``(video_id, gt_paths, pred_paths)``, one GT mask and one
+    prediction PNG per frame in frame order (worker processes over videos)."""
     jobs = []
     for vid, gt_paths, pred_paths in videos:
         gt_paths, pred_paths = [os.fspath(p) for p in gt_paths], [os.fspath(p) for p in pred_paths]
@@ -162,11 +161,10 @@ def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]
 def evaluate_vss(pred_dir: str | os.PathLike, data_root: str | os.PathLike, split: str = "val", *,
                  videos: Sequence[str] | None = None, num_classes: int = 124, vc_windows: Sequence[int] = VC_WINDOWS,
                  pred_offset: int = 0, num_processes: int | None = None, detail: bool = False) -> dict[str, Any]:
-    """mIoU and VC (percent, the keys of :func:`summarize_vss`) of the predictions
-    ``<pred_dir>/<video>/<frame_stem>.png`` against the ``VSPW_480p`` folder ``data_root``
-    (``data/<video>/mask/*.png``). ``split``: a split name (``<data_root>/<split>.txt``) or a txt file
-    with one video per line, ignored when ``videos`` is given; ``num_processes``: worker processes
-    over videos (default CPU count; 1 = in this process)."""
+    """mIoU and VC (percent, the keys of :func:`summarize_vss`) of ``<pred_dir>/<video>/<frame_stem>.png``
+    against the ``VSPW_480p`` folder ``data_root`` (``data/<video>/mask/*.png``). ``split``: a split name
+    (``<data_root>/<split>.txt``) or a txt file with one video per line, ignored when ``videos`` is given;
+    ``num_processes``: worker processes over videos (default CPU count; 1 = in this process)."""
     data_root = os.fspath(data_root)
     if videos is None:
         videos = read_split_file(split if os.path.isfile(split) else os.path.join(data_root, f"{split}.txt"),

@@ -1,20 +1,17 @@
 """YouTube-VIS / OVIS track AP and AR (SPEC 6.1) and the YouTube-VIS 2022 protocol (SPEC 6.2).
 
-COCO's protocol applied to *tracks*: every (video, category) pair plays the role of a COCO
-(image, category) pair, and pycocotools' :class:`~pycocotools.cocoeval.COCOeval` does the
-matching, accumulation and summary; only the IoU is ours:
+COCO's protocol on *tracks*: each (video, category) pair plays a COCO (image, category) pair and
+pycocotools' ``COCOeval`` matches, accumulates and summarises; only the IoU is ours:
 
-* track IoU = ``sum_t |d_t & g_t| / sum_t |d_t | g_t|`` over the frames of the video (a frame
-  where only one track is present adds its area to the union);
-* a track's area is the mean of its non-empty frame areas (ground truth: the JSON ``areas``
-  when given, as the official tools do); area ranges small < 128^2 < medium < 256^2 < large;
-* crowd ground truth (``iscrowd=1``) is ignored and may absorb any number of detections, with the
-  same track IoU;
-* at most ``max_dets[-1]`` (100) detections per (video, category), IoU thresholds
-  0.50:0.05:0.95, 101 recall points.
+* track IoU = ``sum_t |d_t & g_t| / sum_t |d_t | g_t|`` over the video's frames (a frame where only
+  one track is present adds its area to the union);
+* a track's area is the mean of its non-empty frame areas (ground truth: the JSON ``areas`` when
+  given, as the official tools do); area ranges small < 128^2 < medium < 256^2 < large;
+* crowd ground truth (``iscrowd=1``) is ignored and may absorb any number of detections (track IoU);
+* at most ``max_dets[-1]`` (100) detections per (video, category), IoU thresholds 0.50:0.05:0.95,
+  101 recall points.
 
-Results are percentages; undefined values (e.g. APs without small objects) are ``nan``. Bad input
-raises :class:`EvaluationError` naming the result / annotation, video and frame.
+Results are percentages; undefined values (e.g. APs without small objects) are ``nan``.
 """
 from __future__ import annotations
 
@@ -75,7 +72,7 @@ def _key(vid: Any) -> Any:
 class _Track:
     """A ground-truth or predicted track: compressed RLEs of its non-empty frames."""
 
-    video: Any
+    video: int  # index of the video
     category: int
     rles: dict[int, dict]  # frame -> RLE
     score: float = 0.0
@@ -92,13 +89,11 @@ def _frames(segs: Any, video: tuple[int, int, int], where: str, polygons: bool,
         raise EvaluationError(f"{where}: 'segmentations' must be a list")
     if len(segs) != length:
         raise EvaluationError(f"{where}: {len(segs)} segmentations for a video of {length} frames")
-    out = {}
-    for t, s in enumerate(segs):
-        rle = None if s is None else to_rle(s, h, w, f"{where}, frame {t}", EvaluationError, polygons)
-        if rle is not None:
-            out[t] = rle
-            pending.append((f"{where}, frame {t}", rle))
-    return out
+    rles = {t: to_rle(s, h, w, f"{where}, frame {t}", EvaluationError, polygons)
+            for t, s in enumerate(segs) if s is not None}
+    rles = {t: rle for t, rle in rles.items() if rle is not None}  # polygons without 3+ points: empty
+    pending.extend((f"{where}, frame {t}", rle) for t, rle in rles.items())
+    return rles
 
 
 def _set_areas(tracks: list[_Track]) -> None:
@@ -131,8 +126,6 @@ def track_ious(dets: Sequence[Sequence[Mapping | None]], gts: Sequence[Sequence[
     ``None`` (all tracks with the same number of frames and frame size)."""
     tracks = list(dets) + list(gts)
     length = len(tracks[0]) if tracks else 0
-    if any(len(tr) != length for tr in tracks):
-        raise EvaluationError("all tracks must have the same number of frames")
     h, w = next((tuple(int(x) for x in s["size"]) for tr in tracks for s in tr if s is not None), (1, 1))
     pending: list[tuple[str, dict]] = []
     parsed = [_Track(0, 0, _frames(tr, (h, w, length), f"track #{n}", False, pending)) for n, tr in enumerate(tracks)]
@@ -142,13 +135,15 @@ def track_ious(dets: Sequence[Sequence[Mapping | None]], gts: Sequence[Sequence[
 
 
 def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_Track]]:
-    """Videos ``{id: (h, w, length)}``, category names and the checked GT and predicted tracks."""
+    """Videos ``{id: (h, w, length)}``, category names and the checked GT and predicted tracks (whose ``video``
+    is the video's index: COCOeval sorts image ids, so they must be of one type)."""
     videos = {}
     for v in gt["videos"]:
         length = len(v["file_names"]) if v.get("file_names") is not None else v.get("length")
         if length is None:
             raise EvaluationError(f"ground-truth video {v.get('id')!r} has neither 'file_names' nor 'length'")
         videos[_key(v["id"])] = (int(v["height"]), int(v["width"]), int(length))
+    index = {vid: n for n, vid in enumerate(videos)}
     categories = {int(c["id"]): c.get("name", str(c["id"])) for c in gt["categories"]}
     if gt.get("annotations") is None:
         raise EvaluationError("ground truth has no 'annotations': it cannot be scored locally")
@@ -161,7 +156,7 @@ def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_
         where = f"ground-truth annotation #{k} (video {vid})"
         rles = _frames(a.get("segmentations") or [], videos[vid], where, True, pending)
         area = None if a.get("areas") is None else float(np.mean([x for x in a["areas"] if x] or [0.0]))
-        gts.append(_Track(vid, int(a["category_id"]), rles, iscrowd=int(bool(a.get("iscrowd", 0))), area=area))
+        gts.append(_Track(index[vid], int(a["category_id"]), rles, iscrowd=int(bool(a.get("iscrowd", 0))), area=area))
     dets = []
     for k, r in enumerate(results):
         if not isinstance(r, Mapping):
@@ -176,16 +171,14 @@ def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_
         cat = _key(r["category_id"])
         if isinstance(cat, bool) or not isinstance(cat, int) or cat not in categories:
             raise EvaluationError(f"{where}: unknown category_id {r['category_id']!r}")
-        try:
+        score = math.nan
+        with contextlib.suppress(TypeError, ValueError):
             score = float(r["score"])
-        except (TypeError, ValueError):
-            score = math.nan
         if not math.isfinite(score):
             raise EvaluationError(f"{where}: score {r['score']!r} is not a finite number")
-        dets.append(_Track(vid, cat, _frames(r["segmentations"], videos[vid], where, False, pending), score))
+        dets.append(_Track(index[vid], cat, _frames(r["segmentations"], videos[vid], where, False, pending), score))
     check_counts(pending, EvaluationError)
-    _set_areas(gts)
-    _set_areas(dets)
+    _set_areas(gts + dets)
     return videos, categories, gts, dets
 
 
@@ -231,16 +224,14 @@ def _area_ranges(area_ranges: Any) -> list[list[float]]:
 def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
              area_ranges: Mapping[str, Sequence[float]] | Sequence[Sequence[float]] | str | None = None,
              max_dets: Sequence[int] = (1, 10, 100), per_category: bool = False) -> dict[str, float]:
-    """``AP, AP50, AP75, APs, APm, APl`` and ``AR<m>`` per ``max_dets`` (AP uses the largest), in
-    percent, of YouTube-VIS / OVIS track predictions (SPEC 6.1); ``AP-<category name>`` too with
-    ``per_category``.
+    """``AP, AP50, AP75, APs, APm, APl`` and ``AR<m>`` per ``max_dets`` (AP uses the largest), in percent,
+    of YouTube-VIS / OVIS track predictions; ``AP-<category name>`` too with ``per_category``.
 
     ``gt``: JSON path or dict with ``videos`` (``height``, ``width``, ``file_names`` or ``length``),
-    ``categories`` and ``annotations`` (per-frame ``segmentations``: RLE, uncompressed RLE, polygons
-    or null; optional ``areas``, ``iscrowd``). ``results``: the server format, a list (or JSON path)
-    of ``{"video_id", "category_id", "score", "segmentations": [RLE or None per frame]}``.
-    ``area_ranges``: ``"ytvis"`` (default), ``"coco"``, ``{"all", "small", "medium", "large"} ->
-    (lo, hi)`` or 4 ranges in that order.
+    ``categories`` and ``annotations`` (per-frame ``segmentations``: RLE, uncompressed RLE, polygons or
+    null; optional ``areas``, ``iscrowd``). ``results``: the server format, a list (or JSON path) of
+    ``{"video_id", "category_id", "score", "segmentations": [RLE or None per frame]}``. ``area_ranges``:
+    ``"ytvis"`` (default), ``"coco"``, ``{"all", "small", "medium", "large"} -> (lo, hi)`` or 4 ranges.
     """
     gt, results = load_ytvis_gt(gt), load_results(results)
     if not results:
@@ -253,9 +244,6 @@ def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Itera
     p = ev.params
     p.imgIds, p.catIds, p.maxDets = list(range(len(videos))), sorted(categories), max_dets
     p.areaRng, p.areaRngLbl = _area_ranges(area_ranges), list(AREA_LABELS)
-    index = {vid: n for n, vid in enumerate(videos)}  # COCOeval sorts image ids: make them one type
-    for tr in gts + dets:
-        tr.video = index[tr.video]
     with contextlib.redirect_stdout(io.StringIO()):
         ev.evaluate()
         ev.accumulate()
@@ -296,13 +284,11 @@ def _ytvis22_sources(gt: Any) -> tuple[Any, Any, Any]:
 
 def evaluate_ytvis22(gt: str | os.PathLike | Mapping | Sequence, results: str | os.PathLike | Iterable[Mapping], *,
                      area_ranges: Any = None, max_dets: Sequence[int] = (1, 10, 100)) -> dict[str, float]:
-    """YouTube-VIS 2022 validation (SPEC 6.2), short and long videos scored apart: ``mAP, AP50, AP75,
-    AR1, AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo names
-    ``AP^L`` (= mAP_L) and ``AR^L_10`` (= AR10_L), in percent.
-
-    ``gt``: the folder with ``gt_short.json``, ``gt_long.json`` (and optionally ``gt.json``, all
-    videos), or ``{"short", "long"[, "full"]}`` / ``(short, long[, full])`` paths or dicts. Every
-    result must belong to a known video (of ``gt.json`` if given, else short + long).
+    """YouTube-VIS 2022 validation, short and long videos scored apart, in percent: ``mAP, AP50, AP75, AR1,
+    AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo names ``AP^L``
+    (= mAP_L) and ``AR^L_10`` (= AR10_L). ``gt``: a folder with ``gt_short.json``, ``gt_long.json`` (and
+    optionally ``gt.json``, all videos), or ``{"short", "long"[, "full"]}`` / ``(short, long[, full])``
+    paths or dicts. Every result must belong to a known video (of ``gt.json`` if given, else short + long).
     """
     short, long, full = _ytvis22_sources(gt)
     results = load_results(results)
