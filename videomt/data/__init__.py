@@ -1,6 +1,5 @@
-"""Datasets: catalog (name -> dataset dicts + metadata, contract in :mod:`videomt.data.catalog`),
-loaders, synthetic videos. Importing it registers every reference name (SPEC 5.1) and the
-``synthetic_*`` sets; nothing is read from disk until ``DatasetCatalog.get(name)``."""
+"""Datasets: catalog (name -> dataset dicts + metadata, contract in :mod:`videomt.data.catalog`), loaders,
+synthetic videos. Importing it registers every reference name (SPEC 5.1) and the ``synthetic_*`` sets."""
 from .builtin import register_all_builtin
 from .catalog import DatasetCatalog, DatasetError, Metadata, MetadataCatalog, dataset_root, parse_ytvis_json_name
 from .io import read_image_rgb, read_panoptic_ids, read_semantic_png, rgb2id, id2rgb

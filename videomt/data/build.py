@@ -34,8 +34,7 @@ class SerializedList:
 
 
 class ClipDataset(Dataset):
-    """Map a :class:`ClipKey` to a mapped clip: dict ``index`` of dataset ``source`` through
-    that dataset's mapper, with a generator seeded by (seed, position)."""
+    """A :class:`ClipKey` -> its dict mapped by its dataset's mapper, with a generator seeded by (seed, position)."""
 
     def __init__(self, datasets: Sequence[Sequence[dict]], mappers: Sequence[Callable], seed: int):
         if len(datasets) != len(mappers):
@@ -92,8 +91,7 @@ def _per_dataset(values: Sequence, n: int, key: str) -> list:
 
 def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = None
                             ) -> tuple[list[str], list[str], list[list[dict]]]:
-    """Names, dataset types and (filtered) dicts of the training sets in ``DATASETS.TRAIN``;
-    ``datasets`` (one list of dicts per name) replaces the catalog look-up."""
+    """Names, types and (filtered) dicts of ``DATASETS.TRAIN``; ``datasets`` replaces the catalog look-up."""
     names = list(cfg.DATASETS.TRAIN)
     if not names:
         raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
@@ -147,8 +145,7 @@ def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[
 def build_test_loader(cfg, dataset_name: str, *, mapper: Callable | None = None,
                       dataset_dicts: Sequence[dict] | None = None, rank: int | None = None,
                       world_size: int | None = None) -> DataLoader:
-    """Whole test videos, one per batch (a list of one mapped dict): this rank's contiguous share of
-    ``dataset_name``, in dataset order (:class:`InferenceSampler`)."""
+    """Whole test videos, one mapped dict per batch: this rank's contiguous share of ``dataset_name``, in order."""
     dicts = list(DatasetCatalog.get(dataset_name) if dataset_dicts is None else dataset_dicts)
     dataset = _MappedList(dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name))
     workers = int(cfg.DATALOADER.NUM_WORKERS)

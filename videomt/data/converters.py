@@ -60,8 +60,7 @@ def vipseg_720p_size(height: int, width: int, target_height: int = 720) -> tuple
 
 
 def resize_vipseg_video(args: tuple[str, str, str, str, str, int, int]) -> int:
-    """Resize one video's frames and masks; ``args`` = (video, img_src, mask_src, img_dst,
-    mask_dst, target_height, jpeg_quality). Returns the number of frames written."""
+    """Resize one video's frames and masks (``args``: one job of :func:`resize_vipseg_720p`); returns frames written."""
     video, img_src, mask_src, img_dst, mask_dst, target_height, quality = args
     has_masks = bool(mask_src) and os.path.isdir(os.path.join(mask_src, video))
     frames = sorted(os.listdir(os.path.join(img_src, video)))

@@ -1,6 +1,5 @@
-"""File readers shared by the loaders, mappers, converters and the evaluation: each raises ``error``
-(default :class:`~videomt.data.catalog.DatasetError`) with one line naming the file and the
-problem, never a bare ``OSError`` / ``JSONDecodeError``."""
+"""File readers shared by the loaders, mappers, converters and the evaluation: each raises ``error`` (default
+:class:`~videomt.data.catalog.DatasetError`) with one line naming the file and the problem, never a bare ``OSError``."""
 from __future__ import annotations
 
 import gc
@@ -101,8 +100,7 @@ def list_dir(folder: str, what: str = "folder") -> set[str]:
 
 
 def require_dir(folder: str, what: str) -> None:
-    """Raise ``DatasetError`` if ``folder`` is not a directory (naming ``$DETECTRON2_DATASETS`` when
-    the folder is under the datasets root)."""
+    """Raise ``DatasetError`` if ``folder`` is not a directory (with a ``$DETECTRON2_DATASETS`` hint under it)."""
     if os.path.isdir(folder):
         return
     root, hint = os.path.abspath(dataset_root()), ""
@@ -114,14 +112,11 @@ def require_dir(folder: str, what: str) -> None:
 
 def check_files_exist(paths: Iterable[str], what: str, context: str) -> None:
     """Check that every path exists with one ``os.listdir`` per parent folder (fast on big sets);
-    ``context`` (e.g. ``"train.json, video 12"``) starts the message of the first missing file."""
+    ``context`` (e.g. ``"train.json: video 12"``) names where the paths come from in the messages."""
     listed: dict[str, set[str]] = {}
     for p in paths:
         parent, base = os.path.split(p)
         if parent not in listed:
-            try:
-                listed[parent] = set(os.listdir(parent))
-            except (FileNotFoundError, NotADirectoryError):
-                raise DatasetError(f"{context}: {what} folder {parent} not found") from None
+            listed[parent] = list_dir(parent, f"{what} folder ({context})")
         if base not in listed[parent]:
             raise DatasetError(f"{context}: {what} {p} not found")

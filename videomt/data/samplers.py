@@ -22,8 +22,7 @@ def _resolve_rank_world(rank: int | None, world_size: int | None) -> tuple[int, 
 
 
 class ClipKey(NamedTuple):
-    """One training sample: dataset ``source``, dict ``index`` in it, global stream ``position``
-    (the mapper's random generator is seeded from (seed, position))."""
+    """One training sample: dataset ``source``, dict ``index`` in it, global stream ``position`` (seeds the mapper)."""
 
     source: int
     index: int
@@ -31,9 +30,8 @@ class ClipKey(NamedTuple):
 
 
 class ShuffledStream:
-    """The infinite sequence of successive random permutations of ``range(size)``: element ``at(k)``
-    is in epoch ``k // size``, whose permutation is seeded by (seed, tag, epoch), so any element
-    is computable without replaying the stream."""
+    """Successive random permutations of ``range(size)``: element ``at(k)`` is in epoch ``k // size``, whose
+    permutation is seeded by (seed, tag, epoch), so any element is computable without replaying the stream."""
 
     def __init__(self, size: int, seed: int, shuffle: bool = True, tag: int = 0):
         if size <= 0:
@@ -53,9 +51,8 @@ class ShuffledStream:
 
 
 class TrainingSampler:
-    """Infinite, shuffled indices of one dataset for this rank (Detectron2-style): rank ``r`` of
-    ``W`` yields stream elements ``r, r + W, r + 2W, ...`` after skipping ``start`` of its own
-    (``start = start_iter * batch_per_rank`` resumes)."""
+    """Infinite, shuffled indices of one dataset (Detectron2-style): rank ``r`` of ``W`` yields stream elements
+    ``r, r + W, r + 2W, ...`` after skipping ``start`` of its own (``start_iter * batch_per_rank`` resumes)."""
 
     def __init__(self, size: int, shuffle: bool = True, seed: int = 0, *, rank: int | None = None,
                  world_size: int | None = None, start: int = 0):
@@ -127,8 +124,7 @@ class MixedTrainingBatchSampler:
 
 
 class InferenceSampler:
-    """Indices ``0..size-1`` split into contiguous, disjoint shares, one per rank (the first
-    ``size % world_size`` ranks get one more); together they cover every index exactly once."""
+    """Indices ``0..size-1`` in contiguous shares, one per rank (the first ``size % world_size`` get one more)."""
 
     def __init__(self, size: int, *, rank: int | None = None, world_size: int | None = None):
         self.rank, self.world_size = _resolve_rank_world(rank, world_size)
