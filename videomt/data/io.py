@@ -100,7 +100,7 @@ def list_dir(folder: str, what: str = "folder") -> set[str]:
 
 
 def require_dir(folder: str, what: str) -> None:
-    """Raise ``DatasetError`` if ``folder`` is not a directory (with a ``$DETECTRON2_DATASETS`` hint under it)."""
+    """Raise ``DatasetError`` if ``folder`` is not a directory (naming ``$DETECTRON2_DATASETS`` if under it)."""
     if os.path.isdir(folder):
         return
     root, hint = os.path.abspath(dataset_root()), ""

@@ -16,7 +16,8 @@ _CHUNK_CHARS = 1 << 18  # characters checked per vectorised pass (bounds the mem
 
 def to_rle(segm: Any, h: int, w: int, where: str, error: type[Exception], polygons: bool = True) -> dict | None:
     """``segm`` (an RLE dict with compressed or uncompressed counts, or polygons) as a compressed RLE of an
-    ``(h, w)`` mask, ``None`` for no polygon of 3+ points; compressed counts stay as given: :func:`check_counts`."""
+    ``(h, w)`` mask, ``None`` for no polygon of 3+ points; compressed counts come back as given (``str``),
+    unchecked: pass them to :func:`check_counts`."""
     if isinstance(segm, Mapping):
         if "counts" not in segm or "size" not in segm:
             raise error(f"{where}: RLE needs 'size' and 'counts'")
