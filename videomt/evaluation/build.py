@@ -21,8 +21,7 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str) -> DatasetEvaluator
     task = cfg.MODEL.BACKBONE.TEST.TASK
     kind = {"ytvis": "vis"}.get(meta.get("evaluator_type"), meta.get("evaluator_type")) or task
     if kind != task:
-        raise ValueError(f"dataset {dataset_name} is evaluated as '{kind}' but MODEL.BACKBONE.TEST.TASK is "
-                         f"'{task}'")
+        raise ValueError(f"dataset {dataset_name} is evaluated as '{kind}' but MODEL.BACKBONE.TEST.TASK is '{task}'")
     if kind not in _EVALUATORS:
         raise ValueError(f"no evaluator for task '{kind}' (dataset {dataset_name})")
     classes = meta.get("thing_classes" if kind == "vis" else "stuff_classes")

@@ -1,6 +1,5 @@
-"""Detectron2-style evaluators (reset / process / evaluate) and ``inference_on_dataset``. Each rank
-processes its share of the videos; ``evaluate`` gathers on rank 0, writes the official formats and,
-given ground truth, scores them."""
+"""Detectron2-style evaluators (reset / process / evaluate) and ``inference_on_dataset``: each rank processes
+its share of the videos; rank 0 gathers the records, writes the official formats and, with ground truth, scores them."""
 from __future__ import annotations
 
 import contextlib
@@ -24,9 +23,8 @@ logger = logging.getLogger(__name__)
 
 
 class DatasetEvaluator:
-    """Base class: ``reset()``, ``process(inputs, outputs)`` per batch, ``evaluate() -> dict``. ``process``
-    keeps what it found in ``self._records`` (emptied by ``reset``); ``evaluate`` gathers every rank's
-    records and hands them to ``score`` on the main process (``{}`` on the others)."""
+    """``reset()``, ``process(inputs, outputs)`` per batch into ``self._records``, ``evaluate() -> dict``: every
+    rank's records go to :meth:`score` on the main process (the others return ``{}``)."""
 
     def reset(self) -> None:
         self._records: list = []
@@ -110,18 +108,16 @@ def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: Dataset
     autocast = device.type == "cuda" if autocast is None else autocast
     amp = torch.autocast(device.type, dtype=torch.float16) if autocast else contextlib.nullcontext()
     evaluator.reset()
-    total = len(data_loader) if hasattr(data_loader, "__len__") else None
     frames, start = 0, time.perf_counter()
     was_training = model.training
     model.eval()
-    with torch.no_grad(), tqdm(total=total, unit="video", disable=not is_main_process(),
+    with torch.no_grad(), tqdm(data_loader, unit="video", disable=not is_main_process(),
                                desc=f"inference ({get_world_size()} proc)") as bar:
-        for inputs in data_loader:
+        for inputs in bar:
             with amp:
                 outputs = model(inputs)
             evaluator.process(inputs, outputs)
             frames += sum(int(inp["image"].shape[0]) for inp in inputs)
-            bar.update(1)
             bar.set_postfix(frames_per_s=f"{frames / (time.perf_counter() - start):.1f}")
     model.train(was_training)
     logger.info(f"inference: {frames} frames in {time.perf_counter() - start:.1f}s on this process")

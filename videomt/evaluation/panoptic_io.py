@@ -74,9 +74,8 @@ class VideoFrames:
 
 def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike
                     ) -> tuple[list[VideoFrames], Any]:
-    """Pair every ground-truth frame with its prediction; returns ``(videos, gt JSON data)``. Predictions of
-    unknown videos or frames, ground-truth frames without prediction and missing PNGs are errors (found here,
-    before any worker starts)."""
+    """``(videos, gt JSON data)``: every ground-truth frame paired with its prediction. Unknown videos or frames,
+    frames without prediction and missing PNGs are errors, found here before any worker starts."""
     gt_data = load_json(gt_json, "ground-truth JSON")
     gt_videos, pred_videos = _videos(gt_data, "ground-truth JSON"), _videos(pred_json, "prediction JSON")
     unknown = [v for v in pred_videos if v not in gt_videos]
@@ -113,31 +112,25 @@ def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, g
 
 @dataclass
 class VideoTables:
-    """Pixel statistics of one video, enough for VPQ (any window) and STQ.
-
-    ``counts[t, i, j]``: pixels of frame ``t`` with ground-truth id ``gt_vocab[i]`` and predicted id ``pred_vocab[j]``;
-    the extra last row counts ground-truth ids that no frame lists. Index 0 of both vocabularies is void (id 0).
-    Per frame and id: ``gt_cat`` / ``pred_cat`` the category listed in that frame (-1: not listed), ``gt_crowd``
-    its iscrowd, ``gt_pos`` its place in ``segments_info``; ``gt_rank`` / ``pred_rank``: rank of the id in the
-    order of first appearance (-1 for void).
-    """
+    """Pixel statistics of one video, enough for VPQ (any window) and STQ."""
 
     video_id: str
     stems: list[str]
-    gt_vocab: np.ndarray  # (G,)
-    pred_vocab: np.ndarray  # (P,)
-    counts: np.ndarray  # (T, G + 1, P)
-    gt_cat: np.ndarray  # (T, G)
-    gt_crowd: np.ndarray  # (T, G)
-    gt_pos: np.ndarray  # (T, G)
-    pred_cat: np.ndarray  # (T, P)
-    gt_rank: np.ndarray  # (G,)
-    pred_rank: np.ndarray  # (P,)
+    gt_vocab: np.ndarray  # (G,) sorted segment ids; index 0 is void (id 0)
+    pred_vocab: np.ndarray  # (P,) the same for the prediction
+    counts: np.ndarray  # (T, G + 1, P) pixels per (GT id, predicted id); last row: GT ids that no frame lists
+    gt_cat: np.ndarray  # (T, G) category listed in frame t (-1: not listed)
+    gt_crowd: np.ndarray  # (T, G) iscrowd listed in frame t
+    gt_pos: np.ndarray  # (T, G) place in frame t's segments_info
+    pred_cat: np.ndarray  # (T, P) as gt_cat
+    gt_rank: np.ndarray  # (G,) rank in the order of first appearance in the video (-1: void)
+    pred_rank: np.ndarray  # (P,) as gt_rank
 
 
-def _listed(segments: Sequence[Sequence[Mapping]], where: list[str], strict: bool, categories) -> list[dict]:
-    """Per frame ``{id: (category, iscrowd)}`` in listed order (void and, unless strict, repeats dropped);
-    ``where[t]`` names frame ``t`` in errors."""
+def _segment_tables(segments: Sequence[Sequence[Mapping]], where: list[str], strict: bool,
+                    categories) -> tuple[np.ndarray, ...]:
+    """``(vocab, cat, crowd, pos, rank)`` of one side, as in :class:`VideoTables`; void and, unless strict, repeated
+    ids are dropped (a repeat: last entry, first place). ``where[t]`` names frame ``t`` in errors."""
     frames = []
     for w, segs in zip(where, segments):
         d: dict[int, tuple[int, int]] = {}
@@ -153,13 +146,10 @@ def _listed(segments: Sequence[Sequence[Mapping]], where: list[str], strict: boo
                 continue
             if categories is not None and cat not in categories:
                 raise EvaluationError(f"{w}: segment {sid} has unknown category_id {cat}")
-            d[sid] = (cat, int(bool(s.get("iscrowd", 0))))  # a repeated id: last entry, first place
+            d[sid] = (cat, int(bool(s.get("iscrowd", 0))))
         frames.append(d)
-    return frames
-
-
-def _per_frame(frames: list[dict], vocab: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(T, V) category (-1 unlisted), iscrowd, position in segments_info; (V,) first-appearance rank."""
+    first_seen = list(dict.fromkeys(sid for d in frames for sid in d))
+    vocab = np.array([0] + sorted(first_seen), dtype=np.int64)
     index = {int(v): i for i, v in enumerate(vocab)}
     cat = np.full((len(frames), len(vocab)), -1, dtype=np.int64)
     crowd, pos = np.zeros(cat.shape, dtype=bool), np.full(cat.shape, -1, dtype=np.int64)
@@ -167,27 +157,22 @@ def _per_frame(frames: list[dict], vocab: np.ndarray) -> tuple[np.ndarray, ...]:
         for k, (sid, (c, iscrowd)) in enumerate(d.items()):
             cat[t, index[sid]], crowd[t, index[sid]], pos[t, index[sid]] = c, iscrowd, k
     rank = np.full(len(vocab), -1, dtype=np.int64)
-    first_seen = list(dict.fromkeys(sid for d in frames for sid in d))
     rank[[index[sid] for sid in first_seen]] = np.arange(len(first_seen))
-    return cat, crowd, pos, rank
+    return vocab, cat, crowd, pos, rank
 
 
 def video_tables(video_id: str, gt_segments: Sequence[Sequence[Mapping]], pred_segments: Sequence[Sequence[Mapping]],
                  frames: Iterable[tuple[np.ndarray, np.ndarray]], *, stems: Sequence[str] | None = None,
                  categories: Mapping[int, Any] | None = None) -> VideoTables:
-    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps, one of each per frame
-    (the callers ensure it; a generator reads PNGs one frame at a time). Predictions are checked as the official
-    scripts do: every non-void id of a map is listed in that frame's ``segments_info`` and every listed id has
-    pixels; categories are known (when given); sizes agree with the ground truth."""
+    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps (one per frame, as the
+    callers ensure; may be a generator). Checked as the official scripts do: each non-void predicted id is listed
+    in its frame's ``segments_info``, each listed one has pixels, categories are known (if given), sizes agree."""
     stems = list(stems) if stems is not None else [str(t) for t in range(len(gt_segments))]
     where = [f"video {video_id}, frame {s}" for s in stems]
-    gt = _listed(gt_segments, [w + " (ground truth)" for w in where], False, categories)
     pwhere = [w + " (prediction)" for w in where]
-    pred = _listed(pred_segments, pwhere, True, categories)
-    gt_vocab = np.array([0] + sorted({sid for d in gt for sid in d}), dtype=np.int64)
-    pred_vocab = np.array([0] + sorted({sid for d in pred for sid in d}), dtype=np.int64)
-    gt_cat, gt_crowd, gt_pos, gt_rank = _per_frame(gt, gt_vocab)
-    pred_cat, _, _, pred_rank = _per_frame(pred, pred_vocab)
+    gt_vocab, gt_cat, gt_crowd, gt_pos, gt_rank = _segment_tables(gt_segments, [w + " (ground truth)" for w in where],
+                                                                  False, categories)
+    pred_vocab, pred_cat, _, _, pred_rank = _segment_tables(pred_segments, pwhere, True, categories)
     G, P = len(gt_vocab), len(pred_vocab)
     counts = np.zeros((len(stems), G + 1, P), dtype=np.int64)
     for t, (gmap, pmap) in enumerate(frames):

@@ -2,18 +2,15 @@
 
 Every pixel is coded ``(semantic << 16) + instance``: semantic = raw category id (255 = unlabelled: void and
 ids missing from the frame's ``segments_info``), instance = rank of the segment id in the order of first
-appearance in the video's JSON (255 for unlabelled). Each video is one sequence.
+appearance in the video's JSON (255 for unlabelled). ``STQ = sqrt(AQ * IoU)``, overall and per video (sequence).
 
-* **AQ** uses the pixels of thing classes minus GT "crowd" pixels (GT thing pixels with instance 0).
-  **[quirk]** With the rank coding, instance 0 is the first segment listed in the video, so a video whose
-  first segment is a thing loses that object from AQ (SPEC 11.11), kept for parity with published numbers.
-  Per sequence ``sum_g 1/|g| sum_p TPA(p,g) * TPA / (TPA + FPA + FNA)`` with sizes over the whole
-  sequence; ``AQ = sum over sequences / number of GT tubes``.
-* **IoU**: one confusion matrix over the classes plus the ignore label (an extra index when it is >=
-  num_classes). GT-ignore pixels are dropped; predictions of ignore on labelled GT stay false negatives,
-  so, as in the reference, the ignore index then counts (with IoU 0) among the classes with a non-zero
-  union over which the IoU is averaged.
-* ``STQ = sqrt(AQ * IoU)``, also per sequence.
+* **AQ** uses the pixels of thing classes minus GT "crowd" pixels (GT thing pixels with instance 0). **[quirk]**
+  With the rank coding, instance 0 is the first segment listed in the video, so a video whose first segment is
+  a thing loses that object from AQ (SPEC 11.11), kept for parity with published numbers. Per sequence
+  ``sum_g 1/|g| sum_p TPA(p,g) * TPA / (TPA + FPA + FNA)`` (sizes over the sequence); AQ = their sum / GT tubes.
+* **IoU**: one confusion matrix over the classes plus the ignore label (an extra index when it is >= num_classes).
+  GT-ignore pixels are dropped; predictions of ignore on labelled GT stay false negatives, so, as in the reference,
+  the ignore index then counts (with IoU 0) among the classes with a non-zero union over which the IoU is averaged.
 """
 from __future__ import annotations
 
@@ -119,18 +116,18 @@ class STQuality:
         return {"STQ": r["STQ"] * 100.0, "AQ": r["AQ"] * 100.0, "IoU": r["IoU"] * 100.0, "STQ_per_sequence": per}
 
 
-def add_video_tables(acc: STQuality, tables: VideoTables) -> None:
-    """Add one video from its :class:`VideoTables` (no pixel pass), as :meth:`STQuality.update` would
-    on the frames coded by :func:`encode_stq_frames`."""
+def add_video_tables(acc: STQuality, tables: VideoTables) -> dict:
+    """Add one video from its :class:`VideoTables` (no pixel pass), as :meth:`STQuality.update` would on the
+    frames coded by :func:`encode_stq_frames`; returns the video's sequence statistics."""
     if max(len(tables.gt_vocab), len(tables.pred_vocab)) > 1 << acc.bit_shift:
         raise EvaluationError(f"video {tables.video_id}: too many segments for {acc.bit_shift} instance bits")
     unlabelled = (acc.ignore_label << acc.bit_shift) + acc.ignore_label
     for t, counts in enumerate(tables.counts):  # (G + 1, P)
         g_code = np.where(tables.gt_cat[t] >= 0, (tables.gt_cat[t] << acc.bit_shift) + tables.gt_rank, unlabelled)
-        p_code = np.where(tables.pred_cat[t] >= 0, (tables.pred_cat[t] << acc.bit_shift) + tables.pred_rank,
-                          unlabelled)
+        p_code = np.where(tables.pred_cat[t] >= 0, (tables.pred_cat[t] << acc.bit_shift) + tables.pred_rank, unlabelled)
         rows, cols = np.nonzero(counts)
         acc.add_counts(np.append(g_code, unlabelled)[rows], p_code[cols], counts[rows, cols], tables.video_id)
+    return acc.sequence(tables.video_id)
 
 
 def encode_stq_frames(id_frames: Sequence[np.ndarray], segments: Sequence[Sequence[Mapping]], *,
@@ -152,10 +149,9 @@ def encode_stq_frames(id_frames: Sequence[np.ndarray], segments: Sequence[Sequen
 
 def stq_from_arrays(videos: Iterable[tuple], categories: Any = None, *, num_classes: int | None = None,
                     things: Sequence[int] | None = None, ignore_label: int = 255) -> dict[str, Any]:
-    """STQ (percent, :meth:`STQuality.summary`) of in-memory videos: ``videos`` yields ``(sequence_id,
-    gt_id_frames, gt_segments, pred_id_frames, pred_segments)`` with per-frame id maps and ``segments_info``
-    lists. ``categories`` (with ``isthing``) give ``num_classes`` and ``things`` unless passed (defaults:
-    the 124 VIPSeg classes and things)."""
+    """STQ (:meth:`STQuality.summary`) of videos yielding ``(sequence_id, gt_id_frames, gt_segments, pred_id_frames,
+    pred_segments)`` (per-frame id maps and ``segments_info`` lists). ``num_classes`` and ``things`` default to
+    those of ``categories`` (with ``isthing``), else to the 124 VIPSeg classes and things."""
     config = default_stq_config(categories) if categories is not None else {}
     acc = STQuality(num_classes if num_classes is not None else config.get("num_classes", 124),
                     things if things is not None else config.get("things", VIPSEG_THING_IDS), ignore_label)

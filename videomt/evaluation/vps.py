@@ -19,20 +19,16 @@ def _video_job(args) -> tuple[np.ndarray | None, dict | None]:
     video, categories, windows, want_vpq, stq_config = args
     tables = read_video_tables(video, categories)
     vpq = vpq_stats_from_tables(tables, categories, windows) if want_vpq else None
-    if stq_config is None:
-        return vpq, None
-    stq = STQuality(**stq_config)
-    add_video_tables(stq, tables)
-    return vpq, stq.sequence(tables.video_id)
+    stq = None if stq_config is None else add_video_tables(STQuality(**stq_config), tables)
+    return vpq, stq
 
 
 def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
                  categories: Any = None, *, num_processes: int | None = None, windows: Sequence[int] = VPQ_WINDOWS,
                  metrics: Sequence[str] = ("vpq", "stq"), detail: bool = False) -> dict[str, Any]:
-    """VPQ and/or STQ (``metrics``; the keys of :func:`.vpq.summarize_vpq` / :meth:`.stq.STQuality.summary`)
-    of ``pred.json`` (path or dict) and ``<pred_dir>/<video_id>/<frame_stem>.png`` against
-    ``panoptic_gt_VIPSeg_<split>.json`` and ``panomasksRGB``. ``categories`` default to the ground
-    truth's; ``num_processes`` workers (default: CPU count; 1 runs here)."""
+    """VPQ and/or STQ (``metrics``; keys of :func:`.vpq.summarize_vpq` / :meth:`.stq.STQuality.summary`) of
+    ``pred.json`` (path or dict) and ``<pred_dir>/<video_id>/<frame_stem>.png`` against the ground-truth JSON and
+    ``panomasksRGB``; ``categories`` default to the JSON's; ``num_processes`` workers (default CPU count; 1 = here)."""
     metrics = tuple(m.lower() for m in metrics)
     bad = [m for m in metrics if m not in ("vpq", "stq")]
     if bad or not metrics:
@@ -68,5 +64,4 @@ def evaluate_vpq(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_d
 def evaluate_stq(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
                  categories: Any = None, *, num_processes: int | None = None) -> dict[str, Any]:
     """STQ alone; see :func:`evaluate_vps`."""
-    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes,
-                        metrics=("stq",))
+    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes, metrics=("stq",))

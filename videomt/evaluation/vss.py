@@ -10,10 +10,9 @@
   window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels whose
   predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all windows of all videos.
 * mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without clearing it,
-  so the VC16 it prints (published as "mVC16", also in the VidEoMT model zoo) is the mean over the VC8
-  *and* VC16 windows together. Reported: ``VC8``, ``VC16`` (strict, each over its own windows),
-  ``VC16_official`` (reference-compatible), and the published names ``mVC8`` (= ``VC8``) and ``mVC16``
-  (= ``VC16_official``).
+  so the VC16 it prints (published as "mVC16", also in the VidEoMT model zoo) is the mean over the VC8 *and*
+  VC16 windows together. Reported: ``VC8``, ``VC16`` (strict, each over its own windows), ``VC16_official``
+  (reference-compatible) and the published names ``mVC8`` (= ``VC8``) and ``mVC16`` (= ``VC16_official``).
 """
 from __future__ import annotations
 
@@ -33,8 +32,7 @@ VC_WINDOWS: tuple[int, ...] = (8, 16)
 
 def confusion_matrix(gt: np.ndarray, pred: np.ndarray, num_classes: int = 124, *, pred_offset: int = 0,
                      where: str = "frame") -> np.ndarray:
-    """Confusion matrix (rows GT class, columns predicted class) of one frame: raw GT values, predicted classes
-    (+ ``pred_offset``)."""
+    """Confusion matrix (rows GT class, columns predicted class) of one frame's raw GT values and predictions."""
     gt, pred = np.asarray(gt), np.asarray(pred)
     if gt.shape != pred.shape:
         raise EvaluationError(f"{where}: prediction size {pred.shape} differs from ground-truth size {gt.shape}")
@@ -143,7 +141,7 @@ def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]
                        vc_windows: Sequence[int] = VC_WINDOWS, pred_offset: int = 0,
                        num_processes: int | None = None, detail: bool = False) -> dict[str, Any]:
     """mIoU and VC of listed files: ``videos`` yields ``(video_id, gt_paths, pred_paths)``, one GT mask and one
-    prediction PNG per frame in frame order (worker processes over videos)."""
+    prediction PNG per frame in frame order; ``num_processes`` workers over videos (default CPU count; 1 = here)."""
     jobs = []
     for vid, gt_paths, pred_paths in videos:
         gt_paths, pred_paths = [os.fspath(p) for p in gt_paths], [os.fspath(p) for p in pred_paths]
@@ -161,10 +159,9 @@ def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]
 def evaluate_vss(pred_dir: str | os.PathLike, data_root: str | os.PathLike, split: str = "val", *,
                  videos: Sequence[str] | None = None, num_classes: int = 124, vc_windows: Sequence[int] = VC_WINDOWS,
                  pred_offset: int = 0, num_processes: int | None = None, detail: bool = False) -> dict[str, Any]:
-    """mIoU and VC (percent, the keys of :func:`summarize_vss`) of ``<pred_dir>/<video>/<frame_stem>.png``
-    against the ``VSPW_480p`` folder ``data_root`` (``data/<video>/mask/*.png``). ``split``: a split name
-    (``<data_root>/<split>.txt``) or a txt file with one video per line, ignored when ``videos`` is given;
-    ``num_processes``: worker processes over videos (default CPU count; 1 = in this process)."""
+    """mIoU and VC (percent, the keys of :func:`summarize_vss`) of ``<pred_dir>/<video>/<frame_stem>.png`` against
+    the ``VSPW_480p`` folder ``data_root`` (``data/<video>/mask/*.png``). ``split``: a split name or a txt file
+    with one video per line (ignored when ``videos`` is given); ``num_processes`` as :func:`evaluate_vss_files`."""
     data_root = os.fspath(data_root)
     if videos is None:
         videos = read_split_file(split if os.path.isfile(split) else os.path.join(data_root, f"{split}.txt"),

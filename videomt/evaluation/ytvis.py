@@ -1,17 +1,15 @@
 """YouTube-VIS / OVIS track AP and AR (SPEC 6.1) and the YouTube-VIS 2022 protocol (SPEC 6.2).
 
-COCO's protocol on *tracks*: each (video, category) pair plays a COCO (image, category) pair and
-pycocotools' ``COCOeval`` matches, accumulates and summarises; only the IoU is ours:
+COCO's protocol on *tracks*: each (video, category) pair plays a COCO (image, category) pair and pycocotools'
+``COCOeval`` matches, accumulates and summarises; only the IoU is ours:
 
-* track IoU = ``sum_t |d_t & g_t| / sum_t |d_t | g_t|`` over the video's frames (a frame where only
-  one track is present adds its area to the union);
-* a track's area is the mean of its non-empty frame areas (ground truth: the JSON ``areas`` when
-  given, as the official tools do); area ranges small < 128^2 < medium < 256^2 < large;
+* track IoU = ``sum_t |d_t & g_t| / sum_t |d_t | g_t|`` over the video's frames (a frame where only one track
+  is present adds its area to the union);
+* a track's area is the mean of its non-empty frame areas (ground truth: the JSON ``areas`` when given, as the
+  official tools do); area ranges small < 128^2 < medium < 256^2 < large;
 * crowd ground truth (``iscrowd=1``) is ignored and may absorb any number of detections (track IoU);
-* at most ``max_dets[-1]`` (100) detections per (video, category), IoU thresholds 0.50:0.05:0.95,
-  101 recall points.
-
-Results are percentages; undefined values (e.g. APs without small objects) are ``nan``.
+* at most ``max_dets[-1]`` (100) detections per (video, category), IoU thresholds 0.50:0.05:0.95, 101 recall
+  points. Results are percentages; undefined values (e.g. APs without small objects) are ``nan``.
 """
 from __future__ import annotations
 
@@ -39,8 +37,7 @@ AREA_LABELS = ("all", "small", "medium", "large")
 YTVIS_AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 128.0**2), "medium": (128.0**2, 256.0**2),
                      "large": (256.0**2, 1e10)}
 #: COCO's image area ranges.
-COCO_AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2),
-                    "large": (96.0**2, 1e10)}
+COCO_AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}
 
 
 def load_ytvis_gt(gt: str | os.PathLike | Mapping) -> dict:
@@ -224,15 +221,12 @@ def _area_ranges(area_ranges: Any) -> list[list[float]]:
 def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
              area_ranges: Mapping[str, Sequence[float]] | Sequence[Sequence[float]] | str | None = None,
              max_dets: Sequence[int] = (1, 10, 100), per_category: bool = False) -> dict[str, float]:
-    """``AP, AP50, AP75, APs, APm, APl`` and ``AR<m>`` per ``max_dets`` (AP uses the largest), in percent,
-    of YouTube-VIS / OVIS track predictions; ``AP-<category name>`` too with ``per_category``.
-
-    ``gt``: JSON path or dict with ``videos`` (``height``, ``width``, ``file_names`` or ``length``),
-    ``categories`` and ``annotations`` (per-frame ``segmentations``: RLE, uncompressed RLE, polygons or
-    null; optional ``areas``, ``iscrowd``). ``results``: the server format, a list (or JSON path) of
-    ``{"video_id", "category_id", "score", "segmentations": [RLE or None per frame]}``. ``area_ranges``:
-    ``"ytvis"`` (default), ``"coco"``, ``{"all", "small", "medium", "large"} -> (lo, hi)`` or 4 ranges.
-    """
+    """``AP, AP50, AP75, APs, APm, APl``, ``AR<m>`` per ``max_dets`` (AP uses the largest) and, with ``per_category``,
+    ``AP-<category name>`` of YouTube-VIS / OVIS track predictions. ``gt``: JSON path or dict with ``videos``
+    (``height``, ``width``, ``file_names`` or ``length``), ``categories`` and ``annotations`` (per-frame
+    ``segmentations``: RLE, uncompressed RLE, polygons or null; optional ``areas``, ``iscrowd``). ``results``: the
+    server format, a list (or JSON path) of ``{"video_id", "category_id", "score", "segmentations": [RLE or None
+    per frame]}``. ``area_ranges``: ``"ytvis"`` (default), ``"coco"``, ``{label: (lo, hi)}`` or 4 ranges."""
     gt, results = load_ytvis_gt(gt), load_results(results)
     if not results:
         logger.warning("no predictions to score: every AP and AR is 0")
@@ -288,8 +282,7 @@ def evaluate_ytvis22(gt: str | os.PathLike | Mapping | Sequence, results: str | 
     AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo names ``AP^L``
     (= mAP_L) and ``AR^L_10`` (= AR10_L). ``gt``: a folder with ``gt_short.json``, ``gt_long.json`` (and
     optionally ``gt.json``, all videos), or ``{"short", "long"[, "full"]}`` / ``(short, long[, full])``
-    paths or dicts. Every result must belong to a known video (of ``gt.json`` if given, else short + long).
-    """
+    paths or dicts. Every result must belong to a known video (of ``gt.json`` if given, else short + long)."""
     short, long, full = _ytvis22_sources(gt)
     results = load_results(results)
     subsets = {"S": load_ytvis_gt(short), "L": load_ytvis_gt(long)}
