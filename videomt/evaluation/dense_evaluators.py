@@ -20,8 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 class SegmentColours:
-    """Unique RGB colours (= PNG segment ids) for a video's segments: the category colour if still free,
-    else a free colour within +-30 of it (panopticapi's convention, deterministic)."""
+    """Unique RGB colours (= PNG segment ids): the category's if free, else a free one within +-30 (as panopticapi)."""
 
     def __init__(self, category_colours: dict[int, list[int]], seed: int = 0):
         self.category_colours, self.used, self.rng = category_colours, {(0, 0, 0)}, np.random.default_rng(seed)

@@ -2,5 +2,4 @@
 
 
 class EvaluationError(ValueError):
-    """Input that cannot be scored honestly (unknown video or category, wrong frame count, malformed RLE,
-    missing or mis-sized PNG, ...): raised instead of a lower score, naming the video and frame."""
+    """Input that cannot be scored honestly (unknown video, bad RLE, missing PNG, ...): raised, not a lower score."""

@@ -64,8 +64,7 @@ def print_csv_format(results: dict) -> None:
 
 
 class YTVISEvaluator(DatasetEvaluator):
-    """YouTube-VIS / OVIS: ``results.json`` in the server format (+ ``results.zip``); AP/AR when the
-    JSON has annotations (the YTVIS/OVIS validation JSONs have none: upload the zip)."""
+    """YouTube-VIS / OVIS: ``results.json`` (+ ``.zip``) in the server format; AP/AR when the JSON has annotations."""
 
     def __init__(self, dataset_name: str, output_dir: str):
         meta = MetadataCatalog.get(dataset_name)
@@ -102,8 +101,7 @@ class YTVISEvaluator(DatasetEvaluator):
 
 def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: DatasetEvaluator,
                          autocast: bool | None = None) -> dict:
-    """Run ``model`` (no_grad; fp16 autocast on CUDA or when ``autocast=True``) on every batch of
-    ``data_loader`` and evaluate, with a frames-per-second progress bar; independent of any trainer."""
+    """Run ``model`` (no_grad; fp16 autocast on CUDA or if ``autocast``) on ``data_loader`` and evaluate; no trainer."""
     device = next(model.parameters()).device
     autocast = device.type == "cuda" if autocast is None else autocast
     amp = torch.autocast(device.type, dtype=torch.float16) if autocast else contextlib.nullcontext()

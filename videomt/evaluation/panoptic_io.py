@@ -29,8 +29,7 @@ def load_json(path_or_obj: Any, what: str) -> Any:
 
 
 def normalize_categories(categories: Any) -> dict[int, dict]:
-    """``{id: {"id", "name", "isthing"}}`` from a list of category dicts, ``{id: dict or isthing}``
-    or a JSON dict with ``categories``."""
+    """``{id: {"id", "name", "isthing"}}`` of category dicts, ``{id: dict or isthing}`` or JSON with ``categories``."""
     if isinstance(categories, Mapping) and "categories" in categories:
         categories = categories["categories"]
     if isinstance(categories, Mapping):

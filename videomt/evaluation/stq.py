@@ -117,8 +117,7 @@ class STQuality:
 
 
 def add_video_tables(acc: STQuality, tables: VideoTables) -> dict:
-    """Add one video from its :class:`VideoTables` (no pixel pass), as :meth:`STQuality.update` would on the
-    frames coded by :func:`encode_stq_frames`; returns the video's sequence statistics."""
+    """Add one video's tables (as :meth:`STQuality.update` on :func:`encode_stq_frames`); returns its statistics."""
     if max(len(tables.gt_vocab), len(tables.pred_vocab)) > 1 << acc.bit_shift:
         raise EvaluationError(f"video {tables.video_id}: too many segments for {acc.bit_shift} instance bits")
     unlabelled = (acc.ignore_label << acc.bit_shift) + acc.ignore_label

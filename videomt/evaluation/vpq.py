@@ -130,8 +130,7 @@ def _as_frames(segments: Any, num_frames: int) -> list[list[Mapping]]:
 def vpq_video_stats(gt_ids_frames: Sequence[np.ndarray], gt_segments: Any, pred_ids_frames: Sequence[np.ndarray],
                     pred_segments: Any, categories: Any, windows: Sequence[int] = VPQ_WINDOWS, *,
                     video_id: str = "video") -> np.ndarray:
-    """VPQ statistics of one video given as id maps (inputs as :func:`vpq_from_arrays`); sum those
-    of several videos and pass them to :func:`summarize_vpq`."""
+    """VPQ statistics of one video (inputs as :func:`vpq_from_arrays`); summed over videos for :func:`summarize_vpq`."""
     categories = normalize_categories(categories)
     gt, pred = list(gt_ids_frames), list(pred_ids_frames)
     if len(gt) != len(pred):

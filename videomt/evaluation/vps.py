@@ -2,6 +2,7 @@
 process when ``num_processes > 1``) that builds the :mod:`.panoptic_io` tables both metrics use."""
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Sequence
 
@@ -53,15 +54,6 @@ def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_d
     return out
 
 
-def evaluate_vpq(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
-                 categories: Any = None, *, num_processes: int | None = None,
-                 windows: Sequence[int] = VPQ_WINDOWS, detail: bool = False) -> dict[str, Any]:
-    """VPQ alone; see :func:`evaluate_vps`."""
-    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes,
-                        windows=windows, metrics=("vpq",), detail=detail)
-
-
-def evaluate_stq(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
-                 categories: Any = None, *, num_processes: int | None = None) -> dict[str, Any]:
-    """STQ alone; see :func:`evaluate_vps`."""
-    return evaluate_vps(pred_json, pred_dir, gt_json, gt_dir, categories, num_processes=num_processes, metrics=("stq",))
+#: :func:`evaluate_vps` of one metric (the other arguments as there).
+evaluate_vpq = functools.partial(evaluate_vps, metrics=("vpq",))
+evaluate_stq = functools.partial(evaluate_vps, metrics=("stq",))

@@ -52,11 +52,10 @@ def segmentation_scores(conf: np.ndarray) -> dict[str, Any]:
     tp, gt_count, total = np.diag(conf), conf.sum(axis=1), conf.sum()
     present, union = gt_count > 0, gt_count + conf.sum(axis=0) - tp
     iou = np.divide(tp, union, out=np.full_like(tp, np.nan), where=union > 0)
-    nan = float("nan")
-    return {"mIoU": float(np.mean(iou[present])) if present.any() else nan,
-            "pixel_acc": float(tp.sum() / total) if total else nan,
-            "class_acc": float(np.mean(tp[present] / gt_count[present])) if present.any() else nan,
-            "FWIoU": float(np.sum(gt_count[present] / total * iou[present])) if total else nan,
+    return {"mIoU": float(np.mean(iou[present])) if present.any() else np.nan,
+            "pixel_acc": float(tp.sum() / total) if total else np.nan,
+            "class_acc": float(np.mean(tp[present] / gt_count[present])) if present.any() else np.nan,
+            "FWIoU": float(np.sum(gt_count[present] / total * iou[present])) if total else np.nan,
             "IoU_per_class": iou}
 
 
