@@ -1,5 +1,4 @@
-"""Evaluation: metric functions over files or arrays (no model needed; dicts of percentages, or
-:class:`EvaluationError`) and the in-loop evaluators that write the official formats and score them."""
+"""Metrics over files or arrays (dicts of percentages, :class:`EvaluationError` on bad input) and evaluators."""
 from .errors import EvaluationError
 from ..data.io import id2rgb, rgb2id
 from .stq import STQuality, stq_from_arrays

@@ -1,5 +1,4 @@
-"""In-loop evaluators for VIPSeg (VPQ + STQ) and VSPW (mIoU + VC). Both write the official prediction
-formats first, so ``tools/evaluate.py`` or the official scripts can score the files later."""
+"""In-loop VIPSeg (VPQ + STQ) and VSPW (mIoU + VC) evaluators: official prediction files first, then scores."""
 from __future__ import annotations
 
 import logging

@@ -1,5 +1,4 @@
-"""Detectron2-style evaluators (reset / process / evaluate) and ``inference_on_dataset``: each rank processes
-its share of the videos; rank 0 gathers the records, writes the official formats and, with ground truth, scores them."""
+"""Detectron2-style evaluators (reset / process / evaluate), the YouTube-VIS one, and ``inference_on_dataset``."""
 from __future__ import annotations
 
 import contextlib
@@ -23,22 +22,16 @@ logger = logging.getLogger(__name__)
 
 
 class DatasetEvaluator:
-    """``reset()``, ``process(inputs, outputs)`` per batch into ``self._records``, ``evaluate() -> dict``: every
-    rank's records go to :meth:`score` on the main process (the others return ``{}``)."""
+    """``reset()``, then per batch ``process(inputs, outputs)`` (a subclass hook: keeps what it needs in
+    ``self._records``), then ``evaluate() -> dict``: the main process hands every rank's records to the subclass
+    hook ``score(records)``, which writes the official formats and scores them; the other ranks return ``{}``."""
 
     def reset(self) -> None:
         self._records: list = []
 
-    def process(self, inputs: list[dict], outputs: list[dict]) -> None:
-        raise NotImplementedError
-
     def evaluate(self) -> dict:
         gathered = all_gather_objects(self._records)
         return self.score([r for part in gathered for r in part]) if is_main_process() else {}
-
-    def score(self, records: list) -> dict:
-        """Write the official formats of all ranks' ``records`` and score them (main process only)."""
-        raise NotImplementedError
 
 
 def check_class(dataset_name: str, label: int, num_classes: int) -> None:

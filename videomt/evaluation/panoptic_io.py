@@ -16,7 +16,6 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..data.io import read_panoptic_ids
 from ..utils.files import read_json
 from .errors import EvaluationError
 
@@ -198,11 +197,3 @@ def video_tables(video_id: str, gt_segments: Sequence[Sequence[Mapping]], pred_s
                                   "no pixels in the PNG")
     return VideoTables(str(video_id), stems, gt_vocab, pred_vocab, counts, gt_cat, gt_crowd, gt_pos, pred_cat,
                        gt_rank, pred_rank)
-
-
-def read_video_tables(video: VideoFrames, categories: Mapping[int, Any] | None = None) -> VideoTables:
-    """:func:`video_tables` of one paired video, reading its PNGs one frame at a time."""
-    frames = ((read_panoptic_ids(g, "ground-truth PNG", EvaluationError),
-               read_panoptic_ids(p, "prediction PNG", EvaluationError)) for g, p in zip(video.gt_pngs, video.pred_pngs))
-    return video_tables(video.video_id, video.gt_segments, video.pred_segments, frames, stems=video.stems,
-                        categories=categories)

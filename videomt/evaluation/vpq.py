@@ -79,8 +79,7 @@ def _window_stats(C: np.ndarray, g_cat: np.ndarray, g_crowd: np.ndarray, g_order
 
 
 def pq_average(stats: np.ndarray, categories: Mapping[int, Any], isthing: bool | None = None) -> dict[str, float]:
-    """Category-averaged PQ / SQ / RQ (fractions) of ``stats`` ``(num_categories, 4)`` over the
-    categories with ``TP + FP + FN > 0``: things (``isthing=True``), stuff (False) or all (None)."""
+    """Mean PQ / SQ / RQ (fractions) of ``stats`` (K, 4) over things / stuff / all (``isthing``) with TP+FP+FN > 0."""
     sel = [k for k, c in enumerate(sorted(categories)) if isthing is None or bool(categories[c]["isthing"]) == isthing]
     iou, tp, fp, fn = stats[sel][stats[sel, 1:].sum(axis=1) > 0].T  # categories with TP + FP + FN > 0
     if not tp.size:

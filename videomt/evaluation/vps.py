@@ -1,5 +1,4 @@
-"""VIPSeg predictions on disk -> VPQ and STQ, reading every PNG once: each video is one job (a worker
-process when ``num_processes > 1``) that builds the :mod:`.panoptic_io` tables both metrics use."""
+"""VIPSeg prediction files -> VPQ and STQ: one job per video reads its PNGs once into the tables both metrics use."""
 from __future__ import annotations
 
 import functools
@@ -8,17 +7,20 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..data.io import read_panoptic_ids
 from ..utils.dist import process_map
 from .errors import EvaluationError
-from .panoptic_io import normalize_categories, pair_vps_videos, read_video_tables
+from .panoptic_io import normalize_categories, pair_vps_videos, video_tables
 from .stq import STQuality, add_video_tables, default_stq_config
 from .vpq import VPQ_WINDOWS, summarize_vpq, vpq_stats_from_tables
 
 
 def _video_job(args) -> tuple[np.ndarray | None, dict | None]:
-    """VPQ statistics and STQ sequence statistics of one video."""
     video, categories, windows, want_vpq, stq_config = args
-    tables = read_video_tables(video, categories)
+    frames = ((read_panoptic_ids(g, "ground-truth PNG", EvaluationError),  # one frame at a time
+               read_panoptic_ids(p, "prediction PNG", EvaluationError)) for g, p in zip(video.gt_pngs, video.pred_pngs))
+    tables = video_tables(video.video_id, video.gt_segments, video.pred_segments, frames, stems=video.stems,
+                          categories=categories)
     vpq = vpq_stats_from_tables(tables, categories, windows) if want_vpq else None
     stq = None if stq_config is None else add_video_tables(STQuality(**stq_config), tables)
     return vpq, stq

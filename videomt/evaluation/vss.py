@@ -60,7 +60,6 @@ def segmentation_scores(conf: np.ndarray) -> dict[str, Any]:
 
 
 def _frame(x: Any, what: str) -> np.ndarray:
-    """A frame given as an array, or as a PNG path read now."""
     return read_semantic_png(x, what, EvaluationError) if isinstance(x, (str, os.PathLike)) else np.asarray(x)
 
 

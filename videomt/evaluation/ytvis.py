@@ -119,8 +119,7 @@ def _iou_matrix(dets: Sequence[_Track], gts: Sequence[_Track]) -> np.ndarray:
 
 
 def track_ious(dets: Sequence[Sequence[Mapping | None]], gts: Sequence[Sequence[Mapping | None]]) -> np.ndarray:
-    """Track IoU matrix ``(len(dets), len(gts))`` of tracks given as per-frame lists of RLE dicts or
-    ``None`` (all tracks with the same number of frames and frame size)."""
+    """Track IoUs ``(len(dets), len(gts))`` of tracks given as per-frame RLE dicts or ``None`` (one length and size)."""
     tracks = list(dets) + list(gts)
     length = len(tracks[0]) if tracks else 0
     h, w = next((tuple(int(x) for x in s["size"]) for tr in tracks for s in tr if s is not None), (1, 1))
