@@ -22,9 +22,8 @@ logger = logging.getLogger(__name__)
 
 
 class DatasetEvaluator:
-    """``reset()``, then per batch ``process(inputs, outputs)`` (a subclass hook: keeps what it needs in
-    ``self._records``), then ``evaluate() -> dict``: the main process hands every rank's records to the subclass
-    hook ``score(records)``, which writes the official formats and scores them; the other ranks return ``{}``."""
+    """``reset()``; per batch the subclass hook ``process(inputs, outputs)`` fills ``self._records``; ``evaluate()``
+    passes all ranks' records to the hook ``score(records)`` (write official files, score) on rank 0, else ``{}``."""
 
     def reset(self) -> None:
         self._records: list = []

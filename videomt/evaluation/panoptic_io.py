@@ -1,11 +1,10 @@
 """VIPSeg video-panoptic files (SPEC 4.3, 5.4) and the per-video pixel tables VPQ and STQ share.
 
-* Panoptic PNGs encode a segment id as ``R + 256 G + 256^2 B`` (0 = void).
 * ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json`` hold ``{"annotations": [{"video_id",
   "annotations": [{"file_name", "segments_info": [{"id", "category_id", "iscrowd"}]} per frame]}]}``; the
   ground truth also has ``categories`` (``id``, ``name``, ``isthing``).
-* PNGs are ``<gt_dir or pred_dir>/<video_id>/<stem>.png``; frames pair by file stem (predictions list the
-  ``.jpg`` inputs, the ground truth ``.png`` masks).
+* PNGs (ids as :func:`~videomt.data.io.rgb2id`, 0 = void) are ``<gt_dir or pred_dir>/<video_id>/<stem>.png``;
+  frames pair by file stem (predictions list the ``.jpg`` inputs, the ground truth ``.png`` masks).
 """
 from __future__ import annotations
 
@@ -72,8 +71,7 @@ class VideoFrames:
 
 def pair_vps_videos(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike
                     ) -> tuple[list[VideoFrames], Any]:
-    """``(videos, gt JSON data)``: every ground-truth frame paired with its prediction. Unknown videos or frames,
-    frames without prediction and missing PNGs are errors, found here before any worker starts."""
+    """``(videos, gt JSON)``, GT frames paired with predictions; unknown or missing frames and PNGs fail here."""
     gt_data = load_json(gt_json, "ground-truth JSON")
     gt_videos, pred_videos = _videos(gt_data, "ground-truth JSON"), _videos(pred_json, "prediction JSON")
     unknown = [v for v in pred_videos if v not in gt_videos]

@@ -105,8 +105,7 @@ class STQuality:
         aq_seq = [a / max(n, 1e-15) for a, n in aq]
         return {"STQ": math.sqrt(aq_all * iou_all), "AQ": aq_all, "IoU": iou_all,
                 "STQ_per_seq": [math.sqrt(a * i) for a, i in zip(aq_seq, ious)], "AQ_per_seq": aq_seq,
-                "IoU_per_seq": ious, "ID_per_seq": ids,
-                "Length_per_seq": [self.sequences[s]["frames"] for s in ids]}
+                "IoU_per_seq": ious, "ID_per_seq": ids, "Length_per_seq": [self.sequences[s]["frames"] for s in ids]}
 
     def summary(self) -> dict[str, Any]:
         """Percentages ``STQ``, ``AQ``, ``IoU`` and ``STQ_per_sequence``: ``{id: {"STQ", "AQ", "IoU", "frames"}}``."""

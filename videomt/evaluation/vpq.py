@@ -1,7 +1,8 @@
 """Video Panoptic Quality for VIPSeg (SPEC 6.3), the official windowed protocol.
 
-For each window length ``n`` in ``windows`` (official labels ``k = 5(n-1)``) and every start ``i = 0 .. len-n``
-of every video, the ``n`` frames are stacked into tubes:
+For each window length ``n`` (official label ``k = 5(n-1)``) and start ``i = 0 .. len-n`` of every video, the ``n``
+frames are stacked into tubes; the statistics, ``(num_windows, num_categories, 4)`` = ``[iou_sum, tp, fp, fn]``,
+sum over videos in any order:
 
 * a tube is a segment id listed in at least one frame of the window; its category / iscrowd come from the
   first such frame; its area is its pixel count over the window;
@@ -13,8 +14,6 @@ of every video, the ``n`` frames are stacked into tubes:
   script keeps one crowd region per category;
 * per category ``PQ = sum IoU / (TP + FP/2 + FN/2)`` over all windows of all videos, averaged over the
   categories with ``TP+FP+FN > 0`` (all / things / stuff); VPQ is the mean over the windows.
-
-Statistics are arrays ``(num_windows, num_categories, 4)`` = ``[iou_sum, tp, fp, fn]``, summed over videos in any order.
 """
 from __future__ import annotations
 
@@ -64,12 +63,9 @@ def _window_stats(C: np.ndarray, g_cat: np.ndarray, g_crowd: np.ndarray, g_order
     g_row = np.searchsorted(cat_ids, g_cat)  # row of each listed GT tube's category
     np.add.at(out[:, 0], g_row[gi], iou)
     np.add.at(out[:, 1], g_row[gi], 1.0)
-    fn = g_listed & ~g_crowd
-    fn[gi] = False
+    fn = np.setdiff1d(np.flatnonzero(g_listed & ~g_crowd), gi)  # unmatched non-crowd GT tubes
     np.add.at(out[:, 3], g_row[fn], 1.0)
-    fp = p_listed.copy()
-    fp[pi] = False
-    fp = np.flatnonzero(fp)
+    fp = np.setdiff1d(np.flatnonzero(p_listed), pi)  # unmatched predicted tubes
     covered = void_p[fp].astype(np.float64)
     crowds = np.flatnonzero(g_listed & g_crowd)
     last = {int(g_cat[j]): j for j in crowds[np.argsort(g_order[crowds])]}  # the kept crowd tube per category
@@ -100,11 +96,10 @@ def summarize_vpq(stats: np.ndarray, categories: Any, windows: Sequence[int] = V
     groups = {"": ("All", None), "_th": ("Things", True), "_st": ("Stuff", False)}
     per_window = {int(n): {name: pq_average(stats[w], categories, flag) for name, flag in groups.values()}
                   for w, n in enumerate(windows)}
-    per_k = {f"VPQ{suffix}_k{5 * (n - 1)}": res[name]["pq"] * 100.0
-             for n, res in per_window.items() for suffix, (name, _) in groups.items()}
     out: dict[str, Any] = {f"VPQ{suffix}": float(np.mean([per_window[n][name]["pq"] * 100.0 for n in per_window]))
                            if per_window else float("nan") for suffix, (name, _) in groups.items()}
-    out.update(per_k)
+    out.update({f"VPQ{suffix}_k{5 * (n - 1)}": res[name]["pq"] * 100.0
+                for n, res in per_window.items() for suffix, (name, _) in groups.items()})
     if detail:
         out["per_window"] = per_window
         out["per_class"] = {int(n): {c: {"iou": float(stats[w, i, 0]), "tp": int(stats[w, i, 1]),

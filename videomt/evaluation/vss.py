@@ -1,18 +1,15 @@
 """VSPW video semantic segmentation metrics: mIoU and video consistency VC_n (SPEC 6.5).
 
-* Ground truth (``VSPW_480p/data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is class ``v - 1``;
-  0, 255 and other values are ignored for mIoU.
-* Predictions (``<pred_dir>/<video>/<frame>.png``): the class index (after subtracting ``pred_offset``); a
-  value outside the classes on a scored pixel is an error, not a silent miss.
+* Ground truth (``data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is class ``v - 1``; others ignored.
+* Predictions (``<pred_dir>/<video>/<frame>.png``): class index + ``pred_offset``; others on scored pixels: errors.
 * mIoU: one confusion matrix over all frames of all videos, ``IoU_c = TP / (TP + FP + FN)`` averaged over the
   classes present in the ground truth; also pixel / class accuracy and frequency-weighted IoU.
 * VC_n: for each video longer than n frames and each start ``i = 0 .. len-n-1`` (the reference stops one
   window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels whose
   predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all windows of all videos.
-* mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without clearing it,
-  so the VC16 it prints (published as "mVC16", also in the VidEoMT model zoo) is the mean over the VC8 *and*
-  VC16 windows together. Reported: ``VC8``, ``VC16`` (strict, each over its own windows), ``VC16_official``
-  (reference-compatible) and the published names ``mVC8`` (= ``VC8``) and ``mVC16`` (= ``VC16_official``).
+* mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without clearing it, so the VC16
+  it prints (published as "mVC16") is the mean over the VC8 *and* VC16 windows together. Reported: ``VC8``, ``VC16``
+  (each over its own windows), ``VC16_official`` = ``mVC16`` (the reference's) and ``mVC8`` = ``VC8``.
 """
 from __future__ import annotations
 
@@ -55,8 +52,7 @@ def segmentation_scores(conf: np.ndarray) -> dict[str, Any]:
     return {"mIoU": float(np.mean(iou[present])) if present.any() else np.nan,
             "pixel_acc": float(tp.sum() / total) if total else np.nan,
             "class_acc": float(np.mean(tp[present] / gt_count[present])) if present.any() else np.nan,
-            "FWIoU": float(np.sum(gt_count[present] / total * iou[present])) if total else np.nan,
-            "IoU_per_class": iou}
+            "FWIoU": float(np.sum(gt_count[present] / total * iou[present])) if total else np.nan, "IoU_per_class": iou}
 
 
 def _frame(x: Any, what: str) -> np.ndarray:
@@ -160,7 +156,6 @@ def evaluate_vss(pred_dir: str | os.PathLike, data_root: str | os.PathLike, spli
     """mIoU and VC (percent, the keys of :func:`summarize_vss`) of ``<pred_dir>/<video>/<frame_stem>.png`` against
     the ``VSPW_480p`` folder ``data_root`` (``data/<video>/mask/*.png``). ``split``: a split name or a txt file
     with one video per line (ignored when ``videos`` is given); ``num_processes`` as :func:`evaluate_vss_files`."""
-    data_root = os.fspath(data_root)
     if videos is None:
         videos = read_split_file(split if os.path.isfile(split) else os.path.join(data_root, f"{split}.txt"),
                                  EvaluationError)

@@ -260,19 +260,19 @@ def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Itera
 def _ytvis22_sources(gt: Any) -> tuple[Any, Any, Any]:
     """(short, long, full or None) ground truths from a folder, a dict or a sequence."""
     if isinstance(gt, (str, os.PathLike)):
-        d = os.fspath(gt)
-        if not os.path.isdir(d):
-            raise EvaluationError(f"YouTube-VIS 2022 ground-truth folder not found: {d}")
-        full = os.path.join(d, "gt.json")
-        return os.path.join(d, "gt_short.json"), os.path.join(d, "gt_long.json"), full if os.path.exists(full) else None
-    if isinstance(gt, Mapping):
-        if "short" not in gt or "long" not in gt:
-            raise EvaluationError("YouTube-VIS 2022 ground truth needs 'short' and 'long' entries")
-        return gt["short"], gt["long"], gt.get("full")
-    items = list(gt)
-    if len(items) not in (2, 3):
-        raise EvaluationError("YouTube-VIS 2022 ground truth: give (gt_short, gt_long[, gt])")
-    return items[0], items[1], items[2] if len(items) == 3 else None
+        if not os.path.isdir(gt):
+            raise EvaluationError(f"YouTube-VIS 2022 ground-truth folder not found: {os.fspath(gt)}")
+        full = os.path.join(gt, "gt.json")
+        return (os.path.join(gt, "gt_short.json"), os.path.join(gt, "gt_long.json"),
+                full if os.path.exists(full) else None)
+    if not isinstance(gt, Mapping):
+        items = list(gt)
+        if len(items) not in (2, 3):
+            raise EvaluationError("YouTube-VIS 2022 ground truth: give (gt_short, gt_long[, gt])")
+        gt = dict(zip(("short", "long", "full"), items))
+    if "short" not in gt or "long" not in gt:
+        raise EvaluationError("YouTube-VIS 2022 ground truth needs 'short' and 'long' entries")
+    return gt["short"], gt["long"], gt.get("full")
 
 
 def evaluate_ytvis22(gt: str | os.PathLike | Mapping | Sequence, results: str | os.PathLike | Iterable[Mapping], *,
