@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from videomt.data.clip_sampling import sample_clip_indices
-from videomt.data.samplers import (InferenceSampler, MixedTrainingBatchSampler, ShuffledStream,
-                                   TrainingSampler)
+from videomt.data.samplers import InferenceSampler, MixedTrainingBatchSampler, ShuffledStream
 
 
 # ----------------------------------------------------------------------------- clip sampling
@@ -76,16 +75,19 @@ def test_shuffled_stream_epochs_are_permutations():
     assert [ShuffledStream(7, 3, shuffle=False).at(i) for i in range(9)] == [0, 1, 2, 3, 4, 5, 6, 0, 1]
 
 
-def test_training_sampler_deterministic_resumable_and_sharded():
-    def take(sampler, n):
-        return list(itertools.islice(iter(sampler), n))
+def test_one_dataset_is_its_shuffled_stream_resumable_and_sharded():
+    """One training set (no mixing): the clips are its ShuffledStream in order, epoch after epoch, whatever the
+    resume point, and ranks take consecutive slices of each global batch (Detectron2's TrainingSampler order)."""
+    def indices(seed=5, **kw):
+        s = MixedTrainingBatchSampler([11], batch_size=2, seed=seed, **kw)
+        return [k.index for b in itertools.islice(iter(s), 20) for k in b]
 
-    a = take(TrainingSampler(11, seed=5, rank=0, world_size=1), 40)
-    assert a == take(TrainingSampler(11, seed=5, rank=0, world_size=1), 40)
-    assert a != take(TrainingSampler(11, seed=6, rank=0, world_size=1), 40)
-    assert take(TrainingSampler(11, seed=5, rank=0, world_size=1, start=17), 23) == a[17:]
-    r0 = take(TrainingSampler(11, seed=5, rank=0, world_size=2), 20)
-    r1 = take(TrainingSampler(11, seed=5, rank=1, world_size=2), 20)
+    a = indices(rank=0, world_size=1)
+    assert a == [ShuffledStream(11, 5, tag=0).at(k) for k in range(40)]
+    assert sorted(a[:11]) == list(range(11)) and sorted(a[11:22]) == list(range(11))
+    assert a != indices(seed=6, rank=0, world_size=1)
+    assert indices(rank=0, world_size=1, start_iter=7)[:26] == a[14:]
+    r0, r1 = indices(rank=0, world_size=2), indices(rank=1, world_size=2)
     assert r0 == a[0::2] and r1 == a[1::2]
 
 

@@ -50,21 +50,6 @@ class ShuffledStream:
         return int(self._perms[epoch][k % self.size])
 
 
-class TrainingSampler:
-    """Infinite, shuffled indices of one dataset (Detectron2-style): rank ``r`` of ``W`` yields stream elements
-    ``r, r + W, r + 2W, ...`` after skipping ``start`` of its own (``start_iter * batch_per_rank`` resumes)."""
-
-    def __init__(self, size: int, shuffle: bool = True, seed: int = 0, *, rank: int | None = None,
-                 world_size: int | None = None, start: int = 0):
-        self.stream = ShuffledStream(size, seed, shuffle)
-        self.rank, self.world_size = _resolve_rank_world(rank, world_size)
-        self.start = int(start)
-
-    def __iter__(self) -> Iterator[int]:
-        for j in itertools.count(self.start):
-            yield self.stream.at(j * self.world_size + self.rank)
-
-
 class MixedTrainingBatchSampler:
     """Infinite per-rank batches of :class:`ClipKey` from several datasets: each stream position picks its
     dataset by weighted random choice (``ratios``, deterministic in (seed, position)); the k-th pick of
