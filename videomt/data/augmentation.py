@@ -28,16 +28,14 @@ class ResizeTransform(Transform):
     for uint8 frames, the only images resized bilinearly; PIL nearest for segmentation (masks, class
     maps, panoptic id maps)."""
 
-    def __init__(self, h: int, w: int, new_h: int, new_w: int, interp: str = "bilinear"):
+    def __init__(self, h: int, w: int, new_h: int, new_w: int):
         super().__init__()
-        if interp not in ("nearest", "bilinear"):
-            raise ValueError(f"ResizeTransform: unknown interpolation '{interp}'")
         self._set_attributes(locals())
 
-    def apply_image(self, img: np.ndarray, interp: str | None = None) -> np.ndarray:
+    def apply_image(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
             raise ValueError(f"ResizeTransform: input is {img.shape[:2]} but the transform expects {(self.h, self.w)}")
-        if (interp or self.interp) == "nearest":
+        if nearest:
             return img[_pil_nearest_index(self.h, self.new_h)][:, _pil_nearest_index(self.w, self.new_w)]
         if img.dtype != np.uint8 or img.shape[2:] not in ((), (3,)):
             raise ValueError(f"ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got {img.dtype} "
@@ -48,7 +46,7 @@ class ResizeTransform(Transform):
         return coords * np.array([self.new_w / self.w, self.new_h / self.h])
 
     def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
-        return self.apply_image(segmentation, interp="nearest")
+        return self.apply_image(segmentation, nearest=True)
 
 
 class RotationTransform(Transform):
@@ -58,20 +56,19 @@ class RotationTransform(Transform):
     a 90-degree turn of a square image about its centre is an exact ``np.rot90``. Frames are
     bilinear, segmentation nearest; uncovered pixels become 0."""
 
-    def __init__(self, h: int, w: int, angle: float, center: tuple[float, float] | None = None,
-                 interp: str = "bilinear"):
+    def __init__(self, h: int, w: int, angle: float, center: tuple[float, float] | None = None):
         super().__init__()
         center = (w / 2.0, h / 2.0) if center is None else (float(center[0]), float(center[1]))
         self._set_attributes(locals())
         self.matrix = cv2.getRotationMatrix2D(center, float(angle), 1.0)  # (2, 3), coordinates
         self.image_matrix = cv2.getRotationMatrix2D((center[0] - 0.5, center[1] - 0.5), float(angle), 1.0)  # pixels
 
-    def apply_image(self, img: np.ndarray, interp: str | None = None) -> np.ndarray:
+    def apply_image(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
             raise ValueError(f"RotationTransform: input is {img.shape[:2]} but expects {(self.h, self.w)}")
         if self.angle % 360 == 0:
             return img
-        flag = cv2.INTER_NEAREST if (interp or self.interp) == "nearest" else cv2.INTER_LINEAR
+        flag = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
         chans = (img.view(np.uint8) if img.dtype == np.bool_ else img).reshape(self.h, self.w, -1)  # (H, W, C)
         out = [cv2.warpAffine(np.ascontiguousarray(chans[:, :, c:c + _CV2_MAX_CHANNELS]), self.image_matrix,
                               (self.w, self.h), flags=flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
@@ -83,7 +80,7 @@ class RotationTransform(Transform):
         return np.asarray(coords, dtype=np.float64) @ self.matrix[:, :2].T + self.matrix[:, 2]
 
     def apply_segmentation(self, segmentation: np.ndarray) -> np.ndarray:
-        return self.apply_image(segmentation, interp="nearest")
+        return self.apply_image(segmentation, nearest=True)
 
 
 class ClipAugmentation:
@@ -116,8 +113,7 @@ class ResizeShortestEdgeClip(ClipAugmentation):
     tensor): ``"choice"`` picks one of ``short_edge_length``, ``"range"`` an integer in ``[min,
     max]`` (``"_by_clip"`` suffixes mean the same). A size of 0 disables resizing."""
 
-    def __init__(self, short_edge_length: int | Sequence[int], max_size: int = 10**9, sample_style: str = "choice",
-                 interp: str = "bilinear"):
+    def __init__(self, short_edge_length: int | Sequence[int], max_size: int = 10**9, sample_style: str = "choice"):
         sizes = (short_edge_length,) * 2 if isinstance(short_edge_length, int) else short_edge_length
         self.short_edge_length = tuple(int(s) for s in sizes)
         self.sample_style = sample_style.replace("_by_clip", "")
@@ -125,7 +121,7 @@ class ResizeShortestEdgeClip(ClipAugmentation):
             raise ValueError(f"ResizeShortestEdgeClip: unknown sample_style '{sample_style}'")
         if self.sample_style == "range" and len(self.short_edge_length) != 2:
             raise ValueError(f"ResizeShortestEdgeClip: 'range' needs (min, max) sizes, got {self.short_edge_length}")
-        self.max_size, self.interp = int(max_size), interp
+        self.max_size = int(max_size)
 
     def get_transforms(self, images, rng):
         if self.sample_style == "range":
@@ -135,7 +131,7 @@ class ResizeShortestEdgeClip(ClipAugmentation):
         h, w = images[0].shape[:2]
         if short == 0:
             return [NoOpTransform()] * len(images)
-        return [ResizeTransform(h, w, *shortest_edge_size(h, w, short, self.max_size), self.interp)] * len(images)
+        return [ResizeTransform(h, w, *shortest_edge_size(h, w, short, self.max_size))] * len(images)
 
 
 class RandomCropClip(ClipAugmentation):
