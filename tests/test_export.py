@@ -11,6 +11,7 @@ import torch
 from tests.video_fixtures import TINY_OPTS
 from videomt.inference.export import STEP_INPUTS, STEP_OUTPUTS, onnx_step_parity
 from videomt.inference.runtime import FrameStep
+from videomt.modeling.backbone import is_dinov3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml")
@@ -75,3 +76,17 @@ def test_bad_export_size_is_one_clear_error(exported, tmp_path):
     with pytest.raises(ValueError, match=f"60x64 must be positive multiples of the patch size {patch}$"):
         export_tool.main(["--config-file", QUICKSTART, "--output", str(tmp_path), "--input-size", "60", "64",
                           "--format", "onnx", *TINY_OPTS])
+
+
+def test_dinov3_step_exports_and_matches_onnxruntime(tmp_path):
+    """A DINOv3 encoder (RoPE positions computed from the frame size) exports with dynamic H, W too."""
+    opts = TINY_OPTS + ["MODEL.BACKBONE.MODEL_NAME", "facebook/dinov3-vits16-pretrain-lvd1689m",
+                        "MODEL.BACKBONE.PRETRAINED", ""]
+    torch.manual_seed(0)
+    assert export_tool.main(["--config-file", QUICKSTART, "--output", str(tmp_path), "--input-size", "64", "64",
+                             "--format", "onnx", "--check-frames", "0", *opts]) == 0
+    torch.manual_seed(0)  # the same random weights for the PyTorch side
+    model = export_tool.VideoPredictor(export_tool.load_config(QUICKSTART, opts)).model
+    assert is_dinov3(model.core.encoder)  # really the RoPE path
+    for size in ((64, 64), (32, 96)):
+        assert onnx_step_parity(model.core, str(tmp_path / "step.onnx"), size, num_frames=2) < 1e-4
