@@ -81,7 +81,7 @@ def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float,
         return m >= 0.5, owner
 
     n = kept.numel()
-    owned, original, inside = torch.zeros(n), torch.zeros(n), torch.zeros(n)
+    owned, original, inside = (torch.zeros(n, dtype=torch.int64) for _ in range(3))  # exact pixel counts
     for t in range(t_len):  # pass 1: areas over the whole video
         binary, owner = frame_maps(t)
         own = F.one_hot(owner.flatten(), n).T.reshape(n, h0, w0).bool()  # (N, H0, W0)
