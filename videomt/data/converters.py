@@ -3,16 +3,14 @@
 VIPSeg panoptic JSON -> one ``panoptic_gt_VIPSeg_<split>.json`` per split."""
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from typing import Iterable
 
 from PIL import Image
-from tqdm import tqdm
 
+from ..utils.dist import process_map
 from ..utils.files import read_json, write_json
 from .catalog import DatasetError
 from .metadata import COCO_TO_TARGET
@@ -102,9 +100,7 @@ def resize_vipseg_720p(src_root: str, dst_root: str, target_height: int = 720, i
         mask_src = ""
     jobs = [(v, img_src, mask_src, os.path.join(dst_root, "images"), os.path.join(dst_root, "panomasks"),
              target_height, jpeg_quality) for v in sorted(videos if videos is not None else os.listdir(img_src))]
-    with ProcessPoolExecutor(workers) if workers > 1 else contextlib.nullcontext() as pool:
-        written = pool.map(resize_vipseg_video, jobs, chunksize=4) if pool else map(resize_vipseg_video, jobs)
-        total = sum(tqdm(written, total=len(jobs), desc="VIPSeg -> 720p", unit="video", disable=not progress))
+    total = sum(process_map(resize_vipseg_video, jobs, workers, desc="VIPSeg -> 720p (videos)" if progress else None))
     for split in ("train.txt", "val.txt", "test.txt"):
         if os.path.isfile(os.path.join(src_root, split)):
             shutil.copyfile(os.path.join(src_root, split), os.path.join(dst_root, split))

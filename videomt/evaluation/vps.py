@@ -44,7 +44,7 @@ def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_d
     categories = normalize_categories(categories)
     stq_config = default_stq_config(categories) if "stq" in metrics else None
     jobs = [(v, categories, tuple(windows), "vpq" in metrics, stq_config) for v in videos]
-    results = process_map(_video_job, jobs, num_processes)
+    results = process_map(_video_job, jobs, num_processes, desc="/".join(metrics).upper() + " (videos)")
     out: dict[str, Any] = {}
     if "vpq" in metrics:
         total = sum((vpq for vpq, _ in results), np.zeros((len(windows), len(categories), 4)))

@@ -147,7 +147,8 @@ def evaluate_vss_files(videos: Iterable[tuple[str, Sequence[str], Sequence[str]]
                 if not os.path.isfile(path):
                     raise EvaluationError(f"video {vid}, frame {PurePath(gp).stem}: {what} missing: {path}")
         jobs.append((str(vid), gt_paths, pred_paths, int(num_classes), tuple(vc_windows), int(pred_offset)))
-    return summarize_vss(process_map(_vss_job, jobs, num_processes), num_classes, vc_windows, detail=detail)
+    stats = process_map(_vss_job, jobs, num_processes, desc="mIoU / VC (videos)")
+    return summarize_vss(stats, num_classes, vc_windows, detail=detail)
 
 
 def evaluate_vss(pred_dir: str | os.PathLike, data_root: str | os.PathLike, split: str = "val", *,
