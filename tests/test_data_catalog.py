@@ -468,8 +468,16 @@ def test_coco_bad_inputs(tmp_path):
     with pytest.raises(DatasetError, match="annotation 3 of image 2: mask size"):
         load_coco_pseudo_json(js, root, {1: 0, 3: 1})
     os.remove(os.path.join(root, "000002.jpg"))
-    with pytest.raises(DatasetError, match="000002.jpg not found"):
+    with pytest.raises(DatasetError, match=r"instances.json: image \S*train2017/000002.jpg not found"):
         load_coco_pseudo_json(js, root, {1: 0, 3: 1})
+
+
+def test_coco_image_in_a_subfolder(tmp_path):
+    data = fx.coco_dict()
+    data["images"][1]["file_name"] = "part2/000002.jpg"
+    js, root = fx.write_coco(str(tmp_path), data)
+    dicts = load_coco_pseudo_json(js, root, {1: 0, 3: 1})
+    assert [d["file_name"] for d in dicts] == [os.path.join(root, n) for n in ("000001.jpg", "part2/000002.jpg")]
 
 
 def test_vipseg_bad_inputs(tmp_path):
@@ -494,7 +502,7 @@ def test_vipseg_bad_inputs(tmp_path):
 def test_vspw_bad_inputs(tmp_path):
     data, split = fx.write_vspw(str(tmp_path))
     os.remove(os.path.join(data, "s2", "mask", "00001.png"))
-    with pytest.raises(DatasetError, match="00001.png: mask of frame 00001.jpg not found"):
+    with pytest.raises(DatasetError, match=r"video s2: semantic mask \S*s2/mask/00001.png not found"):
         load_vspw(data, split)
     for n in os.listdir(os.path.join(data, "s1", "origin")):
         os.remove(os.path.join(data, "s1", "origin", n))

@@ -469,6 +469,8 @@ def test_video_test_mapper_whole_video_and_pass_through(tmp_path):
     assert "instances" not in out and "sem_seg_file_names" not in out
     cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = 30, 35
     assert build_mapper(cfg, is_train=False)(d)["image"].shape[2:] == (26, 35)  # long side cap
+    with pytest.raises(DatasetError, match=r"video None: no frames \('file_names'\)"):
+        mapper({"file_name": d["file_names"][0], "image_id": 3})  # a still image is not a test video
 
 
 # ----------------------------------------------------------------------------- loaders

@@ -283,6 +283,9 @@ def test_ytvis22_short_and_long(tmp_path, scene):
     bad = vres + [dict(vres[0], video_id=999)]
     with pytest.raises(EvaluationError, match="999"):
         evaluate_ytvis22(str(tmp_path), bad)
+    assert evaluate_ytvis22({"short": s, "long": str(tmp_path / "gt_long.json")}, vres) == out
+    with pytest.raises(EvaluationError, match="give a folder or"):
+        evaluate_ytvis22((s, l), vres)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -355,6 +358,14 @@ def test_bad_uncompressed_rle_and_score(small):
         evaluate_ytvis(gt, [dict(res[0], score=float("nan"))])
     with pytest.raises(EvaluationError, match="no 'segmentations'"):
         evaluate_ytvis(gt, [{"video_id": 1, "category_id": 1, "score": 1.0}])
+
+
+def test_bad_area_ranges(small):
+    gt, res = small
+    with pytest.raises(EvaluationError, match="unknown area ranges 'lvis'"):
+        evaluate_ytvis(gt, res, area_ranges="lvis")
+    with pytest.raises(EvaluationError, match="area_ranges needs the keys"):
+        evaluate_ytvis(gt, res, area_ranges={"all": (0, 1e10), "small": (0, 1024)})
 
 
 def test_ground_truth_without_annotations(small):

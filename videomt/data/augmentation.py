@@ -66,8 +66,6 @@ class RotationTransform(Transform):
     def apply_image(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
             raise ValueError(f"RotationTransform: input is {img.shape[:2]} but expects {(self.h, self.w)}")
-        if self.angle % 360 == 0:
-            return img
         flag = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
         chans = (img.view(np.uint8) if img.dtype == np.bool_ else img).reshape(self.h, self.w, -1)  # (H, W, C)
         out = [cv2.warpAffine(np.ascontiguousarray(chans[:, :, c:c + _CV2_MAX_CHANNELS]), self.image_matrix,

@@ -88,7 +88,7 @@ def resize_vipseg_video(args: tuple[str, str, str, str, str, int, int]) -> int:
 
 def resize_vipseg_720p(src_root: str, dst_root: str, target_height: int = 720, image_dir: str = "imgs",
                        mask_dir: str = "panomasks", workers: int = 4, jpeg_quality: int = 75,
-                       videos: Iterable[str] | None = None, progress: bool = True) -> int:
+                       progress: bool = True) -> int:
     """Resize VIPSeg ``<src_root>/{imgs,panomasks}/<video>/`` to ``<dst_root>/{images,panomasks}`` (frames
     bilinear, masks nearest; masks are optional, as for the test split), copy the split files
     ``{train,val,test}.txt`` along, and return the number of frames written."""
@@ -99,7 +99,7 @@ def resize_vipseg_720p(src_root: str, dst_root: str, target_height: int = 720, i
         logger.warning("%s not found: resizing frames only", mask_src)
         mask_src = ""
     jobs = [(v, img_src, mask_src, os.path.join(dst_root, "images"), os.path.join(dst_root, "panomasks"),
-             target_height, jpeg_quality) for v in sorted(videos if videos is not None else os.listdir(img_src))]
+             target_height, jpeg_quality) for v in sorted(os.listdir(img_src))]
     total = sum(process_map(resize_vipseg_video, jobs, workers, desc="VIPSeg -> 720p (videos)" if progress else None))
     for split in ("train.txt", "val.txt", "test.txt"):
         if os.path.isfile(os.path.join(src_root, split)):

@@ -70,11 +70,11 @@ def _record(image_root: str, vid: str, images: list[dict]) -> dict:
 
 
 @gc_paused()
-def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, categories: list[dict] | None = None,
-                     check_files: bool = True) -> list[dict]:
+def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str,
+                     categories: list[dict] | None = None) -> list[dict]:
     """The videos of a VIPSeg panoptic JSON; ``categories`` (raw ``[{"id", "name", "isthing"}]``, default the
-    JSON's) define the things-first contiguous order. ``check_files``: every frame and mask must exist and the
-    first mask of each video have the frame size (header read only)."""
+    JSON's) define the things-first contiguous order. Every frame and mask must exist and the first mask of
+    each video have the frame size (header read only)."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not (isinstance(data.get("annotations"), list) or
@@ -118,16 +118,15 @@ def load_vipseg_json(json_file: str, image_root: str, panoptic_root: str, catego
             if not images:
                 raise DatasetError(f"{json_file}: video {vid} is empty (no images)")
             out.append(_record(image_root, vid, images))
-    if check_files:
-        for rec in out:
-            where = f"{json_file}: video {rec['video_id']}"
-            check_files_exist(rec["file_names"], "frame", where)
-            if "pan_seg_file_names" in rec:
-                check_files_exist(rec["pan_seg_file_names"], "panoptic mask", where)
-                mask_hw = image_size(rec["pan_seg_file_names"][0])
-                if mask_hw != (rec["height"], rec["width"]):
-                    raise DatasetError(f"{rec['pan_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with "
-                                       f"video {rec['video_id']} size [{rec['height']}, {rec['width']}]")
+    for rec in out:
+        where = f"{json_file}: video {rec['video_id']}"
+        check_files_exist(rec["file_names"], "frame", where)
+        if "pan_seg_file_names" in rec:
+            check_files_exist(rec["pan_seg_file_names"], "panoptic mask", where)
+            mask_hw = image_size(rec["pan_seg_file_names"][0])
+            if mask_hw != (rec["height"], rec["width"]):
+                raise DatasetError(f"{rec['pan_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with "
+                                   f"video {rec['video_id']} size [{rec['height']}, {rec['width']}]")
     logger.info("Loaded %d videos from %s", len(out), json_file)
     return out
 

@@ -11,7 +11,7 @@ import logging
 import os
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from .io import image_size, list_dir, require_dir
+from .io import check_files_exist, image_size, list_dir, require_dir
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +27,10 @@ def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> l
     return names
 
 
-def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_sizes: bool = True) -> list[dict]:
+def load_vspw(data_root: str, split_file: str, with_masks: bool = True) -> list[dict]:
     """The videos of ``split_file`` under ``data_root`` (``<root>/data``): frames are the sorted images of
     ``origin/`` (size from the first one's header); with ``with_masks`` (not for the test split) every frame
-    needs its mask, and with ``check_sizes`` the first mask has the frame size."""
+    needs its mask, and the first mask has the frame size."""
     require_dir(data_root, "VSPW data folder")
     out = []
     for vid in read_split_file(split_file):
@@ -44,12 +44,9 @@ def load_vspw(data_root: str, split_file: str, with_masks: bool = True, check_si
         rec = {"file_names": file_names, "height": h, "width": w, "length": len(frames), "video_id": vid}
         if with_masks:
             mask_dir = os.path.join(data_root, vid, "mask")
-            masks = list_dir(mask_dir, f"mask folder of video {vid} ({split_file})")
             rec["sem_seg_file_names"] = [os.path.join(mask_dir, os.path.splitext(n)[0] + ".png") for n in frames]
-            for n, path in zip(frames, rec["sem_seg_file_names"]):
-                if os.path.basename(path) not in masks:
-                    raise DatasetError(f"{path}: mask of frame {n} not found")
-            mask_hw = image_size(rec["sem_seg_file_names"][0]) if check_sizes else (h, w)
+            check_files_exist(rec["sem_seg_file_names"], "semantic mask", f"{split_file}: video {vid}")
+            mask_hw = image_size(rec["sem_seg_file_names"][0])
             if mask_hw != (h, w):
                 raise DatasetError(f"{rec['sem_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with frame "
                                    f"size [{h}, {w}] of video {vid}")

@@ -17,7 +17,7 @@ from pycocotools import mask as mask_util
 
 from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from ..utils.files import read_json
-from .io import check_files_exist, gc_paused, list_dir, require_dir
+from .io import check_files_exist, gc_paused, require_dir
 from .metadata import thing_metadata
 from .rle import to_rle
 
@@ -88,12 +88,12 @@ def _id_map(json_file: str, data: dict, dataset_name: str | None) -> dict:
 
 
 @gc_paused()
-def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = None, check_files: bool = True,
+def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = None,
                     skip_bad_videos: bool = False) -> list[dict]:
     """The videos of a YouTube-VIS-format JSON (``annotations`` only when it has some); ``dataset_name``'s
-    metadata gives the category mapping, or receives the JSON's. ``check_files``: every frame must exist;
-    ``skip_bad_videos``: drop (and count in the log) videos with an error instead of raising. Polygons of
-    < 3 points are removed (counted)."""
+    metadata gives the category mapping, or receives the JSON's. Every frame must exist; ``skip_bad_videos``:
+    drop (and count in the log) videos with an error instead of raising. Polygons of < 3 points are removed
+    (counted)."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
@@ -110,8 +110,7 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
     for i, v in enumerate(data["videos"]):
         try:
             rec = _video_record(json_file, image_root, v, i)
-            if check_files:
-                check_files_exist(rec["file_names"], "frame", f"{json_file}: video {rec['video_id']}")
+            check_files_exist(rec["file_names"], "frame", f"{json_file}: video {rec['video_id']}")
         except DatasetError as e:
             fail(v.get("id", f"#{i}") if isinstance(v, dict) else f"#{i}", e)
             continue
@@ -169,27 +168,24 @@ def load_ytvis_json(json_file: str, image_root: str, dataset_name: str | None = 
 
 
 @gc_paused()
-def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: dict[int, int],
-                          check_files: bool = True) -> list[dict]:
+def load_coco_pseudo_json(json_file: str, image_root: str, coco_to_contiguous: dict[int, int]) -> list[dict]:
     """The images of a COCO instances JSON for pseudo-video training, ``category_id`` mapped through
     ``coco_to_contiguous`` (COCO id -> TARGET contiguous index, SPEC 5.2); annotations of other categories
-    are dropped (counted in the log), so an image may keep none."""
+    are dropped (counted in the log), so an image may keep none. Every image file must exist."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) or \
             not isinstance(data.get("annotations", []), list):
         raise DatasetError(f"{json_file}: not a COCO instances JSON (no 'images' list)")
-    names = list_dir(image_root, "image folder") if check_files else None
     images: dict[Any, dict] = {}
     for i, im in enumerate(data["images"]):
         try:
             iid, fname, h, w = im["id"], im["file_name"], int(im["height"]), int(im["width"])
         except (KeyError, TypeError, ValueError):
             raise DatasetError(f"{json_file}: images[{i}] must have 'id', 'file_name', 'height', 'width'") from None
-        if names is not None and fname not in names:
-            raise DatasetError(f"{json_file}: image {iid}: file {os.path.join(image_root, fname)} not found")
         images[iid] = {"file_name": os.path.join(image_root, fname), "height": h, "width": w, "image_id": iid,
                        "annotations": []}
+    check_files_exist([im["file_name"] for im in images.values()], "image", json_file)
     dropped = bad_polygons = 0
     for a in data.get("annotations", []):
         try:

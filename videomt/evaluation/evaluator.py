@@ -91,12 +91,10 @@ class YTVISEvaluator(DatasetEvaluator):
         return {"segm": evaluate_ytvis(gt, records)}
 
 
-def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: DatasetEvaluator,
-                         autocast: bool | None = None) -> dict:
-    """Run ``model`` (no_grad; fp16 autocast on CUDA or if ``autocast``) on ``data_loader`` and evaluate; no trainer."""
+def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: DatasetEvaluator) -> dict:
+    """Run ``model`` (no_grad; fp16 autocast on CUDA) on ``data_loader`` and evaluate; no trainer."""
     device = next(model.parameters()).device
-    autocast = device.type == "cuda" if autocast is None else autocast
-    amp = torch.autocast(device.type, dtype=torch.float16) if autocast else contextlib.nullcontext()
+    amp = torch.autocast("cuda", dtype=torch.float16) if device.type == "cuda" else contextlib.nullcontext()
     evaluator.reset()
     frames, start = 0, time.perf_counter()
     was_training = model.training

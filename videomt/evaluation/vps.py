@@ -37,11 +37,9 @@ def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_d
     if bad or not metrics:
         raise EvaluationError(f"unknown metrics {bad or metrics}; use 'vpq' and/or 'stq'")
     videos, gt_data = pair_vps_videos(pred_json, pred_dir, gt_json, gt_dir)
-    if categories is None:
-        if "categories" not in gt_data:
-            raise EvaluationError("no categories given and the ground-truth JSON has none")
-        categories = gt_data["categories"]
-    categories = normalize_categories(categories)
+    if categories is None and "categories" not in gt_data:
+        raise EvaluationError("no categories given and the ground-truth JSON has none")
+    categories = normalize_categories(gt_data["categories"] if categories is None else categories)
     stq_config = default_stq_config(categories) if "stq" in metrics else None
     jobs = [(v, categories, tuple(windows), "vpq" in metrics, stq_config) for v in videos]
     results = process_map(_video_job, jobs, num_processes, desc="/".join(metrics).upper() + " (videos)")

@@ -208,24 +208,20 @@ def _area_ranges(area_ranges: Any) -> list[list[float]]:
         if area_ranges not in table:
             raise EvaluationError(f"unknown area ranges {area_ranges!r} (use 'ytvis' or 'coco')")
         area_ranges = table[area_ranges]
-    if isinstance(area_ranges, Mapping):
-        if any(k not in area_ranges for k in AREA_LABELS):
-            raise EvaluationError(f"area_ranges needs the keys {AREA_LABELS}")
-        area_ranges = [area_ranges[k] for k in AREA_LABELS]
-    if len(area_ranges) != 4:
-        raise EvaluationError("area_ranges needs 4 ranges: all, small, medium, large")
-    return [[float(x) for x in r] for r in area_ranges]
+    if not isinstance(area_ranges, Mapping) or any(k not in area_ranges for k in AREA_LABELS):
+        raise EvaluationError(f"area_ranges needs the keys {AREA_LABELS}")
+    return [[float(x) for x in area_ranges[k]] for k in AREA_LABELS]
 
 
 def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
-             area_ranges: Mapping[str, Sequence[float]] | Sequence[Sequence[float]] | str | None = None,
+             area_ranges: Mapping[str, Sequence[float]] | str | None = None,
              max_dets: Sequence[int] = (1, 10, 100), per_category: bool = False) -> dict[str, float]:
     """``AP, AP50, AP75, APs, APm, APl``, ``AR<m>`` per ``max_dets`` (AP uses the largest) and, with ``per_category``,
     ``AP-<category name>`` of YouTube-VIS / OVIS track predictions. ``gt``: JSON path or dict with ``videos``
     (``height``, ``width``, ``file_names`` or ``length``), ``categories`` and ``annotations`` (per-frame
     ``segmentations``: RLE, uncompressed RLE, polygons or null; optional ``areas``, ``iscrowd``). ``results``: the
     server format, a list (or JSON path) of ``{"video_id", "category_id", "score", "segmentations": [RLE or None
-    per frame]}``. ``area_ranges``: ``"ytvis"`` (default), ``"coco"``, ``{label: (lo, hi)}`` or 4 ranges."""
+    per frame]}``. ``area_ranges``: ``"ytvis"`` (default), ``"coco"`` or ``{label: (lo, hi)}`` for all 4 labels."""
     gt, results = load_ytvis_gt(gt), load_results(results)
     if not results:
         logger.warning("no predictions to score: every AP and AR is 0")
@@ -258,30 +254,25 @@ def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Itera
 
 
 def _ytvis22_sources(gt: Any) -> tuple[Any, Any, Any]:
-    """(short, long, full or None) ground truths from a folder, a dict or a sequence."""
+    """(short, long, full or None) ground truths from a folder or a dict."""
     if isinstance(gt, (str, os.PathLike)):
         if not os.path.isdir(gt):
             raise EvaluationError(f"YouTube-VIS 2022 ground-truth folder not found: {os.fspath(gt)}")
         full = os.path.join(gt, "gt.json")
         return (os.path.join(gt, "gt_short.json"), os.path.join(gt, "gt_long.json"),
                 full if os.path.exists(full) else None)
-    if not isinstance(gt, Mapping):
-        items = list(gt)
-        if len(items) not in (2, 3):
-            raise EvaluationError("YouTube-VIS 2022 ground truth: give (gt_short, gt_long[, gt])")
-        gt = dict(zip(("short", "long", "full"), items))
-    if "short" not in gt or "long" not in gt:
-        raise EvaluationError("YouTube-VIS 2022 ground truth needs 'short' and 'long' entries")
+    if not isinstance(gt, Mapping) or "short" not in gt or "long" not in gt:
+        raise EvaluationError("YouTube-VIS 2022 ground truth: give a folder or {'short', 'long'[, 'full']}")
     return gt["short"], gt["long"], gt.get("full")
 
 
-def evaluate_ytvis22(gt: str | os.PathLike | Mapping | Sequence, results: str | os.PathLike | Iterable[Mapping], *,
+def evaluate_ytvis22(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
                      area_ranges: Any = None, max_dets: Sequence[int] = (1, 10, 100)) -> dict[str, float]:
     """YouTube-VIS 2022 validation, short and long videos scored apart, in percent: ``mAP, AP50, AP75, AR1,
     AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo names ``AP^L``
     (= mAP_L) and ``AR^L_10`` (= AR10_L). ``gt``: a folder with ``gt_short.json``, ``gt_long.json`` (and
-    optionally ``gt.json``, all videos), or ``{"short", "long"[, "full"]}`` / ``(short, long[, full])``
-    paths or dicts. Every result must belong to a known video (of ``gt.json`` if given, else short + long)."""
+    optionally ``gt.json``, all videos), or ``{"short", "long"[, "full"]}`` paths or dicts. Every result must
+    belong to a known video (of ``gt.json`` if given, else short + long)."""
     short, long, full = _ytvis22_sources(gt)
     results = load_results(results)
     subsets = {"S": load_ytvis_gt(short), "L": load_ytvis_gt(long)}

@@ -26,15 +26,9 @@ class VideoTestMapper:
         return dict(augmentations=build_test_augmentation(cfg), image_format=cfg.INPUT.FORMAT)
 
     def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
-        if "file_names" in dataset_dict:
-            files = list(dataset_dict["file_names"])
-        elif "file_name" in dataset_dict:  # a still image is a one-frame video
-            files = [dataset_dict["file_name"]]
-            dataset_dict = dict(dataset_dict, file_names=files)
-        else:
-            raise DatasetError(f"video {dataset_dict.get('video_id')}: no 'file_names'")
-        if not files:
-            raise DatasetError(f"video {dataset_dict.get('video_id')}: has no frames")
+        files = list(dataset_dict.get("file_names") or [])
+        if not files:  # e.g. a COCO image dict: still images make training pseudo-clips only
+            raise DatasetError(f"video {dataset_dict.get('video_id')}: no frames ('file_names')")
         frames = read_clip_frames(dataset_dict, range(len(files)))
         h, w = frames[0].shape[:2]
         frames, _ = apply_clip_augmentations(self.augmentations, frames,
@@ -43,7 +37,7 @@ class VideoTestMapper:
             "image": frames_to_tensor(frames, self.image_format),
             "height": dataset_dict.get("height", h),
             "width": dataset_dict.get("width", w),
-            "video_id": dataset_dict.get("video_id", dataset_dict.get("image_id")),
+            "video_id": dataset_dict.get("video_id"),
             "file_names": files,
             "length": dataset_dict.get("length", len(files)),
         }
