@@ -83,7 +83,8 @@ def test_stream_and_offline_agree_on_the_last_frame(frames_dir, tmp_path):
     demo(frames_dir, tmp_path / "off", "--confidence-threshold", "0")
     demo(frames_dir, tmp_path / "on", "--confidence-threshold", "0", "--stream")
     last = f"frame_{T - 1:03d}.png"
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "off" / last)), np.asarray(Image.open(tmp_path / "on" / last)))
+    off, on = (np.asarray(Image.open(tmp_path / run / last)) for run in ("off", "on"))
+    assert np.array_equal(off, on)
 
 
 @pytest.mark.parametrize("args, message", [

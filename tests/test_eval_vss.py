@@ -93,7 +93,8 @@ def write_vspw(root, videos):
         os.makedirs(os.path.join(root, "VSPW_480p", "data", vid, "mask"))
         os.makedirs(os.path.join(root, "pred", vid))
         for t, (g, p) in enumerate(zip(gt, pred)):
-            Image.fromarray(g.astype(np.uint8)).save(os.path.join(root, "VSPW_480p", "data", vid, "mask", f"{t:08d}.png"))
+            mask_dir = os.path.join(root, "VSPW_480p", "data", vid, "mask")
+            Image.fromarray(g.astype(np.uint8)).save(os.path.join(mask_dir, f"{t:08d}.png"))
             Image.fromarray(p.astype(np.uint8)).save(os.path.join(root, "pred", vid, f"{t:08d}.png"))
     with open(os.path.join(root, "VSPW_480p", "val.txt"), "w") as f:
         f.write("\n".join(videos) + "\n")

@@ -183,8 +183,8 @@ def test_track_split_in_two_scores_what_the_iou_rule_says():
                       [[rle(m) for m in g]])
     np.testing.assert_allclose(ious[:, 0], [250 / 400, 150 / 400])
     gt = one_video(h, w, 4, [(1, g)])
-    res = [{"video_id": 1, "category_id": 1, "score": s, "segmentations": [rle(m) if m is not None else None for m in d]}
-           for s, d in ((0.9, d1), (0.8, d2))]
+    res = [{"video_id": 1, "category_id": 1, "score": s,
+            "segmentations": [rle(m) if m is not None else None for m in d]} for s, d in ((0.9, d1), (0.8, d2))]
     out = evaluate_ytvis(gt, res)
     # d1 is a true positive at IoU thresholds 0.50, 0.55, 0.60 (3 of 10), d2 never matches.
     assert out["AP50"] == pytest.approx(100.0)
@@ -296,7 +296,8 @@ def small():
     h, w = 20, 30
     g = [square(h, w, 2, 2, 6), square(h, w, 3, 3, 6), None]
     gt = one_video(h, w, 3, [(1, g)], cats=(1, 2))
-    res = [{"video_id": 1, "category_id": 1, "score": 0.5, "segmentations": [rle(m) if m is not None else None for m in g]}]
+    res = [{"video_id": 1, "category_id": 1, "score": 0.5,
+            "segmentations": [rle(m) if m is not None else None for m in g]}]
     assert evaluate_ytvis(gt, res)["AP"] == pytest.approx(100.0)
     return gt, res
 

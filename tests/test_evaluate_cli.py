@@ -94,7 +94,8 @@ def test_missing_file_and_usage_errors(tmp_path):
     with zipfile.ZipFile(tmp_path / "gt.zip", "w") as z:
         z.writestr("gt.json", "{}")
     r = cli("ytvis", "--gt", tmp_path / "gt.zip", "--results", tmp_path / "nope2.json")
-    assert r.returncode == 2 and r.stderr == f"error: {tmp_path / 'gt.zip'}: ground-truth file is a zip archive, not JSON\n"
+    assert r.returncode == 2
+    assert r.stderr == f"error: {tmp_path / 'gt.zip'}: ground-truth file is a zip archive, not JSON\n"
     r = cli("nonsense")
     assert r.returncode == 2 and "Traceback" not in r.stderr
 

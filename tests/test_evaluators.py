@@ -34,7 +34,8 @@ def _vis_outputs_from_gt(d, label_shift=0):
     tracks = {}
     for t, objs in enumerate(d["annotations"]):
         for o in objs:
-            entry = tracks.setdefault(o["id"], (o["category_id"], np.zeros((d["length"], d["height"], d["width"]), bool)))
+            empty = np.zeros((d["length"], d["height"], d["width"]), bool)
+            entry = tracks.setdefault(o["id"], (o["category_id"], empty))
             entry[1][t] = _decode(o["segmentation"], d["height"], d["width"])
     labels = torch.tensor([(c + label_shift) % 5 for c, _ in tracks.values()])
     return {"pred_scores": torch.ones(len(tracks)), "pred_labels": labels,
@@ -105,7 +106,8 @@ def test_build_evaluator_checks_task_and_classes():
     assert isinstance(build_evaluator(cfg, "synthetic_vis_val", "/tmp/x"), YTVISEvaluator)
     with pytest.raises(ValueError, match="evaluated as 'vss'"):
         build_evaluator(cfg, "synthetic_vss_val", "/tmp/x")
-    for task, name, n in (("vis", "synthetic_vis_val", 5), ("vps", "synthetic_vps_val", 8), ("vss", "synthetic_vss_val", 8)):
+    for task, n in (("vis", 5), ("vps", 8), ("vss", 8)):
+        name = f"synthetic_{task}_val"
         cfg = small_cfg(**{"MODEL.BACKBONE.TEST.TASK": task, "MODEL.BACKBONE.NUM_CLASSES": n})
         build_evaluator(cfg, name, "/tmp/x")
         cfg.MODEL.BACKBONE.NUM_CLASSES = n + 1
