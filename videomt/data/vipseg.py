@@ -18,8 +18,8 @@ import logging
 import os
 from typing import Any
 
-from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from ..utils.files import read_json
+from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from .io import check_files_exist, gc_paused, image_size, require_dir
 from .metadata import things_first_metadata
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pycocotools import mask as mask_util
 
-from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from ..utils.files import read_json
+from .catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from .io import check_files_exist, gc_paused, require_dir
 from .metadata import thing_metadata
 from .rle import to_rle
