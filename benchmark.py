@@ -17,6 +17,7 @@ No dataset and no weights are needed: weights are random unless ``--model-weight
 else from random frames of the configured test size (a 720x1280 video resized as the test mapper
 does), or exactly ``--input-size H W`` (padded to the size divisibility).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,15 +34,23 @@ from tqdm import tqdm
 
 from videomt.cli import run_cli
 from videomt.config import load_config
+from videomt.convert import convert_to_hf
 from videomt.data import DatasetCatalog
 from videomt.data.augmentation import shortest_edge_size
 from videomt.data.catalog import DatasetError
 from videomt.data.mappers.inference import VideoTestMapper
 from videomt.evaluation.evaluator import YTVISEvaluator
 from videomt.inference import VideoPredictor, open_video
-from videomt.inference.benchmarking import (count_flops, environment, peak_memory_mb, reset_peak_memory,
-                                            summarize, time_frames, time_online, time_throughput)
-from videomt.convert import convert_to_hf
+from videomt.inference.benchmarking import (
+    count_flops,
+    environment,
+    peak_memory_mb,
+    reset_peak_memory,
+    summarize,
+    time_frames,
+    time_online,
+    time_throughput,
+)
 from videomt.inference.runtime import CoreRunner
 from videomt.inference.writers import Mp4Writer
 from videomt.model import pad_frames
@@ -51,36 +60,85 @@ DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--task", required=True, choices=TASKS)
     p.add_argument("--config-file", required=True, metavar="FILE")
-    p.add_argument("--model-weights", default=None, help="checkpoint (default: MODEL.WEIGHTS, else random)")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument(
+        "--model-weights", default=None, help="checkpoint (default: MODEL.WEIGHTS, else random)"
+    )
+    p.add_argument(
+        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+    )
     p.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"])
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help="torch.compile the per-frame step (default: on for CUDA, off for CPU)")
-    p.add_argument("--compile-mode", default=None,
-                   help="torch.compile mode (default: reduce-overhead = CUDA graphs on a GPU, default on CPU)")
+    p.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="torch.compile the per-frame step (default: on for CUDA, off for CPU)",
+    )
+    p.add_argument(
+        "--compile-mode",
+        default=None,
+        help="torch.compile mode (default: reduce-overhead = CUDA graphs on a GPU, default on CPU)",
+    )
     p.add_argument("--warmup-iters", type=int, default=10, help="untimed frames (steps) first")
     p.add_argument("--iters", type=int, default=100, help="timed frames (steps)")
-    p.add_argument("--input-size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                   help="random frames of this size instead of the dataset / configured test size")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        metavar=("H", "W"),
+        default=None,
+        help="random frames of this size instead of the dataset / configured test size",
+    )
     p.add_argument("--streams", type=int, default=4, help="--task throughput: concurrent streams")
-    p.add_argument("--end-to-end", action="store_true",
-                   help="--task fps: also time decoding + resizing + model + causal post-processing per frame")
+    p.add_argument(
+        "--end-to-end",
+        action="store_true",
+        help="--task fps: also time decoding + resizing + model + causal post-processing per frame",
+    )
     p.add_argument("--num-videos", type=int, default=5, help="dataset videos to cycle over (fps)")
     p.add_argument("--frames", type=int, default=6, help="--task hf: frames per clip")
-    p.add_argument("--video-frames", type=int, default=1000, help="--task offline: length of the generated video")
-    p.add_argument("--video-size", type=int, nargs=2, default=list(DEFAULT_VIDEO_HW), metavar=("H", "W"),
-                   help="--task offline: frame size of the generated video")
-    p.add_argument("--cache-mb", type=float, default=1024.0,
-                   help="--task offline: mask logits cached between the passes (beyond: the model re-runs)")
+    p.add_argument(
+        "--video-frames",
+        type=int,
+        default=1000,
+        help="--task offline: length of the generated video",
+    )
+    p.add_argument(
+        "--video-size",
+        type=int,
+        nargs=2,
+        default=list(DEFAULT_VIDEO_HW),
+        metavar=("H", "W"),
+        help="--task offline: frame size of the generated video",
+    )
+    p.add_argument(
+        "--cache-mb",
+        type=float,
+        default=1024.0,
+        help="--task offline: mask logits cached between the passes (beyond: the model re-runs)",
+    )
     p.add_argument("--json", default=None, metavar="OUT", help="write the results as JSON")
-    p.add_argument("--model-type", choices=["dinov2", "dinov3"], default=None, help="accepted for the reference CLI")
-    p.add_argument("--fused-qkv", action="store_true",
-                   help="accepted for the reference CLI (sets MODEL.BACKBONE.FUSED_QKV)")
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[],
-                   help="KEY VALUE config overrides (also accepted after --opts, as in the reference)")
+    p.add_argument(
+        "--model-type",
+        choices=["dinov2", "dinov3"],
+        default=None,
+        help="accepted for the reference CLI",
+    )
+    p.add_argument(
+        "--fused-qkv",
+        action="store_true",
+        help="accepted for the reference CLI (sets MODEL.BACKBONE.FUSED_QKV)",
+    )
+    p.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="KEY VALUE config overrides (also accepted after --opts, as in the reference)",
+    )
     argv = list(sys.argv[1:] if argv is None else argv)
     return p.parse_args([a for a in argv if a != "--opts"])
 
@@ -97,7 +155,7 @@ def check_args(args) -> None:
     for name in ("warmup_iters", "iters", "streams", "num_videos", "frames", "video_frames"):
         value = getattr(args, name)
         if value < (0 if name == "warmup_iters" else 1):
-            bound = '>= 0' if name == 'warmup_iters' else '>= 1'
+            bound = ">= 0" if name == "warmup_iters" else ">= 1"
             raise ValueError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
     if args.input_size and min(args.input_size) < 1:
         raise ValueError(f"--input-size must be positive, got {args.input_size}")
@@ -111,10 +169,14 @@ def random_video(predictor: VideoPredictor, hw: tuple[int, int], frames: int) ->
 
 
 def configured_size(cfg) -> tuple[int, int]:
-    return shortest_edge_size(*DEFAULT_VIDEO_HW, int(cfg.INPUT.MIN_SIZE_TEST), int(cfg.INPUT.MAX_SIZE_TEST))
+    return shortest_edge_size(
+        *DEFAULT_VIDEO_HW, int(cfg.INPUT.MIN_SIZE_TEST), int(cfg.INPUT.MAX_SIZE_TEST)
+    )
 
 
-def dataset_videos(cfg, predictor: VideoPredictor, count: int) -> tuple[list[torch.Tensor], str] | None:
+def dataset_videos(
+    cfg, predictor: VideoPredictor, count: int
+) -> tuple[list[torch.Tensor], str] | None:
     """The first ``count`` test videos, mapped and normalised untimed; None when not on disk."""
     if not cfg.DATASETS.TEST:
         return None
@@ -130,19 +192,27 @@ def dataset_videos(cfg, predictor: VideoPredictor, count: int) -> tuple[list[tor
 def frames_source(args, cfg, predictor) -> tuple[list[torch.Tensor], str]:
     length = max(1, min(30, args.warmup_iters + args.iters))
     if args.input_size:
-        return [random_video(predictor, tuple(args.input_size), length)], "random frames (--input-size)"
+        return [
+            random_video(predictor, tuple(args.input_size), length)
+        ], "random frames (--input-size)"
     found = dataset_videos(cfg, predictor, args.num_videos)
     if found:
         return found[0], f"dataset {found[1]}"
     hw = configured_size(cfg)
     source_hw = f"{DEFAULT_VIDEO_HW[0]}x{DEFAULT_VIDEO_HW[1]}"
-    return [random_video(predictor, hw, length)], f"random frames ({source_hw} resized to {hw[0]}x{hw[1]})"
+    return [
+        random_video(predictor, hw, length)
+    ], f"random frames ({source_hw} resized to {hw[0]}x{hw[1]})"
 
 
 def synthetic_mp4(path: str, hw: tuple[int, int], num_frames: int) -> str:
     """An H.264 MP4 of a textured pattern panning right (written frame by frame)."""
     rng = np.random.default_rng(0)
-    base = rng.integers(0, 256, (hw[0] // 8 + 1, hw[1] // 8 + 1, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    base = (
+        rng.integers(0, 256, (hw[0] // 8 + 1, hw[1] // 8 + 1, 3), dtype=np.uint8)
+        .repeat(8, 0)
+        .repeat(8, 1)
+    )
     with Mp4Writer(path, 25) as writer:
         for t in range(num_frames):
             writer.write(np.roll(base, 2 * t, axis=1)[: hw[0], : hw[1]])
@@ -155,8 +225,13 @@ def end_to_end(args, predictor, tmp: str) -> dict:
     path = synthetic_mp4(os.path.join(tmp, "video.mp4"), hw, args.warmup_iters + args.iters)
     frames = iter(open_video(path))
     stream = predictor.stream()
-    times = time_frames(lambda: stream.step(next(frames)), predictor.device, args.warmup_iters, args.iters,
-                        desc="end-to-end")
+    times = time_frames(
+        lambda: stream.step(next(frames)),
+        predictor.device,
+        args.warmup_iters,
+        args.iters,
+        desc="end-to-end",
+    )
     return summarize(times)
 
 
@@ -170,22 +245,39 @@ def offline_video(args, predictor, tmp: str) -> dict:
     start = time.perf_counter()
     count = sum(1 for _ in predictor(path, progress=True))
     seconds = time.perf_counter() - start
-    padded = pad_frames(torch.zeros(1, 3, *shortest_edge_size(*hw, int(predictor.cfg.INPUT.MIN_SIZE_TEST),
-                                                              int(predictor.cfg.INPUT.MAX_SIZE_TEST))),
-                        predictor.model.size_divisibility).shape[-2:]
+    padded = pad_frames(
+        torch.zeros(
+            1,
+            3,
+            *shortest_edge_size(
+                *hw, int(predictor.cfg.INPUT.MIN_SIZE_TEST), int(predictor.cfg.INPUT.MAX_SIZE_TEST)
+            ),
+        ),
+        predictor.model.size_divisibility,
+    ).shape[-2:]
     core = predictor.model.core
     mask_logits_mb = count * core.num_queries * (padded[0] // 4) * (padded[1] // 4) * 4 / 2**20
-    return {"video_frames": count, "video_size": list(hw), "seconds": seconds, "fps": count / seconds,
-            "cache_mb": predictor.cache_bytes / 2**20, "second_pass": predictor.last_offline_run["second_pass"],
-            "rss_before_mb": baseline, "whole_video_frames_mb": count * hw[0] * hw[1] * 3 / 2**20,
-            "whole_video_mask_logits_mb": mask_logits_mb, "model_input_size": list(padded)}
+    return {
+        "video_frames": count,
+        "video_size": list(hw),
+        "seconds": seconds,
+        "fps": count / seconds,
+        "cache_mb": predictor.cache_bytes / 2**20,
+        "second_pass": predictor.last_offline_run["second_pass"],
+        "rss_before_mb": baseline,
+        "whole_video_frames_mb": count * hw[0] * hw[1] * 3 / 2**20,
+        "whole_video_mask_logits_mb": mask_logits_mb,
+        "model_input_size": list(padded),
+    }
 
 
 def precision_parity(args, cfg, tmp: str) -> dict:
     """Instance AP on ``DATASETS.TEST[0]`` (first ``--num-videos`` videos) of the offline predictor
     in fp32 and in ``--dtype``, with the same weights, and how much their predictions agree."""
     if cfg.MODEL.BACKBONE.TEST.TASK != "vis":
-        raise ValueError("--task precision scores instance segmentation (MODEL.BACKBONE.TEST.TASK vis)")
+        raise ValueError(
+            "--task precision scores instance segmentation (MODEL.BACKBONE.TEST.TASK vis)"
+        )
     name = cfg.DATASETS.TEST[0]
     dicts = DatasetCatalog.get(name)[: args.num_videos]
     out, tracks = {"dataset": name, "videos": len(dicts)}, {}
@@ -196,25 +288,36 @@ def precision_parity(args, cfg, tmp: str) -> dict:
         tracks[dtype] = []
         for d in tqdm(dicts, desc=dtype, unit="video"):
             frames = list(predictor(d["file_names"]))
-            video = {"pred_scores": frames[0]["scores"], "pred_labels": frames[0]["labels"],
-                     "pred_ids": frames[0]["track_ids"], "pred_masks": torch.stack([f["masks"] for f in frames], 1)}
+            video = {
+                "pred_scores": frames[0]["scores"],
+                "pred_labels": frames[0]["labels"],
+                "pred_ids": frames[0]["track_ids"],
+                "pred_masks": torch.stack([f["masks"] for f in frames], 1),
+            }
             evaluator.process([{"video_id": d["video_id"]}], [video])
             tracks[dtype].append(video)
         out[f"ap_{dtype}"] = evaluator.evaluate()["segm"]["AP"]
     same, ious = [], []
     for a, b in zip(tracks["fp32"], tracks[args.dtype]):
-        pairs_b = {(int(i), int(c)): m for i, c, m in zip(b["pred_ids"], b["pred_labels"], b["pred_masks"])}
+        pairs_b = {
+            (int(i), int(c)): m for i, c, m in zip(b["pred_ids"], b["pred_labels"], b["pred_masks"])
+        }
         for i, c, m in zip(a["pred_ids"], a["pred_labels"], a["pred_masks"]):
             other = pairs_b.get((int(i), int(c)))
             same.append(other is not None)
             if other is not None:
                 union = (m | other).sum()
                 ious.append(float((m & other).sum() / union) if union else 1.0)
-    out.update(same_tracks_fraction=float(np.mean(same)), mean_mask_iou_same_tracks=float(np.mean(ious)),
-               ap_delta=out[f"ap_{args.dtype}"] - out["ap_fp32"])
-    print(f"AP fp32 {out['ap_fp32']:.2f}, {args.dtype} {out[f'ap_{args.dtype}']:.2f}; "
-          f"{100 * out['same_tracks_fraction']:.1f}% of the (track, class) pairs identical, "
-          f"their mask IoU {out['mean_mask_iou_same_tracks']:.4f}")
+    out.update(
+        same_tracks_fraction=float(np.mean(same)),
+        mean_mask_iou_same_tracks=float(np.mean(ious)),
+        ap_delta=out[f"ap_{args.dtype}"] - out["ap_fp32"],
+    )
+    print(
+        f"AP fp32 {out['ap_fp32']:.2f}, {args.dtype} {out[f'ap_{args.dtype}']:.2f}; "
+        f"{100 * out['same_tracks_fraction']:.1f}% of the (track, class) pairs identical, "
+        f"their mask IoU {out['mean_mask_iou_same_tracks']:.4f}"
+    )
     return out
 
 
@@ -230,48 +333,72 @@ def compare_with_hf(args, cfg, tmp: str) -> dict:
     """Clip inference (``--frames`` frames at IMG_SIZE x IMG_SIZE, e.g. 640x640) of HF transformers'
     ``VideomtForUniversalSegmentation`` in fp32 against ours in fp32 and bf16 on the same weights:
     runs alternate between the variants (rotating order), medians reported."""
-    from transformers import VideomtForUniversalSegmentation  # optional (dev extra): only this task needs it
+    from transformers import (
+        VideomtForUniversalSegmentation,
+    )  # optional (dev extra): only this task needs it
 
     torch.manual_seed(0)
     ours = VideoPredictor(cfg, weights=args.model_weights, device="cpu").model
     ckpt = os.path.join(tmp, "ours.pth")
     torch.save({"model": ours.state_dict()}, ckpt)
-    hf = VideomtForUniversalSegmentation.from_pretrained(convert_to_hf(ckpt, os.path.join(tmp, "hf"))).eval()
+    hf = VideomtForUniversalSegmentation.from_pretrained(
+        convert_to_hf(ckpt, os.path.join(tmp, "hf"))
+    ).eval()
     side = int(cfg.MODEL.BACKBONE.IMG_SIZE)  # HF's VidEoMT has no position interpolation
     hw = tuple(args.input_size) if args.input_size else (side, side)
     if hw != (side, side):
-        raise ValueError(f"--task hf: HF's VidEoMT runs only at MODEL.BACKBONE.IMG_SIZE x IMG_SIZE ({side}x{side}), "
-                         f"got --input-size {hw[0]} {hw[1]}")
+        raise ValueError(
+            f"--task hf: HF's VidEoMT runs only at MODEL.BACKBONE.IMG_SIZE x IMG_SIZE ({side}x{side}), "
+            f"got --input-size {hw[0]} {hw[1]}"
+        )
     video = torch.randn(1, args.frames, 3, *hw, generator=torch.Generator().manual_seed(0))
-    runners = {"ours_fp32": CoreRunner(ours.core),
-               "ours_bf16": CoreRunner(copy.deepcopy(ours.core), dtype="bf16"),
-               "ours_bf16_autocast_only": CoreRunner(copy.deepcopy(ours.core), dtype="bf16", cast_weights=False)}
+    runners = {
+        "ours_fp32": CoreRunner(ours.core),
+        "ours_bf16": CoreRunner(copy.deepcopy(ours.core), dtype="bf16"),
+        "ours_bf16_autocast_only": CoreRunner(
+            copy.deepcopy(ours.core), dtype="bf16", cast_weights=False
+        ),
+    }
 
     def run_hf():
         with torch.inference_mode():
             out = hf(pixel_values_videos=video)
         return out.class_queries_logits, out.masks_queries_logits
 
-    variants = {"hf_fp32": run_hf, **{k: (lambda r=r: r.window(video[0], None)[:2]) for k, r in runners.items()}}
+    variants = {
+        "hf_fp32": run_hf,
+        **{k: (lambda r=r: r.window(video[0], None)[:2]) for k, r in runners.items()},
+    }
     outputs = {k: fn() for k, fn in variants.items()}  # also the warm-up run
     times = {k: [] for k in variants}
     names = list(variants)
     for rep in tqdm(range(args.iters), desc="hf vs ours", unit="round"):
-        for k in names[rep % len(names):] + names[:rep % len(names)]:
+        for k in names[rep % len(names) :] + names[: rep % len(names)]:
             times[k].extend(time_frames(variants[k], "cpu", 0, 1, desc=k))
     ref_logits, ref_masks = (t.reshape(-1) for t in outputs["hf_fp32"])
-    result = {"frames": args.frames, "input_size": list(hw), "hf_attn_implementation": hf.config._attn_implementation}
+    result = {
+        "frames": args.frames,
+        "input_size": list(hw),
+        "hf_attn_implementation": hf.config._attn_implementation,
+    }
     hf_median = float(np.median(times["hf_fp32"]))
     for k in names:
         logits, masks = (t.reshape(-1) for t in outputs[k])
         median = float(np.median(times[k]))
-        result[k] = {"s_median": median / 1000, "s_min": min(times[k]) / 1000, "s_all": [t / 1000 for t in times[k]],
-                     "fps": 1000 * args.frames / median, "speedup_vs_hf_fp32": hf_median / median,
-                     "max_abs_diff_logits_vs_hf": float((logits - ref_logits).abs().max()),
-                     "mask_sign_agreement_vs_hf": float(((masks > 0) == (ref_masks > 0)).float().mean())}
-        print(f"{k:>24}: {median / 1000:.2f} s per clip (median of {len(times[k])}), "
-              f"{result[k]['speedup_vs_hf_fp32']:.2f}x HF fp32, "
-              f"max |logit diff| {result[k]['max_abs_diff_logits_vs_hf']:.1e}")
+        result[k] = {
+            "s_median": median / 1000,
+            "s_min": min(times[k]) / 1000,
+            "s_all": [t / 1000 for t in times[k]],
+            "fps": 1000 * args.frames / median,
+            "speedup_vs_hf_fp32": hf_median / median,
+            "max_abs_diff_logits_vs_hf": float((logits - ref_logits).abs().max()),
+            "mask_sign_agreement_vs_hf": float(((masks > 0) == (ref_masks > 0)).float().mean()),
+        }
+        print(
+            f"{k:>24}: {median / 1000:.2f} s per clip (median of {len(times[k])}), "
+            f"{result[k]['speedup_vs_hf_fp32']:.2f}x HF fp32, "
+            f"max |logit diff| {result[k]['max_abs_diff_logits_vs_hf']:.1e}"
+        )
     return result
 
 
@@ -282,10 +409,19 @@ def main(argv=None) -> int:
     device = torch.device(cfg.MODEL.DEVICE)
     compile_on = args.compile if args.compile is not None else device.type == "cuda"
     mode = args.compile_mode or ("reduce-overhead" if device.type == "cuda" else True)
-    out = {"task": args.task, "config_file": args.config_file, **environment(device),
-           "settings": {"dtype": args.dtype, "compile": bool(compile_on), "compile_mode": mode if compile_on else None,
-                        "warmup_iters": args.warmup_iters, "iters": args.iters,
-                        "weights": args.model_weights or cfg.MODEL.WEIGHTS or "random"}}
+    out = {
+        "task": args.task,
+        "config_file": args.config_file,
+        **environment(device),
+        "settings": {
+            "dtype": args.dtype,
+            "compile": bool(compile_on),
+            "compile_mode": mode if compile_on else None,
+            "warmup_iters": args.warmup_iters,
+            "iters": args.iters,
+            "weights": args.model_weights or cfg.MODEL.WEIGHTS or "random",
+        },
+    }
     if args.task == "hf":
         with tempfile.TemporaryDirectory() as tmp:
             out.update(compare_with_hf(args, cfg, tmp))
@@ -293,41 +429,60 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             out.update(precision_parity(args, cfg, tmp))
     elif args.task == "offline":
-        predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=args.dtype, cache_mb=args.cache_mb)
+        predictor = VideoPredictor(
+            cfg, weights=args.model_weights, dtype=args.dtype, cache_mb=args.cache_mb
+        )
         with tempfile.TemporaryDirectory() as tmp:
             out.update(offline_video(args, predictor, tmp))
         out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
-        print(f"offline: {out['video_frames']} frames of {out['video_size'][0]}x{out['video_size'][1]} in "
-              f"{out['seconds']:.0f} s ({out['fps']:.1f} frames/s), peak {out['peak_memory_kind']} "
-              f"{out['peak_memory_mb']:.0f} MB (before: {out['rss_before_mb']:.0f} MB; the whole video would be "
-              f"{out['whole_video_frames_mb']:.0f} MB of frames + "
-              f"{out['whole_video_mask_logits_mb']:.0f} MB of mask logits)")
+        print(
+            f"offline: {out['video_frames']} frames of {out['video_size'][0]}x{out['video_size'][1]} in "
+            f"{out['seconds']:.0f} s ({out['fps']:.1f} frames/s), peak {out['peak_memory_kind']} "
+            f"{out['peak_memory_mb']:.0f} MB (before: {out['rss_before_mb']:.0f} MB; the whole video would be "
+            f"{out['whole_video_frames_mb']:.0f} MB of frames + "
+            f"{out['whole_video_mask_logits_mb']:.0f} MB of mask logits)"
+        )
     elif args.task == "flops":
         predictor = VideoPredictor(cfg, weights=args.model_weights, device="cpu")
         hw = tuple(args.input_size) if args.input_size else configured_size(cfg)
-        size = tuple(pad_frames(torch.zeros(1, 3, *hw), predictor.model.size_divisibility).shape[-2:])
+        size = tuple(
+            pad_frames(torch.zeros(1, 3, *hw), predictor.model.size_divisibility).shape[-2:]
+        )
         out.update(count_flops(predictor.model.core, size), input_size=list(size))
-        print(f"{out['gflops_per_frame']:.1f} GFLOPs per frame at {size[0]}x{size[1]}, "
-              f"{out['params'] / 1e6:.1f} M params")
+        print(
+            f"{out['gflops_per_frame']:.1f} GFLOPs per frame at {size[0]}x{size[1]}, "
+            f"{out['params'] / 1e6:.1f} M params"
+        )
     else:
-        predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=args.dtype,
-                                   compile=mode if compile_on else False)
+        predictor = VideoPredictor(
+            cfg, weights=args.model_weights, dtype=args.dtype, compile=mode if compile_on else False
+        )
         videos, source = frames_source(args, cfg, predictor)
         out["source"], out["input_size"] = source, list(videos[0].shape[-2:])
         reset_peak_memory(device)
         if args.task == "fps":
-            out.update(summarize(time_online(predictor.runner, videos, args.warmup_iters, args.iters)))
-            print(f"model: {out['fps']:.1f} FPS (mean {out['ms_mean']:.2f} ms, median {out['ms_median']:.2f} ms, "
-                  f"p90 {out['ms_p90']:.2f} ms) on {out['device_name']}, {source}")
+            out.update(
+                summarize(time_online(predictor.runner, videos, args.warmup_iters, args.iters))
+            )
+            print(
+                f"model: {out['fps']:.1f} FPS (mean {out['ms_mean']:.2f} ms, median {out['ms_median']:.2f} ms, "
+                f"p90 {out['ms_p90']:.2f} ms) on {out['device_name']}, {source}"
+            )
             if args.end_to_end:
                 with tempfile.TemporaryDirectory() as tmp:
                     e2e = end_to_end(args, predictor, tmp)
                 out["end_to_end"] = dict(e2e, ratio_to_model_only=e2e["fps"] / out["fps"])
-                print(f"end-to-end: {e2e['fps']:.1f} FPS ({100 * e2e['fps'] / out['fps']:.0f}% of model-only)")
+                print(
+                    f"end-to-end: {e2e['fps']:.1f} FPS ({100 * e2e['fps'] / out['fps']:.0f}% of model-only)"
+                )
         else:
-            times = time_throughput(predictor.runner, videos[0][:1], args.streams, args.warmup_iters, args.iters)
+            times = time_throughput(
+                predictor.runner, videos[0][:1], args.streams, args.warmup_iters, args.iters
+            )
             out.update(summarize(times, frames_per_call=args.streams), streams=args.streams)
-            print(f"{args.streams} streams: {out['fps']:.1f} frames/s ({out['ms_mean']:.2f} ms per step)")
+            print(
+                f"{args.streams} streams: {out['fps']:.1f} frames/s ({out['ms_mean']:.2f} ms per step)"
+            )
         out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)

@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Train or evaluate VidEoMT (Detectron2-style command line).
 
-  python train_net_video.py --config-file configs/quickstart/synthetic_vis.yaml
-  python train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --num-gpus 8
-  python train_net_video.py --config-file ... --resume                  # continue OUTPUT_DIR/last_checkpoint
-  python train_net_video.py --config-file ... --eval-only MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
+python train_net_video.py --config-file configs/quickstart/synthetic_vis.yaml
+python train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --num-gpus 8
+python train_net_video.py --config-file ... --resume                  # continue OUTPUT_DIR/last_checkpoint
+python train_net_video.py --config-file ... --eval-only MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
 """
+
 import logging
 
 from videomt import build_model, load_checkpoint
@@ -30,7 +31,9 @@ def evaluate(cfg, resume: bool = False) -> dict:
     if resume and weights == cfg.MODEL.WEIGHTS:
         logger.info(f"--resume: no checkpoint in {cfg.OUTPUT_DIR}; evaluating MODEL.WEIGHTS")
     if weights:
-        cfg.MODEL.BACKBONE.PRETRAINED = ""  # every weight comes from the checkpoint: skip the backbone download
+        cfg.MODEL.BACKBONE.PRETRAINED = (
+            ""  # every weight comes from the checkpoint: skip the backbone download
+        )
     model = build_model(cfg)
     if weights:
         info = load_checkpoint(model, weights)
@@ -46,9 +49,14 @@ def main(args) -> dict:
     logger.info("environment:\n" + env)
     if args.eval_only:
         return evaluate(cfg, resume=args.resume)
-    if args.resume and TrainingCheckpointer(None, cfg.OUTPUT_DIR, save_to_disk=False).has_checkpoint():
+    if (
+        args.resume
+        and TrainingCheckpointer(None, cfg.OUTPUT_DIR, save_to_disk=False).has_checkpoint()
+    ):
         cfg.defrost()
-        cfg.MODEL.BACKBONE.PRETRAINED = ""  # every weight comes from the checkpoint: skip the backbone download
+        cfg.MODEL.BACKBONE.PRETRAINED = (
+            ""  # every weight comes from the checkpoint: skip the backbone download
+        )
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
     return trainer.train()
@@ -56,8 +64,14 @@ def main(args) -> dict:
 
 def cli() -> int:
     args = default_argument_parser(__doc__).parse_args()
-    launch(main, args.num_gpus, num_machines=args.num_machines, machine_rank=args.machine_rank,
-           dist_url=args.dist_url, args=(args,))
+    launch(
+        main,
+        args.num_gpus,
+        num_machines=args.num_machines,
+        machine_rank=args.machine_rank,
+        dist_url=args.dist_url,
+        args=(args,),
+    )
     return 0
 
 

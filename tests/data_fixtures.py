@@ -4,6 +4,7 @@ Each ``write_*`` function writes into a given folder and returns the paths the l
 They are written by hand (not by ``videomt.data.synthetic``) so that loader tests do not share
 assumptions with the generator. Frame images are tiny solid-colour JPEGs.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,18 +72,40 @@ def ytvis_dict() -> dict:
     poly = [[4.0, 4.0, 20.0, 4.0, 20.0, 18.0, 4.0, 18.0]]
     return {
         "videos": [
-            {"id": 7, "file_names": ["a/0.jpg", "a/1.jpg", "a/2.jpg"], "height": H, "width": W,
-             "length": 3},
+            {
+                "id": 7,
+                "file_names": ["a/0.jpg", "a/1.jpg", "a/2.jpg"],
+                "height": H,
+                "width": W,
+                "length": 3,
+            },
             {"id": 9, "file_names": ["b/0.jpg", "b/1.jpg"], "height": H, "width": W},
         ],
         "annotations": [
-            {"id": 100, "video_id": 7, "category_id": 3, "iscrowd": 0,
-             "segmentations": [rle_list(m0), None, rle_list(m2)],
-             "bboxes": [[3, 2, 9, 8], None, [6, 5, 14, 10]], "areas": [72, None, 140]},
-            {"id": 101, "video_id": 7, "category_id": 1, "iscrowd": 0,
-             "segmentations": [None, poly, None], "bboxes": [None, [4, 4, 16, 14], None]},
-            {"id": 200, "video_id": 9, "category_id": 1, "iscrowd": 1,
-             "segmentations": [rle_str(m0), rle_str(m2)]},
+            {
+                "id": 100,
+                "video_id": 7,
+                "category_id": 3,
+                "iscrowd": 0,
+                "segmentations": [rle_list(m0), None, rle_list(m2)],
+                "bboxes": [[3, 2, 9, 8], None, [6, 5, 14, 10]],
+                "areas": [72, None, 140],
+            },
+            {
+                "id": 101,
+                "video_id": 7,
+                "category_id": 1,
+                "iscrowd": 0,
+                "segmentations": [None, poly, None],
+                "bboxes": [None, [4, 4, 16, 14], None],
+            },
+            {
+                "id": 200,
+                "video_id": 9,
+                "category_id": 1,
+                "iscrowd": 1,
+                "segmentations": [rle_str(m0), rle_str(m2)],
+            },
         ],
         "categories": [{"id": 1, "name": "cat"}, {"id": 3, "name": "dog"}],
     }
@@ -100,9 +123,16 @@ def write_ytvis(root: str, data: dict | None = None, frames: bool = True) -> tup
     return write_json(os.path.join(root, "train.json"), data), image_root
 
 
-def write_large_ytvis(root: str, num_videos: int = 3000, num_frames: int = 36,
-                      tracks: int = 2, h: int = 720, w: int = 1280, counts: str = "str",
-                      frame_folders: int | None = None) -> tuple[str, str]:
+def write_large_ytvis(
+    root: str,
+    num_videos: int = 3000,
+    num_frames: int = 36,
+    tracks: int = 2,
+    h: int = 720,
+    w: int = 1280,
+    counts: str = "str",
+    frame_folders: int | None = None,
+) -> tuple[str, str]:
     """A YouTube-VIS-size JSON (one RLE per frame per track, absent every 7th frame) + empty
     frame files. ``counts="str"``: compressed RLE strings; ``"list"``: uncompressed count lists.
 
@@ -116,7 +146,7 @@ def write_large_ytvis(root: str, num_videos: int = 3000, num_frames: int = 36,
     for k in range(8):  # a few distinct masks, reused (encoding 200k masks would be slow)
         y0, x0 = int(rng.integers(0, h // 2)), int(rng.integers(0, w // 2))
         m = box_mask(y0, x0, y0 + h // 3 + k, x0 + w // 4 + 3 * k, h, w)
-        m[y0 + 5: y0 + 9, x0: x0 + 50] = False
+        m[y0 + 5 : y0 + 9, x0 : x0 + 50] = False
         templates.append(json.dumps(rle_str(m) if counts == "str" else rle_list(m)))
     n_folders = num_videos if frame_folders is None else frame_folders
     for v in range(n_folders):
@@ -128,22 +158,33 @@ def write_large_ytvis(root: str, num_videos: int = 3000, num_frames: int = 36,
     for v in range(num_videos):
         folder = f"v{v % n_folders:05d}"
         names = json.dumps([f"{folder}/{f:05d}.jpg" for f in range(num_frames)])
-        videos.append(f'{{"id":{v + 1},"file_names":{names},"height":{h},"width":{w},'
-                      f'"length":{num_frames}}}')
+        videos.append(
+            f'{{"id":{v + 1},"file_names":{names},"height":{h},"width":{w},"length":{num_frames}}}'
+        )
         for t in range(tracks):
             present = [(f + t) % 7 != 0 for f in range(num_frames)]
-            segs = ",".join(templates[(v + t + f) % 8] if p else "null"
-                            for f, p in enumerate(present))
+            segs = ",".join(
+                templates[(v + t + f) % 8] if p else "null" for f, p in enumerate(present)
+            )
             boxes = ",".join("[1.0,2.0,30.0,40.0]" if p else "null" for p in present)
             areas = ",".join("100" if p else "null" for p in present)
-            anns.append(f'{{"id":{v * tracks + t + 1},"video_id":{v + 1},'
-                        f'"category_id":{1 + t % 40},"iscrowd":0,"segmentations":[{segs}],'
-                        f'"bboxes":[{boxes}],"areas":[{areas}]}}')
+            anns.append(
+                f'{{"id":{v * tracks + t + 1},"video_id":{v + 1},'
+                f'"category_id":{1 + t % 40},"iscrowd":0,"segmentations":[{segs}],'
+                f'"bboxes":[{boxes}],"areas":[{areas}]}}'
+            )
     cats = json.dumps([{"id": i + 1, "name": f"c{i}"} for i in range(40)])
     path = os.path.join(root, "large.json")
     with open(path, "w") as f:
-        f.write('{"videos":[' + ",".join(videos) + '],"annotations":[' + ",".join(anns)
-                + '],"categories":' + cats + "}")
+        f.write(
+            '{"videos":['
+            + ",".join(videos)
+            + '],"annotations":['
+            + ",".join(anns)
+            + '],"categories":'
+            + cats
+            + "}"
+        )
     return path, image_root
 
 
@@ -151,18 +192,44 @@ def coco_dict() -> dict:
     """Two images; COCO cats 1 (person), 3 (car), 10 (traffic light, unmapped everywhere)."""
     m = box_mask(2, 3, 10, 12)
     return {
-        "images": [{"id": 1, "file_name": "000001.jpg", "height": H, "width": W},
-                   {"id": 2, "file_name": "000002.jpg", "height": H, "width": W}],
-        "annotations": [
-            {"id": 1, "image_id": 1, "category_id": 1, "iscrowd": 0,
-             "segmentation": [[1, 1, 10, 1, 10, 10, 1, 10]], "bbox": [1, 1, 9, 9], "area": 81},
-            {"id": 2, "image_id": 1, "category_id": 10, "iscrowd": 0,
-             "segmentation": [[1, 1, 5, 1, 5, 5]], "bbox": [1, 1, 4, 4], "area": 8},
-            {"id": 3, "image_id": 2, "category_id": 3, "iscrowd": 1,
-             "segmentation": rle_str(m), "bbox": [3, 2, 9, 8], "area": 72},
+        "images": [
+            {"id": 1, "file_name": "000001.jpg", "height": H, "width": W},
+            {"id": 2, "file_name": "000002.jpg", "height": H, "width": W},
         ],
-        "categories": [{"id": 1, "name": "person"}, {"id": 3, "name": "car"},
-                       {"id": 10, "name": "traffic light"}],
+        "annotations": [
+            {
+                "id": 1,
+                "image_id": 1,
+                "category_id": 1,
+                "iscrowd": 0,
+                "segmentation": [[1, 1, 10, 1, 10, 10, 1, 10]],
+                "bbox": [1, 1, 9, 9],
+                "area": 81,
+            },
+            {
+                "id": 2,
+                "image_id": 1,
+                "category_id": 10,
+                "iscrowd": 0,
+                "segmentation": [[1, 1, 5, 1, 5, 5]],
+                "bbox": [1, 1, 4, 4],
+                "area": 8,
+            },
+            {
+                "id": 3,
+                "image_id": 2,
+                "category_id": 3,
+                "iscrowd": 1,
+                "segmentation": rle_str(m),
+                "bbox": [3, 2, 9, 8],
+                "area": 72,
+            },
+        ],
+        "categories": [
+            {"id": 1, "name": "person"},
+            {"id": 3, "name": "car"},
+            {"id": 10, "name": "traffic light"},
+        ],
     }
 
 
@@ -177,8 +244,10 @@ def write_coco(root: str, data: dict | None = None) -> tuple[str, str]:
 # Panoptic fixture: raw categories 0 = wall (stuff), 1 = door (thing), 2 = sky (stuff),
 # 3 = car (thing) -> things first: door 0, car 1, wall 2, sky 3.
 PAN_CATEGORIES = [
-    {"id": 0, "name": "wall", "isthing": 0}, {"id": 1, "name": "door", "isthing": 1},
-    {"id": 2, "name": "sky", "isthing": 0}, {"id": 3, "name": "car", "isthing": 1},
+    {"id": 0, "name": "wall", "isthing": 0},
+    {"id": 1, "name": "door", "isthing": 1},
+    {"id": 2, "name": "sky", "isthing": 0},
+    {"id": 3, "name": "car", "isthing": 1},
 ]
 
 
@@ -188,8 +257,12 @@ def _id_png(path: str, ids: np.ndarray) -> None:
     Image.fromarray(rgb).save(path)
 
 
-def write_vipseg(root: str, with_videos: bool = True, with_annotations: bool = True,
-                 mask_hw: tuple[int, int] = (H, W)) -> tuple[str, str, str]:
+def write_vipseg(
+    root: str,
+    with_videos: bool = True,
+    with_annotations: bool = True,
+    mask_hw: tuple[int, int] = (H, W),
+) -> tuple[str, str, str]:
     """One video 'v1' of 2 frames: wall (id 5000) top, sky (id 7000) bottom, door id 300
     (frame 0 only), car id 70000 (both frames, crowd in frame 1). Returns (json, images, pan).
 
@@ -201,9 +274,11 @@ def write_vipseg(root: str, with_videos: bool = True, with_annotations: bool = T
     for t in range(2):
         ids = np.zeros(mask_hw, dtype=np.int64)
         ids[: mask_hw[0] // 2] = 5000
-        ids[mask_hw[0] // 2:] = 7000
-        segs = [{"id": 5000, "category_id": 0, "iscrowd": 0},
-                {"id": 7000, "category_id": 2, "iscrowd": 0}]
+        ids[mask_hw[0] // 2 :] = 7000
+        segs = [
+            {"id": 5000, "category_id": 0, "iscrowd": 0},
+            {"id": 7000, "category_id": 2, "iscrowd": 0},
+        ]
         if t == 0:
             ids[1:5, 1:5] = 300
             segs.append({"id": 300, "category_id": 1, "iscrowd": 0})
@@ -215,14 +290,21 @@ def write_vipseg(root: str, with_videos: bool = True, with_annotations: bool = T
         images.append({"file_name": f"{t:03d}.png", "id": f"v1_{t}", "height": H, "width": W})
     data: dict[str, Any] = {"categories": PAN_CATEGORIES}
     if with_videos:
-        data["videos"] = [{"video_id": "v1", "images": images[::-1] if with_annotations else images}]
+        data["videos"] = [
+            {"video_id": "v1", "images": images[::-1] if with_annotations else images}
+        ]
     if with_annotations:
         data["annotations"] = [{"video_id": "v1", "annotations": frames}]
     return write_json(os.path.join(root, "pan.json"), data), img_root, pan_root
 
 
-def write_vspw(root: str, split: str = "val", videos: tuple[str, ...] = ("s1", "s2"),
-               num_frames: int = 3, masks: bool = True) -> tuple[str, str]:
+def write_vspw(
+    root: str,
+    split: str = "val",
+    videos: tuple[str, ...] = ("s1", "s2"),
+    num_frames: int = 3,
+    masks: bool = True,
+) -> tuple[str, str]:
     """VSPW layout: data/<v>/origin/<t>.jpg + data/<v>/mask/<t>.png (values 0, 1, 4, 255).
     Returns (data_root, split_file)."""
     data = os.path.join(root, "data")

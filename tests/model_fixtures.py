@@ -1,4 +1,5 @@
 """Small random models shared by the model / checkpoint tests (ViT-S sizes, tiny images)."""
+
 from __future__ import annotations
 
 import torch
@@ -21,9 +22,15 @@ def hf_videomt(num_layers: int = 12, num_blocks: int = 3):
     from transformers import VideomtConfig, VideomtForUniversalSegmentation
 
     torch.manual_seed(0)
-    config = VideomtConfig(hidden_size=384, num_hidden_layers=num_layers, num_attention_heads=6,
-                           image_size=IMG, num_blocks=num_blocks, num_queries=NUM_QUERIES,
-                           id2label={i: f"class{i}" for i in range(NUM_CLASSES)})
+    config = VideomtConfig(
+        hidden_size=384,
+        num_hidden_layers=num_layers,
+        num_attention_heads=6,
+        image_size=IMG,
+        num_blocks=num_blocks,
+        num_queries=NUM_QUERIES,
+        id2label={i: f"class{i}" for i in range(NUM_CLASSES)},
+    )
     return perturb_(VideomtForUniversalSegmentation(config).eval())
 
 

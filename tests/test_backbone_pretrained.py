@@ -1,4 +1,5 @@
 """Pretrained backbone paths, exercised with local files instead of downloads."""
+
 import pytest
 import timm
 import torch
@@ -9,10 +10,14 @@ from videomt.modeling.backbone import BackboneError, create_encoder, resolve_tim
 
 def test_local_dinov2_file_is_resampled_to_patch16(tmp_path):
     torch.manual_seed(0)
-    src = timm.create_model("vit_small_patch14_reg4_dinov2", pretrained=False, depth=2, img_size=126)
+    src = timm.create_model(
+        "vit_small_patch14_reg4_dinov2", pretrained=False, depth=2, img_size=126
+    )
     path = tmp_path / "dinov2_s.pth"
     torch.save(src.state_dict(), path)  # the native 14x14 kernel / 9x9 position layout
-    enc = create_encoder("vit_small_patch14_reg4_dinov2", img_size=64, pretrained=str(path), depth=2)
+    enc = create_encoder(
+        "vit_small_patch14_reg4_dinov2", img_size=64, pretrained=str(path), depth=2
+    )
     assert enc.patch_embed.proj.weight.shape == (384, 3, 16, 16)
     assert enc.pos_embed.shape == (1, 16, 384)  # (64/16)^2 positions
     assert torch.equal(enc.blocks[1].mlp.fc1.weight, src.blocks[1].mlp.fc1.weight)
@@ -26,8 +31,12 @@ def test_local_hf_dinov3_file(tmp_path):
     torch.manual_seed(0)
     src = create_encoder("vit_small_patch16_dinov3_qkvb", img_size=64, depth=2)
     path = tmp_path / "model.safetensors"
-    save_file({k: v.contiguous() for k, v in timm_dinov3_to_hf(src.state_dict()).items()}, str(path))
-    enc = create_encoder("facebook/dinov3-vits16-pretrain-lvd1689m", img_size=64, pretrained=str(path), depth=2)
+    save_file(
+        {k: v.contiguous() for k, v in timm_dinov3_to_hf(src.state_dict()).items()}, str(path)
+    )
+    enc = create_encoder(
+        "facebook/dinov3-vits16-pretrain-lvd1689m", img_size=64, pretrained=str(path), depth=2
+    )
     for k, v in src.state_dict().items():
         assert torch.equal(enc.state_dict()[k], v), k
 
@@ -46,7 +55,10 @@ def test_timm_pretrained_goes_through_timm(monkeypatch):
 
 
 def test_names_and_errors(tmp_path):
-    assert resolve_timm_name("facebook/dinov3-vitl16-pretrain-lvd1689m") == "vit_large_patch16_dinov3_qkvb"
+    assert (
+        resolve_timm_name("facebook/dinov3-vitl16-pretrain-lvd1689m")
+        == "vit_large_patch16_dinov3_qkvb"
+    )
     with pytest.raises(BackboneError, match="unknown timm model 'vit_smol"):
         resolve_timm_name("vit_smol_patch14_reg4_dinov2")
     with pytest.raises(BackboneError, match="not found"):

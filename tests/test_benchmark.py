@@ -1,5 +1,6 @@
 """benchmark.py on tiny configs: valid JSON for every task; GFLOPs against SPEC 7; the compiled
 per-frame step on CPU. Speed itself is never asserted."""
+
 import json
 import subprocess
 import sys
@@ -15,12 +16,26 @@ from videomt.inference.benchmarking import count_flops
 from videomt.inference.runtime import CoreRunner
 
 QUICKSTART = "configs/quickstart/synthetic_vis.yaml"
-TIMING_KEYS = {"fps", "ms_mean", "ms_median", "ms_p90", "peak_memory_mb", "device_name", "torch_version", "settings"}
+TIMING_KEYS = {
+    "fps",
+    "ms_mean",
+    "ms_median",
+    "ms_p90",
+    "peak_memory_mb",
+    "device_name",
+    "torch_version",
+    "settings",
+}
 
 
 def run(tmp_path, *args):
     out = tmp_path / "out.json"
-    assert benchmark.main(["--config-file", QUICKSTART, "--device", "cpu", "--json", str(out), *args, *TINY_OPTS]) == 0
+    assert (
+        benchmark.main(
+            ["--config-file", QUICKSTART, "--device", "cpu", "--json", str(out), *args, *TINY_OPTS]
+        )
+        == 0
+    )
     return json.loads(out.read_text())
 
 
@@ -30,8 +45,21 @@ def datasets_in_tmp(tmp_path, monkeypatch):
 
 
 def test_fps_json(tmp_path):
-    res = run(tmp_path, "--task", "fps", "--warmup-iters", "1", "--iters", "3", "--input-size", "40", "56",
-              "--end-to-end", "--dtype", "bf16")
+    res = run(
+        tmp_path,
+        "--task",
+        "fps",
+        "--warmup-iters",
+        "1",
+        "--iters",
+        "3",
+        "--input-size",
+        "40",
+        "56",
+        "--end-to-end",
+        "--dtype",
+        "bf16",
+    )
     assert TIMING_KEYS <= set(res)
     assert res["input_size"] == [64, 64]  # padded to the size divisibility (32)
     assert res["iters"] == 3 and res["fps"] > 0 and res["ms_p90"] >= res["ms_median"] > 0
@@ -47,16 +75,30 @@ def test_fps_on_the_dataset_videos(tmp_path):
 
 
 def test_throughput_json(tmp_path):
-    res = run(tmp_path, "--task", "throughput", "--streams", "3", "--warmup-iters", "1", "--iters", "2",
-              "--input-size", "32", "32")
+    res = run(
+        tmp_path,
+        "--task",
+        "throughput",
+        "--streams",
+        "3",
+        "--warmup-iters",
+        "1",
+        "--iters",
+        "2",
+        "--input-size",
+        "32",
+        "32",
+    )
     assert TIMING_KEYS <= set(res) and res["streams"] == 3
     assert res["fps"] == pytest.approx(3 * 1000 / res["ms_mean"])
 
 
 def test_flops_vit_s_matches_spec_at_640():
     """SPEC 7: fvcore GFLOPs of one steady-state frame of the official ViT-S module at 640x640 = 68.0."""
-    cfg = videomt.load_config("configs/ytvis19/videomt_dinov2_small.yaml",
-                              ["MODEL.DEVICE", "cpu", "MODEL.BACKBONE.PRETRAINED", ""])
+    cfg = videomt.load_config(
+        "configs/ytvis19/videomt_dinov2_small.yaml",
+        ["MODEL.DEVICE", "cpu", "MODEL.BACKBONE.PRETRAINED", ""],
+    )
     res = count_flops(videomt.build_model(cfg).core, (640, 640))
     assert res["gflops_per_frame"] == pytest.approx(68.0, rel=0.02)
     assert res["gflops_by_operator"]["matmul"] > 20  # attention (q @ k, attn @ v) is counted
@@ -67,14 +109,18 @@ def test_flops_json_honours_input_size(tmp_path):
     small = run(tmp_path, "--task", "flops", "--input-size", "32", "32")
     large = run(tmp_path, "--task", "flops", "--input-size", "64", "64")
     assert {"gflops_per_frame", "params"} <= set(small) and small["params"] == large["params"]
-    assert large["gflops_per_frame"] > 1.5 * small["gflops_per_frame"]  # 16 vs 4 patches (+25 query/prefix tokens)
+    assert (
+        large["gflops_per_frame"] > 1.5 * small["gflops_per_frame"]
+    )  # 16 vs 4 patches (+25 query/prefix tokens)
 
 
 def test_compiled_step_matches_eager_on_cpu():
     """torch.compile of the per-frame step (the GPU path's unit) runs on the CPU and gives the
     eager outputs, with the state fed back."""
     torch.manual_seed(0)
-    core = videomt.build_model(small_cfg(**{"MODEL.BACKBONE.DEPTH": 2, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1]})).core
+    core = videomt.build_model(
+        small_cfg(**{"MODEL.BACKBONE.DEPTH": 2, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1]})
+    ).core
     eager, compiled = CoreRunner(core), CoreRunner(core, compile=True)
     frames = torch.randn(2, 3, 32, 48)
     s_eager = s_compiled = None
@@ -85,14 +131,21 @@ def test_compiled_step_matches_eager_on_cpu():
         s_eager, s_compiled = a[2], b[2]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "fps", "--iters", "0"], "--iters must be >= 1"),
-    (["--task", "speed"], "invalid choice"),
-    (["--task", "fps", "MODEL.NOPE", "1"], "unknown config key"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "fps", "--iters", "0"], "--iters must be >= 1"),
+        (["--task", "speed"], "invalid choice"),
+        (["--task", "fps", "MODEL.NOPE", "1"], "unknown config key"),
+    ],
+)
 def test_user_errors(args, message, tmp_path):
-    proc = subprocess.run([sys.executable, "benchmark.py", "--config-file", QUICKSTART, *args],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "benchmark.py", "--config-file", QUICKSTART, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -116,9 +169,13 @@ def test_bf16_runner_keeps_the_state_path_in_fp32_and_agrees_with_fp32():
 
 
 def test_hf_comparison_json(tmp_path):
-    res = run(tmp_path, "--task", "hf", "--iters", "1", "--frames", "2", "MODEL.BACKBONE.IMG_SIZE", "64")
+    res = run(
+        tmp_path, "--task", "hf", "--iters", "1", "--frames", "2", "MODEL.BACKBONE.IMG_SIZE", "64"
+    )
     assert res["input_size"] == [64, 64]
-    assert res["ours_fp32"]["max_abs_diff_logits_vs_hf"] < 1e-4  # the same weights give the same outputs
+    assert (
+        res["ours_fp32"]["max_abs_diff_logits_vs_hf"] < 1e-4
+    )  # the same weights give the same outputs
     assert res["ours_bf16"]["mask_sign_agreement_vs_hf"] > 0.95
     assert {"s_median", "fps", "speedup_vs_hf_fp32"} <= set(res["ours_bf16"])
     assert res["hf_fp32"]["speedup_vs_hf_fp32"] == 1
@@ -126,7 +183,18 @@ def test_hf_comparison_json(tmp_path):
 
 @pytest.mark.parametrize("cache_mb, second_pass", [("64", "cached"), ("0", "re-ran the model")])
 def test_offline_video_json(tmp_path, cache_mb, second_pass):
-    res = run(tmp_path, "--task", "offline", "--video-frames", "4", "--video-size", "40", "56", "--cache-mb", cache_mb)
+    res = run(
+        tmp_path,
+        "--task",
+        "offline",
+        "--video-frames",
+        "4",
+        "--video-size",
+        "40",
+        "56",
+        "--cache-mb",
+        cache_mb,
+    )
     assert res["video_frames"] == 4 and res["second_pass"] == second_pass
     assert res["peak_memory_mb"] >= res["rss_before_mb"] > 0 and res["model_input_size"] == [32, 64]
 

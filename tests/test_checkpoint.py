@@ -1,4 +1,5 @@
 """Checkpoint layouts, conversion round trips, refusal of code-carrying pickles, mismatch errors."""
+
 import os
 import pickle
 import subprocess
@@ -6,14 +7,21 @@ import sys
 
 import pytest
 import torch
+from model_fixtures import IMG, NUM_CLASSES, NUM_QUERIES, hf_videomt, perturb_, small_cfg
 
 from videomt import build_model, load_checkpoint, load_config
+from videomt.checkpoint import (
+    CheckpointError,
+    detect_layout,
+    hf_to_videomt,
+    read_state_dict,
+    resolve_weights,
+    to_videomt_layout,
+    videomt_to_hf,
+    videomt_to_official,
+)
 from videomt.config import default_device
-from videomt.checkpoint import (CheckpointError, detect_layout, hf_to_videomt, read_state_dict,
-                                resolve_weights, to_videomt_layout, videomt_to_hf, videomt_to_official)
 from videomt.convert import convert_to_hf, convert_to_videomt
-
-from model_fixtures import IMG, NUM_CLASSES, NUM_QUERIES, hf_videomt, perturb_, small_cfg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -86,8 +94,12 @@ def test_convert_to_videomt_writes_complete_config(tmp_path):
     load_checkpoint(model, weights)
     video = torch.randn(1, 3, 3, IMG, IMG)
     with torch.no_grad():
-        torch.testing.assert_close(model.core(video)["pred_masks"][0],
-                                   hf(pixel_values_videos=video).masks_queries_logits, atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            model.core(video)["pred_masks"][0],
+            hf(pixel_values_videos=video).masks_queries_logits,
+            atol=1e-4,
+            rtol=0,
+        )
 
 
 def test_convert_to_hf_loads_in_transformers(model, tmp_path):
@@ -98,13 +110,19 @@ def test_convert_to_hf_loads_in_transformers(model, tmp_path):
     # our layout carries no block count: go through the official layout, which does
     official = tmp_path / "official.pth"
     torch.save({"model": videomt_to_official(model.state_dict(), 3)}, official)
-    convert_to_hf(str(official), str(tmp_path / "hf"), class_names=[f"c{i}" for i in range(NUM_CLASSES)])
+    convert_to_hf(
+        str(official), str(tmp_path / "hf"), class_names=[f"c{i}" for i in range(NUM_CLASSES)]
+    )
     hf = VideomtForUniversalSegmentation.from_pretrained(tmp_path / "hf").eval()
     assert hf.config.id2label[2] == "c2"
     video = torch.randn(1, 3, 3, IMG, IMG)
     with torch.no_grad():
-        torch.testing.assert_close(hf(pixel_values_videos=video).class_queries_logits,
-                                   model.core(video)["pred_logits"][0], atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            hf(pixel_values_videos=video).class_queries_logits,
+            model.core(video)["pred_logits"][0],
+            atol=1e-4,
+            rtol=0,
+        )
 
 
 class _RunsCode:
@@ -132,7 +150,9 @@ def test_shape_mismatch_lists_keys_and_shapes(model, tmp_path):
     assert "core.class_head.weight: checkpoint (6, 384) vs model (8, 384)" in msg
     assert "core.class_head.bias: checkpoint (6,) vs model (8,)" in msg
     assert "\n" not in msg
-    info = load_checkpoint(other, str(path), skip_class_head=True)  # fine-tuning on another label set
+    info = load_checkpoint(
+        other, str(path), skip_class_head=True
+    )  # fine-tuning on another label set
     assert "core.class_head.weight" in info["ignored"]
     assert torch.equal(other.core.q.weight, model.core.q.weight)
 
@@ -172,22 +192,35 @@ def _truncated_checkpoint(path):
     path.write_bytes(path.read_bytes()[:300])
 
 
-@pytest.mark.parametrize("make, says", [
-    (lambda p: p.write_bytes(b""), "is empty (0 bytes), not a checkpoint"),
-    (lambda p: p.write_text("<!DOCTYPE html>\n<html><body>403 Forbidden</body></html>"), "is an HTML page"),
-    (lambda p: p.write_text("model: weights\n"), "is a text file, not a checkpoint"),
-    (_write_zip, "is a zip archive but not a PyTorch checkpoint"),
-    (_truncated_checkpoint, "not a readable PyTorch checkpoint (truncated or corrupted?)"),
-    (lambda p: pickle.dump({"model": {"w": object}}, open(p, "wb"), protocol=2),
-     "refused to load: it holds pickled Python objects (object) besides tensors"),
-    (lambda p: pickle.dump({"model": {"w": 1}}, open(p, "wb"), protocol=4), "or was written by plain pickle"),
-])
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda p: p.write_bytes(b""), "is empty (0 bytes), not a checkpoint"),
+        (
+            lambda p: p.write_text("<!DOCTYPE html>\n<html><body>403 Forbidden</body></html>"),
+            "is an HTML page",
+        ),
+        (lambda p: p.write_text("model: weights\n"), "is a text file, not a checkpoint"),
+        (_write_zip, "is a zip archive but not a PyTorch checkpoint"),
+        (_truncated_checkpoint, "not a readable PyTorch checkpoint (truncated or corrupted?)"),
+        (
+            lambda p: pickle.dump({"model": {"w": object}}, open(p, "wb"), protocol=2),
+            "refused to load: it holds pickled Python objects (object) besides tensors",
+        ),
+        (
+            lambda p: pickle.dump({"model": {"w": 1}}, open(p, "wb"), protocol=4),
+            "or was written by plain pickle",
+        ),
+    ],
+)
 def test_wrong_files_named_in_one_line(tmp_path, make, says):
     path = tmp_path / "model.pth"
     make(path)
     with pytest.raises(CheckpointError) as e:
         read_state_dict(str(path))
-    assert str(e.value).startswith(f"{path}: ") and says in str(e.value) and "\n" not in str(e.value)
+    assert (
+        str(e.value).startswith(f"{path}: ") and says in str(e.value) and "\n" not in str(e.value)
+    )
 
 
 def test_weights_from_a_url_are_downloaded_to_the_cache(model, tmp_path, monkeypatch):
@@ -228,26 +261,53 @@ def test_weights_from_an_hf_hub_id(tmp_path, monkeypatch):
 def test_convert_cli_errors_are_one_line(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"garbage")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_checkpoint.py"),
-                           "--src", str(bad), "--dst", str(tmp_path / "out")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
+            "--src",
+            str(bad),
+            "--dst",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: ") and "bad.pth" in proc.stderr
     assert "Traceback" not in proc.stderr
     bad.write_bytes(b"")
-    proc = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "convert_checkpoint.py"),
-                           "--src", str(bad), "--dst", str(tmp_path / "out")], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
+            "--src",
+            str(bad),
+            "--dst",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert proc.stderr == f"error: {bad}: is empty (0 bytes), not a checkpoint\n"
 
 
 def test_round_trip_dinov3_official_layout():
-    cfg = small_cfg(**{"MODEL.BACKBONE.MODEL_NAME": "facebook/dinov3-vits16-pretrain-lvd1689m",
-                       "MODEL.BACKBONE.DEPTH": 3, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2]})
+    cfg = small_cfg(
+        **{
+            "MODEL.BACKBONE.MODEL_NAME": "facebook/dinov3-vits16-pretrain-lvd1689m",
+            "MODEL.BACKBONE.DEPTH": 3,
+            "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2],
+        }
+    )
     model = perturb_(build_model(cfg))
     ours = dict(model.state_dict())
     official = videomt_to_official(ours, num_query_blocks=2, dinov3=True)
     assert "backbone.encoder.backbone.blocks.0.attention.k_proj.weight" in official
-    assert "backbone.encoder.backbone.blocks.0.attention.k_proj.bias" not in official  # DINOv3: no k bias
+    assert (
+        "backbone.encoder.backbone.blocks.0.attention.k_proj.bias" not in official
+    )  # DINOv3: no k bias
     assert "backbone.encoder.backbone.patch_embed.patch_embeddings.weight" in official
     assert detect_layout(official) == "official_dinov3"
     assert_same_tensors(to_videomt_layout(official), ours)

@@ -1,4 +1,5 @@
 """Config system: defaults, _BASE_ inheritance, dead reference keys, unknown keys, published configs."""
+
 import glob
 import os
 
@@ -14,8 +15,11 @@ PUBLISHED = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*", "vide
 
 # SPEC 1.9 [derived] parameter counts of the official module (Q=200).
 EXPECTED_PARAMS = {
-    ("small", 40, 640): 24_087_977, ("base", 40, 640): 94_182_185, ("large", 40, 640): 317_649_961,
-    ("large", 25, 640): 317_634_586, ("large", 124, 1280): 322_651_261,
+    ("small", 40, 640): 24_087_977,
+    ("base", 40, 640): 94_182_185,
+    ("large", 40, 640): 317_649_961,
+    ("large", 25, 640): 317_634_586,
+    ("large", 124, 1280): 322_651_261,
 }
 
 
@@ -27,7 +31,9 @@ def test_defaults():
 
 
 def test_base_inheritance_and_overrides(tmp_path):
-    (tmp_path / "base.yaml").write_text("MODEL:\n  BACKBONE:\n    NUM_CLASSES: 7\nSOLVER:\n  MAX_ITER: 10\n")
+    (tmp_path / "base.yaml").write_text(
+        "MODEL:\n  BACKBONE:\n    NUM_CLASSES: 7\nSOLVER:\n  MAX_ITER: 10\n"
+    )
     (tmp_path / "child.yaml").write_text('_BASE_: "base.yaml"\nSOLVER:\n  MAX_ITER: 20\n')
     cfg = load_config(str(tmp_path / "child.yaml"), ["SOLVER.BASE_LR", "0.5"])
     assert (cfg.MODEL.BACKBONE.NUM_CLASSES, cfg.SOLVER.MAX_ITER, cfg.SOLVER.BASE_LR) == (7, 20, 0.5)
@@ -56,7 +62,9 @@ VERSION: 2
 def test_unknown_key_names_key_and_file(tmp_path):
     path = tmp_path / "typo.yaml"
     path.write_text("MODEL:\n  BACKBONE:\n    NUM_CLASES: 40\n")
-    with pytest.raises(ConfigError, match=r"typo\.yaml: unknown config key 'MODEL\.BACKBONE\.NUM_CLASES'"):
+    with pytest.raises(
+        ConfigError, match=r"typo\.yaml: unknown config key 'MODEL\.BACKBONE\.NUM_CLASES'"
+    ):
         load_config(str(path))
     with pytest.raises(ConfigError, match="unknown config key 'SOLVER.LR'"):
         load_config(None, ["SOLVER.LR", "1"])
@@ -77,12 +85,20 @@ def test_bad_yaml_and_missing_file(tmp_path):
 def test_every_published_model_has_a_config():
     names = {os.path.relpath(p, os.path.join(ROOT, "configs")) for p in PUBLISHED}
     for ds in ("ytvis19", "ytvis21", "ytvis22", "vipseg", "vspw"):
-        assert f"{ds}/videomt_dinov2_large.yaml" in names and f"{ds}/videomt_dinov3_large.yaml" in names
-    assert {"ytvis19/videomt_dinov2_small.yaml", "ytvis19/videomt_dinov2_base.yaml",
-            "ovis/videomt_dinov2_large.yaml"} <= names
+        assert (
+            f"{ds}/videomt_dinov2_large.yaml" in names
+            and f"{ds}/videomt_dinov3_large.yaml" in names
+        )
+    assert {
+        "ytvis19/videomt_dinov2_small.yaml",
+        "ytvis19/videomt_dinov2_base.yaml",
+        "ovis/videomt_dinov2_large.yaml",
+    } <= names
 
 
-@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: os.path.relpath(p, os.path.join(ROOT, "configs")))
+@pytest.mark.parametrize(
+    "path", PUBLISHED, ids=lambda p: os.path.relpath(p, os.path.join(ROOT, "configs"))
+)
 def test_published_config_builds(path):
     cfg = load_config(path, ["MODEL.BACKBONE.PRETRAINED", "", "MODEL.DEVICE", "cpu"])
     with torch.device("meta"):  # full-size models without allocating memory

@@ -1,4 +1,5 @@
 """Point sampling and the video set criterion against direct computations on tiny tensors."""
+
 import math
 
 import numpy as np
@@ -32,14 +33,20 @@ def test_point_sample_is_bilinear_with_zero_padding():
     coords = torch.rand(2, 30, 2, generator=g)
     coords[0, 0] = torch.tensor([0.0, 0.0])  # corner: blends with the zero padding
     out = point_sample(img, coords)
-    ref = [[bilinear(img[n, 0].numpy(), *coords[n, p].tolist()) for p in range(30)] for n in range(2)]
-    torch.testing.assert_close(out[:, 0].double(), torch.tensor(ref, dtype=torch.float64), atol=1e-5, rtol=0)
+    ref = [
+        [bilinear(img[n, 0].numpy(), *coords[n, p].tolist()) for p in range(30)] for n in range(2)
+    ]
+    torch.testing.assert_close(
+        out[:, 0].double(), torch.tensor(ref, dtype=torch.float64), atol=1e-5, rtol=0
+    )
 
 
 def test_uncertain_points_keep_the_most_uncertain_candidates():
     logits = torch.randn(3, 1, 6, 6, generator=torch.Generator().manual_seed(1)) * 4
     num_points, ratio = 20, 0.75
-    coords = uncertain_point_coords(logits, num_points, 3.0, ratio, torch.Generator().manual_seed(7))
+    coords = uncertain_point_coords(
+        logits, num_points, 3.0, ratio, torch.Generator().manual_seed(7)
+    )
     assert coords.shape == (3, num_points, 2)
     replay = torch.Generator().manual_seed(7)
     candidates = torch.rand(3, 60, 2, generator=replay)
@@ -77,8 +84,14 @@ def clip_targets(g, num_tracks, num_frames):
     if num_tracks > 1:  # track 1 absent (empty mask) in frame 0
         ids[1, 0] = -1
         low[1, 0] = False
-    masks = low.repeat_interleave(HIGH // LOW, 2).repeat_interleave(HIGH // LOW, 3)  # blocky: exact at centres
-    return {"labels": torch.randint(0, K, (num_tracks,), generator=g), "ids": ids, "masks": masks}, low
+    masks = low.repeat_interleave(HIGH // LOW, 2).repeat_interleave(
+        HIGH // LOW, 3
+    )  # blocky: exact at centres
+    return {
+        "labels": torch.randint(0, K, (num_tracks,), generator=g),
+        "ids": ids,
+        "masks": masks,
+    }, low
 
 
 def direct_losses(outputs, targets_low, pairs, num_masks, num_clips, no_object_weight):
@@ -100,27 +113,46 @@ def direct_losses(outputs, targets_low, pairs, num_masks, num_clips, no_object_w
             for t in range(t_n):
                 xs, ys = masks[t, q].flatten().tolist(), low[n, t].double().flatten().tolist()
                 s = [1 / (1 + math.exp(-x)) for x in xs]
-                bce_total += sum(-(y * math.log(p) + (1 - y) * math.log(1 - p)) for p, y in zip(s, ys)) / len(xs)
-                dice_total += 1 - (2 * sum(p * y for p, y in zip(s, ys)) + 1) / (sum(s) + sum(ys) + 1)
-    return {"loss_ce": ce_total / num_clips, "loss_mask": bce_total / num_masks, "loss_dice": dice_total / num_masks}
+                bce_total += sum(
+                    -(y * math.log(p) + (1 - y) * math.log(1 - p)) for p, y in zip(s, ys)
+                ) / len(xs)
+                dice_total += 1 - (2 * sum(p * y for p, y in zip(s, ys)) + 1) / (
+                    sum(s) + sum(ys) + 1
+                )
+    return {
+        "loss_ce": ce_total / num_clips,
+        "loss_mask": bce_total / num_masks,
+        "loss_dice": dice_total / num_masks,
+    }
 
 
 def make_outputs(g, b, t, q):
-    return {"pred_logits": torch.randn(b, t, q, K + 1, generator=g),
-            "pred_masks": torch.randn(b, t, q, LOW, LOW, generator=g) * 3}
+    return {
+        "pred_logits": torch.randn(b, t, q, K + 1, generator=g),
+        "pred_masks": torch.randn(b, t, q, LOW, LOW, generator=g) * 3,
+    }
 
 
 def test_criterion_matches_direct_computation(monkeypatch):
-    monkeypatch.setattr(criterion_mod, "uncertain_point_coords", lambda logits, *a: pixel_centres(logits.shape[0]))
+    monkeypatch.setattr(
+        criterion_mod, "uncertain_point_coords", lambda logits, *a: pixel_centres(logits.shape[0])
+    )
     g = torch.Generator().manual_seed(3)
     outputs = make_outputs(g, 2, 2, 5)
     (t0, low0), (t1, low1) = clip_targets(g, 2, 2), clip_targets(g, 1, 2)
     pairs = [[(3, 0), (1, 1)], [(4, 0)]]
-    crit = VideoSetCriterion(K, FixedMatcher(pairs), loss_weight_dict(2.0, 5.0, 5.0), no_object_weight=0.1,
-                             num_points=LOW * LOW)
+    crit = VideoSetCriterion(
+        K,
+        FixedMatcher(pairs),
+        loss_weight_dict(2.0, 5.0, 5.0),
+        no_object_weight=0.1,
+        num_points=LOW * LOW,
+    )
     num_masks, num_clips = 7.0, 3.0  # arbitrary normalisers: the criterion must just divide by them
     got = crit(outputs, [t0, t1], [torch.Generator(), torch.Generator()], num_masks, num_clips)
-    ref = direct_losses(outputs, [(t0["labels"], low0), (t1["labels"], low1)], pairs, num_masks, num_clips, 0.1)
+    ref = direct_losses(
+        outputs, [(t0["labels"], low0), (t1["labels"], low1)], pairs, num_masks, num_clips, 0.1
+    )
     assert set(got) == set(ref)
     for k in ref:
         assert got[k].dtype == torch.float32
@@ -131,11 +163,16 @@ def test_each_aux_output_matched_on_its_own_and_last_one_dropped():
     g = torch.Generator().manual_seed(4)
     final = make_outputs(g, 1, 3, 6)
     target, low = clip_targets(g, 2, 3)
-    for query, track in ((2, 0), (5, 1)):  # decisive predictions: query 2 is track 0, query 5 track 1
+    for query, track in (
+        (2, 0),
+        (5, 1),
+    ):  # decisive predictions: query 2 is track 0, query 5 track 1
         final["pred_masks"][0, :, query] = torch.where(low[track], 8.0, -8.0)
         final["pred_logits"][0, :, query, int(target["labels"][track])] = 8.0
     perm = torch.randperm(6, generator=g)
-    aux = {k: v[:, :, perm] for k, v in final.items()}  # the same predictions under other query indices
+    aux = {
+        k: v[:, :, perm] for k, v in final.items()
+    }  # the same predictions under other query indices
     outputs = dict(final, aux_outputs=[aux, make_outputs(g, 1, 3, 6)])
     matcher = ConsistentMatcher(num_points=64)
     calls = []
@@ -147,11 +184,16 @@ def test_each_aux_output_matched_on_its_own_and_last_one_dropped():
 
     crit = VideoSetCriterion(K, spy, loss_weight_dict(1.0, 1.0, 1.0, num_aux=1), num_points=32)
     losses = crit(outputs, [target], [torch.Generator().manual_seed(0)], 6.0, 1.0)
-    assert sorted(losses) == sorted(["loss_ce", "loss_mask", "loss_dice", "loss_ce_0", "loss_mask_0", "loss_dice_0"])
+    assert sorted(losses) == sorted(
+        ["loss_ce", "loss_mask", "loss_dice", "loss_ce_0", "loss_mask_0", "loss_dice_0"]
+    )
     assert len(calls) == 2  # final + aux 0; the unweighted last aux output is not matched at all
     (q_final, n_final), (q_aux, n_aux) = calls
     assert sorted(zip(q_final.tolist(), n_final.tolist())) == [(2, 0), (5, 1)]
-    assert sorted(zip(perm[q_aux].tolist(), n_aux.tolist())) == [(2, 0), (5, 1)]  # aux found its own queries
+    assert sorted(zip(perm[q_aux].tolist(), n_aux.tolist())) == [
+        (2, 0),
+        (5, 1),
+    ]  # aux found its own queries
     torch.testing.assert_close(losses["loss_ce_0"], losses["loss_ce"])  # CE has no random points
 
 
@@ -159,7 +201,9 @@ def test_losses_are_fp32_under_autocast():
     g = torch.Generator().manual_seed(5)
     outputs = {k: v.bfloat16() for k, v in make_outputs(g, 1, 2, 4).items()}
     target, _ = clip_targets(g, 2, 2)
-    crit = VideoSetCriterion(K, ConsistentMatcher(num_points=32), loss_weight_dict(1.0, 1.0, 1.0), num_points=32)
+    crit = VideoSetCriterion(
+        K, ConsistentMatcher(num_points=32), loss_weight_dict(1.0, 1.0, 1.0), num_points=32
+    )
     with torch.autocast("cpu", dtype=torch.bfloat16):
         losses = crit(outputs, [target], [torch.Generator().manual_seed(0)], 4.0, 1.0)
     assert all(v.dtype == torch.float32 and torch.isfinite(v) for v in losses.values())
@@ -168,11 +212,17 @@ def test_losses_are_fp32_under_autocast():
 def test_clip_without_tracks_has_only_no_object_ce():
     g = torch.Generator().manual_seed(6)
     outputs = make_outputs(g, 1, 2, 4)
-    empty = {"labels": torch.zeros(0, dtype=torch.int64), "ids": torch.zeros(0, 2, dtype=torch.int64),
-             "masks": torch.zeros(0, 2, HIGH, HIGH, dtype=torch.bool)}
-    crit = VideoSetCriterion(K, ConsistentMatcher(num_points=16), loss_weight_dict(1.0, 1.0, 1.0), num_points=16)
+    empty = {
+        "labels": torch.zeros(0, dtype=torch.int64),
+        "ids": torch.zeros(0, 2, dtype=torch.int64),
+        "masks": torch.zeros(0, 2, HIGH, HIGH, dtype=torch.bool),
+    }
+    crit = VideoSetCriterion(
+        K, ConsistentMatcher(num_points=16), loss_weight_dict(1.0, 1.0, 1.0), num_points=16
+    )
     losses = crit(outputs, [empty], [torch.Generator()], 1.0, 1.0)
-    expected = torch.nn.functional.cross_entropy(outputs["pred_logits"][0].flatten(0, 1),
-                                                 torch.full((8,), K))  # uniform weights cancel in the mean
+    expected = torch.nn.functional.cross_entropy(
+        outputs["pred_logits"][0].flatten(0, 1), torch.full((8,), K)
+    )  # uniform weights cancel in the mean
     torch.testing.assert_close(losses["loss_ce"], expected)
     assert losses["loss_mask"].item() == 0 and losses["loss_dice"].item() == 0

@@ -1,4 +1,5 @@
 """Per-clip augmentation: sizes, one decision per clip, masks follow images, pseudo-clip rotation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,10 +7,22 @@ import pytest
 
 from videomt.config import get_cfg
 from videomt.data.augmentation import (
-    RandomApplyClip, RandomBrightness, RandomContrast, RandomCropClip, RandomFlipClip,
-    RandomRotationClip, RandomRotationFrames, RandomSaturation, ResizeShortestEdgeClip,
-    ResizeTransform, RotationTransform, apply_clip_augmentations, build_clip_augmentation,
-    build_pseudo_augmentation, build_segmentation_augmentation, build_test_augmentation,
+    RandomApplyClip,
+    RandomBrightness,
+    RandomContrast,
+    RandomCropClip,
+    RandomFlipClip,
+    RandomRotationClip,
+    RandomRotationFrames,
+    RandomSaturation,
+    ResizeShortestEdgeClip,
+    ResizeTransform,
+    RotationTransform,
+    apply_clip_augmentations,
+    build_clip_augmentation,
+    build_pseudo_augmentation,
+    build_segmentation_augmentation,
+    build_test_augmentation,
     shortest_edge_size,
 )
 
@@ -50,8 +63,15 @@ def test_resize_range_bounds_inclusive():
     assert sizes == {20, 21, 22}
 
 
-@pytest.mark.parametrize("crop_type,size", [("absolute_range", (20, 50)), ("absolute", (25, 70)),
-                                            ("relative", (0.5, 0.5)), ("relative_range", (0.3, 0.6))])
+@pytest.mark.parametrize(
+    "crop_type,size",
+    [
+        ("absolute_range", (20, 50)),
+        ("absolute", (25, 70)),
+        ("relative", (0.5, 0.5)),
+        ("relative_range", (0.3, 0.6)),
+    ],
+)
 def test_crop_same_box_for_all_frames(crop_type, size):
     aug = RandomCropClip(crop_type, size)
     rng = np.random.default_rng(2)
@@ -203,8 +223,13 @@ def test_builders_from_default_config():
     cfg.INPUT.CROP.ENABLED = True
     cfg.INPUT.AUGMENTATIONS = ["brightness", "rotation"]
     names = [type(a).__name__ for a in build_clip_augmentation(cfg)]
-    assert names == ["RandomApplyClip", "ResizeShortestEdgeClip", "RandomFlipClip",
-                     "RandomBrightness", "RandomRotationFrames"]
+    assert names == [
+        "RandomApplyClip",
+        "ResizeShortestEdgeClip",
+        "RandomFlipClip",
+        "RandomBrightness",
+        "RandomRotationFrames",
+    ]
     shared, per_frame = build_pseudo_augmentation(cfg)
     assert [type(a).__name__ for a in per_frame] == ["RandomRotationClip"]
     assert type(shared[0]).__name__ == "ResizeShortestEdgeClip"  # PSEUDO.CROP disabled
@@ -218,8 +243,9 @@ def test_builders_from_default_config():
         build_clip_augmentation(cfg)
 
 
-@pytest.mark.parametrize("h,w,new_h,new_w", [(72, 128, 45, 80), (37, 53, 100, 17), (13, 7, 5, 3),
-                                             (101, 99, 303, 201)])
+@pytest.mark.parametrize(
+    "h,w,new_h,new_w", [(72, 128, 45, 80), (37, 53, 100, 17), (13, 7, 5, 3), (101, 99, 303, 201)]
+)
 def test_resize_equals_pil(h, w, new_h, new_w):
     """Detectron2 resizes uint8 frames with PIL bilinear (antialiased when shrinking) and masks /
     panoptic RGB maps with PIL nearest: PIL itself is the oracle."""
@@ -228,8 +254,9 @@ def test_resize_equals_pil(h, w, new_h, new_w):
     rng = np.random.default_rng(h * w)
     t = ResizeTransform(h, w, new_h, new_w)
     img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
-    np.testing.assert_array_equal(t.apply_image(img),
-                                  np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR)))
+    np.testing.assert_array_equal(
+        t.apply_image(img), np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.BILINEAR))
+    )
     mask = rng.integers(0, 2, (h, w), dtype=np.uint8)
     pil_mask = np.asarray(Image.fromarray(mask).resize((new_w, new_h), Image.NEAREST))
     np.testing.assert_array_equal(t.apply_segmentation(mask), pil_mask)
@@ -238,8 +265,10 @@ def test_resize_equals_pil(h, w, new_h, new_w):
     pil_rgb = np.asarray(Image.fromarray(img).resize((new_w, new_h), Image.NEAREST))
     np.testing.assert_array_equal(t.apply_segmentation(img), pil_rgb)  # a panoptic RGB map
     to_id = np.array([1, 256, 65536], dtype=np.int32)
-    np.testing.assert_array_equal(t.apply_segmentation(img.astype(np.int32) @ to_id),  # int32 ids
-                                  pil_rgb.astype(np.int32) @ to_id)
+    np.testing.assert_array_equal(
+        t.apply_segmentation(img.astype(np.int32) @ to_id),  # int32 ids
+        pil_rgb.astype(np.int32) @ to_id,
+    )
 
 
 @pytest.mark.parametrize("size", [9, 10])

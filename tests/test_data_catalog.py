@@ -1,16 +1,17 @@
 """Catalog, metadata, loaders of each real format, and bad-input errors."""
+
 from __future__ import annotations
 
 import json
 import os
 import time
 
+import data_fixtures as fx
 import numpy as np
 import pytest
 from PIL import Image
 from pycocotools import mask as mask_util
 
-import data_fixtures as fx
 from videomt.data import (
     DatasetCatalog,
     DatasetError,
@@ -81,7 +82,7 @@ def test_register_twice_is_an_error():
 
 def test_metadata_missing_attribute_names_dataset():
     with pytest.raises(AttributeError, match="ytvis_2019_val.*no_such_key"):
-        MetadataCatalog.get("ytvis_2019_val").no_such_key
+        _ = MetadataCatalog.get("ytvis_2019_val").no_such_key
 
 
 def test_metadata_pickles_with_lazy_paths_resolved(tmp_path, monkeypatch):
@@ -135,7 +136,8 @@ def test_vipseg_vspw_things_first_order():
 def test_dataset_root_read_at_load_time(tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "first"))
     assert MetadataCatalog.get("ytvis_2019_val").json_file == str(
-        tmp_path / "first" / "ytvis_2019" / "valid.json")
+        tmp_path / "first" / "ytvis_2019" / "valid.json"
+    )
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "second"))
     meta = MetadataCatalog.get("ytvis_2022_val")
     assert meta.gt_long_json == str(tmp_path / "second" / "ytvis_2022" / "gt_long.json")
@@ -201,7 +203,9 @@ def test_register_ytvis_instances_metadata_from_json(tmp_path, monkeypatch):
     js, root = fx.write_ytvis(str(tmp_path))
     reads = []
     real_read = ytvis_module.read_json
-    monkeypatch.setattr(ytvis_module, "read_json", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k))
+    monkeypatch.setattr(
+        ytvis_module, "read_json", lambda *a, **k: reads.append(a[0]) or real_read(*a, **k)
+    )
     register_ytvis_instances("_tmp_custom", {}, js, root)
     try:
         meta = MetadataCatalog.get("_tmp_custom")
@@ -220,9 +224,12 @@ def test_register_ytvis_instances_metadata_from_json(tmp_path, monkeypatch):
 
 def test_register_ytvis_instances_with_given_classes(tmp_path):
     js, root = fx.write_ytvis(str(tmp_path))
-    register_ytvis_instances("_tmp_custom2", {"thing_classes": ["a", "b"],
-                                              "thing_dataset_id_to_contiguous_id": {3: 0, 1: 1}},
-                             js, root)
+    register_ytvis_instances(
+        "_tmp_custom2",
+        {"thing_classes": ["a", "b"], "thing_dataset_id_to_contiguous_id": {3: 0, 1: 1}},
+        js,
+        root,
+    )
     try:
         d = DatasetCatalog.get("_tmp_custom2")
         assert d[0]["annotations"][0][0]["category_id"] == 0
@@ -342,8 +349,9 @@ def test_large_ytvis_json_loads_fast(tmp_path):
 
     The 3000 videos share 30 frame folders so that the test does not create 108k files (slow on
     busy disks); the per-folder listdir check still runs for every video."""
-    js, root = fx.write_large_ytvis(str(tmp_path), num_videos=3000, num_frames=36, tracks=2,
-                                    h=72, w=128, frame_folders=30)
+    js, root = fx.write_large_ytvis(
+        str(tmp_path), num_videos=3000, num_frames=36, tracks=2, h=72, w=128, frame_folders=30
+    )
     t0 = time.perf_counter()
     dicts = load_ytvis_json(js, root)
     dt = time.perf_counter() - t0
@@ -362,8 +370,11 @@ def test_missing_root_folder(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="image folder not found") as e:
         load_ytvis_json(str(tmp_path / "x.json"), str(tmp_path / "nope"))
     assert "DETECTRON2_DATASETS" not in str(e.value)  # a path outside the datasets root: no hint
-    with pytest.raises(DatasetError, match=r"not found \(datasets are looked up under "
-                                           r"\$DETECTRON2_DATASETS, now .*datasets\)$"):
+    with pytest.raises(
+        DatasetError,
+        match=r"not found \(datasets are looked up under "
+        r"\$DETECTRON2_DATASETS, now .*datasets\)$",
+    ):
         DatasetCatalog.get("ovis_train")
     with pytest.raises(DatasetError, match="VSPW data folder not found"):
         load_vspw(str(tmp_path / "nope"), str(tmp_path / "val.txt"))
@@ -375,11 +386,17 @@ def test_missing_json(tmp_path):
         load_ytvis_json(str(tmp_path / "missing.json"), str(tmp_path / "JPEGImages"))
 
 
-@pytest.mark.parametrize("content, says", [
-    (b"", "annotation file is empty (0 bytes), not JSON"),
-    (b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(200)), "annotation file is a zip archive, not JSON"),
-    (b"<!DOCTYPE html><html><body>Sign in</body></html>", "annotation file is an HTML page"),
-])
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b"", "annotation file is empty (0 bytes), not JSON"),
+        (
+            b"PK\x03\x04\x14\x00\x00\x00\x08\x00" + bytes(range(200)),
+            "annotation file is a zip archive, not JSON",
+        ),
+        (b"<!DOCTYPE html><html><body>Sign in</body></html>", "annotation file is an HTML page"),
+    ],
+)
 def test_wrong_kind_of_json_file_is_named(tmp_path, content, says):
     (tmp_path / "JPEGImages").mkdir()
     js = tmp_path / "train.json"
@@ -399,14 +416,20 @@ def test_truncated_json(tmp_path):
     assert js in str(e.value) and "invalid JSON" in str(e.value) and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("mutate, pattern", [
-    (lambda d: d.pop("videos"), "not a YouTube-VIS JSON"),
-    (lambda d: d["videos"][0].pop("height"), "video 7: missing or invalid 'height'"),
-    (lambda d: d["annotations"][0].pop("segmentations"), "annotation 100 lacks"),
-    (lambda d: d["annotations"][0].update(category_id=99), "category_id 99"),
-    (lambda d: d["annotations"][0].update(video_id=12), "annotation 100 points to unknown video"),
-    (lambda d: d.update(categories=[{"id": 1}]), "'categories' must be a list"),
-])
+@pytest.mark.parametrize(
+    "mutate, pattern",
+    [
+        (lambda d: d.pop("videos"), "not a YouTube-VIS JSON"),
+        (lambda d: d["videos"][0].pop("height"), "video 7: missing or invalid 'height'"),
+        (lambda d: d["annotations"][0].pop("segmentations"), "annotation 100 lacks"),
+        (lambda d: d["annotations"][0].update(category_id=99), "category_id 99"),
+        (
+            lambda d: d["annotations"][0].update(video_id=12),
+            "annotation 100 points to unknown video",
+        ),
+        (lambda d: d.update(categories=[{"id": 1}]), "'categories' must be a list"),
+    ],
+)
 def test_wrong_schema(tmp_path, mutate, pattern):
     data = fx.ytvis_dict()
     mutate(data)
@@ -437,8 +460,11 @@ def test_mask_size_disagrees_with_video(tmp_path):
     data = fx.ytvis_dict()
     data["annotations"][2]["segmentations"][1] = fx.rle_str(fx.box_mask(0, 0, 4, 4, 20, 30))
     js, root = fx.write_ytvis(str(tmp_path), data)
-    with pytest.raises(DatasetError, match=r"annotation 200 of video 9 frame 1: mask size "
-                                           r"\[20, 30\] disagrees with video size \[24, 32\]"):
+    with pytest.raises(
+        DatasetError,
+        match=r"annotation 200 of video 9 frame 1: mask size "
+        r"\[20, 30\] disagrees with video size \[24, 32\]",
+    ):
         load_ytvis_json(js, root)
 
 
@@ -468,7 +494,9 @@ def test_coco_bad_inputs(tmp_path):
     with pytest.raises(DatasetError, match="annotation 3 of image 2: mask size"):
         load_coco_pseudo_json(js, root, {1: 0, 3: 1})
     os.remove(os.path.join(root, "000002.jpg"))
-    with pytest.raises(DatasetError, match=r"instances.json: image \S*train2017/000002.jpg not found"):
+    with pytest.raises(
+        DatasetError, match=r"instances.json: image \S*train2017/000002.jpg not found"
+    ):
         load_coco_pseudo_json(js, root, {1: 0, 3: 1})
 
 
@@ -477,7 +505,9 @@ def test_coco_image_in_a_subfolder(tmp_path):
     data["images"][1]["file_name"] = "part2/000002.jpg"
     js, root = fx.write_coco(str(tmp_path), data)
     dicts = load_coco_pseudo_json(js, root, {1: 0, 3: 1})
-    assert [d["file_name"] for d in dicts] == [os.path.join(root, n) for n in ("000001.jpg", "part2/000002.jpg")]
+    assert [d["file_name"] for d in dicts] == [
+        os.path.join(root, n) for n in ("000001.jpg", "part2/000002.jpg")
+    ]
 
 
 def test_vipseg_bad_inputs(tmp_path):
@@ -502,7 +532,9 @@ def test_vipseg_bad_inputs(tmp_path):
 def test_vspw_bad_inputs(tmp_path):
     data, split = fx.write_vspw(str(tmp_path))
     os.remove(os.path.join(data, "s2", "mask", "00001.png"))
-    with pytest.raises(DatasetError, match=r"video s2: semantic mask \S*s2/mask/00001.png not found"):
+    with pytest.raises(
+        DatasetError, match=r"video s2: semantic mask \S*s2/mask/00001.png not found"
+    ):
         load_vspw(data, split)
     for n in os.listdir(os.path.join(data, "s1", "origin")):
         os.remove(os.path.join(data, "s1", "origin", n))
@@ -545,10 +577,12 @@ def test_register_functions_let_the_callers_metadata_win(register):
 
     name = f"metadata_wins_{register}"
     meta = {"ignore_label": 0, "image_root": "/elsewhere", "thing_classes": ["a"]}
-    calls = {"coco": lambda: register_coco_pseudo_instances(name, meta, "c.json", "/imgs", {1: 0}),
-             "vipseg": lambda: register_vipseg_panoptic(name, meta, "v.json", "/imgs", "/pan"),
-             "vspw": lambda: register_vspw_semantic(name, meta, "/data", "/data/val.txt"),
-             "ytvis": lambda: register_ytvis_instances(name, meta, "y.json", "/imgs")}
+    calls = {
+        "coco": lambda: register_coco_pseudo_instances(name, meta, "c.json", "/imgs", {1: 0}),
+        "vipseg": lambda: register_vipseg_panoptic(name, meta, "v.json", "/imgs", "/pan"),
+        "vspw": lambda: register_vspw_semantic(name, meta, "/data", "/data/val.txt"),
+        "ytvis": lambda: register_ytvis_instances(name, meta, "y.json", "/imgs"),
+    }
     try:
         calls[register]()
         got = MetadataCatalog.get(name)

@@ -1,4 +1,5 @@
 """COCO -> pseudo-video JSON filter and VIPSeg -> 720p resize (functions and CLIs)."""
+
 from __future__ import annotations
 
 import json
@@ -6,11 +7,11 @@ import os
 import subprocess
 import sys
 
+import data_fixtures as fx
 import numpy as np
 import pytest
 from PIL import Image
 
-import data_fixtures as fx
 from videomt.data import DatasetError, load_coco_pseudo_json, load_vipseg_json
 from videomt.data.converters import (
     filter_coco_for_target,
@@ -27,18 +28,33 @@ SPLIT_CLI = os.path.join(REPO, "datasets", "utils", "split_vipseg_json.py")
 
 def _coco_all_categories() -> dict:
     """One image per COCO category id 1..90 (one annotation each) + an empty image."""
-    images = [{"id": i, "file_name": f"{i:06d}.jpg", "height": fx.H, "width": fx.W}
-              for i in range(1, 92)]
-    anns = [{"id": 1000 + c, "image_id": c, "category_id": c, "iscrowd": 0, "area": 16,
-             "segmentation": [[1, 1, 5, 1, 5, 5, 1, 5]], "bbox": [1, 1, 4, 4]}
-            for c in range(1, 91)]
+    images = [
+        {"id": i, "file_name": f"{i:06d}.jpg", "height": fx.H, "width": fx.W} for i in range(1, 92)
+    ]
+    anns = [
+        {
+            "id": 1000 + c,
+            "image_id": c,
+            "category_id": c,
+            "iscrowd": 0,
+            "area": 16,
+            "segmentation": [[1, 1, 5, 1, 5, 5, 1, 5]],
+            "bbox": [1, 1, 4, 4],
+        }
+        for c in range(1, 91)
+    ]
     cats = [{"id": c, "name": f"coco{c}"} for c in range(1, 91)]
     return {"info": {"year": 2017}, "images": images, "annotations": anns, "categories": cats}
 
 
-@pytest.mark.parametrize("target, mapping", [
-    ("ytvis_2019", COCO_TO_YTVIS_2019), ("ytvis_2021", COCO_TO_YTVIS_2021), ("ovis", COCO_TO_OVIS),
-])
+@pytest.mark.parametrize(
+    "target, mapping",
+    [
+        ("ytvis_2019", COCO_TO_YTVIS_2019),
+        ("ytvis_2021", COCO_TO_YTVIS_2021),
+        ("ovis", COCO_TO_OVIS),
+    ],
+)
 def test_filter_keeps_exactly_the_mapped_categories(target, mapping):
     coco = _coco_all_categories()
     out = filter_coco_for_target(coco, target)
@@ -57,13 +73,18 @@ def test_filter_rejects_unknown_target_and_bad_json():
 
 
 def test_coco_cli_then_loader(tmp_path):
-    src = fx.write_json(str(tmp_path / "annotations" / "instances_train2017.json"),
-                        _coco_all_categories())
+    src = fx.write_json(
+        str(tmp_path / "annotations" / "instances_train2017.json"), _coco_all_categories()
+    )
     for im in _coco_all_categories()["images"]:
         fx.write_jpg(str(tmp_path / "train2017" / im["file_name"]))
     dst = str(tmp_path / "annotations" / "coco2ovis_train.json")
-    res = subprocess.run([sys.executable, COCO_CLI, "--src", src, "--target", "ovis", "--dst", dst],
-                         capture_output=True, text=True, cwd=str(tmp_path))
+    res = subprocess.run(
+        [sys.executable, COCO_CLI, "--src", src, "--target", "ovis", "--dst", dst],
+        capture_output=True,
+        text=True,
+        cwd=str(tmp_path),
+    )
     assert res.returncode == 0, res.stderr
     assert "17 annotations kept, 73 dropped" in res.stdout
     contig = {c: t - 1 for c, t in COCO_TO_OVIS.items()}
@@ -77,18 +98,36 @@ def test_coco_cli_all_files_and_errors(tmp_path):
     ann = tmp_path / "coco" / "annotations"
     for split in ("train", "val"):
         fx.write_json(str(ann / f"instances_{split}2017.json"), _coco_all_categories())
-    res = subprocess.run([sys.executable, COCO_CLI, "--coco-root", str(tmp_path / "coco")],
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, COCO_CLI, "--coco-root", str(tmp_path / "coco")],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
-    for tag, mapping in (("ytvis2019", COCO_TO_YTVIS_2019), ("ytvis2021", COCO_TO_YTVIS_2021),
-                         ("ovis", COCO_TO_OVIS)):
+    for tag, mapping in (
+        ("ytvis2019", COCO_TO_YTVIS_2019),
+        ("ytvis2021", COCO_TO_YTVIS_2021),
+        ("ovis", COCO_TO_OVIS),
+    ):
         for split in ("train", "val"):
             data = json.load(open(ann / f"coco2{tag}_{split}.json"))
             assert len(data["annotations"]) == len(mapping)
     bad = tmp_path / "bad.json"
     bad.write_text('{"images": [')
-    res = subprocess.run([sys.executable, COCO_CLI, "--src", str(bad), "--target", "ovis",
-                          "--dst", str(tmp_path / "o.json")], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            COCO_CLI,
+            "--src",
+            str(bad),
+            "--target",
+            "ovis",
+            "--dst",
+            str(tmp_path / "o.json"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 2 and "bad.json: invalid JSON" in res.stderr
 
 
@@ -119,8 +158,7 @@ def test_vipseg_720p_size():
 
 def test_vipseg_resize_in_process(tmp_path):
     masks = _write_vipseg_src(str(tmp_path / "src"))
-    n = resize_vipseg_720p(str(tmp_path / "src"), str(tmp_path / "dst"), workers=1,
-                           progress=False)
+    n = resize_vipseg_720p(str(tmp_path / "src"), str(tmp_path / "dst"), workers=1, progress=False)
     assert n == 4
     img = Image.open(tmp_path / "dst" / "images" / "v2" / "00001.jpg")
     assert img.size == (960, 720) and img.mode == "RGB"
@@ -134,37 +172,65 @@ def test_vipseg_resize_in_process(tmp_path):
 
 def test_vipseg_cli_parallel_and_errors(tmp_path):
     _write_vipseg_src(str(tmp_path / "src"), videos=("a", "b", "c"), h=30, w=50, frames=1)
-    res = subprocess.run([sys.executable, VIPSEG_CLI, "--src", str(tmp_path / "src"), "--dst",
-                          str(tmp_path / "dst"), "--workers", "2"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            VIPSEG_CLI,
+            "--src",
+            str(tmp_path / "src"),
+            "--dst",
+            str(tmp_path / "dst"),
+            "--workers",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert "wrote 3 frames" in res.stdout
     assert Image.open(tmp_path / "dst" / "panomasks" / "c" / "00000.png").size == (1200, 720)
     os.remove(tmp_path / "src" / "panomasks" / "b" / "00000.png")
     with pytest.raises(DatasetError, match=r"b/00000.png: mask of frame .* not found"):
-        resize_vipseg_720p(str(tmp_path / "src"), str(tmp_path / "dst2"), workers=1,
-                           progress=False)
+        resize_vipseg_720p(str(tmp_path / "src"), str(tmp_path / "dst2"), workers=1, progress=False)
     with pytest.raises(DatasetError, match="VIPSeg frame folder not found"):
         resize_vipseg_720p(str(tmp_path / "nothing"), str(tmp_path / "dst3"), workers=1)
-    Image.fromarray(np.zeros((10, 10), np.uint16)).save(tmp_path / "src" / "panomasks" / "b" /
-                                                         "00000.png")
+    Image.fromarray(np.zeros((10, 10), np.uint16)).save(
+        tmp_path / "src" / "panomasks" / "b" / "00000.png"
+    )
     with pytest.raises(DatasetError, match=r"mask size \[10, 10\] disagrees"):
-        resize_vipseg_720p(str(tmp_path / "src"), str(tmp_path / "dst4"), workers=1,
-                           progress=False)
+        resize_vipseg_720p(str(tmp_path / "src"), str(tmp_path / "dst4"), workers=1, progress=False)
 
 
 def test_split_vipseg_json_per_split_list(tmp_path):
     """One JSON with every video -> one loadable JSON per split list (test: no annotations)."""
     js, img, pan = fx.write_vipseg(str(tmp_path))
     data = json.load(open(js))
-    test_video = {"video_id": "t1", "images": [{"file_name": "000.png", "id": "t1_0", "height": fx.H,
-                                                "width": fx.W}]}
+    test_video = {
+        "video_id": "t1",
+        "images": [{"file_name": "000.png", "id": "t1_0", "height": fx.H, "width": fx.W}],
+    }
     data["videos"].append(test_video)
     fx.write_json(js, data)
     fx.write_jpg(os.path.join(img, "t1", "000.jpg"))
     (tmp_path / "train.txt").write_text("v1\n")
     (tmp_path / "test.txt").write_text("t1\n")
-    res = subprocess.run([sys.executable, SPLIT_CLI, "--json", js, "--split-dir", str(tmp_path), "--dst",
-                          str(tmp_path / "out"), "--splits", "train", "test"], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            SPLIT_CLI,
+            "--json",
+            js,
+            "--split-dir",
+            str(tmp_path),
+            "--dst",
+            str(tmp_path / "out"),
+            "--splits",
+            "train",
+            "test",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     train = load_vipseg_json(str(tmp_path / "out" / "panoptic_gt_VIPSeg_train.json"), img, pan)
     assert [v["video_id"] for v in train] == ["v1"] and len(train[0]["segments_infos"]) == 2
@@ -172,6 +238,22 @@ def test_split_vipseg_json_per_split_list(tmp_path):
     assert "annotations" not in test and [v["video_id"] for v in test["videos"]] == ["t1"]
     assert test["categories"] == fx.PAN_CATEGORIES
     (tmp_path / "val.txt").write_text("v1\nv9\n")
-    res = subprocess.run([sys.executable, SPLIT_CLI, "--json", js, "--split-dir", str(tmp_path), "--dst",
-                          str(tmp_path / "out"), "--splits", "val"], capture_output=True, text=True)
-    assert res.returncode == 2 and "1 videos of val.txt are not in the JSON (first: v9)" in res.stderr
+    res = subprocess.run(
+        [
+            sys.executable,
+            SPLIT_CLI,
+            "--json",
+            js,
+            "--split-dir",
+            str(tmp_path),
+            "--dst",
+            str(tmp_path / "out"),
+            "--splits",
+            "val",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        res.returncode == 2 and "1 videos of val.txt are not in the JSON (first: v9)" in res.stderr
+    )

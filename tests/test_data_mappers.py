@@ -1,4 +1,5 @@
 """Clip mappers and loaders on small fixtures written here in each dataset-dict format."""
+
 from __future__ import annotations
 
 import itertools
@@ -8,18 +9,23 @@ import os
 import numpy as np
 import pytest
 import torch
+from data_fixtures import rle_list, rle_str
 from fvcore.transforms.transform import CropTransform, HFlipTransform, TransformList
 from PIL import Image
 from pycocotools import mask as mask_util
 
-from data_fixtures import rle_list, rle_str
 from videomt.config import get_cfg
 from videomt.data.augmentation import ClipAugmentation, RandomRotationClip, ResizeTransform
 from videomt.data.build import build_test_loader, build_train_loader, filter_empty_annotations
 from videomt.data.catalog import DatasetCatalog, DatasetError, MetadataCatalog
-from videomt.data.mappers import (CocoClipDatasetMapper, PanopticDatasetVideoMapper,
-                                  SemanticDatasetVideoMapper, VideoTestMapper, YTVISDatasetMapper,
-                                  build_mapper)
+from videomt.data.mappers import (
+    CocoClipDatasetMapper,
+    PanopticDatasetVideoMapper,
+    SemanticDatasetVideoMapper,
+    VideoTestMapper,
+    YTVISDatasetMapper,
+    build_mapper,
+)
 
 H, W = 40, 60
 
@@ -61,8 +67,14 @@ def polygon(y0, y1, x0, x1) -> list[list[float]]:
 
 
 def anno(tid, cls, segm, crowd=0) -> dict:
-    return {"id": tid, "category_id": cls, "iscrowd": crowd, "bbox": [0, 0, 1, 1],
-            "bbox_mode": "XYWH_ABS", "segmentation": segm}
+    return {
+        "id": tid,
+        "category_id": cls,
+        "iscrowd": crowd,
+        "bbox": [0, 0, 1, 1],
+        "bbox_mode": "XYWH_ABS",
+        "segmentation": segm,
+    }
 
 
 def track11_mask(t: int) -> np.ndarray:
@@ -82,8 +94,14 @@ def vis_video(folder, vid: int = 1) -> dict:
         if t == 7:
             objs.append(anno(33, 1, uncompressed_rle(rect(0, 4, 0, 4))))
         annos.append(objs)
-    return {"file_names": files, "height": H, "width": W, "length": 8, "video_id": vid,
-            "annotations": annos}
+    return {
+        "file_names": files,
+        "height": H,
+        "width": W,
+        "length": 8,
+        "video_id": vid,
+        "annotations": annos,
+    }
 
 
 class FixedCrop(ClipAugmentation):
@@ -143,10 +161,21 @@ def test_ytvis_object_emptied_by_crop_gets_minus_one(tmp_path):
     top, bottom = rect(2, 8, 10, 20), rect(30, 38, 10, 20)
     annos = []
     for t in range(5):
-        annos.append([anno(7, 2, rle(top if t < 2 else bottom)),  # leaves the crop at t = 2
-                      anno(8, 4, rle(rect(0, 10, 30, 40))),  # always kept
-                      anno(9, 1, rle(bottom))])  # always cropped away -> dropped
-    d = {"file_names": files, "height": H, "width": W, "length": 5, "video_id": 3, "annotations": annos}
+        annos.append(
+            [
+                anno(7, 2, rle(top if t < 2 else bottom)),  # leaves the crop at t = 2
+                anno(8, 4, rle(rect(0, 10, 30, 40))),  # always kept
+                anno(9, 1, rle(bottom)),
+            ]
+        )  # always cropped away -> dropped
+    d = {
+        "file_names": files,
+        "height": H,
+        "width": W,
+        "length": 5,
+        "video_id": 3,
+        "annotations": annos,
+    }
     out = vis_mapper(augmentations=[FixedCrop(20)])(d, rng=np.random.default_rng(0))
     inst = out["instances"]
     assert out["image"].shape == (5, 3, 20, W)
@@ -154,7 +183,9 @@ def test_ytvis_object_emptied_by_crop_gets_minus_one(tmp_path):
     assert inst["labels"].tolist() == [2, 4]
     assert not inst["masks"][0, 2:].any() and inst["masks"][0, :2].all(dim=0).sum() == 60
     # everything cropped away: empty targets with consistent shapes
-    empty = vis_mapper(augmentations=[FixedCrop(5, y0=15)])(d, rng=np.random.default_rng(0))["instances"]
+    empty = vis_mapper(augmentations=[FixedCrop(5, y0=15)])(d, rng=np.random.default_rng(0))[
+        "instances"
+    ]
     assert empty["ids"].shape == (0, 5) and empty["labels"].shape == (0,)
     assert empty["masks"].shape == (0, 5, 5, W)
 
@@ -197,7 +228,9 @@ def test_ytvis_mask_size_disagreeing_with_frame_names_the_file(tmp_path):
     d = vis_video(tmp_path / "v")
     for frame in d["annotations"]:
         frame[0]["segmentation"] = rle(np.ones((20, 30), np.uint8))
-    with pytest.raises(DatasetError, match=r"\.png.*RLE size \[20, 30\] disagrees with the frame size \[40, 60\]"):
+    with pytest.raises(
+        DatasetError, match=r"\.png.*RLE size \[20, 30\] disagrees with the frame size \[40, 60\]"
+    ):
         vis_mapper()(d, rng=np.random.default_rng(0))
 
 
@@ -217,8 +250,14 @@ def test_missing_frame_names_the_file(tmp_path):
 
 def test_grayscale_and_rgba_frames_are_converted(tmp_path):
     files = write_frames(tmp_path / "g", 5, modes={0: "L", 1: "RGBA", 2: "LA"})
-    d = {"file_names": files, "height": H, "width": W, "length": 5, "video_id": 2,
-         "annotations": [[anno(1, 0, rle(rect(0, 5, 0, 5)))] for _ in range(5)]}
+    d = {
+        "file_names": files,
+        "height": H,
+        "width": W,
+        "length": 5,
+        "video_id": 2,
+        "annotations": [[anno(1, 0, rle(rect(0, 5, 0, 5)))] for _ in range(5)],
+    }
     out = vis_mapper()(d, rng=np.random.default_rng(0))
     img = out["image"]
     assert img.shape == (5, 3, H, W)
@@ -235,16 +274,24 @@ def coco_image(folder) -> dict:
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(str(folder), "img.png")
     Image.fromarray(frame_pattern(3, 50, 70)).save(path)
-    return {"file_name": path, "height": 50, "width": 70, "image_id": 77, "annotations": [
-        anno(100, 2, rle(rect(10, 30, 10, 40, 50, 70))),
-        anno(101, 1, rle(rect(0, 50, 0, 70, 50, 70)), crowd=1),
-        anno(102, 0, polygon(30, 45, 45, 65))]}
+    return {
+        "file_name": path,
+        "height": 50,
+        "width": 70,
+        "image_id": 77,
+        "annotations": [
+            anno(100, 2, rle(rect(10, 30, 10, 40, 50, 70))),
+            anno(101, 1, rle(rect(0, 50, 0, 70, 50, 70)), crowd=1),
+            anno(102, 0, polygon(30, 45, 45, 65)),
+        ],
+    }
 
 
 def test_coco_pseudo_clip_mapper(tmp_path):
     d = coco_image(tmp_path)
-    mapper = CocoClipDatasetMapper(shared_augmentations=[], frame_augmentations=[RandomRotationClip()],
-                                   sampling_frame_num=4)
+    mapper = CocoClipDatasetMapper(
+        shared_augmentations=[], frame_augmentations=[RandomRotationClip()], sampling_frame_num=4
+    )
     out = mapper(d, rng=np.random.default_rng(1))
     assert out["image"].shape == (4, 3, 50, 70)
     inst = out["instances"]
@@ -270,8 +317,9 @@ def test_coco_pseudo_mapper_from_config_and_emptied_object(tmp_path):
     assert out["image"].shape == (3, 3, 25, 35)
     assert out["instances"]["masks"].shape == (2, 3, 25, 35)
     # an object cropped away in the shared step is dropped
-    m = CocoClipDatasetMapper(shared_augmentations=[FixedCrop(20)], frame_augmentations=[],
-                              sampling_frame_num=2)
+    m = CocoClipDatasetMapper(
+        shared_augmentations=[FixedCrop(20)], frame_augmentations=[], sampling_frame_num=2
+    )
     inst = m(d, rng=np.random.default_rng(0))["instances"]
     assert inst["ids"].tolist() == [[0, 0]] and inst["labels"].tolist() == [2]
 
@@ -280,8 +328,15 @@ class FixedCropResizeFlip(ClipAugmentation):
     """Crop x in [5, 55), y in [3, 43) of a 50x70 image, resize 40x50 -> 27x33, flip (test helper)."""
 
     def get_transforms(self, images, rng):
-        return [TransformList([CropTransform(5, 3, 50, 40, 70, 50), ResizeTransform(40, 50, 27, 33),
-                               HFlipTransform(33)])] * len(images)
+        return [
+            TransformList(
+                [
+                    CropTransform(5, 3, 50, 40, 70, 50),
+                    ResizeTransform(40, 50, 27, 33),
+                    HFlipTransform(33),
+                ]
+            )
+        ] * len(images)
 
 
 def test_coco_polygons_are_transformed_as_coordinates_then_rasterised(tmp_path):
@@ -289,26 +344,39 @@ def test_coco_polygons_are_transformed_as_coordinates_then_rasterised(tmp_path):
     the output size (oracle: pycocotools on the hand-transformed rectangle); an RLE mask of the same
     image goes through the transform as an image (PIL nearest)."""
     d = coco_image(tmp_path)
-    d["annotations"] = [anno(7, 0, [[2.3, 10.2, 34.5, 10.2, 34.5, 44.6, 2.3, 44.6]]),
-                        anno(8, 1, rle(rect(10, 30, 10, 40, 50, 70)))]
-    mapper = CocoClipDatasetMapper(shared_augmentations=[FixedCropResizeFlip()], frame_augmentations=[],
-                                   sampling_frame_num=2)
+    d["annotations"] = [
+        anno(7, 0, [[2.3, 10.2, 34.5, 10.2, 34.5, 44.6, 2.3, 44.6]]),
+        anno(8, 1, rle(rect(10, 30, 10, 40, 50, 70))),
+    ]
+    mapper = CocoClipDatasetMapper(
+        shared_augmentations=[FixedCropResizeFlip()], frame_augmentations=[], sampling_frame_num=2
+    )
     masks = mapper(d, rng=np.random.default_rng(0))["instances"]["masks"].numpy()  # (2, 2, 27, 33)
     # clip to x [5, 34.5], y [10.2, 43]; shift by (5, 3); scale x 33/50, y 27/40; flip x -> 33 - x
     x0, x1, y0, y1 = 33 - 29.5 * 33 / 50, 33.0, 7.2 * 27 / 40, 40 * 27 / 40
-    oracle = mask_util.decode(mask_util.frPyObjects([[x0, y0, x1, y0, x1, y1, x0, y1]], 27, 33))[..., 0]
+    oracle = mask_util.decode(mask_util.frPyObjects([[x0, y0, x1, y0, x1, y1, x0, y1]], 27, 33))[
+        ..., 0
+    ]
     assert np.array_equal(masks[0, 0], oracle) and np.array_equal(masks[0, 1], oracle)
-    rasterised_first = mask_util.decode(mask_util.frPyObjects(d["annotations"][0]["segmentation"], 50, 70))[..., 0]
+    rasterised_first = mask_util.decode(
+        mask_util.frPyObjects(d["annotations"][0]["segmentation"], 50, 70)
+    )[..., 0]
     tfm = FixedCropResizeFlip().get_transforms([None], None)[0]
-    assert (tfm.apply_segmentation(rasterised_first) != oracle).sum() > 10  # the old order differs on the edge
+    assert (
+        tfm.apply_segmentation(rasterised_first) != oracle
+    ).sum() > 10  # the old order differs on the edge
     assert np.array_equal(masks[1, 0], tfm.apply_segmentation(rect(10, 30, 10, 40, 50, 70)))
 
 
 def test_odd_polygon_is_one_clear_error(tmp_path):
     d = coco_image(tmp_path)
     d["annotations"] = [anno(7, 0, [[2.0, 10.0, 30.0, 10.0, 30.0, 44.0, 2.0]])]
-    mapper = CocoClipDatasetMapper(shared_augmentations=[], frame_augmentations=[], sampling_frame_num=1)
-    with pytest.raises(DatasetError, match=r"img\.png, annotation id 7: a polygon has an odd number of coordinates"):
+    mapper = CocoClipDatasetMapper(
+        shared_augmentations=[], frame_augmentations=[], sampling_frame_num=1
+    )
+    with pytest.raises(
+        DatasetError, match=r"img\.png, annotation id 7: a polygon has an odd number of coordinates"
+    ):
         mapper(d, rng=np.random.default_rng(0))
 
 
@@ -332,13 +400,15 @@ def vps_video(folder) -> dict:
     pans, infos = [], []
     for t in range(4):
         ids = np.full((30, 40), 7, np.int64)
-        ids[5:15, 5 + t:15 + t] = A_ID
+        ids[5:15, 5 + t : 15 + t] = A_ID
         ids[20:30, 0:5] = 9
         ids[0:2, :] = 0  # void
-        listed = [{"id": A_ID, "category_id": 0, "iscrowd": 0, "isthing": True},
-                  {"id": 7, "category_id": 60, "iscrowd": 0, "isthing": False},
-                  {"id": 9, "category_id": 1, "iscrowd": 1, "isthing": True},
-                  {"id": 300, "category_id": 2, "iscrowd": 0, "isthing": True}]
+        listed = [
+            {"id": A_ID, "category_id": 0, "iscrowd": 0, "isthing": True},
+            {"id": 7, "category_id": 60, "iscrowd": 0, "isthing": False},
+            {"id": 9, "category_id": 1, "iscrowd": 1, "isthing": True},
+            {"id": 300, "category_id": 2, "iscrowd": 0, "isthing": True},
+        ]
         if t == 1:
             ids[20:25, 30:38] = 600
             listed.append({"id": 600, "category_id": 5, "iscrowd": 0, "isthing": True})
@@ -347,13 +417,22 @@ def vps_video(folder) -> dict:
             listed.append({"id": 500, "category_id": 6, "iscrowd": 0, "isthing": True})
         pans.append(write_id_png(os.path.join(str(folder), f"{t:05d}_pan.png"), ids))
         infos.append(listed)
-    return {"file_names": files, "pan_seg_file_names": pans, "segments_infos": infos,
-            "height": 30, "width": 40, "length": 4, "video_id": "vid_a"}
+    return {
+        "file_names": files,
+        "pan_seg_file_names": pans,
+        "segments_infos": infos,
+        "height": 30,
+        "width": 40,
+        "length": 4,
+        "video_id": "vid_a",
+    }
 
 
 def test_panoptic_mapper_decodes_rgb_ids(tmp_path):
     d = vps_video(tmp_path)
-    mapper = PanopticDatasetVideoMapper(augmentations=[], sampling_frame_num=3, sampling_frame_range=1)
+    mapper = PanopticDatasetVideoMapper(
+        augmentations=[], sampling_frame_num=3, sampling_frame_range=1
+    )
     out = mapper(d, rng=np.random.default_rng(0))
     assert out["frame_idx"] == [0, 1, 2]  # randrange(4 - 3) == 0
     inst = out["instances"]
@@ -361,7 +440,7 @@ def test_panoptic_mapper_decodes_rgb_ids(tmp_path):
     assert inst["ids"].tolist() == [[0, 0, 0], [1, 1, 1], [2, 2, 2]]
     for t in range(3):
         expect_a = np.zeros((30, 40), bool)
-        expect_a[5:15, 5 + t:15 + t] = True
+        expect_a[5:15, 5 + t : 15 + t] = True
         assert np.array_equal(inst["masks"][0, t].numpy(), expect_a)
     assert inst["masks"][2, 1].sum() == 40 and not inst["masks"][2, 0].any()  # empty frames kept
     assert not inst["masks"][:, :, 0:2].any()  # void pixels in no mask
@@ -390,7 +469,9 @@ def test_panoptic_mapper_from_config_resizes_and_flips_per_clip(tmp_path):
 def test_panoptic_mask_size_mismatch_names_the_file(tmp_path):
     d = vps_video(tmp_path)
     write_id_png(d["pan_seg_file_names"][1], np.zeros((10, 10), np.int64))
-    mapper = PanopticDatasetVideoMapper(augmentations=[], sampling_frame_num=3, sampling_frame_range=1)
+    mapper = PanopticDatasetVideoMapper(
+        augmentations=[], sampling_frame_num=3, sampling_frame_range=1
+    )
     with pytest.raises(DatasetError, match=r"00001_pan\.png.*10x10"):
         mapper(d, rng=np.random.default_rng(0))
 
@@ -419,13 +500,21 @@ def vss_video(folder) -> dict:
         else:
             Image.fromarray(v).save(p)
         sems.append(p)
-    return {"file_names": files, "sem_seg_file_names": sems, "height": 20, "width": 30,
-            "length": 3, "video_id": "vss_a"}
+    return {
+        "file_names": files,
+        "sem_seg_file_names": sems,
+        "height": 20,
+        "width": 30,
+        "length": 3,
+        "video_id": "vss_a",
+    }
 
 
 def test_semantic_mapper_ignore_and_classes(tmp_path):
     d = vss_video(tmp_path)
-    mapper = SemanticDatasetVideoMapper(augmentations=[], sampling_frame_num=3, sampling_frame_range=1)
+    mapper = SemanticDatasetVideoMapper(
+        augmentations=[], sampling_frame_num=3, sampling_frame_range=1
+    )
     out = mapper(d, rng=np.random.default_rng(0))
     inst = out["instances"]
     assert out["frame_idx"] == [0, 1, 2]
@@ -437,15 +526,18 @@ def test_semantic_mapper_ignore_and_classes(tmp_path):
     assert inst["masks"][1, 2].sum() == 40 and not inst["masks"][1, :2].any()
     lut = np.full(256, 255, np.uint8)
     lut[3], lut[7] = 10, 4
-    custom = SemanticDatasetVideoMapper(augmentations=[], sampling_frame_num=3, sampling_frame_range=1,
-                                        value_to_class=lut)
+    custom = SemanticDatasetVideoMapper(
+        augmentations=[], sampling_frame_num=3, sampling_frame_range=1, value_to_class=lut
+    )
     assert custom(d, rng=np.random.default_rng(0))["instances"]["labels"].tolist() == [4, 10]
 
 
 def test_semantic_mapper_size_mismatch_names_the_file(tmp_path):
     d = vss_video(tmp_path)
     Image.fromarray(np.zeros((5, 5), np.uint8)).save(d["sem_seg_file_names"][2])
-    mapper = SemanticDatasetVideoMapper(augmentations=[], sampling_frame_num=3, sampling_frame_range=1)
+    mapper = SemanticDatasetVideoMapper(
+        augmentations=[], sampling_frame_num=3, sampling_frame_range=1
+    )
     with pytest.raises(DatasetError, match=r"00002_sem\.png"):
         mapper(d, rng=np.random.default_rng(0))
 
@@ -470,7 +562,9 @@ def test_video_test_mapper_whole_video_and_pass_through(tmp_path):
     cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST = 30, 35
     assert build_mapper(cfg, is_train=False)(d)["image"].shape[2:] == (26, 35)  # long side cap
     with pytest.raises(DatasetError, match=r"video None: no frames \('file_names'\)"):
-        mapper({"file_name": d["file_names"][0], "image_id": 3})  # a still image is not a test video
+        mapper(
+            {"file_name": d["file_names"][0], "image_id": 3}
+        )  # a still image is not a test video
 
 
 # ----------------------------------------------------------------------------- loaders
@@ -497,35 +591,49 @@ def loader_cfg(**overrides):
 
 
 def fingerprint(batch) -> list:
-    return [(x["video_id"], tuple(x["frame_idx"]), tuple(x["image"].shape), int(x["image"].sum()))
-            for x in batch]
+    return [
+        (x["video_id"], tuple(x["frame_idx"]), tuple(x["image"].shape), int(x["image"].sum()))
+        for x in batch
+    ]
 
 
 def test_train_loader_mixes_and_resumes_exactly(tmp_path):
-    datasets = [[coco_image(tmp_path / "coco")], [vis_video(tmp_path / "v1", 1), vis_video(tmp_path / "v2", 2)]]
+    datasets = [
+        [coco_image(tmp_path / "coco")],
+        [vis_video(tmp_path / "v1", 1), vis_video(tmp_path / "v2", 2)],
+    ]
     cfg = loader_cfg()
     run = [fingerprint(b) for b in itertools.islice(build_train_loader(cfg, datasets=datasets), 6)]
     assert all(len(b) == 2 for b in run)
     assert {x[0] for b in run for x in b} == {77, 1, 2}  # both sources are drawn
     assert {x[1] for b in run for x in b if x[0] == 77} == {(0, 0, 0)}
-    resumed = [fingerprint(b) for b in
-               itertools.islice(build_train_loader(cfg, datasets=datasets, start_iter=3), 3)]
+    resumed = [
+        fingerprint(b)
+        for b in itertools.islice(build_train_loader(cfg, datasets=datasets, start_iter=3), 3)
+    ]
     assert resumed == run[3:]
-    two_ranks = [next(iter(build_train_loader(cfg, datasets=datasets, rank=r, world_size=2)))
-                 for r in range(2)]
+    two_ranks = [
+        next(iter(build_train_loader(cfg, datasets=datasets, rank=r, world_size=2)))
+        for r in range(2)
+    ]
     assert [fingerprint(b)[0] for b in two_ranks] == run[0]
 
 
 def test_train_loader_workers_give_the_same_stream(tmp_path):
     datasets = [[coco_image(tmp_path / "coco")], [vis_video(tmp_path / "v1", 1)]]
-    single = [fingerprint(b) for b in itertools.islice(build_train_loader(loader_cfg(), datasets=datasets), 4)]
+    single = [
+        fingerprint(b)
+        for b in itertools.islice(build_train_loader(loader_cfg(), datasets=datasets), 4)
+    ]
     multi = build_train_loader(loader_cfg(DATALOADER__NUM_WORKERS=2), datasets=datasets)
     assert [fingerprint(b) for b in itertools.islice(multi, 4)] == single
 
 
 def test_filter_empty_annotations_logs_count(tmp_path, caplog):
     good = vis_video(tmp_path / "v1")
-    crowd_only = dict(good, video_id=5, annotations=[[a for a in f if a["iscrowd"]] for f in good["annotations"]])
+    crowd_only = dict(
+        good, video_id=5, annotations=[[a for a in f if a["iscrowd"]] for f in good["annotations"]]
+    )
     empty = dict(good, video_id=6, annotations=[[] for _ in good["annotations"]])
     with caplog.at_level(logging.INFO, logger="videomt.data.build"):
         kept = filter_empty_annotations([good, crowd_only, empty], "fx")
@@ -543,13 +651,18 @@ def test_loaders_through_the_catalog(tmp_path):
     DatasetCatalog.register(name, lambda: [dict(v) for v in vids])
     MetadataCatalog.get(name).set(evaluator_type="ytvis", thing_classes=["a"] * 6)
     try:
-        cfg = loader_cfg(DATASETS__TRAIN=(name,), DATASETS__DATASET_TYPE=["video_instance"],
-                         DATASETS__DATASET_RATIO=[1.0])
+        cfg = loader_cfg(
+            DATASETS__TRAIN=(name,),
+            DATASETS__DATASET_TYPE=["video_instance"],
+            DATASETS__DATASET_RATIO=[1.0],
+        )
         batch = next(iter(build_train_loader(cfg)))
         assert len(batch) == 2 and {x["video_id"] for x in batch} <= {0, 1, 2}
         cfg.INPUT.MIN_SIZE_TEST = 20
-        shards = [[b[0]["video_id"] for b in build_test_loader(cfg, name, rank=r, world_size=2)]
-                  for r in range(2)]
+        shards = [
+            [b[0]["video_id"] for b in build_test_loader(cfg, name, rank=r, world_size=2)]
+            for r in range(2)
+        ]
         assert shards == [[0, 1], [2]]
         b = next(iter(build_test_loader(cfg, name)))
         assert len(b) == 1 and b[0]["image"].shape == (8, 3, 20, 30)
@@ -563,9 +676,13 @@ def test_loader_config_errors(tmp_path):
     with pytest.raises(ValueError, match="DATASET_RATIO"):
         build_train_loader(loader_cfg(DATASETS__DATASET_RATIO=[1.0, 1.0, 1.0]), datasets=datasets)
     with pytest.raises(ValueError, match="unknown type"):
-        build_train_loader(loader_cfg(DATASETS__DATASET_TYPE=["image_instance", "video"]), datasets=datasets)
+        build_train_loader(
+            loader_cfg(DATASETS__DATASET_TYPE=["image_instance", "video"]), datasets=datasets
+        )
     with pytest.raises(ValueError, match="not divisible"):
-        build_train_loader(loader_cfg(SOLVER__IMS_PER_BATCH=3), datasets=datasets, world_size=2, rank=0)
+        build_train_loader(
+            loader_cfg(SOLVER__IMS_PER_BATCH=3), datasets=datasets, world_size=2, rank=0
+        )
 
 
 # ----------------------------------------------------------------------------- synthetic round trip
@@ -574,45 +691,86 @@ def test_loader_config_errors(tmp_path):
 def test_synthetic_datasets_through_loaders_and_mappers(tmp_path):
     """Part 1's generators + loaders (real on-disk formats) feed every training mapper."""
     from videomt.data.metadata import things_first_metadata
-    from videomt.data.synthetic import (SYNTHETIC_COCO_TO_TARGET, SYNTHETIC_PANOPTIC_CATEGORIES,
-                                        generate_coco, generate_vis, generate_vps, generate_vss)
+    from videomt.data.synthetic import (
+        SYNTHETIC_COCO_TO_TARGET,
+        SYNTHETIC_PANOPTIC_CATEGORIES,
+        generate_coco,
+        generate_vis,
+        generate_vps,
+        generate_vss,
+    )
     from videomt.data.vipseg import load_vipseg_json
     from videomt.data.vspw import load_vspw
     from videomt.data.ytvis import load_coco_pseudo_json, load_ytvis_json
 
     kw = dict(num_videos=2, num_frames=6, height=48, width=64)
-    vis = load_ytvis_json(generate_vis(str(tmp_path / "vis"), **kw), str(tmp_path / "vis" / "JPEGImages"))
-    vps = load_vipseg_json(generate_vps(str(tmp_path / "vps"), **kw), str(tmp_path / "vps" / "images"),
-                           str(tmp_path / "vps" / "panomasksRGB"), SYNTHETIC_PANOPTIC_CATEGORIES)
+    vis = load_ytvis_json(
+        generate_vis(str(tmp_path / "vis"), **kw), str(tmp_path / "vis" / "JPEGImages")
+    )
+    vps = load_vipseg_json(
+        generate_vps(str(tmp_path / "vps"), **kw),
+        str(tmp_path / "vps" / "images"),
+        str(tmp_path / "vps" / "panomasksRGB"),
+        SYNTHETIC_PANOPTIC_CATEGORIES,
+    )
     vss = load_vspw(str(tmp_path / "vss" / "data"), generate_vss(str(tmp_path / "vss"), **kw), True)
-    coco = load_coco_pseudo_json(generate_coco(str(tmp_path / "coco"), num_images=2, height=48, width=64),
-                                 str(tmp_path / "coco" / "images"),
-                                 {c: t - 1 for c, t in SYNTHETIC_COCO_TO_TARGET.items()})
+    coco = load_coco_pseudo_json(
+        generate_coco(str(tmp_path / "coco"), num_images=2, height=48, width=64),
+        str(tmp_path / "coco" / "images"),
+        {c: t - 1 for c, t in SYNTHETIC_COCO_TO_TARGET.items()},
+    )
     meta = things_first_metadata(SYNTHETIC_PANOPTIC_CATEGORIES)
     mappers = [
         (vis, vis_mapper(sampling_frame_num=3, sampling_frame_range=1), 5),
-        (coco, CocoClipDatasetMapper(shared_augmentations=[], frame_augmentations=[RandomRotationClip()],
-                                     sampling_frame_num=3), 5),
-        (vps, PanopticDatasetVideoMapper(augmentations=[], sampling_frame_num=3, sampling_frame_range=1),
-         meta["num_classes"]),
-        (vss, SemanticDatasetVideoMapper(augmentations=[], sampling_frame_num=3, sampling_frame_range=1,
-                                         value_to_class=meta["raw_value_to_contiguous"]), meta["num_classes"]),
+        (
+            coco,
+            CocoClipDatasetMapper(
+                shared_augmentations=[],
+                frame_augmentations=[RandomRotationClip()],
+                sampling_frame_num=3,
+            ),
+            5,
+        ),
+        (
+            vps,
+            PanopticDatasetVideoMapper(
+                augmentations=[], sampling_frame_num=3, sampling_frame_range=1
+            ),
+            meta["num_classes"],
+        ),
+        (
+            vss,
+            SemanticDatasetVideoMapper(
+                augmentations=[],
+                sampling_frame_num=3,
+                sampling_frame_range=1,
+                value_to_class=meta["raw_value_to_contiguous"],
+            ),
+            meta["num_classes"],
+        ),
     ]
     for dicts, mapper, num_classes in mappers:
         for i, d in enumerate(dicts):
             out = mapper(d, rng=np.random.default_rng(i))
             inst = out["instances"]
             assert out["image"].shape == (3, 3, 48, 64)
-            assert inst["masks"].shape[1:] == (3, 48, 64) and inst["ids"].shape == inst["masks"].shape[:2]
+            assert (
+                inst["masks"].shape[1:] == (3, 48, 64)
+                and inst["ids"].shape == inst["masks"].shape[:2]
+            )
             assert ((inst["ids"] >= 0) | ~inst["masks"].flatten(2).any(2)).all()
             assert ((inst["labels"] >= 0) & (inst["labels"] < num_classes)).all()
-        assert any(len(mapper(d, rng=np.random.default_rng(0))["instances"]["labels"]) for d in dicts)
+        assert any(
+            len(mapper(d, rng=np.random.default_rng(0))["instances"]["labels"]) for d in dicts
+        )
 
 
 def test_malformed_rle_in_a_video_is_a_dataset_error_naming_the_frame(tmp_path):
     d = vis_video(tmp_path / "v")
     for frame in d["annotations"]:
-        frame[0]["segmentation"] = dict(frame[0]["segmentation"], counts=frame[0]["segmentation"]["counts"][:-1])
+        frame[0]["segmentation"] = dict(
+            frame[0]["segmentation"], counts=frame[0]["segmentation"]["counts"][:-1]
+        )
     with pytest.raises(DatasetError, match=r"\.png \(video 1\), annotation id 11: malformed RLE"):
         vis_mapper()(d, rng=np.random.default_rng(0))
 

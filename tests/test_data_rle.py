@@ -1,11 +1,12 @@
 """RLE conversion and the counts check that runs before pycocotools decodes anything."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from data_fixtures import rle_list
 from pycocotools import mask as mask_util
 
-from data_fixtures import rle_list
 from videomt.data.catalog import DatasetError
 from videomt.data.rle import check_counts, to_rle
 
@@ -38,15 +39,30 @@ def test_uncompressed_and_polygons_go_through_pycocotools():
     poly = to_rle([[2.0, 1.0, 4.0, 1.0, 4.0, 3.0, 2.0, 3.0]], 6, 5, "f", DatasetError)
     assert mask_util.area(poly) > 0
     assert to_rle([[1.0, 2.0]], 6, 5, "f", DatasetError) is None  # no polygon of 3+ points
-    with pytest.raises(DatasetError, match="f: uncompressed RLE counts must be non-negative integers adding up "
-                                           "to height\\*width = 30"):
+    with pytest.raises(
+        DatasetError,
+        match="f: uncompressed RLE counts must be non-negative integers adding up "
+        "to height\\*width = 30",
+    ):
         to_rle({"size": [6, 5], "counts": runs[:-1]}, 6, 5, "f", DatasetError)
-    with pytest.raises(DatasetError, match=r"f: RLE size \[6, 5\] disagrees with the frame size \[5, 6\]"):
+    with pytest.raises(
+        DatasetError, match=r"f: RLE size \[6, 5\] disagrees with the frame size \[5, 6\]"
+    ):
         to_rle({"size": [6, 5], "counts": runs}, 5, 6, "f", DatasetError)
 
 
-@pytest.mark.parametrize("change", [lambda c: c[:-1], lambda c: c + "1", lambda c: c[:-2] + c[-1],
-                                    lambda c: "", lambda c: "ÿ" + c, lambda c: c + "~", lambda c: "P" * 12 + c])
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c[:-1],
+        lambda c: c + "1",
+        lambda c: c[:-2] + c[-1],
+        lambda c: "",
+        lambda c: "ÿ" + c,
+        lambda c: c + "~",
+        lambda c: "P" * 12 + c,
+    ],
+)
 def test_malformed_counts_are_named_before_decoding(change):
     m = np.zeros((20, 30), bool)
     m[3:9, 4:20] = True

@@ -1,4 +1,5 @@
 """Clip sampling rules (SPEC 3.6), training sampler determinism / resume, inference shards."""
+
 from __future__ import annotations
 
 import itertools
@@ -9,7 +10,6 @@ import pytest
 
 from videomt.data.clip_sampling import sample_clip_indices
 from videomt.data.samplers import InferenceSampler, MixedTrainingBatchSampler, ShuffledStream
-
 
 # ----------------------------------------------------------------------------- clip sampling
 
@@ -72,12 +72,23 @@ def test_shuffled_stream_epochs_are_permutations():
     for epoch in range(3):
         assert sorted(s.at(epoch * 7 + i) for i in range(7)) == list(range(7))
     assert [s.at(i) for i in range(7)] != [s.at(7 + i) for i in range(7)]
-    assert [ShuffledStream(7, 3, shuffle=False).at(i) for i in range(9)] == [0, 1, 2, 3, 4, 5, 6, 0, 1]
+    assert [ShuffledStream(7, 3, shuffle=False).at(i) for i in range(9)] == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        0,
+        1,
+    ]
 
 
 def test_one_dataset_is_its_shuffled_stream_resumable_and_sharded():
     """One training set (no mixing): the clips are its ShuffledStream in order, epoch after epoch, whatever the
     resume point, and ranks take consecutive slices of each global batch (Detectron2's TrainingSampler order)."""
+
     def indices(seed=5, **kw):
         s = MixedTrainingBatchSampler([11], batch_size=2, seed=seed, **kw)
         return [k.index for b in itertools.islice(iter(s), 20) for k in b]
@@ -128,7 +139,7 @@ def test_mixed_sampler_ratio_and_coverage():
     for source, size in ((0, 50), (1, 70)):
         picks = [k.index for k in keys if k.source == source]
         for e in range(3):  # each epoch of a source visits every item once
-            assert sorted(picks[e * size:(e + 1) * size]) == list(range(size))
+            assert sorted(picks[e * size : (e + 1) * size]) == list(range(size))
     assert len({k.position for k in keys}) == len(keys)
     zero = _sampler(sizes=[5, 5], ratios=[0.0, 1.0])
     assert {k.source for it in range(50) for k in zero.batch(it)} == {1}

@@ -1,5 +1,6 @@
 """Synthetic generator: round trip through the loaders, exact labels, scene properties,
 determinism, and on-first-use generation through the catalog."""
+
 from __future__ import annotations
 
 import filecmp
@@ -49,8 +50,9 @@ def _decode(segm, h, w):
 
 
 def _all_files(root):
-    return sorted(os.path.relpath(os.path.join(d, f), root)
-                  for d, _, fs in os.walk(root) for f in fs)
+    return sorted(
+        os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs
+    )
 
 
 def test_vis_round_trip_exact_masks(tmp_path):
@@ -67,8 +69,9 @@ def test_vis_round_trip_exact_masks(tmp_path):
             assert len(got) == len(visible)  # absent objects are not listed
             # masks of the frame, as a set of (class, mask bytes), equal the geometry's
             want = sorted((scene.tracks[k].cls, (r["inst"] == k + 1).tobytes()) for k in visible)
-            have = sorted((o["category_id"], _decode(o["segmentation"], H, W).tobytes())
-                          for o in got.values())
+            have = sorted(
+                (o["category_id"], _decode(o["segmentation"], H, W).tobytes()) for o in got.values()
+            )
             assert want == have
             x, y, bw, bh = next(iter(got.values()))["bbox"] if got else (0, 0, 1, 1)
             assert bw > 0 and bh > 0
@@ -108,8 +111,12 @@ def test_scene_properties_enter_leave_occlude_scale(tmp_path):
             r = scene.render(t)
             for k, tr in enumerate(scene.tracks):
                 poly = tr.polygon(t)
-                if poly is None or poly.min() < 0 or poly[:, 0].max() >= 128 or (
-                        poly[:, 1].max() >= 96):
+                if (
+                    poly is None
+                    or poly.min() < 0
+                    or poly[:, 0].max() >= 128
+                    or (poly[:, 1].max() >= 96)
+                ):
                     continue
                 full = rasterize(poly, 96, 128)
                 if 0 < (r["inst"] == k + 1).sum() < full.sum():
@@ -187,10 +194,15 @@ def test_coco_round_trip_and_unmapped_category(tmp_path, caplog):
             assert (m == (r["inst"] == k + 1)).all()  # polygons and RLEs are exact
 
 
-@pytest.mark.parametrize("gen, args", [
-    (generate_vis, {}), (generate_vps, {}), (generate_vss, {"split": "train"}),
-    (generate_coco, {}),
-])
+@pytest.mark.parametrize(
+    "gen, args",
+    [
+        (generate_vis, {}),
+        (generate_vps, {}),
+        (generate_vss, {"split": "train"}),
+        (generate_coco, {}),
+    ],
+)
 def test_deterministic_by_seed(tmp_path, gen, args):
     sizes = dict(height=H, width=W, seed=7, **args)
     if gen is generate_coco:

@@ -1,4 +1,5 @@
 """tools/video_demo.py writes GIF / MP4 / PNG outputs with the right frames and overlays."""
+
 import importlib.util
 import os
 import subprocess
@@ -9,10 +10,19 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.video_fixtures import (
+    TINY_OPTS,
+    H,
+    T,
+    W,
+    decode,
+    moving_squares,
+    write_mp4,
+    write_png_folder,
+)
 from videomt.config import load_config
 from videomt.inference import VideoPredictor
 from videomt.inference.visualize import draw_result
-from tests.video_fixtures import TINY_OPTS, H, T, W, decode, moving_squares, write_mp4, write_png_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(ROOT, "tools", "video_demo.py")
@@ -24,8 +34,9 @@ _spec.loader.exec_module(video_demo)
 
 def demo(inp, out, *flags):
     torch.manual_seed(0)  # same random weights in every run
-    return video_demo.main(["--config-file", QUICKSTART, "--input", str(inp), "--output", str(out), *flags,
-                            *TINY_OPTS])
+    return video_demo.main(
+        ["--config-file", QUICKSTART, "--input", str(inp), "--output", str(out), *flags, *TINY_OPTS]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +58,9 @@ def test_png_folder_output_and_confidence_threshold(frames_dir, tmp_path):
     track is; a threshold between the two best scores draws only the best track."""
     torch.manual_seed(0)
     predictor = VideoPredictor(load_config(QUICKSTART, TINY_OPTS))
-    scores = next(iter(predictor(str(frames_dir))))["scores"]  # video-level: the same in every frame
+    scores = next(iter(predictor(str(frames_dir))))[
+        "scores"
+    ]  # video-level: the same in every frame
     middle = float(scores[0] + scores[1]) / 2
     inputs = moving_squares()
     outputs = {}
@@ -55,11 +68,15 @@ def test_png_folder_output_and_confidence_threshold(frames_dir, tmp_path):
         demo(frames_dir, tmp_path / f"out_{thr}", "--confidence-threshold", thr)
         files = sorted(os.listdir(tmp_path / f"out_{thr}"))
         assert files == [f"frame_{t:03d}.png" for t in range(T)]  # named after the input frames
-        outputs[thr] = np.stack([np.asarray(Image.open(tmp_path / f"out_{thr}" / f)) for f in files])
+        outputs[thr] = np.stack(
+            [np.asarray(Image.open(tmp_path / f"out_{thr}" / f)) for f in files]
+        )
     assert np.array_equal(outputs["1.01"], inputs)
     assert (outputs["0"] != inputs).any(-1).mean() > 0.5  # masks, outlines, labels and the legend
     assert (outputs[str(middle)] != inputs).any() and (outputs[str(middle)] != outputs["0"]).any()
-    one_track = draw_result(inputs[0], next(iter(predictor(str(frames_dir)))), predictor.class_names, middle)
+    one_track = draw_result(
+        inputs[0], next(iter(predictor(str(frames_dir)))), predictor.class_names, middle
+    )
     assert np.array_equal(outputs[str(middle)][0], one_track)
 
 
@@ -71,8 +88,18 @@ def test_gif_and_mp4_outputs(frames_dir, tmp_path):
     assert gif.shape == (T, H, W, 3) and duration == 250
     assert (gif != decode(video)).any(-1).mean() > 0.5  # overlays visible
     demo(video, tmp_path / "plain.gif", "--confidence-threshold", "1.01")  # nothing drawn
-    assert np.abs(read_gif(tmp_path / "plain.gif")[0].astype(int) - decode(video)).mean() < 4  # right colours
-    demo(frames_dir, tmp_path / "out.mp4", "--max-frames", "3", "--stream", "--confidence-threshold", "0")
+    assert (
+        np.abs(read_gif(tmp_path / "plain.gif")[0].astype(int) - decode(video)).mean() < 4
+    )  # right colours
+    demo(
+        frames_dir,
+        tmp_path / "out.mp4",
+        "--max-frames",
+        "3",
+        "--stream",
+        "--confidence-threshold",
+        "0",
+    )
     mp4 = decode(tmp_path / "out.mp4")
     assert mp4.shape == (3, H, W, 3)
     assert np.abs(mp4.astype(int) - moving_squares()[:3]).mean() > 10  # overlays survive the codec
@@ -87,18 +114,35 @@ def test_stream_and_offline_agree_on_the_last_frame(frames_dir, tmp_path):
     assert np.array_equal(off, on)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--input", "missing.mp4", "--output", "o.gif"], "missing.mp4: video file or frame folder not found"),
-    (["--input", "{frames}", "--output", "o.avi"], "the output must end in .gif or .mp4"),
-    (["--input", "{text}", "--output", "o.gif"], "not a readable video"),
-    (["--input", "{frames}", "--output", "o.gif", "--max-frames", "0"], "--max-frames must be positive"),
-    (["--input", "{frames}", "--output", "o.gif", "MODEL.BACKBONE.NUM_CLASES", "3"], "unknown config key"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--input", "missing.mp4", "--output", "o.gif"],
+            "missing.mp4: video file or frame folder not found",
+        ),
+        (["--input", "{frames}", "--output", "o.avi"], "the output must end in .gif or .mp4"),
+        (["--input", "{text}", "--output", "o.gif"], "not a readable video"),
+        (
+            ["--input", "{frames}", "--output", "o.gif", "--max-frames", "0"],
+            "--max-frames must be positive",
+        ),
+        (
+            ["--input", "{frames}", "--output", "o.gif", "MODEL.BACKBONE.NUM_CLASES", "3"],
+            "unknown config key",
+        ),
+    ],
+)
 def test_user_errors_are_one_line_exit_2(frames_dir, tmp_path, args, message):
     (tmp_path / "notes.mp4").write_text("not a video")
     args = [a.format(frames=frames_dir, text=tmp_path / "notes.mp4") for a in args]
-    proc = subprocess.run([sys.executable, DEMO, "--config-file", QUICKSTART, *args, *TINY_OPTS],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, DEMO, "--config-file", QUICKSTART, *args, *TINY_OPTS],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.strip().count("\n") == 0
@@ -108,12 +152,21 @@ def test_panoptic_and_semantic_drawing():
     frame = np.full((40, 60, 3), 100, np.uint8)
     pan = torch.zeros(40, 60, dtype=torch.int32)
     pan[:, :20], pan[:, 40:] = 3, 7
-    segments = [{"id": 3, "isthing": True, "category_id": 1, "score": 0.9, "track_id": 2},
-                {"id": 7, "isthing": False, "category_id": 4, "score": 0.4, "track_id": 5}]
-    drawn = draw_result(frame, {"panoptic_seg": pan, "segments_info": segments}, ["a", "b", "c", "d", "e"], 0.5,
-                        legend=False)
+    segments = [
+        {"id": 3, "isthing": True, "category_id": 1, "score": 0.9, "track_id": 2},
+        {"id": 7, "isthing": False, "category_id": 4, "score": 0.4, "track_id": 5},
+    ]
+    drawn = draw_result(
+        frame,
+        {"panoptic_seg": pan, "segments_info": segments},
+        ["a", "b", "c", "d", "e"],
+        0.5,
+        legend=False,
+    )
     assert (drawn[30:, 25:35] == frame[30:, 25:35]).all()  # void stays as it is
-    assert (drawn[30:, 45:55] == frame[30:, 45:55]).all()  # the stuff segment scores below the threshold
+    assert (
+        drawn[30:, 45:55] == frame[30:, 45:55]
+    ).all()  # the stuff segment scores below the threshold
     assert (drawn[30:, 5:15] != frame[30:, 5:15]).any(-1).all()  # the thing segment is drawn
     sem = torch.zeros(40, 60, dtype=torch.int64)
     sem[:, 30:] = 2

@@ -1,4 +1,5 @@
 """VIPSeg VPQ and STQ: an independent image PQ, hand-computed windows, void/crowd rules, STQ by hand."""
+
 from __future__ import annotations
 
 import json
@@ -58,7 +59,9 @@ def image_pq(images, categories):
             if p["id"] in prm:
                 continue
             P = pred_ids == p["id"]
-            crowd_of = {g["category_id"]: g["id"] for g in gt_segs if g.get("iscrowd", 0)}  # last wins
+            crowd_of = {
+                g["category_id"]: g["id"] for g in gt_segs if g.get("iscrowd", 0)
+            }  # last wins
             crowd = gt_ids == crowd_of.get(p["category_id"], -1)
             if np.sum(P & (void | crowd)) / P.sum() > 0.5:
                 continue
@@ -93,8 +96,9 @@ def random_scene(rng, h=24, w=32):
     gt[cut:] = new(int(rng.choice([5, 6, 7, 9])))
     for _ in range(int(rng.integers(1, 5))):
         y, x = rng.integers(0, h - 4), rng.integers(0, w - 4)
-        gt[y:y + int(rng.integers(3, 9)), x:x + int(rng.integers(3, 11))] = new(int(rng.choice(THINGS)),
-                                                                               int(rng.random() < 0.15))
+        gt[y : y + int(rng.integers(3, 9)), x : x + int(rng.integers(3, 11))] = new(
+            int(rng.choice(THINGS)), int(rng.random() < 0.15)
+        )
     gt[:, : int(rng.integers(0, 4))] = 0  # void strip
     if rng.random() < 0.5:
         gt[rng.integers(0, h), :] = 0
@@ -114,7 +118,7 @@ def random_scene(rng, h=24, w=32):
     for _ in range(int(rng.integers(0, 3))):
         y, x = rng.integers(0, h - 3), rng.integers(0, w - 3)
         pid = 5000 + len(psegs)
-        out[y:y + 3, x:x + int(rng.integers(2, 6))] = pid
+        out[y : y + 3, x : x + int(rng.integers(2, 6))] = pid
         psegs.append({"id": pid, "category_id": int(rng.integers(0, 10))})
     psegs = [p for p in psegs if (out == p["id"]).any()]
     return gt, segs, out, psegs
@@ -124,15 +128,19 @@ def test_one_frame_videos_equal_image_pq():
     rng = np.random.default_rng(0)
     images = [random_scene(rng) for _ in range(30)]
     ref = image_pq(images, CATS)
-    total = sum(vpq_video_stats([g], gs, [p], ps, CATS, windows=(1,), video_id=str(k))
-                for k, (g, gs, p, ps) in enumerate(images))
+    total = sum(
+        vpq_video_stats([g], gs, [p], ps, CATS, windows=(1,), video_id=str(k))
+        for k, (g, gs, p, ps) in enumerate(images)
+    )
     ours = summarize_vpq(total, CATS, windows=(1,))
     assert 0.2 < ref["All"] < 0.95
     assert ours["VPQ_k0"] == pytest.approx(ref["All"] * 100, abs=1e-9)
     assert ours["VPQ_th_k0"] == pytest.approx(ref["Things"] * 100, abs=1e-9)
     assert ours["VPQ_st_k0"] == pytest.approx(ref["Stuff"] * 100, abs=1e-9)
     # With all five windows a one-frame video only contributes to the 1-frame window.
-    five = summarize_vpq(sum(vpq_video_stats([g], gs, [p], ps, CATS) for g, gs, p, ps in images), CATS)
+    five = summarize_vpq(
+        sum(vpq_video_stats([g], gs, [p], ps, CATS) for g, gs, p, ps in images), CATS
+    )
     assert five["VPQ_k0"] == ours["VPQ_k0"] and math.isnan(five["VPQ_k5"])
 
 
@@ -143,7 +151,9 @@ def test_windows_by_hand_identity_switch():
     gt = [np.array([[1, 1, 9, 9]]) for _ in range(T)]
     pred = [np.array([[7 if t < 4 else 8] * 2 + [5, 5]]) for t in range(T)]
     gsegs = [{"id": 1, "category_id": 2}, {"id": 9, "category_id": 0}]
-    psegs = [[{"id": 7 if t < 4 else 8, "category_id": 2}, {"id": 5, "category_id": 0}] for t in range(T)]
+    psegs = [
+        [{"id": 7 if t < 4 else 8, "category_id": 2}, {"id": 5, "category_id": 0}] for t in range(T)
+    ]
     out = vpq_from_arrays(gt, gsegs, pred, psegs, CATS)
     thing = {
         0: 1.0,  # n=1: 8 perfect windows
@@ -162,42 +172,64 @@ def test_windows_by_hand_identity_switch():
 
 def test_void_rule():
     # GT: thing 1 (4 px) and void (0) elsewhere
-    gt = np.array([[1, 1, 0, 0, 0, 0],
-                   [1, 1, 0, 0, 0, 0]])
+    gt = np.array([[1, 1, 0, 0, 0, 0], [1, 1, 0, 0, 0, 0]])
     gsegs = [{"id": 1, "category_id": 2}]
     cats = CATS
     # p10 covers the object and 4 void pixels: IoU = 4 / (4 + 8 - 4 - 4) = 1 (void subtracted)
-    pred = np.array([[10, 10, 10, 10, 0, 0],
-                     [10, 10, 10, 10, 0, 0]])
-    out = vpq_from_arrays([gt], gsegs, [pred], [{"id": 10, "category_id": 2}], cats, windows=(1,), detail=True)
+    pred = np.array([[10, 10, 10, 10, 0, 0], [10, 10, 10, 10, 0, 0]])
+    out = vpq_from_arrays(
+        [gt], gsegs, [pred], [{"id": 10, "category_id": 2}], cats, windows=(1,), detail=True
+    )
     assert out["per_class"][1][2] == {"iou": 1.0, "tp": 1, "fp": 0, "fn": 0}
     # an unmatched prediction lying more than half on void is not a false positive ...
     pred2 = pred.copy()
     pred2[:, 4:] = 11
-    out = vpq_from_arrays([gt], gsegs, [pred2], [{"id": 10, "category_id": 2}, {"id": 11, "category_id": 4}],
-                          cats, windows=(1,), detail=True)
+    out = vpq_from_arrays(
+        [gt],
+        gsegs,
+        [pred2],
+        [{"id": 10, "category_id": 2}, {"id": 11, "category_id": 4}],
+        cats,
+        windows=(1,),
+        detail=True,
+    )
     assert out["per_class"][1][4]["fp"] == 0
     # ... but one with exactly half of its area on void is
     gt3 = np.array([[1, 1, 0, 0, 3, 3], [1, 1, 0, 0, 3, 3]])
-    pred3 = np.array([[10, 10, 12, 12, 12, 12], [10, 10, 0, 0, 0, 0]])  # p12: 2 px void, 2 px on stuff 3
-    out = vpq_from_arrays([gt3], gsegs + [{"id": 3, "category_id": 0}], [pred3],
-                          [{"id": 10, "category_id": 2}, {"id": 12, "category_id": 4}], cats, windows=(1,),
-                          detail=True)
+    pred3 = np.array(
+        [[10, 10, 12, 12, 12, 12], [10, 10, 0, 0, 0, 0]]
+    )  # p12: 2 px void, 2 px on stuff 3
+    out = vpq_from_arrays(
+        [gt3],
+        gsegs + [{"id": 3, "category_id": 0}],
+        [pred3],
+        [{"id": 10, "category_id": 2}, {"id": 12, "category_id": 4}],
+        cats,
+        windows=(1,),
+        detail=True,
+    )
     assert out["per_class"][1][4]["fp"] == 1
     assert out["per_class"][1][0]["fn"] == 1
 
 
 def test_crowd_rule():
-    gt = np.array([[1, 1, 2, 2, 2, 2],
-                   [1, 1, 2, 2, 2, 2]])
+    gt = np.array([[1, 1, 2, 2, 2, 2], [1, 1, 2, 2, 2, 2]])
     gsegs = [{"id": 1, "category_id": 2}, {"id": 2, "category_id": 4, "iscrowd": 1}]
-    pred = np.array([[10, 10, 20, 20, 20, 21],
-                     [10, 10, 20, 20, 20, 21]])
-    psegs = [{"id": 10, "category_id": 2}, {"id": 20, "category_id": 4}, {"id": 21, "category_id": 8}]
+    pred = np.array([[10, 10, 20, 20, 20, 21], [10, 10, 20, 20, 20, 21]])
+    psegs = [
+        {"id": 10, "category_id": 2},
+        {"id": 20, "category_id": 4},
+        {"id": 21, "category_id": 8},
+    ]
     out = vpq_from_arrays([gt], gsegs, [pred], psegs, CATS, windows=(1,), detail=True)
     pc = out["per_class"][1]
     assert pc[2] == {"iou": 1.0, "tp": 1, "fp": 0, "fn": 0}
-    assert pc[4] == {"iou": 0.0, "tp": 0, "fp": 0, "fn": 0}  # on the crowd of its class: ignored, crowd not FN
+    assert pc[4] == {
+        "iou": 0.0,
+        "tp": 0,
+        "fp": 0,
+        "fn": 0,
+    }  # on the crowd of its class: ignored, crowd not FN
     assert pc[8]["fp"] == 1  # on a crowd region of another class: a false positive
     assert out["VPQ_th_k0"] == pytest.approx(100 * (1 + 0) / 2)
 
@@ -205,15 +237,14 @@ def test_crowd_rule():
 def two_crowds_of_one_class(crowd_order):
     """4x5 frame: crowd tubes A (id 10, 6 px) and B (id 20, 2 px) of thing class 2, stuff S (id 30,
     class 0, 12 px). p1 (class 2) covers A and 4 px of S; p2 (class 0) the other 10 px."""
-    gt = np.array([[10, 10, 10, 20, 20],
-                   [10, 10, 10, 30, 30],
-                   [30, 30, 30, 30, 30],
-                   [30, 30, 30, 30, 30]])
-    pred = np.array([[1, 1, 1, 2, 2],
-                     [1, 1, 1, 1, 2],
-                     [1, 1, 1, 2, 2],
-                     [2, 2, 2, 2, 2]])
-    crowds = {10: {"id": 10, "category_id": 2, "iscrowd": 1}, 20: {"id": 20, "category_id": 2, "iscrowd": 1}}
+    gt = np.array(
+        [[10, 10, 10, 20, 20], [10, 10, 10, 30, 30], [30, 30, 30, 30, 30], [30, 30, 30, 30, 30]]
+    )
+    pred = np.array([[1, 1, 1, 2, 2], [1, 1, 1, 1, 2], [1, 1, 1, 2, 2], [2, 2, 2, 2, 2]])
+    crowds = {
+        10: {"id": 10, "category_id": 2, "iscrowd": 1},
+        20: {"id": 20, "category_id": 2, "iscrowd": 1},
+    }
     gsegs = [crowds[c] for c in crowd_order] + [{"id": 30, "category_id": 0}]
     psegs = [{"id": 1, "category_id": 2}, {"id": 2, "category_id": 0}]
     return gt, gsegs, pred, psegs
@@ -238,8 +269,9 @@ def test_crowd_rule_order_is_the_windows_first_appearance():
     of frame 1 alone, B is last and p1 is a false positive there."""
     gt, gsegs, pred, psegs = two_crowds_of_one_class([10, 20])
     first = [s for s in gsegs if s["id"] != 10]
-    out = vpq_from_arrays([gt, gt], [first, gsegs], [pred, pred], [psegs, psegs], CATS, windows=(1, 2),
-                          detail=True)
+    out = vpq_from_arrays(
+        [gt, gt], [first, gsegs], [pred, pred], [psegs, psegs], CATS, windows=(1, 2), detail=True
+    )
     assert out["per_class"][2][2]["fp"] == 0
     # frame 0: A is not listed -> unlisted GT, p1 is 6/10 on non-void, non-crowd -> FP; frame 1: FP
     assert out["per_class"][1][2]["fp"] == 2
@@ -249,7 +281,10 @@ def test_tube_category_comes_from_the_first_frame_of_the_window():
     gt = [np.array([[1, 1, 0]])] * 2
     pred = [np.array([[5, 5, 0]])] * 2
     gsegs = [{"id": 1, "category_id": 2}]
-    psegs = [[{"id": 5, "category_id": 2}], [{"id": 5, "category_id": 4}]]  # class changes in frame 1
+    psegs = [
+        [{"id": 5, "category_id": 2}],
+        [{"id": 5, "category_id": 4}],
+    ]  # class changes in frame 1
     out = vpq_from_arrays(gt, gsegs, pred, psegs, CATS, windows=(2,), detail=True)
     assert out["per_class"][2][2] == {"iou": 1.0, "tp": 1, "fp": 0, "fn": 0}
     assert out["per_class"][2][4] == {"iou": 0.0, "tp": 0, "fp": 0, "fn": 0}
@@ -271,8 +306,14 @@ def write_vps(root, videos, categories=CATS):
             Image.fromarray(id2rgb(np.asarray(g))).save(os.path.join(gt_dir, vid, f"{t:05d}.png"))
             Image.fromarray(id2rgb(np.asarray(p))).save(os.path.join(pred_dir, vid, f"{t:05d}.png"))
             ga.append({"file_name": f"{t:05d}.png", "segments_info": [dict(s) for s in gs]})
-            pa.append({"file_name": f"{t:05d}.jpg",
-                       "segments_info": [dict(s, iscrowd=0) for s in ps if (np.asarray(p) == s["id"]).any()]})
+            pa.append(
+                {
+                    "file_name": f"{t:05d}.jpg",
+                    "segments_info": [
+                        dict(s, iscrowd=0) for s in ps if (np.asarray(p) == s["id"]).any()
+                    ],
+                }
+            )
         gj["videos"].append({"video_id": vid})
         gj["annotations"].append({"video_id": vid, "annotations": ga})
         pj["annotations"].append({"video_id": vid, "annotations": pa})
@@ -308,7 +349,9 @@ def moving_video(rng, T, h=20, w=28, first_is_thing=False):
 def vps_files(tmp_path_factory):
     rng = np.random.default_rng(5)
     root = str(tmp_path_factory.mktemp("vps"))
-    videos = {f"v{k}": moving_video(rng, T, first_is_thing=(k == 1)) for k, T in enumerate((9, 3, 1, 10))}
+    videos = {
+        f"v{k}": moving_video(rng, T, first_is_thing=(k == 1)) for k, T in enumerate((9, 3, 1, 10))
+    }
     return videos, write_vps(root, videos)
 
 
@@ -317,15 +360,29 @@ def test_files_equal_arrays_and_parallel(vps_files):
     seq = evaluate_vps(*paths, num_processes=1)
     par = evaluate_vps(*paths, num_processes=2)
     assert seq == par
-    total = sum(vpq_video_stats([f[0] for f in fr], [f[1] for f in fr], [f[2] for f in fr], [f[3] for f in fr],
-                                CATS, video_id=v) for v, fr in videos.items())
+    total = sum(
+        vpq_video_stats(
+            [f[0] for f in fr],
+            [f[1] for f in fr],
+            [f[2] for f in fr],
+            [f[3] for f in fr],
+            CATS,
+            video_id=v,
+        )
+        for v, fr in videos.items()
+    )
     arr = summarize_vpq(total, CATS)
     for k, v in arr.items():
         assert seq[k] == pytest.approx(v, abs=1e-12, nan_ok=True), k
     assert 10 < seq["VPQ"] < 95
     # STQ through the per-pixel encoder + STQuality equals STQ from the pixel-pair tables
-    ref = stq_from_arrays([(v, [f[0] for f in fr], [f[1] for f in fr], [f[2] for f in fr], [f[3] for f in fr])
-                           for v, fr in videos.items()], CATS)
+    ref = stq_from_arrays(
+        [
+            (v, [f[0] for f in fr], [f[1] for f in fr], [f[2] for f in fr], [f[3] for f in fr])
+            for v, fr in videos.items()
+        ],
+        CATS,
+    )
     for k in ("STQ", "AQ", "IoU"):
         assert seq[k] == pytest.approx(ref[k], abs=1e-9)
     assert seq["STQ_per_sequence"].keys() == ref["STQ_per_sequence"].keys() == videos.keys()
@@ -349,9 +406,15 @@ def stq_case(first="s"):
     order = {"s": [10, 20, 30], "a": [20, 10, 30]}[first]
     cat = {10: 0, 20: 1, 30: 1}
     gs = [[{"id": i, "category_id": cat[i]} for i in order]] * 2
-    ps = [[{"id": 4, "category_id": 0}, {"id": 5, "category_id": 1}, {"id": 6, "category_id": 1}],
-          [{"id": 4, "category_id": 0}, {"id": 5, "category_id": 1}, {"id": 6, "category_id": 1},
-           {"id": 7, "category_id": 2}]]
+    ps = [
+        [{"id": 4, "category_id": 0}, {"id": 5, "category_id": 1}, {"id": 6, "category_id": 1}],
+        [
+            {"id": 4, "category_id": 0},
+            {"id": 5, "category_id": 1},
+            {"id": 6, "category_id": 1},
+            {"id": 7, "category_id": 2},
+        ],
+    ]
     return g, gs, p, ps
 
 
@@ -397,8 +460,10 @@ def test_stq_void_prediction_counts_the_ignore_index_like_the_reference():
 
 def test_stq_encoding_ranks_in_first_appearance_order():
     ids = [np.array([[3, 5, 0]]), np.array([[8, 5, 3]])]
-    segs = [[{"id": 5, "category_id": 2}, {"id": 3, "category_id": 1}],
-            [{"id": 3, "category_id": 1}, {"id": 8, "category_id": 4}]]  # 5 unlisted in frame 1
+    segs = [
+        [{"id": 5, "category_id": 2}, {"id": 3, "category_id": 1}],
+        [{"id": 3, "category_id": 1}, {"id": 8, "category_id": 4}],
+    ]  # 5 unlisted in frame 1
     enc = encode_stq_frames(ids, segs)
     unl = (255 << 16) + 255
     assert enc[0].tolist() == [[(1 << 16) + 1, (2 << 16) + 0, unl]]
@@ -411,8 +476,14 @@ def test_stq_encoding_ranks_in_first_appearance_order():
 def small_video():
     g = np.array([[1, 1, 2, 2], [1, 1, 2, 2]])
     p = np.array([[5, 5, 6, 6], [5, 5, 6, 6]])
-    return [(g, [{"id": 1, "category_id": 2}, {"id": 2, "category_id": 0}], p,
-             [{"id": 5, "category_id": 2}, {"id": 6, "category_id": 0}])] * 3
+    return [
+        (
+            g,
+            [{"id": 1, "category_id": 2}, {"id": 2, "category_id": 0}],
+            p,
+            [{"id": 5, "category_id": 2}, {"id": 6, "category_id": 0}],
+        )
+    ] * 3
 
 
 def test_bad_vps_inputs(tmp_path):
@@ -436,14 +507,21 @@ def test_bad_vps_inputs(tmp_path):
     q = with_pred(lambda d: d["annotations"][0]["annotations"].pop(1))
     with pytest.raises(EvaluationError, match="video vid, frame 00001: no prediction"):
         evaluate_vpq(q, pdir, gp, gdir, num_processes=1)
-    q = with_pred(lambda d: d["annotations"][0]["annotations"][2]["segments_info"][0].update(category_id=77))
+    q = with_pred(
+        lambda d: d["annotations"][0]["annotations"][2]["segments_info"][0].update(category_id=77)
+    )
     with pytest.raises(EvaluationError, match="video vid, frame 00002 .*unknown category_id 77"):
         evaluate_vpq(q, pdir, gp, gdir, num_processes=1)
     q = with_pred(lambda d: d["annotations"][0]["annotations"][1]["segments_info"].pop(0))
-    with pytest.raises(EvaluationError, match=r"frame 00001 \(prediction\): PNG has segment ids \[5\]"):
+    with pytest.raises(
+        EvaluationError, match=r"frame 00001 \(prediction\): PNG has segment ids \[5\]"
+    ):
         evaluate_vpq(q, pdir, gp, gdir, num_processes=1)
-    q = with_pred(lambda d: d["annotations"][0]["annotations"][0]["segments_info"].append(
-        {"id": 99, "category_id": 2}))
+    q = with_pred(
+        lambda d: d["annotations"][0]["annotations"][0]["segments_info"].append(
+            {"id": 99, "category_id": 2}
+        )
+    )
     with pytest.raises(EvaluationError, match=r"frame 00000.*ids \[99\].*no pixels"):
         evaluate_vpq(q, pdir, gp, gdir, num_processes=1)
     # a missing PNG and a PNG of the wrong size, named by video and frame
@@ -451,7 +529,9 @@ def test_bad_vps_inputs(tmp_path):
     with pytest.raises(EvaluationError, match="video vid, frame 00002: prediction PNG missing"):
         evaluate_stq(pp, pdir, gp, gdir, num_processes=1)
     Image.fromarray(id2rgb(np.full((3, 4), 5))).save(os.path.join(pdir, "vid", "00002.png"))
-    with pytest.raises(EvaluationError, match=r"video vid, frame 00002: prediction size \(3, 4\) differs"):
+    with pytest.raises(
+        EvaluationError, match=r"video vid, frame 00002: prediction size \(3, 4\) differs"
+    ):
         evaluate_vps(pp, pdir, gp, gdir, num_processes=2)
 
 

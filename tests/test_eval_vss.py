@@ -1,4 +1,5 @@
 """VSPW mIoU and VC on tiny arrays computed by hand, and the file layout."""
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,11 @@ def test_vc_is_a_mean_over_windows_not_videos_and_skips_short_videos():
     long_pred = [np.zeros((2, 2), int), np.eye(2, dtype=int)] + [np.eye(2, dtype=int)] * 3
     # long video: i=0: Pc = 2 of 4 -> 0.5; i=1, i=2: 1
     short = [np.zeros((2, 2), int)] * 2  # len 2, not > n: no window
-    out = vss_from_arrays([(a, a), (long_gt, long_pred), (short, [np.eye(2, dtype=int)] * 2)],
-                          num_classes=2, vc_windows=(2,))
+    out = vss_from_arrays(
+        [(a, a), (long_gt, long_pred), (short, [np.eye(2, dtype=int)] * 2)],
+        num_classes=2,
+        vc_windows=(2,),
+    )
     assert out["VC2"] == pytest.approx(100 * (1 + 0.5 + 1 + 1) / 4)
     # windows where no GT pixel is stable are nan and dropped
     g = [np.array([[1, 2]]), np.array([[2, 1]]), np.array([[1, 2]])]
@@ -95,7 +99,9 @@ def write_vspw(root, videos):
         for t, (g, p) in enumerate(zip(gt, pred)):
             mask_dir = os.path.join(root, "VSPW_480p", "data", vid, "mask")
             Image.fromarray(g.astype(np.uint8)).save(os.path.join(mask_dir, f"{t:08d}.png"))
-            Image.fromarray(p.astype(np.uint8)).save(os.path.join(root, "pred", vid, f"{t:08d}.png"))
+            Image.fromarray(p.astype(np.uint8)).save(
+                os.path.join(root, "pred", vid, f"{t:08d}.png")
+            )
     with open(os.path.join(root, "VSPW_480p", "val.txt"), "w") as f:
         f.write("\n".join(videos) + "\n")
     return os.path.join(root, "pred"), os.path.join(root, "VSPW_480p")
@@ -104,7 +110,7 @@ def write_vspw(root, videos):
 def random_video(rng, T, h=12, w=16, k=5):
     base = rng.integers(1, k + 1, (h, w))
     gt, pred = [], []
-    for t in range(T):
+    for _ in range(T):
         g = base.copy()
         g[rng.random((h, w)) < 0.05] = rng.integers(1, k + 1)
         g[0, :2] = 0
@@ -131,8 +137,13 @@ def test_files_equal_arrays_and_parallel(tmp_path):
     lists = []
     for vid in videos:
         frames = sorted(os.listdir(os.path.join(root, "data", vid, "mask")))
-        lists.append((vid, [os.path.join(root, "data", vid, "mask", f) for f in frames],
-                      [os.path.join(pred_dir, vid, f) for f in frames]))
+        lists.append(
+            (
+                vid,
+                [os.path.join(root, "data", vid, "mask", f) for f in frames],
+                [os.path.join(pred_dir, vid, f) for f in frames],
+            )
+        )
     assert evaluate_vss_files(lists, num_classes=5, num_processes=1) == a
 
 
@@ -146,7 +157,9 @@ def test_bad_vss_inputs(tmp_path):
     with pytest.raises(EvaluationError, match=r"video b, frame 00000001: predicted value 7"):
         evaluate_vss(pred_dir, root, num_classes=5, num_processes=1)
     Image.fromarray(np.zeros((12, 15), np.uint8)).save(p)
-    with pytest.raises(EvaluationError, match=r"video b, frame 00000001: prediction size \(12, 15\)"):
+    with pytest.raises(
+        EvaluationError, match=r"video b, frame 00000001: prediction size \(12, 15\)"
+    ):
         evaluate_vss(pred_dir, root, num_classes=5, num_processes=2)
     os.remove(p)
     with pytest.raises(EvaluationError, match="video b, frame 00000001: prediction PNG missing"):

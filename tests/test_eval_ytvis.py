@@ -1,4 +1,5 @@
 """YouTube-VIS AP/AR: oracles from pycocotools' COCOeval and hand-computed track IoUs."""
+
 from __future__ import annotations
 
 import contextlib
@@ -32,7 +33,7 @@ def ellipse(h, w, cy, cx, ry, rx):
 
 def square(h, w, y, x, s):
     m = np.zeros((h, w), np.uint8)
-    m[y:y + s, x:x + s] = 1
+    m[y : y + s, x : x + s] = 1
     return m
 
 
@@ -48,29 +49,70 @@ def make_scene(seed=0, n_images=25, h=180, w=240):
     for i in range(1, n_images + 1):
         images.append({"id": i, "height": h, "width": w})
         for _ in range(int(rng.integers(0, 6))):
-            r = [rng.uniform(3, 12), rng.uniform(12, 50), rng.uniform(50, 90)][int(rng.integers(0, 3))]
+            r = [rng.uniform(3, 12), rng.uniform(12, 50), rng.uniform(50, 90)][
+                int(rng.integers(0, 3))
+            ]
             m = ellipse(h, w, rng.uniform(0, h), rng.uniform(0, w), r * rng.uniform(0.6, 1.4), r)
             if m.sum() == 0:
                 continue
             c = int(rng.choice([1, 2, 3, 5]))
-            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": c, "segmentation": rle(m),
-                         "area": float(m.sum()), "iscrowd": 0, "bbox": [0, 0, 1, 1]})
-            for _ in range(int(rng.integers(0, 3))):  # shifted / dilated copies, sometimes wrong class
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i,
+                    "category_id": c,
+                    "segmentation": rle(m),
+                    "area": float(m.sum()),
+                    "iscrowd": 0,
+                    "bbox": [0, 0, 1, 1],
+                }
+            )
+            for _ in range(
+                int(rng.integers(0, 3))
+            ):  # shifted / dilated copies, sometimes wrong class
                 mm = np.roll(m, (int(rng.integers(-8, 9)), int(rng.integers(-8, 9))), axis=(0, 1))
                 cc = c if rng.random() < 0.8 else int(rng.choice([1, 2, 3, 5]))
                 score = float(np.round(rng.random(), 1))  # ties on purpose
-                dets.append({"image_id": i, "category_id": cc, "segmentation": rle(mm), "score": score})
+                dets.append(
+                    {"image_id": i, "category_id": cc, "segmentation": rle(mm), "score": score}
+                )
         for _ in range(int(rng.integers(0, 3))):  # pure false positives
-            m = ellipse(h, w, rng.uniform(0, h), rng.uniform(0, w), rng.uniform(4, 60), rng.uniform(4, 60))
-            dets.append({"image_id": i, "category_id": int(rng.choice([1, 2, 3, 5])), "segmentation": rle(m),
-                         "score": float(rng.random())})
+            m = ellipse(
+                h, w, rng.uniform(0, h), rng.uniform(0, w), rng.uniform(4, 60), rng.uniform(4, 60)
+            )
+            dets.append(
+                {
+                    "image_id": i,
+                    "category_id": int(rng.choice([1, 2, 3, 5])),
+                    "segmentation": rle(m),
+                    "score": float(rng.random()),
+                }
+            )
     coco = {"images": images, "annotations": anns, "categories": cats}
-    videos = [{"id": im["id"], "height": h, "width": w, "length": 1, "file_names": [f"{im['id']}/0.jpg"]}
-              for im in images]
-    vanns = [{"id": a["id"], "video_id": a["image_id"], "category_id": a["category_id"], "iscrowd": 0,
-              "segmentations": [a["segmentation"]], "areas": [a["area"]]} for a in anns]
-    vres = [{"video_id": d["image_id"], "category_id": d["category_id"], "score": d["score"],
-             "segmentations": [d["segmentation"]]} for d in dets]
+    videos = [
+        {"id": im["id"], "height": h, "width": w, "length": 1, "file_names": [f"{im['id']}/0.jpg"]}
+        for im in images
+    ]
+    vanns = [
+        {
+            "id": a["id"],
+            "video_id": a["image_id"],
+            "category_id": a["category_id"],
+            "iscrowd": 0,
+            "segmentations": [a["segmentation"]],
+            "areas": [a["area"]],
+        }
+        for a in anns
+    ]
+    vres = [
+        {
+            "video_id": d["image_id"],
+            "category_id": d["category_id"],
+            "score": d["score"],
+            "segmentations": [d["segmentation"]],
+        }
+        for d in dets
+    ]
     return coco, dets, {"videos": videos, "categories": cats, "annotations": vanns}, vres
 
 
@@ -91,7 +133,8 @@ def coco_stats(coco, dets, area_rng=None):
 
 def same_dict(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(
-        (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a)
+        (math.isnan(a[k]) and math.isnan(b[k])) or a[k] == b[k] for k in a
+    )
 
 
 def assert_same(ours: dict, ref: list):
@@ -149,12 +192,26 @@ def test_duplicated_frames_score_like_the_single_frame(scene):
 
 def one_video(h, w, length, tracks, cats=(1,)):
     return {
-        "videos": [{"id": 1, "height": h, "width": w, "length": length,
-                    "file_names": [f"v/{t}.jpg" for t in range(length)]}],
+        "videos": [
+            {
+                "id": 1,
+                "height": h,
+                "width": w,
+                "length": length,
+                "file_names": [f"v/{t}.jpg" for t in range(length)],
+            }
+        ],
         "categories": [{"id": c, "name": str(c)} for c in cats],
-        "annotations": [{"id": i + 1, "video_id": 1, "category_id": c, "iscrowd": 0,
-                         "segmentations": [rle(m) if m is not None else None for m in segs]}
-                        for i, (c, segs) in enumerate(tracks)],
+        "annotations": [
+            {
+                "id": i + 1,
+                "video_id": 1,
+                "category_id": c,
+                "iscrowd": 0,
+                "segmentations": [rle(m) if m is not None else None for m in segs],
+            }
+            for i, (c, segs) in enumerate(tracks)
+        ],
     }
 
 
@@ -163,8 +220,15 @@ def test_perfect_prediction_scores_100():
     t1 = [square(h, w, 5 + t, 5, 10) for t in range(4)]
     t2 = [None, square(h, w, 30, 40, 20), square(h, w, 31, 41, 20), None]
     gt = one_video(h, w, 4, [(1, t1), (2, t2)], cats=(1, 2))
-    res = [{"video_id": 1, "category_id": c, "score": 0.9,
-            "segmentations": [rle(m) if m is not None else None for m in segs]} for c, segs in [(1, t1), (2, t2)]]
+    res = [
+        {
+            "video_id": 1,
+            "category_id": c,
+            "score": 0.9,
+            "segmentations": [rle(m) if m is not None else None for m in segs],
+        }
+        for c, segs in [(1, t1), (2, t2)]
+    ]
     out = evaluate_ytvis(gt, res)
     for k in ("AP", "AP50", "AP75", "APs", "AR1", "AR10", "AR100"):
         assert out[k] == pytest.approx(100.0), k
@@ -179,12 +243,20 @@ def test_track_split_in_two_scores_what_the_iou_rule_says():
     other = g[2] - half
     d1 = [g[0], g[1], half, None]  # intersection 250, union 400 -> IoU 0.625
     d2 = [None, None, other, g[3]]  # intersection 150, union 400 -> IoU 0.375
-    ious = track_ious([[rle(m) if m is not None else None for m in d] for d in (d1, d2)],
-                      [[rle(m) for m in g]])
+    ious = track_ious(
+        [[rle(m) if m is not None else None for m in d] for d in (d1, d2)], [[rle(m) for m in g]]
+    )
     np.testing.assert_allclose(ious[:, 0], [250 / 400, 150 / 400])
     gt = one_video(h, w, 4, [(1, g)])
-    res = [{"video_id": 1, "category_id": 1, "score": s,
-            "segmentations": [rle(m) if m is not None else None for m in d]} for s, d in ((0.9, d1), (0.8, d2))]
+    res = [
+        {
+            "video_id": 1,
+            "category_id": 1,
+            "score": s,
+            "segmentations": [rle(m) if m is not None else None for m in d],
+        }
+        for s, d in ((0.9, d1), (0.8, d2))
+    ]
     out = evaluate_ytvis(gt, res)
     # d1 is a true positive at IoU thresholds 0.50, 0.55, 0.60 (3 of 10), d2 never matches.
     assert out["AP50"] == pytest.approx(100.0)
@@ -209,14 +281,21 @@ def test_frame_shifted_prediction_iou_equals_formula():
     h, w, T = 50, 70, 6
     g = [ellipse(h, w, 20 + 2 * t, 15 + 6 * t, 9, 12) for t in range(T)]
     d = [None] + g[:-1]  # the same object one frame late
-    expected = (sum(np.logical_and(g[t - 1], g[t]).sum() for t in range(1, T))
-                / (g[0].sum() + sum(np.logical_or(g[t - 1], g[t]).sum() for t in range(1, T))))
+    expected = sum(np.logical_and(g[t - 1], g[t]).sum() for t in range(1, T)) / (
+        g[0].sum() + sum(np.logical_or(g[t - 1], g[t]).sum() for t in range(1, T))
+    )
     iou = track_ious([[rle(m) if m is not None else None for m in d]], [[rle(m) for m in g]])[0, 0]
     assert iou == pytest.approx(expected, abs=1e-12)
     assert 0.3 < iou < 0.9
     gt = one_video(h, w, T, [(1, g)])
-    res = [{"video_id": 1, "category_id": 1, "score": 1.0,
-            "segmentations": [rle(m) if m is not None else None for m in d]}]
+    res = [
+        {
+            "video_id": 1,
+            "category_id": 1,
+            "score": 1.0,
+            "segmentations": [rle(m) if m is not None else None for m in d],
+        }
+    ]
     n_thr = int(np.sum(np.linspace(0.5, 0.95, 10) <= iou + 1e-12))
     assert evaluate_ytvis(gt, res)["AP"] == pytest.approx(10.0 * n_thr)
 
@@ -226,13 +305,19 @@ def test_track_ious_match_dense_computation_on_random_tracks():
     h, w, T = 30, 40, 5
 
     def track():
-        return [None if rng.random() < 0.25 else (rng.random((h, w)) < rng.uniform(0.05, 0.6)).astype(np.uint8)
-                for _ in range(T)]
+        return [
+            None
+            if rng.random() < 0.25
+            else (rng.random((h, w)) < rng.uniform(0.05, 0.6)).astype(np.uint8)
+            for _ in range(T)
+        ]
 
     dets = [track() for _ in range(4)]
     gts = [track() for _ in range(3)]
-    ious = track_ious([[rle(m) if m is not None else None for m in d] for d in dets],
-                      [[rle(m) if m is not None else None for m in g] for g in gts])
+    ious = track_ious(
+        [[rle(m) if m is not None else None for m in d] for d in dets],
+        [[rle(m) if m is not None else None for m in g] for g in gts],
+    )
     ref = np.array([[dense_track_iou(d, g) for g in gts] for d in dets])
     np.testing.assert_allclose(ious, ref, atol=1e-12)
 
@@ -243,8 +328,10 @@ def test_crowd_ground_truth_is_ignored_not_counted():
     crowd = [square(h, w, 20, 20, 15)] * 2
     gt = one_video(h, w, 2, [(1, a), (1, crowd)])
     gt["annotations"][1]["iscrowd"] = 1
-    res = [{"video_id": 1, "category_id": 1, "score": s, "segmentations": [rle(m) for m in segs]}
-           for s, segs in ((0.9, a), (0.95, crowd), (0.8, crowd))]
+    res = [
+        {"video_id": 1, "category_id": 1, "score": s, "segmentations": [rle(m) for m in segs]}
+        for s, segs in ((0.9, a), (0.95, crowd), (0.8, crowd))
+    ]
     out = evaluate_ytvis(gt, res)
     assert out["AP"] == pytest.approx(100.0)  # detections on the crowd region are neither TP nor FP
 
@@ -265,27 +352,38 @@ def test_ytvis22_short_and_long(tmp_path, scene):
     short_ids = {v["id"] for v in vgt["videos"] if v["id"] % 2}
 
     def subset(ids):
-        return {"videos": [v for v in vgt["videos"] if v["id"] in ids], "categories": vgt["categories"],
-                "annotations": [a for a in vgt["annotations"] if a["video_id"] in ids]}
+        return {
+            "videos": [v for v in vgt["videos"] if v["id"] in ids],
+            "categories": vgt["categories"],
+            "annotations": [a for a in vgt["annotations"] if a["video_id"] in ids],
+        }
 
     all_ids = {v["id"] for v in vgt["videos"]}
-    s, l = subset(short_ids), subset(all_ids - short_ids)
-    for name, d in (("gt_short.json", s), ("gt_long.json", l), ("gt.json", vgt)):
+    short, long = subset(short_ids), subset(all_ids - short_ids)
+    for name, d in (("gt_short.json", short), ("gt_long.json", long), ("gt.json", vgt)):
         (tmp_path / name).write_text(json.dumps(d))
     out = evaluate_ytvis22(str(tmp_path), vres)
-    ref_s = evaluate_ytvis(s, [r for r in vres if r["video_id"] in short_ids])
-    ref_l = evaluate_ytvis(l, [r for r in vres if r["video_id"] not in short_ids])
-    assert out["mAP_S"] == ref_s["AP"] and out["AR10_S"] == ref_s["AR10"] and out["AP75_S"] == ref_s["AP75"]
-    assert out["mAP_L"] == ref_l["AP"] and out["AR1_L"] == ref_l["AR1"] and out["AP50_L"] == ref_l["AP50"]
+    ref_s = evaluate_ytvis(short, [r for r in vres if r["video_id"] in short_ids])
+    ref_l = evaluate_ytvis(long, [r for r in vres if r["video_id"] not in short_ids])
+    assert (
+        out["mAP_S"] == ref_s["AP"]
+        and out["AR10_S"] == ref_s["AR10"]
+        and out["AP75_S"] == ref_s["AP75"]
+    )
+    assert (
+        out["mAP_L"] == ref_l["AP"]
+        and out["AR1_L"] == ref_l["AR1"]
+        and out["AP50_L"] == ref_l["AP50"]
+    )
     assert out["mAP"] == pytest.approx((ref_s["AP"] + ref_l["AP"]) / 2)
     assert out["AP^L"] == out["mAP_L"] and out["AR^L_10"] == out["AR10_L"]
     assert out["mAP_S"] != out["mAP_L"]
     bad = vres + [dict(vres[0], video_id=999)]
     with pytest.raises(EvaluationError, match="999"):
         evaluate_ytvis22(str(tmp_path), bad)
-    assert evaluate_ytvis22({"short": s, "long": str(tmp_path / "gt_long.json")}, vres) == out
+    assert evaluate_ytvis22({"short": short, "long": str(tmp_path / "gt_long.json")}, vres) == out
     with pytest.raises(EvaluationError, match="give a folder or"):
-        evaluate_ytvis22((s, l), vres)
+        evaluate_ytvis22((short, long), vres)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,8 +394,14 @@ def small():
     h, w = 20, 30
     g = [square(h, w, 2, 2, 6), square(h, w, 3, 3, 6), None]
     gt = one_video(h, w, 3, [(1, g)], cats=(1, 2))
-    res = [{"video_id": 1, "category_id": 1, "score": 0.5,
-            "segmentations": [rle(m) if m is not None else None for m in g]}]
+    res = [
+        {
+            "video_id": 1,
+            "category_id": 1,
+            "score": 0.5,
+            "segmentations": [rle(m) if m is not None else None for m in g],
+        }
+    ]
     assert evaluate_ytvis(gt, res)["AP"] == pytest.approx(100.0)
     return gt, res
 
@@ -316,7 +420,9 @@ def test_unknown_category(small):
 
 def test_wrong_number_of_frames(small):
     gt, res = small
-    with pytest.raises(EvaluationError, match=r"video 1\): 2 segmentations for a video of 3 frames"):
+    with pytest.raises(
+        EvaluationError, match=r"video 1\): 2 segmentations for a video of 3 frames"
+    ):
         evaluate_ytvis(gt, [dict(res[0], segmentations=res[0]["segmentations"][:2])])
 
 

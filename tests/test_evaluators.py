@@ -1,11 +1,13 @@
 """In-loop evaluators: ground truth fed back as predictions must score perfectly through the files
 the evaluators write (server / official formats) and the metric code that reads them back."""
+
 import json
 import os
 
 import numpy as np
 import pytest
 import torch
+from model_fixtures import small_cfg
 from PIL import Image
 from pycocotools import mask as mask_util
 
@@ -14,8 +16,6 @@ from videomt.data.io import read_semantic_png
 from videomt.evaluation.build import build_evaluator, inference_output_dir
 from videomt.evaluation.dense_evaluators import VPSEvaluator, VSSEvaluator
 from videomt.evaluation.evaluator import YTVISEvaluator, save_metrics
-
-from model_fixtures import small_cfg
 
 
 @pytest.fixture(autouse=True)
@@ -38,8 +38,11 @@ def _vis_outputs_from_gt(d, label_shift=0):
             entry = tracks.setdefault(o["id"], (o["category_id"], empty))
             entry[1][t] = _decode(o["segmentation"], d["height"], d["width"])
     labels = torch.tensor([(c + label_shift) % 5 for c, _ in tracks.values()])
-    return {"pred_scores": torch.ones(len(tracks)), "pred_labels": labels,
-            "pred_masks": torch.from_numpy(np.stack([m for _, m in tracks.values()]))}
+    return {
+        "pred_scores": torch.ones(len(tracks)),
+        "pred_labels": labels,
+        "pred_masks": torch.from_numpy(np.stack([m for _, m in tracks.values()])),
+    }
 
 
 @pytest.mark.parametrize("shift, perfect", [(0, True), (1, False)])
@@ -61,7 +64,10 @@ def test_vps_evaluator_writes_official_format_and_scores_ground_truth_100(tmp_pa
     ev = VPSEvaluator(name, str(tmp_path), num_processes=1)
     ev.reset()
     for d in DatasetCatalog.get(name):
-        frames = [np.asarray(Image.open(p).convert("RGB")).astype(np.int64) for p in d["pan_seg_file_names"]]
+        frames = [
+            np.asarray(Image.open(p).convert("RGB")).astype(np.int64)
+            for p in d["pan_seg_file_names"]
+        ]
         ids = [f[..., 0] + 256 * f[..., 1] + 65536 * f[..., 2] for f in frames]
         segs = {}
         for infos in d["segments_infos"]:
@@ -73,9 +79,13 @@ def test_vps_evaluator_writes_official_format_and_scores_ground_truth_100(tmp_pa
         for t, frame in enumerate(ids):
             for sid, nid in new_id.items():
                 pan[t][frame == sid] = nid
-        out = {"pred_masks": torch.from_numpy(pan), "segments_infos": [
-            {"id": new_id[sid], "isthing": bool(s["isthing"]), "category_id": s["category_id"]}
-            for sid, s in segs.items()]}
+        out = {
+            "pred_masks": torch.from_numpy(pan),
+            "segments_infos": [
+                {"id": new_id[sid], "isthing": bool(s["isthing"]), "category_id": s["category_id"]}
+                for sid, s in segs.items()
+            ],
+        }
         ev.process([{"video_id": d["video_id"], "file_names": d["file_names"]}], [out])
     scores = ev.evaluate()["vps"]
     pred = json.loads((tmp_path / "pred.json").read_text())["annotations"]
@@ -111,19 +121,26 @@ def test_build_evaluator_checks_task_and_classes():
         cfg = small_cfg(**{"MODEL.BACKBONE.TEST.TASK": task, "MODEL.BACKBONE.NUM_CLASSES": n})
         build_evaluator(cfg, name, "/tmp/x")
         cfg.MODEL.BACKBONE.NUM_CLASSES = n + 1
-        with pytest.raises(ValueError, match=f"NUM_CLASSES is {n + 1} but dataset {name} has {n} classes"):
+        with pytest.raises(
+            ValueError, match=f"NUM_CLASSES is {n + 1} but dataset {name} has {n} classes"
+        ):
             build_evaluator(cfg, name, "/tmp/x")
 
 
 def test_dense_evaluators_reject_classes_outside_the_dataset(tmp_path):
     vps = VPSEvaluator("synthetic_vps_val", str(tmp_path))
-    out = {"pred_masks": torch.ones(1, 4, 4, dtype=torch.int32),
-           "segments_infos": [{"id": 1, "isthing": False, "category_id": 8}]}
+    out = {
+        "pred_masks": torch.ones(1, 4, 4, dtype=torch.int32),
+        "segments_infos": [{"id": 1, "isthing": False, "category_id": 8}],
+    }
     with pytest.raises(ValueError, match="predicted class 8 is outside the dataset's 8 classes"):
         vps.process([{"video_id": "v", "file_names": ["a.jpg"]}], [out])
     vss = VSSEvaluator("synthetic_vss_val", str(tmp_path))
     with pytest.raises(ValueError, match="predicted class 9 is outside the dataset's 8 classes"):
-        vss.process([{"video_id": "v", "file_names": ["a.jpg"]}], [{"pred_sem_seg": torch.full((1, 4, 4), 9)}])
+        vss.process(
+            [{"video_id": "v", "file_names": ["a.jpg"]}],
+            [{"pred_sem_seg": torch.full((1, 4, 4), 9)}],
+        )
 
 
 def test_no_predictions_warn_and_nan_is_written_as_null(tmp_path, caplog):
@@ -140,14 +157,21 @@ def test_no_predictions_warn_and_nan_is_written_as_null(tmp_path, caplog):
 
 def test_config_only_dataset_gets_a_short_output_folder(tmp_path):
     cfg = small_cfg(OUTPUT_DIR=str(tmp_path))
-    assert inference_output_dir(cfg, "synthetic_vis_val") == str(tmp_path / "inference" / "synthetic_vis_val")
-    folder = os.path.basename(inference_output_dir(cfg, f"ytvis_json:{tmp_path}/my valid.json:{tmp_path}/img"))
+    assert inference_output_dir(cfg, "synthetic_vis_val") == str(
+        tmp_path / "inference" / "synthetic_vis_val"
+    )
+    folder = os.path.basename(
+        inference_output_dir(cfg, f"ytvis_json:{tmp_path}/my valid.json:{tmp_path}/img")
+    )
     assert folder.startswith("my_valid_") and len(folder) == len("my_valid_") + 8
 
 
 def test_ytvis_evaluator_rejects_classes_outside_the_dataset(tmp_path):
     ev = YTVISEvaluator("synthetic_vis_val", str(tmp_path))
-    out = {"pred_scores": torch.ones(1), "pred_labels": torch.tensor([7]),
-           "pred_masks": torch.zeros(1, 2, 4, 4, dtype=torch.bool)}
+    out = {
+        "pred_scores": torch.ones(1),
+        "pred_labels": torch.tensor([7]),
+        "pred_masks": torch.zeros(1, 2, 4, 4, dtype=torch.bool),
+    }
     with pytest.raises(ValueError, match="predicted class 7 is outside the dataset's 5 classes"):
         ev.process([{"video_id": 1}], [out])

@@ -1,4 +1,5 @@
 """tools/export.py: the per-frame step to ONNX (checked with onnxruntime) and torch.export."""
+
 import importlib.util
 import json
 import os
@@ -15,7 +16,9 @@ from videomt.modeling.backbone import is_dinov3
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml")
-_spec = importlib.util.spec_from_file_location("export_tool", os.path.join(ROOT, "tools", "export.py"))
+_spec = importlib.util.spec_from_file_location(
+    "export_tool", os.path.join(ROOT, "tools", "export.py")
+)
 export_tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(export_tool)
 
@@ -25,8 +28,23 @@ def exported(tmp_path_factory):
     """The CLI's export of a tiny random model at 64x64 (dynamic batch / height / width)."""
     out = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
-    assert export_tool.main(["--config-file", QUICKSTART, "--output", str(out), "--input-size", "64", "64",
-                             "--check-frames", "0", *TINY_OPTS]) == 0
+    assert (
+        export_tool.main(
+            [
+                "--config-file",
+                QUICKSTART,
+                "--output",
+                str(out),
+                "--input-size",
+                "64",
+                "64",
+                "--check-frames",
+                "0",
+                *TINY_OPTS,
+            ]
+        )
+        == 0
+    )
     torch.manual_seed(0)  # the same random weights for the PyTorch side
     predictor = export_tool.VideoPredictor(export_tool.load_config(QUICKSTART, TINY_OPTS))
     return out, predictor.model
@@ -38,10 +56,14 @@ def test_export_writes_the_files_and_metadata(exported):
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["num_queries"] == model.core.num_queries and meta["size_divisibility"] == 32
     assert meta["class_names"][0] == "circle" and len(meta["pixel_mean"]) == 3
-    assert np.array_equal(np.load(out / "initial_state.npy"), model.core.q.weight.detach()[None].numpy())
+    assert np.array_equal(
+        np.load(out / "initial_state.npy"), model.core.q.weight.detach()[None].numpy()
+    )
 
 
-@pytest.mark.parametrize("size", [(64, 64), (32, 96)])  # the export size and another one (dynamic H, W)
+@pytest.mark.parametrize(
+    "size", [(64, 64), (32, 96)]
+)  # the export size and another one (dynamic H, W)
 def test_onnxruntime_matches_pytorch_over_frames_with_state_fed_back(exported, size):
     out, model = exported
     assert onnx_step_parity(model.core, str(out / "step.onnx"), size, num_frames=3) < 1e-4
@@ -49,10 +71,14 @@ def test_onnxruntime_matches_pytorch_over_frames_with_state_fed_back(exported, s
 
 def test_onnx_batch_of_streams(exported):
     out, model = exported
-    session = onnxruntime.InferenceSession(str(out / "step.onnx"), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(
+        str(out / "step.onnx"), providers=["CPUExecutionProvider"]
+    )
     assert [i.name for i in session.get_inputs()] == STEP_INPUTS
     frames = torch.randn(3, 3, 32, 64)
-    state = model.core.initial_state(3).detach().contiguous() + 0.1 * torch.randn(3, model.core.num_queries, 384)
+    state = model.core.initial_state(3).detach().contiguous() + 0.1 * torch.randn(
+        3, model.core.num_queries, 384
+    )
     with torch.no_grad():
         ours = FrameStep(model.core)(frames, state)
     theirs = session.run(STEP_OUTPUTS, {"frames": frames.numpy(), "state": state.numpy()})
@@ -73,18 +99,53 @@ def test_torch_export_program_round_trip(exported):
 
 def test_bad_export_size_is_one_clear_error(exported, tmp_path):
     patch = exported[1].core.patch_size  # 60 is not a multiple of the quickstart's 8 (nor of 16)
-    with pytest.raises(ValueError, match=f"60x64 must be positive multiples of the patch size {patch}$"):
-        export_tool.main(["--config-file", QUICKSTART, "--output", str(tmp_path), "--input-size", "60", "64",
-                          "--format", "onnx", *TINY_OPTS])
+    with pytest.raises(
+        ValueError, match=f"60x64 must be positive multiples of the patch size {patch}$"
+    ):
+        export_tool.main(
+            [
+                "--config-file",
+                QUICKSTART,
+                "--output",
+                str(tmp_path),
+                "--input-size",
+                "60",
+                "64",
+                "--format",
+                "onnx",
+                *TINY_OPTS,
+            ]
+        )
 
 
 def test_dinov3_step_exports_and_matches_onnxruntime(tmp_path):
     """A DINOv3 encoder (RoPE positions computed from the frame size) exports with dynamic H, W too."""
-    opts = TINY_OPTS + ["MODEL.BACKBONE.MODEL_NAME", "facebook/dinov3-vits16-pretrain-lvd1689m",
-                        "MODEL.BACKBONE.PRETRAINED", ""]
+    opts = TINY_OPTS + [
+        "MODEL.BACKBONE.MODEL_NAME",
+        "facebook/dinov3-vits16-pretrain-lvd1689m",
+        "MODEL.BACKBONE.PRETRAINED",
+        "",
+    ]
     torch.manual_seed(0)
-    assert export_tool.main(["--config-file", QUICKSTART, "--output", str(tmp_path), "--input-size", "64", "64",
-                             "--format", "onnx", "--check-frames", "0", *opts]) == 0
+    assert (
+        export_tool.main(
+            [
+                "--config-file",
+                QUICKSTART,
+                "--output",
+                str(tmp_path),
+                "--input-size",
+                "64",
+                "64",
+                "--format",
+                "onnx",
+                "--check-frames",
+                "0",
+                *opts,
+            ]
+        )
+        == 0
+    )
     torch.manual_seed(0)  # the same random weights for the PyTorch side
     model = export_tool.VideoPredictor(export_tool.load_config(QUICKSTART, opts)).model
     assert is_dinov3(model.core.encoder)  # really the RoPE path

@@ -1,5 +1,6 @@
 """Matching costs against a direct computation, and the temporally consistent matcher on
 hand-built clips (appearing late, disappearing, competing for one query)."""
+
 import math
 
 import torch
@@ -26,8 +27,13 @@ def direct_cost(logits, masks, labels, gt_low, wc, wm, wd):
         xs = masks[q].flatten().tolist()
         for n in range(n_n):
             ys = gt_low[n].flatten().tolist()
-            bce = sum(-(y * math.log(1 / (1 + math.exp(-x))) + (1 - y) * math.log(1 - 1 / (1 + math.exp(-x))))
-                      for x, y in zip(xs, ys)) / len(xs)
+            bce = sum(
+                -(
+                    y * math.log(1 / (1 + math.exp(-x)))
+                    + (1 - y) * math.log(1 - 1 / (1 + math.exp(-x)))
+                )
+                for x, y in zip(xs, ys)
+            ) / len(xs)
             s = [1 / (1 + math.exp(-x)) for x in xs]
             dice = 1 - (2 * sum(a * b for a, b in zip(s, ys)) + 1) / (sum(s) + sum(ys) + 1)
             cls = -exps[int(labels[n])] / sum(exps)
@@ -40,15 +46,23 @@ def test_frame_cost_matches_direct_computation():
     logits = torch.randn(3, K + 1, generator=g)
     masks = torch.randn(3, LOW, LOW, generator=g) * 3
     gt_low = (torch.rand(2, LOW, LOW, generator=g) > 0.5).float()
-    gt = gt_low.repeat_interleave(HIGH // LOW, 1).repeat_interleave(HIGH // LOW, 2)  # blocky: exact sampling
+    gt = gt_low.repeat_interleave(HIGH // LOW, 1).repeat_interleave(
+        HIGH // LOW, 2
+    )  # blocky: exact sampling
     labels = torch.tensor([1, 3])
     cost = frame_cost(logits, masks, labels, gt.bool(), pixel_centres(LOW), 2.0, 5.0, 3.0)
-    torch.testing.assert_close(cost.double(), direct_cost(logits, masks, labels, gt_low, 2.0, 5.0, 3.0),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        cost.double(),
+        direct_cost(logits, masks, labels, gt_low, 2.0, 5.0, 3.0),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 # ----------------------------------------------------------------------------- consistent matcher
-PATTERNS = torch.zeros(5, HIGH, HIGH, dtype=torch.bool)  # distinct object shapes (quadrants, centre)
+PATTERNS = torch.zeros(
+    5, HIGH, HIGH, dtype=torch.bool
+)  # distinct object shapes (quadrants, centre)
 PATTERNS[0, :8, :8] = PATTERNS[1, :8, 8:] = PATTERNS[2, 8:, :8] = PATTERNS[3, 8:, 8:] = True
 PATTERNS[4, 4:12, 4:12] = True
 
@@ -82,7 +96,9 @@ def targets(tracks: list[tuple[int, int, list[bool]]]):
 def match(plan, tracks, num_frames=4, num_queries=6):
     logits, masks = predictions(num_frames, num_queries, plan)
     labels, ids, gt = targets(tracks)
-    q, n = ConsistentMatcher(num_points=256)(logits, masks, labels, ids, gt, torch.Generator().manual_seed(0))
+    q, n = ConsistentMatcher(num_points=256)(
+        logits, masks, labels, ids, gt, torch.Generator().manual_seed(0)
+    )
     return list(zip(q.tolist(), n.tolist()))
 
 
@@ -97,7 +113,11 @@ def test_objects_matched_at_their_first_visible_frame():
 
 def test_disappearing_object_is_matched_where_it_is_visible():
     gone = [True, True, False, False]
-    plan = {(0, 2): (4, 0), (2, 4): (4, 0), (3, 4): (4, 0)}  # after it left, another query "predicts" it
+    plan = {
+        (0, 2): (4, 0),
+        (2, 4): (4, 0),
+        (3, 4): (4, 0),
+    }  # after it left, another query "predicts" it
     assert match(plan, [(4, 0, gone)]) == [(2, 0)]
 
 
@@ -124,7 +144,12 @@ def test_no_visible_tracks_gives_no_pairs():
     plan = {(0, 1): (0, 1)}
     assert match(plan, [(0, 1, [False] * 4)]) == []
     logits, masks = predictions(4, 6, plan)
-    empty = ConsistentMatcher(num_points=16)(logits, masks, torch.zeros(0, dtype=torch.int64),
-                                              torch.zeros(0, 4, dtype=torch.int64), torch.zeros(0, 4, HIGH, HIGH),
-                                              torch.Generator())
+    empty = ConsistentMatcher(num_points=16)(
+        logits,
+        masks,
+        torch.zeros(0, dtype=torch.int64),
+        torch.zeros(0, 4, dtype=torch.int64),
+        torch.zeros(0, 4, HIGH, HIGH),
+        torch.Generator(),
+    )
     assert empty[0].numel() == 0 and empty[1].numel() == 0

@@ -1,14 +1,14 @@
 """The VidEoMT core: HF transformers parity, streaming equivalences, DINOv3 backbone."""
+
 import re
 
 import pytest
 import torch
+from model_fixtures import IMG, NUM_CLASSES, NUM_QUERIES, hf_videomt, perturb_
 
 from videomt.checkpoint import hf_dinov3_to_timm, hf_to_videomt
 from videomt.modeling import VidEoMT
 from videomt.modeling.backbone import create_encoder, embed_frames, rope_for_sequence, run_block
-
-from model_fixtures import IMG, NUM_CLASSES, NUM_QUERIES, hf_videomt, perturb_
 
 
 def small_core(**kw) -> VidEoMT:
@@ -21,8 +21,13 @@ def small_core(**kw) -> VidEoMT:
 @pytest.fixture(scope="module")
 def hf_and_core():
     hf = hf_videomt()
-    core = VidEoMT("vit_small_patch14_reg4_dinov2", img_size=IMG, num_queries=NUM_QUERIES,
-                   num_classes=NUM_CLASSES, first_query_block=9).eval()
+    core = VidEoMT(
+        "vit_small_patch14_reg4_dinov2",
+        img_size=IMG,
+        num_queries=NUM_QUERIES,
+        num_classes=NUM_CLASSES,
+        first_query_block=9,
+    ).eval()
     core.load_state_dict(hf_to_videomt(hf.state_dict()), strict=True)
     return hf, core
 
@@ -49,9 +54,16 @@ def test_parity_with_hf_transformers(hf_and_core):
 def test_parity_detects_a_wrong_mapping(hf_and_core):
     hf, _ = hf_and_core
     state = hf_to_videomt(hf.state_dict())
-    state["query_updater.weight"] = state["query_updater.weight"].t().contiguous()  # plausible mistake
-    core = VidEoMT("vit_small_patch14_reg4_dinov2", img_size=IMG, num_queries=NUM_QUERIES,
-                   num_classes=NUM_CLASSES, first_query_block=9).eval()
+    state["query_updater.weight"] = (
+        state["query_updater.weight"].t().contiguous()
+    )  # plausible mistake
+    core = VidEoMT(
+        "vit_small_patch14_reg4_dinov2",
+        img_size=IMG,
+        num_queries=NUM_QUERIES,
+        num_classes=NUM_CLASSES,
+        first_query_block=9,
+    ).eval()
     core.load_state_dict(state)
     video = torch.randn(1, 3, 3, IMG, IMG)
     with torch.no_grad():
@@ -81,8 +93,12 @@ def test_batched_streams_equal_separate_runs():
     a, b = torch.randn(1, 3, 3, IMG, IMG), torch.randn(1, 3, 3, IMG, IMG)
     both = core(torch.cat([a, b]))
     for i, single in enumerate((core(a), core(b))):
-        torch.testing.assert_close(both["pred_logits"][i], single["pred_logits"][0], atol=1e-5, rtol=0)
-        torch.testing.assert_close(both["pred_masks"][i], single["pred_masks"][0], atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            both["pred_logits"][i], single["pred_logits"][0], atol=1e-5, rtol=0
+        )
+        torch.testing.assert_close(
+            both["pred_masks"][i], single["pred_masks"][0], atol=1e-5, rtol=0
+        )
 
 
 @torch.no_grad()
@@ -92,7 +108,7 @@ def test_window_by_window_equals_one_pass():
     full = core(video)
     state, logits, masks = None, [], []
     for start in (0, 2, 4):  # windows of 2, 2, 1 frames
-        out = core(video[:, start:start + 2], state)
+        out = core(video[:, start : start + 2], state)
         state = out["state"]
         logits.append(out["pred_logits"])
         masks.append(out["pred_masks"])
@@ -126,7 +142,9 @@ def test_norm_queries_changes_propagation():
     video = torch.randn(1, 3, 3, IMG, IMG)
     with torch.no_grad():
         a, b = plain(video), normed(video)
-    torch.testing.assert_close(a["pred_logits"][:, 0], b["pred_logits"][:, 0])  # first frame: same input
+    torch.testing.assert_close(
+        a["pred_logits"][:, 0], b["pred_logits"][:, 0]
+    )  # first frame: same input
     assert (a["pred_logits"][:, 1] - b["pred_logits"][:, 1]).abs().max() > 1e-4
 
 
@@ -143,8 +161,14 @@ def _hf_dinov3(num_layers=3):
     from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
     torch.manual_seed(0)
-    config = DINOv3ViTConfig(hidden_size=384, num_hidden_layers=num_layers, num_attention_heads=6,
-                             intermediate_size=1536, image_size=IMG, num_register_tokens=4)
+    config = DINOv3ViTConfig(
+        hidden_size=384,
+        num_hidden_layers=num_layers,
+        num_attention_heads=6,
+        intermediate_size=1536,
+        image_size=IMG,
+        num_register_tokens=4,
+    )
     return perturb_(DINOv3ViTModel(config).eval())
 
 
@@ -164,7 +188,7 @@ def test_dinov3_backbone_matches_hf():
     from videomt.checkpoint import to_videomt_layout
 
     mapped = to_videomt_layout(_official_dinov3_keys(hf.state_dict()))
-    enc.load_state_dict({k[len("core.encoder."):]: v for k, v in mapped.items()}, strict=True)
+    enc.load_state_dict({k[len("core.encoder.") :]: v for k, v in mapped.items()}, strict=True)
     x = torch.randn(2, 3, 64, 96)
     ref = hf(pixel_values=x).last_hidden_state
     tokens, grid = embed_frames(enc, x)
@@ -178,8 +202,14 @@ def test_dinov3_backbone_matches_hf():
 def test_dinov3_query_blocks_leave_queries_unrotated():
     """Queries in front of the sequence get no rotation, as in the HF layer API (SPEC 1.8)."""
     hf = _hf_dinov3()
-    core = VidEoMT("facebook/dinov3-vits16-pretrain-lvd1689m", img_size=IMG, depth=3,
-                   num_queries=NUM_QUERIES, num_classes=NUM_CLASSES, first_query_block=1).eval()
+    core = VidEoMT(
+        "facebook/dinov3-vits16-pretrain-lvd1689m",
+        img_size=IMG,
+        depth=3,
+        num_queries=NUM_QUERIES,
+        num_classes=NUM_CLASSES,
+        first_query_block=1,
+    ).eval()
     core.encoder.load_state_dict(hf_dinov3_to_timm(hf.state_dict()), strict=True)
     perturb_(core.q)
     x = torch.randn(1, 3, 48, 64)
@@ -196,9 +226,9 @@ def test_dinov3_query_blocks_leave_queries_unrotated():
 
 
 def test_meta_arch_window_size_does_not_change_outputs():
-    from videomt import build_model
-
     from model_fixtures import small_cfg
+
+    from videomt import build_model
 
     torch.manual_seed(0)
     model = perturb_(build_model(small_cfg()).eval())

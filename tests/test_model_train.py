@@ -1,15 +1,15 @@
 """The meta-architecture's training branch: weighted losses, padding/targets, per-clip random
 draws (batched == alone), loss normalisers, DINOv3 RoPE augmentation, activation checkpointing,
 gradient flow through the query propagation, and a few optimisation steps."""
+
 import math
 
 import pytest
 import torch
+from model_fixtures import small_cfg
 
 import videomt
 from videomt.model import clip_generator, count_loss_targets
-
-from model_fixtures import small_cfg
 
 DINOV3 = "vit_small_patch16_dinov3_qkvb"
 
@@ -17,8 +17,14 @@ DINOV3 = "vit_small_patch16_dinov3_qkvb"
 def train_model(seed=0, **overrides):
     """A tiny training-mode model; LayerScale set to 0.5 so every block matters (timm's random
     DINOv3 init has 1e-5 LayerScale, which would hide position effects)."""
-    opts = {"MODEL.BACKBONE.DEPTH": 3, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2], "MODEL.BACKBONE.TRAIN_NUM_POINTS": 48,
-            "MODEL.BACKBONE.CLASS_WEIGHT": 2.0, "MODEL.BACKBONE.MASK_WEIGHT": 5.0, "MODEL.BACKBONE.DICE_WEIGHT": 5.0}
+    opts = {
+        "MODEL.BACKBONE.DEPTH": 3,
+        "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2],
+        "MODEL.BACKBONE.TRAIN_NUM_POINTS": 48,
+        "MODEL.BACKBONE.CLASS_WEIGHT": 2.0,
+        "MODEL.BACKBONE.MASK_WEIGHT": 5.0,
+        "MODEL.BACKBONE.DICE_WEIGHT": 5.0,
+    }
     opts.update(overrides)
     torch.manual_seed(seed)
     model = videomt.build_model(small_cfg(**opts)).train()
@@ -36,15 +42,21 @@ def make_clip(position, h=32, w=48, t=3, seed=None):
     masks = torch.zeros(2, t, h, w, dtype=torch.bool)
     ids = torch.tensor([[0] * t, [-1] + [1] * (t - 1)])
     for f in range(t):
-        y, x = int(torch.randint(0, h // 2, (1,), generator=g)), int(torch.randint(0, w // 2, (1,), generator=g))
-        masks[0, f, y:y + h // 3, x:x + w // 3] = True
+        y, x = (
+            int(torch.randint(0, h // 2, (1,), generator=g)),
+            int(torch.randint(0, w // 2, (1,), generator=g)),
+        )
+        masks[0, f, y : y + h // 3, x : x + w // 3] = True
         if f:
-            masks[1, f, h // 2:, w // 2 + f:] = True
+            masks[1, f, h // 2 :, w // 2 + f :] = True
     for f in range(t):
         image[f][:, masks[0, f]] = 220
         image[f][:, masks[1, f]] = 30
-    return {"image": image, "instances": {"ids": ids, "labels": torch.tensor([1, 3]), "masks": masks},
-            "sample_position": position}
+    return {
+        "image": image,
+        "instances": {"ids": ids, "labels": torch.tensor([1, 3]), "masks": masks},
+        "sample_position": position,
+    }
 
 
 def grads(model):
@@ -65,8 +77,12 @@ def test_weighted_loss_keys_and_weights():
     model = train_model(**{"MODEL.BACKBONE.SEGMENTER_BLOCKS": [0, 1, 2]})
     weighted = model(batch)
     # 3 query blocks -> aux outputs 0, 1, 2; the last one's loss is dropped (SPEC decision 3)
-    assert sorted(weighted) == sorted(f"loss_{k}{s}" for k in ("ce", "mask", "dice") for s in ("", "_0", "_1"))
-    model.criterion.weight_dict = dict.fromkeys(model.criterion.weight_dict, 1.0)  # same matching, unit weights
+    assert sorted(weighted) == sorted(
+        f"loss_{k}{s}" for k in ("ce", "mask", "dice") for s in ("", "_0", "_1")
+    )
+    model.criterion.weight_dict = dict.fromkeys(
+        model.criterion.weight_dict, 1.0
+    )  # same matching, unit weights
     unit = model(batch)
     for key, value in weighted.items():
         w = {"ce": 2.0, "mask": 5.0, "dice": 5.0}[key.split("_")[1]]
@@ -129,7 +145,10 @@ def test_random_draws_keyed_by_seed_and_position():
 def test_loss_normalizer_semantics():
     model = train_model()
     batch = [make_clip(1), make_clip(2)]
-    assert count_loss_targets(batch) == (12.0, 2.0)  # 2 tracks x 3 frames per clip (absent frames count)
+    assert count_loss_targets(batch) == (
+        12.0,
+        2.0,
+    )  # 2 tracks x 3 frames per clip (absent frames count)
     default = model(batch)
     explicit = model(batch, loss_normalizer=(12.0, 2.0))  # single process: the batch's own counts
     more_masks = model(batch, loss_normalizer=(24.0, 2.0))
@@ -163,7 +182,9 @@ def test_gradient_flows_through_query_propagation():
     out = core(video)
     (out["pred_logits"][:, 2].square().sum() + out["pred_masks"][:, 2].square().mean()).backward()
     assert core.query_updater.weight.grad.abs().sum() > 0
-    assert video.grad[:, 0].abs().sum() > 0  # frame 0's pixels reach frame 2 only through the queries
+    assert (
+        video.grad[:, 0].abs().sum() > 0
+    )  # frame 0's pixels reach frame 2 only through the queries
     assert video.grad[:, 1].abs().sum() > 0
 
 
@@ -220,7 +241,9 @@ def test_dinov3_rope_rescale_per_clip_and_only_in_training():
     model.eval()
     with torch.no_grad():
         raw = model.run_video(clip["image"], window_size=3)
-        torch.testing.assert_close(raw["pred_logits"], plain[0], atol=1e-5, rtol=0)  # inference unaugmented
+        torch.testing.assert_close(
+            raw["pred_logits"], plain[0], atol=1e-5, rtol=0
+        )  # inference unaugmented
 
 
 def test_rope_rescale_matches_hf_dinov3_training_rope():
@@ -231,7 +254,9 @@ def test_rope_rescale_matches_hf_dinov3_training_rope():
     from videomt.modeling.backbone import scaled_rope_table
 
     encoder = train_model(**{"MODEL.BACKBONE.MODEL_NAME": DINOV3}).core.encoder
-    config = DINOv3ViTConfig(hidden_size=384, num_attention_heads=6, patch_size=16, rope_theta=100.0)
+    config = DINOv3ViTConfig(
+        hidden_size=384, num_attention_heads=6, patch_size=16, rope_theta=100.0
+    )
     hf = DINOv3ViTRopePositionEmbedding(config).train()
     torch.manual_seed(11)
     cos, sin = hf(torch.zeros(1, 3, 48, 80))
@@ -241,8 +266,10 @@ def test_rope_rescale_matches_hf_dinov3_training_rope():
     ours = scaled_rope_table(encoder.rope, (3, 5), factor)[0]  # (15, 2 * head_dim) = [sin | cos]
     torch.testing.assert_close(ours[:, :64], sin, atol=1e-5, rtol=0)
     torch.testing.assert_close(ours[:, 64:], cos, atol=1e-5, rtol=0)
-    torch.testing.assert_close(scaled_rope_table(encoder.rope, (3, 5), torch.ones(1))[0],
-                               encoder.rope.get_embed(shape=[3, 5]))
+    torch.testing.assert_close(
+        scaled_rope_table(encoder.rope, (3, 5), torch.ones(1))[0],
+        encoder.rope.get_embed(shape=[3, 5]),
+    )
 
 
 # ----------------------------------------------------------------------------- 2 processes
@@ -265,7 +292,9 @@ def _two_process_worker(rank, init_file, out_dir):
 
 
 def test_two_processes_average_to_the_single_process_gradient(tmp_path):
-    torch.multiprocessing.spawn(_two_process_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    torch.multiprocessing.spawn(
+        _two_process_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2
+    )
     model = train_model()
     second = make_clip(9)
     second["instances"] = {k: v[:1] for k, v in second["instances"].items()}
@@ -282,7 +311,10 @@ def test_only_supervised_aux_outputs_are_computed():
     video = torch.randn(1, 2, 3, 32, 32)
     full = core(video, with_aux=True)
     part = core(video, with_aux=True, num_aux=core.num_query_blocks - 1)
-    assert len(full["aux_outputs"]) == core.num_query_blocks and len(part["aux_outputs"]) == core.num_query_blocks - 1
+    assert (
+        len(full["aux_outputs"]) == core.num_query_blocks
+        and len(part["aux_outputs"]) == core.num_query_blocks - 1
+    )
     for a, b in zip(part["aux_outputs"], full["aux_outputs"]):
         torch.testing.assert_close(a["pred_masks"], b["pred_masks"])
     torch.testing.assert_close(part["pred_logits"], full["pred_logits"])
@@ -292,4 +324,6 @@ def test_only_supervised_aux_outputs_are_computed():
     model([make_clip(0)])
     hook.remove()
     t = make_clip(0)["image"].shape[0]
-    assert len(calls) == t * model.core.num_query_blocks  # final + (L2 - 1) aux predictions per frame
+    assert (
+        len(calls) == t * model.core.num_query_blocks
+    )  # final + (L2 - 1) aux predictions per frame

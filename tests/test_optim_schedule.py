@@ -1,13 +1,14 @@
 """Layer-wise LR decay and the two-stage warmup + poly schedule against SPEC 3.5's formulas."""
+
 import math
 
 import pytest
 import torch
+from model_fixtures import small_cfg
 
 from videomt.engine.lr_schedule import build_lr_scheduler
 from videomt.engine.optimizer import build_optimizer, llrd_param_groups
 from videomt.model import build_core
-from model_fixtures import small_cfg
 
 BASE, LLRD, DEPTH = 1e-4, 0.6, 4
 
@@ -30,7 +31,7 @@ def expected_lr(name: str) -> float:
     """SPEC 3.5 written out per parameter name (L = DEPTH)."""
     if not name.startswith("core.encoder."):
         return BASE
-    rest = name[len("core.encoder."):]
+    rest = name[len("core.encoder.") :]
     if rest.startswith("blocks."):
         i = int(rest.split(".")[1])
         return BASE * LLRD ** (DEPTH - 1 - i)
@@ -42,7 +43,9 @@ def expected_lr(name: str) -> float:
 def test_llrd_per_parameter(model):
     groups = llrd_param_groups(model, BASE, LLRD, 0.05)
     names = [n for n, p in model.named_parameters()]
-    assert sorted(n for g in groups for n in g["names"]) == sorted(names)  # every tensor exactly once
+    assert sorted(n for g in groups for n in g["names"]) == sorted(
+        names
+    )  # every tensor exactly once
     params = dict(model.named_parameters())
     for g in groups:
         assert all(params[n] is p for n, p in zip(g["names"], g["params"]))
@@ -53,10 +56,10 @@ def test_llrd_per_parameter(model):
     assert len({(g["kind"], g["lr"]) for g in groups}) == len(groups)
     by_name = {n: g["lr"] for g in groups for n in g["names"]}
     assert by_name["core.encoder.norm.weight"] == BASE
-    assert by_name["core.encoder.cls_token"] == pytest.approx(BASE * LLRD ** 3)
-    assert by_name["core.encoder.pos_embed"] == pytest.approx(BASE * LLRD ** 3)
+    assert by_name["core.encoder.cls_token"] == pytest.approx(BASE * LLRD**3)
+    assert by_name["core.encoder.pos_embed"] == pytest.approx(BASE * LLRD**3)
     assert by_name["core.encoder.blocks.3.attn.qkv.weight"] == BASE
-    assert by_name["core.encoder.blocks.0.mlp.fc1.weight"] == pytest.approx(BASE * LLRD ** 3)
+    assert by_name["core.encoder.blocks.0.mlp.fc1.weight"] == pytest.approx(BASE * LLRD**3)
     assert by_name["core.q.weight"] == BASE
 
 
@@ -72,15 +75,27 @@ def schedule_multiplier(kind: str, s: int, n: int, w1: int, w2: int, power: floa
 
 def test_schedule_per_group_and_iteration(model):
     n, (w1, w2), power = 60, (10, 15), 0.9
-    cfg = small_cfg(**{"SOLVER.BASE_LR": BASE, "SOLVER.LLRD": LLRD, "SOLVER.MAX_ITER": n,
-                       "SOLVER.WARMUP_STEPS": [w1, w2], "SOLVER.POLY_POWER": power})
+    cfg = small_cfg(
+        **{
+            "SOLVER.BASE_LR": BASE,
+            "SOLVER.LLRD": LLRD,
+            "SOLVER.MAX_ITER": n,
+            "SOLVER.WARMUP_STEPS": [w1, w2],
+            "SOLVER.POLY_POWER": power,
+        }
+    )
     opt = build_optimizer(cfg, model)
     sched = build_lr_scheduler(cfg, opt)
     for s in range(n):
         for g in opt.param_groups:
             for name in g["names"]:
                 want = expected_lr(name) * schedule_multiplier(g["kind"], s, n, w1, w2, power)
-                assert math.isclose(g["lr"], want, rel_tol=1e-9, abs_tol=1e-18), (s, name, g["lr"], want)
+                assert math.isclose(g["lr"], want, rel_tol=1e-9, abs_tol=1e-18), (
+                    s,
+                    name,
+                    g["lr"],
+                    want,
+                )
         opt.step()
         sched.step()
 

@@ -1,20 +1,29 @@
 """Per-task post-processing on hand-built outputs (SPEC 4.1-4.4)."""
+
 import torch
 
-from videomt.postprocess import postprocess_vis, postprocess_vps, postprocess_vss, resize_mask_logits
+from videomt.postprocess import (
+    postprocess_vis,
+    postprocess_vps,
+    postprocess_vss,
+    resize_mask_logits,
+)
 
 
 def _outputs(logits, masks, image_size=(16, 16), padded_size=(16, 16)):
-    return {"pred_logits": torch.as_tensor(logits, dtype=torch.float32),
-            "pred_masks": torch.as_tensor(masks, dtype=torch.float32),
-            "image_size": image_size, "padded_size": padded_size}
+    return {
+        "pred_logits": torch.as_tensor(logits, dtype=torch.float32),
+        "pred_masks": torch.as_tensor(masks, dtype=torch.float32),
+        "image_size": image_size,
+        "padded_size": padded_size,
+    }
 
 
 def _half_masks(t, q, h=4, w=4):
     """mask logits (T, Q, h, w): query 0 left half, query 1 right half, others everywhere negative."""
     m = torch.full((t, q, h, w), -10.0)
     m[:, 0, :, : w // 2] = 10.0
-    m[:, 1, :, w // 2:] = 10.0
+    m[:, 1, :, w // 2 :] = 10.0
     return m
 
 
@@ -67,10 +76,18 @@ def test_vps_segments_thresholds_and_stuff_merging():
     masks[:, 2, 2:, 2:] = 10.0
     masks[:, 3] = 10.0
     masks[:, 4, :1, :1] = 0.5
-    out = postprocess_vps(_outputs(logits, masks), (4, 4), object_mask_threshold=0.8,
-                          overlap_threshold=0.8, num_things=2)
+    out = postprocess_vps(
+        _outputs(logits, masks),
+        (4, 4),
+        object_mask_threshold=0.8,
+        overlap_threshold=0.8,
+        num_things=2,
+    )
     infos = out["segments_infos"]
-    assert [(s["id"], s["isthing"], s["category_id"]) for s in infos] == [(1, True, 0), (2, False, 2)]
+    assert [(s["id"], s["isthing"], s["category_id"]) for s in infos] == [
+        (1, True, 0),
+        (2, False, 2),
+    ]
     assert out["pred_ids"] == [0, 1]  # one per segment: the merged stuff query 2 adds none
     pan = out["pred_masks"]
     assert pan.shape == (2, 4, 4) and pan.dtype == torch.int32
@@ -80,6 +97,11 @@ def test_vps_segments_thresholds_and_stuff_merging():
 def test_vps_nothing_kept_gives_void():
     logits = torch.zeros(1, 2, 3)
     logits[..., -1] = 10.0  # everything is no-object
-    out = postprocess_vps(_outputs(logits, _half_masks(1, 2)), (4, 4), object_mask_threshold=0.8,
-                          overlap_threshold=0.8, num_things=1)
+    out = postprocess_vps(
+        _outputs(logits, _half_masks(1, 2)),
+        (4, 4),
+        object_mask_threshold=0.8,
+        overlap_threshold=0.8,
+        num_things=1,
+    )
     assert out["segments_infos"] == [] and (out["pred_masks"] == 0).all()

@@ -1,4 +1,5 @@
 """VideoPredictor and live streams against the dataset-evaluation path (CPU, tiny model)."""
+
 import numpy as np
 import pytest
 import torch
@@ -12,17 +13,30 @@ from videomt.inference import VideoInputError, open_video
 
 TASK_CFG = {
     "vis": {"DATASETS.TEST": ("synthetic_vis_val",), "MODEL.BACKBONE.NUM_CLASSES": 5},
-    "vps": {"DATASETS.TEST": ("synthetic_vps_val",), "MODEL.BACKBONE.NUM_CLASSES": 8,
-            "MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD": 0.2, "MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD": 0.3},
+    "vps": {
+        "DATASETS.TEST": ("synthetic_vps_val",),
+        "MODEL.BACKBONE.NUM_CLASSES": 8,
+        "MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD": 0.2,
+        "MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD": 0.3,
+    },
     "vss": {"DATASETS.TEST": ("synthetic_vss_val",), "MODEL.BACKBONE.NUM_CLASSES": 8},
 }
 
 
 def tiny_cfg(task="vis", window=3, **extra):
-    return small_cfg(**{"MODEL.BACKBONE.DEPTH": 3, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2],
-                        "MODEL.BACKBONE.TEST.TASK": task, "MODEL.BACKBONE.TEST.WINDOW_SIZE": window,
-                        "MODEL.BACKBONE.TEST.MAX_NUM": 6, "INPUT.MIN_SIZE_TEST": 32,
-                        "INPUT.MAX_SIZE_TEST": 64, **TASK_CFG[task], **extra})
+    return small_cfg(
+        **{
+            "MODEL.BACKBONE.DEPTH": 3,
+            "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2],
+            "MODEL.BACKBONE.TEST.TASK": task,
+            "MODEL.BACKBONE.TEST.WINDOW_SIZE": window,
+            "MODEL.BACKBONE.TEST.MAX_NUM": 6,
+            "INPUT.MIN_SIZE_TEST": 32,
+            "INPUT.MAX_SIZE_TEST": 64,
+            **TASK_CFG[task],
+            **extra,
+        }
+    )
 
 
 def evaluation_path(model, frames, tmp_path):
@@ -35,7 +49,8 @@ def evaluation_path(model, frames, tmp_path):
         Image.fromarray(f).save(files[-1])
     cfg = tiny_cfg()
     mapped = VideoTestMapper(**VideoTestMapper.from_config(cfg))(
-        {"file_names": files, "height": frames.shape[1], "width": frames.shape[2], "video_id": 1})
+        {"file_names": files, "height": frames.shape[1], "width": frames.shape[2], "video_id": 1}
+    )
     with torch.no_grad():
         return model([mapped])[0], model.run_video(mapped["image"])
 
@@ -43,7 +58,9 @@ def evaluation_path(model, frames, tmp_path):
 @pytest.fixture(scope="module")
 def predictors():
     torch.manual_seed(0)
-    return {task: videomt.VideoPredictor(tiny_cfg(task), device="cpu") for task in ("vis", "vps", "vss")}
+    return {
+        task: videomt.VideoPredictor(tiny_cfg(task), device="cpu") for task in ("vis", "vps", "vss")
+    }
 
 
 @pytest.mark.parametrize("task", ["vis", "vps", "vss"])
@@ -51,7 +68,9 @@ def test_predictor_on_mp4_equals_evaluation_path(predictors, task, tmp_path):
     predictor = predictors[task]
     path = tmp_path / "video.mp4"
     write_mp4(path, moving_squares())
-    frames = decode(path)  # the frames the predictor sees (lossy codec): the evaluation gets the same
+    frames = decode(
+        path
+    )  # the frames the predictor sees (lossy codec): the evaluation gets the same
     results = list(predictor(str(path)))
     expected, _ = evaluation_path(predictor.model, frames, tmp_path)
     assert [r["frame_index"] for r in results] == list(range(T))
@@ -65,9 +84,12 @@ def test_predictor_on_mp4_equals_evaluation_path(predictors, task, tmp_path):
         elif task == "vps":
             assert torch.equal(r["panoptic_seg"], expected["pred_masks"][t])
             present = set(r["panoptic_seg"].unique().tolist()) - {0}
-            video_segments = {s["id"]: (s["isthing"], s["category_id"]) for s in expected["segments_infos"]}
-            assert {s["id"]: (s["isthing"], s["category_id"]) for s in r["segments_info"]} == \
-                {i: video_segments[i] for i in present}
+            video_segments = {
+                s["id"]: (s["isthing"], s["category_id"]) for s in expected["segments_infos"]
+            }
+            assert {s["id"]: (s["isthing"], s["category_id"]) for s in r["segments_info"]} == {
+                i: video_segments[i] for i in present
+            }
         else:
             assert r["sem_seg"].shape == (H, W)
             assert torch.equal(r["sem_seg"], expected["pred_sem_seg"][t])
@@ -98,8 +120,12 @@ def test_long_video_second_pass_reruns_the_model(predictors, tmp_path):
 def test_gif_folder_and_arrays_give_the_same_results(predictors, tmp_path):
     predictor = predictors["vss"]
     frames = moving_squares()
-    Image.fromarray(frames[0]).save(tmp_path / "v.gif", save_all=True, duration=200,
-                                    append_images=[Image.fromarray(f) for f in frames[1:]])
+    Image.fromarray(frames[0]).save(
+        tmp_path / "v.gif",
+        save_all=True,
+        duration=200,
+        append_images=[Image.fromarray(f) for f in frames[1:]],
+    )
     gif_frames = np.stack([np.asarray(f.convert("RGB")) for f in _gif_frames(tmp_path / "v.gif")])
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -109,7 +135,9 @@ def test_gif_folder_and_arrays_give_the_same_results(predictors, tmp_path):
     from_folder = [r["sem_seg"] for r in predictor(str(folder))]
     from_list = [r["sem_seg"] for r in predictor(list(gif_frames))]
     from_paths = [r["sem_seg"] for r in predictor(sorted(str(p) for p in folder.iterdir()))]
-    from_tensor = [r["sem_seg"] for r in predictor(torch.from_numpy(gif_frames).permute(0, 3, 1, 2))]
+    from_tensor = [
+        r["sem_seg"] for r in predictor(torch.from_numpy(gif_frames).permute(0, 3, 1, 2))
+    ]
     assert len(from_gif) == T
     for a, b, c, d, e in zip(from_gif, from_folder, from_list, from_tensor, from_paths):
         assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d) and torch.equal(a, e)
@@ -138,16 +166,26 @@ def test_stream_equals_offline_on_raw_outputs_and_final_classes():
         result = stream.step(frame)
         running += raw[t][0].double()
         assert result["frame_index"] == t
-        torch.testing.assert_close(stream.mean_logits, (running / (t + 1)).float(), rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            stream.mean_logits, (running / (t + 1)).float(), rtol=0, atol=1e-6
+        )
         for i, track in enumerate(result["track_ids"].tolist()):
-            j = offline[t]["track_ids"].tolist().index(track) if track in offline[t]["track_ids"] else None
+            j = (
+                offline[t]["track_ids"].tolist().index(track)
+                if track in offline[t]["track_ids"]
+                else None
+            )
             if j is not None:
                 assert torch.equal(result["masks"][i], offline[t]["masks"][j])
     last = offline[-1]
-    assert torch.equal(result["track_ids"], last["track_ids"]) and torch.equal(result["labels"], last["labels"])
+    assert torch.equal(result["track_ids"], last["track_ids"]) and torch.equal(
+        result["labels"], last["labels"]
+    )
     torch.testing.assert_close(result["scores"], last["scores"], rtol=0, atol=1e-6)
     # the offline windows of 3 frames give the same raw outputs up to float rounding
-    windowed = list(videomt.VideoPredictor(tiny_cfg("vis", window=3), model=predictor.model).raw_frames(frames))
+    windowed = list(
+        videomt.VideoPredictor(tiny_cfg("vis", window=3), model=predictor.model).raw_frames(frames)
+    )
     for (a, ma, _), (b, mb, _) in zip(raw, windowed):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(ma, mb, rtol=1e-4, atol=1e-4)
@@ -206,19 +244,30 @@ def test_grayscale_and_rgba_frames_are_converted(predictors):
     as_rgb = list(predictor(list(np.repeat(gray[..., None], 3, -1))))
     assert all(torch.equal(a["sem_seg"], b["sem_seg"]) for a, b in zip(gray_results, as_rgb))
     rgba = np.concatenate([rgb, np.full(rgb.shape[:3] + (1,), 7, np.uint8)], -1)
-    assert all(torch.equal(a["sem_seg"], b["sem_seg"]) for a, b in zip(predictor(rgba), predictor(rgb)))
+    assert all(
+        torch.equal(a["sem_seg"], b["sem_seg"]) for a, b in zip(predictor(rgba), predictor(rgb))
+    )
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: [], "no frames"),
-    (lambda p: np.zeros((3, 8, 8, 3), np.float32), "uint8"),
-    (lambda p: [np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)], "frame 1 is 9x8 but frame 0 is 8x8"),
-    (lambda p: str(p / "missing.mp4"), "not found"),
-    (lambda p: (p / "notes.mp4").write_text("hello") and str(p / "notes.mp4"), "not a readable video"),
-    (lambda p: (p / "empty").mkdir() or str(p / "empty"), "no image files"),
-    (lambda p: np.zeros((8, 8, 3), np.uint8), "must be 4-D"),
-    (lambda p: 3.5, "unsupported video input"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: [], "no frames"),
+        (lambda p: np.zeros((3, 8, 8, 3), np.float32), "uint8"),
+        (
+            lambda p: [np.zeros((8, 8, 3), np.uint8), np.zeros((9, 8, 3), np.uint8)],
+            "frame 1 is 9x8 but frame 0 is 8x8",
+        ),
+        (lambda p: str(p / "missing.mp4"), "not found"),
+        (
+            lambda p: (p / "notes.mp4").write_text("hello") and str(p / "notes.mp4"),
+            "not a readable video",
+        ),
+        (lambda p: (p / "empty").mkdir() or str(p / "empty"), "no image files"),
+        (lambda p: np.zeros((8, 8, 3), np.uint8), "must be 4-D"),
+        (lambda p: 3.5, "unsupported video input"),
+    ],
+)
 def test_bad_inputs_are_one_clear_error(predictors, tmp_path, make, message):
     with pytest.raises(VideoInputError, match=message) as info:
         list(predictors["vis"](make(tmp_path)))
@@ -229,9 +278,13 @@ def test_stream_errors(predictors):
     predictor = predictors["vis"]
     stream = predictor.stream()
     stream.step(moving_squares(num_frames=1)[0])
-    with pytest.raises(VideoInputError, match="stream frame 1 is 30x30 but the stream started at 40x56"):
+    with pytest.raises(
+        VideoInputError, match="stream frame 1 is 30x30 but the stream started at 40x56"
+    ):
         stream.step(np.zeros((30, 30, 3), np.uint8))
-    with pytest.raises(ValueError, match=r"stream state must be a float tensor of shape \(1, 10, 384\)"):
+    with pytest.raises(
+        ValueError, match=r"stream state must be a float tensor of shape \(1, 10, 384\)"
+    ):
         stream.state = torch.zeros(1, 10, 5)
     with pytest.raises(VideoInputError, match="uint8"):
         stream.step(np.zeros((40, 56, 3), np.float32))

@@ -1,4 +1,5 @@
 """utils.dist.process_map: worker results in job order, a progress bar only where asked and on a terminal."""
+
 import io
 
 from videomt.utils.dist import process_map
@@ -15,8 +16,11 @@ def test_results_in_job_order_with_workers():
 
 
 def test_progress_bar_on_a_terminal_only(monkeypatch):
-    for stream, desc, shown in ((_Terminal(), "videos", True), (io.StringIO(), "videos", False),
-                                (_Terminal(), None, False)):
+    for stream, desc, shown in (
+        (_Terminal(), "videos", True),
+        (io.StringIO(), "videos", False),
+        (_Terminal(), None, False),
+    ):
         monkeypatch.setattr("sys.stderr", stream)
         assert process_map(abs, list(range(-12, 0)), 2, desc=desc) == list(range(12, 0, -1))
         assert ("videos: 100%" in stream.getvalue() and "12/12" in stream.getvalue()) == shown

@@ -1,6 +1,7 @@
 """The trainer: a short run learns and writes Detectron2's outputs; resume after SIGKILL is exact;
 1 x 2 clips, 2 processes x 1 clip and 2 accumulation steps give the same weights; checkpoints
 survive an interrupted write; user mistakes are one line."""
+
 import json
 import os
 import signal
@@ -10,8 +11,15 @@ import time
 
 import pytest
 import torch
-
-from train_fixtures import ROOT, QUICKSTART, final_weights, max_abs_diff, overrides, run_cli, tiny_cfg
+from train_fixtures import (
+    QUICKSTART,
+    ROOT,
+    final_weights,
+    max_abs_diff,
+    overrides,
+    run_cli,
+    tiny_cfg,
+)
 
 
 @pytest.fixture
@@ -31,16 +39,28 @@ def train_in_process(output_dir, resume=False, **extra):
 
 def test_short_run_learns_and_writes_outputs(tmp_path, datasets):
     out = tmp_path / "run"
-    trainer = train_in_process(out, **{"SOLVER.MAX_ITER": 30, "SOLVER.LOG_PERIOD": 10,
-                                       "SOLVER.CHECKPOINT_PERIOD": 20})
+    trainer = train_in_process(
+        out, **{"SOLVER.MAX_ITER": 30, "SOLVER.LOG_PERIOD": 10, "SOLVER.CHECKPOINT_PERIOD": 20}
+    )
     losses = [v for v, _ in trainer.storage.history("total_loss").values()]
     assert len(losses) == 30
     assert sum(losses[-10:]) / 10 < 0.85 * sum(losses[:3]) / 3, losses
     lines = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
     assert [d["iteration"] for d in lines] == [9, 19, 29]
     for d in lines:
-        assert {"total_loss", "loss_ce", "loss_mask", "loss_dice", "lr", "time", "data_time", "max_mem"} <= set(d)
-    assert {"last_checkpoint", "metrics.json", "model_0000019.pth", "model_final.pth"} <= set(os.listdir(out))
+        assert {
+            "total_loss",
+            "loss_ce",
+            "loss_mask",
+            "loss_dice",
+            "lr",
+            "time",
+            "data_time",
+            "max_mem",
+        } <= set(d)
+    assert {"last_checkpoint", "metrics.json", "model_0000019.pth", "model_final.pth"} <= set(
+        os.listdir(out)
+    )
     assert (out / "last_checkpoint").read_text() == "model_final.pth"
     ckpt = torch.load(out / "model_final.pth", weights_only=True)
     assert {"model", "optimizer", "scheduler", "grad_scaler", "iteration", "rng"} <= set(ckpt)
@@ -58,7 +78,9 @@ def test_world_size_invariance(tmp_path, datasets):
     2 processes (gloo) x 1 clip."""
     train_in_process(tmp_path / "one")
     train_in_process(tmp_path / "accum", **{"SOLVER.ACCUMULATION_STEPS": 2})
-    proc = run_cli(["--config-file", QUICKSTART, "--num-gpus", "2", *overrides(tmp_path / "two")], tmp_path)
+    proc = run_cli(
+        ["--config-file", QUICKSTART, "--num-gpus", "2", *overrides(tmp_path / "two")], tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     one = final_weights(tmp_path / "one")
     assert max_abs_diff(one, final_weights(tmp_path / "accum")) <= 1e-5
@@ -70,7 +92,9 @@ def test_world_size_invariance(tmp_path, datasets):
 def tiny_init_weights(tmp_path):
     from videomt.engine.trainer import Trainer
 
-    return {k: v.clone() for k, v in Trainer(tiny_cfg(tmp_path / "init")).module.state_dict().items()}
+    return {
+        k: v.clone() for k, v in Trainer(tiny_cfg(tmp_path / "init")).module.state_dict().items()
+    }
 
 
 def test_resume_after_sigkill_is_exact(tmp_path):
@@ -81,9 +105,13 @@ def test_resume_after_sigkill_is_exact(tmp_path):
 
     out = tmp_path / "killed"
     env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="1")
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train_net_video.py"), *args,
-                             *overrides(out, **extra)], env=env, cwd=tmp_path,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "train_net_video.py"), *args, *overrides(out, **extra)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not (out / "last_checkpoint").exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
@@ -118,7 +146,10 @@ def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         ckpt.save("model_0000009", iteration=9)
     monkeypatch.setattr(torch, "save", real_save)
-    assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000004.pth"]  # no partial file
+    assert sorted(os.listdir(tmp_path)) == [
+        "last_checkpoint",
+        "model_0000004.pth",
+    ]  # no partial file
     fresh = TrainingCheckpointer(torch.nn.Linear(3, 2), str(tmp_path))
     assert fresh.get_checkpoint_file().endswith("model_0000004.pth")
     assert fresh.load(fresh.get_checkpoint_file())["iteration"] == 4
@@ -193,12 +224,18 @@ def _one_line_error(proc, message):
     assert proc.stderr.strip().count("\n") == 0, proc.stderr
 
 
-@pytest.mark.parametrize("extra, message", [
-    ({"SOLVER.IMS_PER_BATCH": 3, "SOLVER.ACCUMULATION_STEPS": 2}, "SOLVER.IMS_PER_BATCH (3) must be divisible"),
-    ({"MODEL.BACKBONE.SEGMENTER_BLOCKS": "[4, 5]"}, "SEGMENTER_BLOCKS"),
-    ({"DATASETS.TRAIN": "('no_such_dataset',)"}, "no_such_dataset"),
-    ({"SOLVER.AMP.DTYPE": "float8"}, "SOLVER.AMP.DTYPE"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            {"SOLVER.IMS_PER_BATCH": 3, "SOLVER.ACCUMULATION_STEPS": 2},
+            "SOLVER.IMS_PER_BATCH (3) must be divisible",
+        ),
+        ({"MODEL.BACKBONE.SEGMENTER_BLOCKS": "[4, 5]"}, "SEGMENTER_BLOCKS"),
+        ({"DATASETS.TRAIN": "('no_such_dataset',)"}, "no_such_dataset"),
+        ({"SOLVER.AMP.DTYPE": "float8"}, "SOLVER.AMP.DTYPE"),
+    ],
+)
 def test_training_user_errors_are_one_line(tmp_path, extra, message):
     proc = run_cli(["--config-file", QUICKSTART, *overrides(tmp_path / "o", **extra)], tmp_path)
     _one_line_error(proc, message)
@@ -215,19 +252,43 @@ def test_corrupt_last_checkpoint_is_a_clear_error(tmp_path):
 
 def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):
     out = tmp_path / "o"
-    extra = {"SOLVER.MAX_ITER": 4, "SOLVER.CHECKPOINT_PERIOD": 2, "SOLVER.WARMUP_STEPS": "[1, 1]",
-             "SOLVER.LOG_PERIOD": 1}
-    proc = run_cli(["--config-file", QUICKSTART, *overrides(out, **extra, **{"TEST.EVAL_PERIOD": 2,
-                    "DATASETS.TEST": "('synthetic_vis_val',)"})], tmp_path)
+    extra = {
+        "SOLVER.MAX_ITER": 4,
+        "SOLVER.CHECKPOINT_PERIOD": 2,
+        "SOLVER.WARMUP_STEPS": "[1, 1]",
+        "SOLVER.LOG_PERIOD": 1,
+    }
+    proc = run_cli(
+        [
+            "--config-file",
+            QUICKSTART,
+            *overrides(
+                out, **extra, **{"TEST.EVAL_PERIOD": 2, "DATASETS.TEST": "('synthetic_vis_val',)"}
+            ),
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = [json.loads(line) for line in (out / "metrics.json").read_text().splitlines()]
     evaluated = [d["iteration"] for d in lines if "synthetic_vis_val/segm/AP" in d]
     assert evaluated == [1, 3]  # periodic evaluation after 2 iterations, then the final one
-    final = json.loads((out / "inference" / "synthetic_vis_val" / "metrics.json").read_text())["segm"]
+    final = json.loads((out / "inference" / "synthetic_vis_val" / "metrics.json").read_text())[
+        "segm"
+    ]
     logged = [d for d in lines if "synthetic_vis_val/segm/AR10" in d][-1]
-    assert logged["synthetic_vis_val/segm/AR10"] == pytest.approx(final["AR10"])  # the value, not a median
-    proc = run_cli(["--config-file", QUICKSTART, "--resume", "--eval-only",
-                    *overrides(out, **extra, **{"DATASETS.TEST": "('synthetic_vis_val',)"})], tmp_path)
+    assert logged["synthetic_vis_val/segm/AR10"] == pytest.approx(
+        final["AR10"]
+    )  # the value, not a median
+    proc = run_cli(
+        [
+            "--config-file",
+            QUICKSTART,
+            "--resume",
+            "--eval-only",
+            *overrides(out, **extra, **{"DATASETS.TEST": "('synthetic_vis_val',)"}),
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     log = (out / "log.txt").read_text()
     assert f"loaded {out / 'model_final.pth'}" in log
@@ -238,8 +299,15 @@ def test_wandb_offline_run(tmp_path, datasets, monkeypatch):
     pytest.importorskip("wandb")
     monkeypatch.setenv("WANDB_SILENT", "true")
     out = tmp_path / "wb"
-    train_in_process(out, **{"SOLVER.MAX_ITER": 5, "SOLVER.WARMUP_STEPS": "[1, 1]", "WANDB.ENABLED": True,
-                             "WANDB.MODE": "offline"})
+    train_in_process(
+        out,
+        **{
+            "SOLVER.MAX_ITER": 5,
+            "SOLVER.WARMUP_STEPS": "[1, 1]",
+            "WANDB.ENABLED": True,
+            "WANDB.MODE": "offline",
+        },
+    )
     runs = list((out / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and runs[0].name.endswith("-wb")  # run id = last folder of OUTPUT_DIR
     assert any(runs[0].glob("run-*.wandb"))
@@ -254,8 +322,14 @@ def test_training_set_without_annotations_is_one_line(tmp_path):
     test_json = tmp_path / "test_split.json"
     test_json.write_text(json.dumps(gt))
     name = f"ytvis_json:{test_json}:{os.path.join(folder, 'JPEGImages')}"
-    proc = run_cli(["--config-file", QUICKSTART, *overrides(tmp_path / "o", **{"DATASETS.TRAIN": f'("{name}",)'})],
-                   tmp_path)
+    proc = run_cli(
+        [
+            "--config-file",
+            QUICKSTART,
+            *overrides(tmp_path / "o", **{"DATASETS.TRAIN": f'("{name}",)'}),
+        ],
+        tmp_path,
+    )
     _one_line_error(proc, "has no annotations")
 
 

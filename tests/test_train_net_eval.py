@@ -1,4 +1,5 @@
 """`train_net_video.py --eval-only` end to end on the quickstart config (random weights, CPU)."""
+
 import json
 import os
 import subprocess
@@ -13,13 +14,34 @@ QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml")
 
 def run(args, tmp_path, **env):
     environ = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), **env)
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train_net_video.py"), *args],
-                          capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=600)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train_net_video.py"), *args],
+        capture_output=True,
+        text=True,
+        env=environ,
+        cwd=tmp_path,
+        timeout=600,
+    )
 
 
 def eval_quickstart(tmp_path, out, *extra):
-    proc = run(["--config-file", QUICKSTART, "--eval-only", *extra, "MODEL.DEVICE", "cpu", "OUTPUT_DIR", str(out),
-                "MODEL.BACKBONE.DEPTH", "3", "MODEL.BACKBONE.SEGMENTER_BLOCKS", "[1, 2]"], tmp_path)
+    proc = run(
+        [
+            "--config-file",
+            QUICKSTART,
+            "--eval-only",
+            *extra,
+            "MODEL.DEVICE",
+            "cpu",
+            "OUTPUT_DIR",
+            str(out),
+            "MODEL.BACKBONE.DEPTH",
+            "3",
+            "MODEL.BACKBONE.SEGMENTER_BLOCKS",
+            "[1, 2]",
+        ],
+        tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -28,7 +50,9 @@ def test_eval_only_quickstart_end_to_end(tmp_path):
     eval_quickstart(tmp_path, out)
     folder = out / "inference" / "synthetic_vis_val"
     results = json.loads((folder / "results.json").read_text())
-    gt = json.loads((tmp_path / "datasets" / "synthetic" / "synthetic_vis_val" / "annotations.json").read_text())
+    gt = json.loads(
+        (tmp_path / "datasets" / "synthetic" / "synthetic_vis_val" / "annotations.json").read_text()
+    )
     lengths = {v["id"]: len(v["file_names"]) for v in gt["videos"]}
     assert len(results) == 10 * len(lengths)  # MAX_NUM tracks per video
     for r in results:
@@ -48,12 +72,28 @@ def test_eval_only_quickstart_end_to_end(tmp_path):
     assert (tmp_path / "dist" / "log.txt.rank1").exists()
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--config-file", "missing.yaml", "--eval-only"], "missing.yaml: config file not found"),
-    (["--config-file", QUICKSTART, "--eval-only", "MODEL.BACKBONE.NUM_CLASES", "3"], "unknown config key"),
-    (["--config-file", QUICKSTART, "--eval-only", "MODEL.WEIGHTS", "nowhere.pth", "MODEL.DEVICE", "cpu"],
-     "nowhere.pth: checkpoint not found"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config-file", "missing.yaml", "--eval-only"], "missing.yaml: config file not found"),
+        (
+            ["--config-file", QUICKSTART, "--eval-only", "MODEL.BACKBONE.NUM_CLASES", "3"],
+            "unknown config key",
+        ),
+        (
+            [
+                "--config-file",
+                QUICKSTART,
+                "--eval-only",
+                "MODEL.WEIGHTS",
+                "nowhere.pth",
+                "MODEL.DEVICE",
+                "cpu",
+            ],
+            "nowhere.pth: checkpoint not found",
+        ),
+    ],
+)
 def test_user_errors_are_one_line(tmp_path, args, message):
     proc = run(args + ["OUTPUT_DIR", str(tmp_path / "o")], tmp_path)
     assert proc.returncode != 0
@@ -62,13 +102,26 @@ def test_user_errors_are_one_line(tmp_path, args, message):
     assert proc.stderr.strip().count("\n") == 0
 
 
-@pytest.mark.parametrize("task, keys", [("vps", {"VPQ", "VPQ_k0", "STQ", "AQ", "IoU"}),
-                                        ("vss", {"mIoU", "VC8", "VC16_official"})])
+@pytest.mark.parametrize(
+    "task, keys",
+    [("vps", {"VPQ", "VPQ_k0", "STQ", "AQ", "IoU"}), ("vss", {"mIoU", "VC8", "VC16_official"})],
+)
 def test_eval_only_panoptic_and_semantic(tmp_path, task, keys):
     out = tmp_path / "out"
-    eval_quickstart(tmp_path, out, "MODEL.BACKBONE.TEST.TASK", task, "DATASETS.TEST", f"('synthetic_{task}_val',)",
-                    "MODEL.BACKBONE.NUM_CLASSES", "8", "MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD", "0.0",
-                    "MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD", "0.0")
+    eval_quickstart(
+        tmp_path,
+        out,
+        "MODEL.BACKBONE.TEST.TASK",
+        task,
+        "DATASETS.TEST",
+        f"('synthetic_{task}_val',)",
+        "MODEL.BACKBONE.NUM_CLASSES",
+        "8",
+        "MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD",
+        "0.0",
+        "MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD",
+        "0.0",
+    )
     folder = out / "inference" / f"synthetic_{task}_val"
     metrics = json.loads((folder / "metrics.json").read_text())[task]
     assert keys <= set(metrics)

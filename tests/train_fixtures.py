@@ -1,4 +1,5 @@
 """A tiny training setup on the synthetic YouTube-VIS videos (CPU, seconds per run)."""
+
 from __future__ import annotations
 
 import os
@@ -51,12 +52,21 @@ def tiny_cfg(output_dir, **extra):
 
 def run_cli(args: list[str], tmp_path, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
     env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train_net_video.py"), *args],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "train_net_video.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def final_weights(output_dir) -> dict[str, torch.Tensor]:
-    return torch.load(os.path.join(output_dir, "model_final.pth"), map_location="cpu", weights_only=True)["model"]
+    return torch.load(
+        os.path.join(output_dir, "model_final.pth"), map_location="cpu", weights_only=True
+    )["model"]
 
 
 def max_abs_diff(a: dict, b: dict) -> float:

@@ -1,4 +1,5 @@
 """Small videos for the predictor / demo / benchmark tests, written with PyAV (not our writers)."""
+
 import av
 import numpy as np
 
@@ -12,8 +13,8 @@ def moving_squares(num_frames=T, h=H, w=W, seed=0):
     frames = []
     for t in range(num_frames):
         img = np.stack([40 + 2 * xx, 60 + 3 * yy, 90 + 0 * xx], -1) + rng.integers(0, 20, (h, w, 3))
-        img[8:20, 4 + 3 * t:16 + 3 * t] = (230, 40, 40)
-        img[22:34, 40 - 2 * t:50 - 2 * t] = (40, 200, 60)
+        img[8:20, 4 + 3 * t : 16 + 3 * t] = (230, 40, 40)
+        img[22:34, 40 - 2 * t : 50 - 2 * t] = (40, 200, 60)
         frames.append(np.clip(img, 0, 255).astype(np.uint8))
     return np.stack(frames)
 
@@ -35,8 +36,20 @@ def decode(path):
 
 
 # command-line overrides that turn the quickstart config into a tiny, fast CPU model
-TINY_OPTS = ["MODEL.DEVICE", "cpu", "MODEL.BACKBONE.DEPTH", "3", "MODEL.BACKBONE.SEGMENTER_BLOCKS", "[1, 2]",
-             "INPUT.MIN_SIZE_TEST", "32", "INPUT.MAX_SIZE_TEST", "64", "MODEL.BACKBONE.TEST.MAX_NUM", "4"]
+TINY_OPTS = [
+    "MODEL.DEVICE",
+    "cpu",
+    "MODEL.BACKBONE.DEPTH",
+    "3",
+    "MODEL.BACKBONE.SEGMENTER_BLOCKS",
+    "[1, 2]",
+    "INPUT.MIN_SIZE_TEST",
+    "32",
+    "INPUT.MAX_SIZE_TEST",
+    "64",
+    "MODEL.BACKBONE.TEST.MAX_NUM",
+    "4",
+]
 
 
 def write_png_folder(folder, frames):

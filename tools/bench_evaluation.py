@@ -10,6 +10,7 @@ and some wrong classes, ``--dets`` per video (MAX_NUM-like); times :func:`evalua
 ``vpq``: VIPSeg-format PNG/JSON ground truth and predictions written to a temp folder, then times
 ``evaluate_vps`` (VPQ + STQ) with each ``--processes`` value.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,10 +38,17 @@ def make_ytvis(num_videos, num_frames, num_tracks, num_dets, h=720, w=1280, seed
     cats = [{"id": i, "name": f"class{i}"} for i in range(1, 41)]
     videos, anns, results = [], [], []
     for v in range(1, num_videos + 1):
-        videos.append({"id": v, "height": h, "width": w, "length": num_frames,
-                       "file_names": [f"v{v}/{t:05d}.jpg" for t in range(num_frames)]})
+        videos.append(
+            {
+                "id": v,
+                "height": h,
+                "width": w,
+                "length": num_frames,
+                "file_names": [f"v{v}/{t:05d}.jpg" for t in range(num_frames)],
+            }
+        )
         tracks = []
-        for k in range(num_tracks):
+        for _ in range(num_tracks):
             cx, cy = rng.uniform(100, w - 100), rng.uniform(100, h - 100)
             vx, vy = rng.normal(0, 4, 2)
             rx, ry = rng.uniform(10, 250), rng.uniform(10, 200)
@@ -51,14 +59,24 @@ def make_ytvis(num_videos, num_frames, num_tracks, num_dets, h=720, w=1280, seed
             segs = []
             for t in range(num_frames):
                 if start <= t < stop:
-                    rle = mask_utils.merge(mask_utils.frPyObjects([_ellipse(cx + vx * t, cy + vy * t, rx, ry)], h, w))
+                    rle = mask_utils.merge(
+                        mask_utils.frPyObjects([_ellipse(cx + vx * t, cy + vy * t, rx, ry)], h, w)
+                    )
                     rle["counts"] = rle["counts"].decode()
                     segs.append(rle)
                 else:
                     segs.append(None)
             areas = [int(mask_utils.area(s)) if s else None for s in segs]
-            anns.append({"id": len(anns) + 1, "video_id": v, "category_id": cat, "iscrowd": 0,
-                         "segmentations": segs, "areas": areas})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "video_id": v,
+                    "category_id": cat,
+                    "iscrowd": 0,
+                    "segmentations": segs,
+                    "areas": areas,
+                }
+            )
         for d in range(num_dets):
             cx, cy, vx, vy, rx, ry, cat, start, stop = tracks[d % num_tracks]
             jit = rng.normal(0, 8, 2)
@@ -68,14 +86,29 @@ def make_ytvis(num_videos, num_frames, num_tracks, num_dets, h=720, w=1280, seed
             segs = []
             for t in range(num_frames):
                 if start <= t < stop and rng.random() > 0.05:
-                    rle = mask_utils.merge(mask_utils.frPyObjects(
-                        [_ellipse(cx + vx * t + jit[0], cy + vy * t + jit[1], rx * sc, ry * sc)], h, w))
+                    rle = mask_utils.merge(
+                        mask_utils.frPyObjects(
+                            [
+                                _ellipse(
+                                    cx + vx * t + jit[0], cy + vy * t + jit[1], rx * sc, ry * sc
+                                )
+                            ],
+                            h,
+                            w,
+                        )
+                    )
                 else:
                     rle = mask_utils.encode(np.zeros((h, w, 1), np.uint8, order="F"))[0]
                 rle["counts"] = rle["counts"].decode()
                 segs.append(rle)
-            results.append({"video_id": v, "category_id": cat, "score": float(rng.random()),
-                            "segmentations": segs})
+            results.append(
+                {
+                    "video_id": v,
+                    "category_id": cat,
+                    "score": float(rng.random()),
+                    "segmentations": segs,
+                }
+            )
     return {"videos": videos, "categories": cats, "annotations": anns}, results
 
 
@@ -85,8 +118,11 @@ def bench_ytvis(args):
     t0 = time.perf_counter()
     gt, res = make_ytvis(args.videos, args.frames, args.tracks, args.dets)
     t1 = time.perf_counter()
-    print(f"generated {args.videos} videos x {args.frames} frames x {args.tracks} GT tracks, "
-          f"{len(res)} predictions in {t1 - t0:.1f}s", flush=True)
+    print(
+        f"generated {args.videos} videos x {args.frames} frames x {args.tracks} GT tracks, "
+        f"{len(res)} predictions in {t1 - t0:.1f}s",
+        flush=True,
+    )
     if args.save:
         with open(os.path.join(args.save, "gt.json"), "w") as f:
             json.dump(gt, f)
@@ -114,9 +150,20 @@ def make_vps(root, num_videos, num_frames, h=720, w=1280, seed=0):
     yy, xx = np.mgrid[:h, :w]
     for v in range(num_videos):
         vid = f"vid{v:03d}"
-        os.makedirs(os.path.join(gt_dir, vid)); os.makedirs(os.path.join(pred_dir, vid))
-        objs = [(rng.uniform(0, w), rng.uniform(0, h), rng.normal(0, 5), rng.normal(0, 5),
-                 rng.uniform(20, 200), rng.uniform(20, 150), int(rng.choice(things))) for _ in range(8)]
+        os.makedirs(os.path.join(gt_dir, vid))
+        os.makedirs(os.path.join(pred_dir, vid))
+        objs = [
+            (
+                rng.uniform(0, w),
+                rng.uniform(0, h),
+                rng.normal(0, 5),
+                rng.normal(0, 5),
+                rng.uniform(20, 200),
+                rng.uniform(20, 150),
+                int(rng.choice(things)),
+            )
+            for _ in range(8)
+        ]
         stuff_c = [int(c) for c in rng.choice(stuff, 3, replace=False)]
         gframes, pframes = [], []
         for t in range(num_frames):
@@ -126,21 +173,31 @@ def make_vps(root, num_videos, num_frames, h=720, w=1280, seed=0):
                 cut = int(h * 0.4 + (10 if pred else 0))
                 ids[:cut] = 1
                 ids[cut:, : w // 2] = 2
-                ids[cut:, w // 2:] = 3
+                ids[cut:, w // 2 :] = 3
                 ids[: h // 10] = 0  # void band
                 info = {1: stuff_c[0], 2: stuff_c[1], 3: stuff_c[2]}
                 for k, (cx, cy, vx, vy, rx, ry, c) in enumerate(objs):
                     sc = 1.1 if pred else 1.0
-                    m = ((xx - cx - vx * t) / (rx * sc)) ** 2 + ((yy - cy - vy * t) / (ry * sc)) ** 2 <= 1
-                    sid = 10 + k if not (pred and k == 0 and t >= num_frames // 2) else 50  # id switch
+                    m = ((xx - cx - vx * t) / (rx * sc)) ** 2 + (
+                        (yy - cy - vy * t) / (ry * sc)
+                    ) ** 2 <= 1
+                    sid = (
+                        10 + k if not (pred and k == 0 and t >= num_frames // 2) else 50
+                    )  # id switch
                     ids[m] = sid
                     info[sid] = c
                 segs = []
                 for sid in np.unique(ids):
                     if sid == 0:
                         continue
-                    segs.append({"id": int(sid), "category_id": info[int(sid)], "iscrowd": 0,
-                                 "area": int((ids == sid).sum())})
+                    segs.append(
+                        {
+                            "id": int(sid),
+                            "category_id": info[int(sid)],
+                            "iscrowd": 0,
+                            "area": int((ids == sid).sum()),
+                        }
+                    )
                 maps.append((ids, segs))
             (gids, gsegs), (pids, psegs) = maps
             Image.fromarray(id2rgb(gids)).save(os.path.join(gt_dir, vid, f"{t:08d}.png"))
@@ -164,20 +221,28 @@ def bench_vpq(args):
     with tempfile.TemporaryDirectory() as root:
         t0 = time.perf_counter()
         paths = make_vps(root, args.videos, args.frames)
-        print(f"wrote {args.videos} videos x {args.frames} frames (720x1280) in "
-              f"{time.perf_counter() - t0:.1f}s", flush=True)
+        print(
+            f"wrote {args.videos} videos x {args.frames} frames (720x1280) in "
+            f"{time.perf_counter() - t0:.1f}s",
+            flush=True,
+        )
         base = None
         for n in args.processes:
             t1 = time.perf_counter()
             out = evaluate_vps(*paths, num_processes=n)
             dt = time.perf_counter() - t1
             base = base or dt
-            print(f"evaluate_vps num_processes={n}: {dt:.2f}s (speed-up {base / dt:.2f}x) "
-                  f"VPQ={out['VPQ']:.3f} STQ={out['STQ']:.3f}", flush=True)
+            print(
+                f"evaluate_vps num_processes={n}: {dt:.2f}s (speed-up {base / dt:.2f}x) "
+                f"VPQ={out['VPQ']:.3f} STQ={out['STQ']:.3f}",
+                flush=True,
+            )
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = ap.add_subparsers(dest="what", required=True)
     y = sub.add_parser("ytvis")
     y.add_argument("--videos", type=int, default=300)

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Convert a VidEoMT checkpoint (official .pth, HF directory, or ours) to this project's format or HF.
 
-  python tools/convert_checkpoint.py --src yt_2019_vit_large_68.6.pth --dst out/yt19_L
-  python tools/convert_checkpoint.py --src out/yt19_L/model_final.pth --dst out/yt19_L_hf --to hf
+python tools/convert_checkpoint.py --src yt_2019_vit_large_68.6.pth --dst out/yt19_L
+python tools/convert_checkpoint.py --src out/yt19_L/model_final.pth --dst out/yt19_L_hf --to hf
 """
+
 import argparse
 import os
 import sys
@@ -14,14 +15,24 @@ from videomt.cli import run_cli  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--src", required=True, help="official .pth, HF directory, or this project's .pth")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--src", required=True, help="official .pth, HF directory, or this project's .pth"
+    )
     parser.add_argument("--dst", required=True, help="output directory")
     parser.add_argument("--to", choices=["videomt", "hf"], default="videomt")
-    parser.add_argument("--config", default=None,
-                        help="(--to videomt) base YAML for the non-architecture keys, e.g. the published config")
-    parser.add_argument("--class-names", default=None,
-                        help="(--to hf) comma-separated class names, or a dataset name known to videomt")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="(--to videomt) base YAML for the non-architecture keys, e.g. the published config",
+    )
+    parser.add_argument(
+        "--class-names",
+        default=None,
+        help="(--to hf) comma-separated class names, or a dataset name known to videomt",
+    )
     args = parser.parse_args()
     from videomt.convert import convert_to_hf, convert_to_videomt
 
@@ -41,7 +52,9 @@ def _class_names(spec):
         return [s.strip() for s in spec.split(",")]
     from videomt.data.catalog import MetadataCatalog
 
-    return list(MetadataCatalog.get(spec).thing_classes) + list(getattr(MetadataCatalog.get(spec), "stuff_classes", []))
+    return list(MetadataCatalog.get(spec).thing_classes) + list(
+        getattr(MetadataCatalog.get(spec), "stuff_classes", [])
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 Percentages; undefined values print as null. Bad input prints one line on stderr and exits
 with status 2 (as every tool of this project).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,7 +31,9 @@ def _vps_paths(a):
     pred_json = a.pred_json or (os.path.join(a.submit_dir, "pred.json") if a.submit_dir else None)
     pred_dir = a.pred_dir or (os.path.join(a.submit_dir, "pan_pred") if a.submit_dir else None)
     if not pred_json or not pred_dir:
-        raise ValueError("give --submit-dir (with pred.json and pan_pred/) or --pred-json and --pred-dir")
+        raise ValueError(
+            "give --submit-dir (with pred.json and pan_pred/) or --pred-json and --pred-dir"
+        )
     return pred_json, pred_dir, a.pan_gt_json_file, a.truth_dir
 
 
@@ -44,7 +47,9 @@ def run(a) -> dict:
     )
 
     if a.task == "ytvis":
-        return evaluate_ytvis(a.gt, a.results, area_ranges=a.area_ranges, per_category=a.per_category)
+        return evaluate_ytvis(
+            a.gt, a.results, area_ranges=a.area_ranges, per_category=a.per_category
+        )
     if a.task == "ytvis22":
         if a.gt_dir:
             gt = a.gt_dir
@@ -57,14 +62,23 @@ def run(a) -> dict:
         fn = evaluate_vpq if a.task == "vpq" else evaluate_stq
         return fn(*_vps_paths(a), num_processes=a.num_processes)
     if a.task == "vss":
-        return evaluate_vss(a.pred_dir, a.data_root, a.split, num_classes=a.num_classes,
-                            pred_offset=a.pred_offset, num_processes=a.num_processes)
+        return evaluate_vss(
+            a.pred_dir,
+            a.data_root,
+            a.split,
+            num_classes=a.num_classes,
+            pred_offset=a.pred_offset,
+            num_processes=a.num_processes,
+        )
     raise ValueError(f"unknown task {a.task}")  # pragma: no cover
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="evaluate.py", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="evaluate.py",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = ap.add_subparsers(dest="task", required=True)
 
     y = sub.add_parser("ytvis", help="YouTube-VIS / OVIS AP and AR")
@@ -81,23 +95,47 @@ def build_parser() -> argparse.ArgumentParser:
     y22.add_argument("--results", required=True)
     y22.add_argument("--area-ranges", default="ytvis", choices=["ytvis", "coco"])
 
-    for name, text in (("vpq", "VIPSeg video panoptic quality"), ("stq", "VIPSeg segmentation and tracking quality")):
+    for name, text in (
+        ("vpq", "VIPSeg video panoptic quality"),
+        ("stq", "VIPSeg segmentation and tracking quality"),
+    ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("--submit-dir", "--submit_dir", dest="submit_dir", help="folder with pred.json and pan_pred/")
+        p.add_argument(
+            "--submit-dir",
+            "--submit_dir",
+            dest="submit_dir",
+            help="folder with pred.json and pan_pred/",
+        )
         p.add_argument("--pred-json", dest="pred_json")
-        p.add_argument("--pred-dir", dest="pred_dir", help="pan_pred folder (<video_id>/<frame>.png)")
-        p.add_argument("--truth-dir", "--truth_dir", dest="truth_dir", required=True,
-                       help="VIPSeg_720P/panomasksRGB")
-        p.add_argument("--pan-gt-json-file", "--pan_gt_json_file", dest="pan_gt_json_file", required=True,
-                       help="panoptic_gt_VIPSeg_<split>.json")
-        p.add_argument("--num-processes", "--num_processes", dest="num_processes", type=int, default=None)
+        p.add_argument(
+            "--pred-dir", dest="pred_dir", help="pan_pred folder (<video_id>/<frame>.png)"
+        )
+        p.add_argument(
+            "--truth-dir",
+            "--truth_dir",
+            dest="truth_dir",
+            required=True,
+            help="VIPSeg_720P/panomasksRGB",
+        )
+        p.add_argument(
+            "--pan-gt-json-file",
+            "--pan_gt_json_file",
+            dest="pan_gt_json_file",
+            required=True,
+            help="panoptic_gt_VIPSeg_<split>.json",
+        )
+        p.add_argument(
+            "--num-processes", "--num_processes", dest="num_processes", type=int, default=None
+        )
 
     v = sub.add_parser("vss", help="VSPW mIoU and video consistency")
     v.add_argument("--data-root", required=True, help="VSPW_480p folder (data/, <split>.txt)")
     v.add_argument("--pred-dir", required=True, help="<video>/<frame>.png class-index predictions")
     v.add_argument("--split", default="val", help="split name or path to a txt file of video names")
     v.add_argument("--num-classes", type=int, default=124)
-    v.add_argument("--pred-offset", type=int, default=0, help="class = PNG value - offset (default 0)")
+    v.add_argument(
+        "--pred-offset", type=int, default=0, help="class = PNG value - offset (default 0)"
+    )
     v.add_argument("--num-processes", type=int, default=None)
     return ap
 

@@ -10,6 +10,7 @@ onnxruntime and PyTorch run ``--check-frames`` frames with the state fed back (a
 and, when dynamic, at another size) and the largest difference is printed.
 See ``videomt/inference/export.py`` for the input / output contract.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,17 +28,35 @@ from videomt.inference.export import export_metadata, export_onnx, export_progra
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config-file", required=True, metavar="FILE")
     p.add_argument("--output", required=True, help="folder for the exported files")
-    p.add_argument("--input-size", type=int, nargs=2, default=None, metavar=("H", "W"),
-                   help="example input size (multiples of the patch size; default IMG_SIZE x IMG_SIZE)")
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="example input size (multiples of the patch size; default IMG_SIZE x IMG_SIZE)",
+    )
     p.add_argument("--format", choices=["onnx", "torch-export", "both"], default="both")
-    p.add_argument("--part", choices=["step", "encode", "both"], default="step",
-                   help="step = encode + query blocks + heads for one frame; encode = query-free blocks only")
-    p.add_argument("--dynamic", action=argparse.BooleanOptionalAction, default=True,
-                   help="dynamic batch, height and width")
-    p.add_argument("--check-frames", type=int, default=3, help="frames of the onnxruntime check (0: no check)")
+    p.add_argument(
+        "--part",
+        choices=["step", "encode", "both"],
+        default="step",
+        help="step = encode + query blocks + heads for one frame; encode = query-free blocks only",
+    )
+    p.add_argument(
+        "--dynamic",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="dynamic batch, height and width",
+    )
+    p.add_argument(
+        "--check-frames", type=int, default=3, help="frames of the onnxruntime check (0: no check)"
+    )
     p.add_argument("opts", nargs=argparse.REMAINDER, default=[], help="KEY VALUE config overrides")
     return p.parse_args(argv)
 
@@ -53,17 +72,34 @@ def main(argv=None) -> int:
     formats = ["onnx", "torch-export"] if args.format == "both" else [args.format]
     for part in ["step", "encode"] if args.part == "both" else [args.part]:
         if "torch-export" in formats:
-            print("wrote", export_program(core, os.path.join(args.output, f"{part}.pt2"), size, part, args.dynamic))
+            print(
+                "wrote",
+                export_program(
+                    core, os.path.join(args.output, f"{part}.pt2"), size, part, args.dynamic
+                ),
+            )
         if "onnx" in formats:
-            path = export_onnx(core, os.path.join(args.output, f"{part}.onnx"), size, part, args.dynamic)
+            path = export_onnx(
+                core, os.path.join(args.output, f"{part}.onnx"), size, part, args.dynamic
+            )
             print("wrote", path)
             if part == "step" and args.check_frames > 0:
-                sizes = [size] + ([(size[0] // 2 // core.patch_size * core.patch_size or core.patch_size,
-                                    size[1] + core.patch_size)] if args.dynamic else [])
+                sizes = [size] + (
+                    [
+                        (
+                            size[0] // 2 // core.patch_size * core.patch_size or core.patch_size,
+                            size[1] + core.patch_size,
+                        )
+                    ]
+                    if args.dynamic
+                    else []
+                )
                 for hw in sizes:
                     diff = onnx_step_parity(core, path, hw, args.check_frames)
-                    print(f"onnxruntime vs PyTorch at {hw[0]}x{hw[1]}, {args.check_frames} frames with the state "
-                          f"fed back: max |diff| {diff:.2e}")
+                    print(
+                        f"onnxruntime vs PyTorch at {hw[0]}x{hw[1]}, {args.check_frames} frames with the state "
+                        f"fed back: max |diff| {diff:.2e}"
+                    )
     return 0
 
 

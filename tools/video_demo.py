@@ -10,6 +10,7 @@ Offline (default): classes are decided from the whole video (the evaluation prot
 is read twice. ``--stream``: online, frame by frame, with causal running class scores (what a
 live camera gets). Frames are written as they are produced, so memory stays flat. Runs on CPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,20 +29,39 @@ from videomt.inference.writers import check_output_path, open_writer  # noqa: E4
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--config-file", required=True, metavar="FILE", help="model config (YAML)")
-    p.add_argument("--input", required=True,
-                   help="video file (mp4/avi/webm/gif/...), folder of frames, or a webcam index (e.g. 0)")
+    p.add_argument(
+        "--input",
+        required=True,
+        help="video file (mp4/avi/webm/gif/...), folder of frames, or a webcam index (e.g. 0)",
+    )
     p.add_argument("--output", required=True, help="out.gif, out.mp4, or a folder for PNG frames")
-    p.add_argument("--confidence-threshold", type=float, default=0.5,
-                   help="draw objects scoring at least this (instance tracks, panoptic segments)")
+    p.add_argument(
+        "--confidence-threshold",
+        type=float,
+        default=0.5,
+        help="draw objects scoring at least this (instance tracks, panoptic segments)",
+    )
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    p.add_argument("--fps", type=float, default=None, help="output frame rate (default: the input's, else 10)")
-    p.add_argument("--stream", action="store_true", help="online, frame by frame (causal class scores)")
+    p.add_argument(
+        "--fps", type=float, default=None, help="output frame rate (default: the input's, else 10)"
+    )
+    p.add_argument(
+        "--stream", action="store_true", help="online, frame by frame (causal class scores)"
+    )
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: MODEL.DEVICE)")
-    p.add_argument("--dtype", default=None, choices=["fp32", "bf16", "fp16"], help="inference precision")
-    p.add_argument("opts", nargs=argparse.REMAINDER, default=[],
-                   help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pth")
+    p.add_argument(
+        "--dtype", default=None, choices=["fp32", "bf16", "fp16"], help="inference precision"
+    )
+    p.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pth",
+    )
     return p.parse_args(argv)
 
 
@@ -57,7 +77,10 @@ def main(argv=None) -> int:
     cfg = load_config(args.config_file, args.opts)
     predictor = VideoPredictor(cfg, device=args.device, dtype=args.dtype)
     fps = args.fps or source.fps or 10.0
-    draw = lambda frame, result: draw_result(frame, result, predictor.class_names, args.confidence_threshold)
+
+    def draw(frame, result):
+        return draw_result(frame, result, predictor.class_names, args.confidence_threshold)
+
     with open_writer(args.output, fps, source.frame_names) as writer:
         if args.stream or webcam:
             stream = predictor.stream()

@@ -1,8 +1,16 @@
 """VidEoMT: encoder-only online video segmentation on a plain ViT."""
+
 from .config import get_cfg, load_config
 
 __version__ = "0.1.0"
-__all__ = ["get_cfg", "load_config", "build_model", "load_checkpoint", "VideoPredictor", "__version__"]
+__all__ = [
+    "get_cfg",
+    "load_config",
+    "build_model",
+    "load_checkpoint",
+    "VideoPredictor",
+    "__version__",
+]
 
 
 def build_model(cfg):

@@ -9,6 +9,7 @@ Layouts:
     (``config.json`` + ``model.safetensors``).
 Files are read by :mod:`videomt.utils.weights` (tensors only, never other pickled objects).
 """
+
 from __future__ import annotations
 
 import os
@@ -17,12 +18,31 @@ import re
 import torch
 
 from .utils.files import read_json
-from .utils.weights import (DINOV3_TIMM_HF_KEYS, CheckpointError, cache_dir, hf_dinov3_to_timm, read_state_dict,
-                            rename_keys, resolve_weights)
+from .utils.weights import (
+    DINOV3_TIMM_HF_KEYS,
+    CheckpointError,
+    cache_dir,
+    hf_dinov3_to_timm,
+    read_state_dict,
+    rename_keys,
+    resolve_weights,
+)
 
-__all__ = ["CheckpointError", "resolve_weights", "cache_dir", "read_state_dict", "detect_layout", "to_videomt_layout",
-           "load_checkpoint", "videomt_to_hf", "hf_to_videomt", "hf_dinov3_to_timm", "timm_dinov3_to_hf",
-           "infer_architecture", "save_checkpoint"]
+__all__ = [
+    "CheckpointError",
+    "resolve_weights",
+    "cache_dir",
+    "read_state_dict",
+    "detect_layout",
+    "to_videomt_layout",
+    "load_checkpoint",
+    "videomt_to_hf",
+    "hf_to_videomt",
+    "hf_dinov3_to_timm",
+    "timm_dinov3_to_hf",
+    "infer_architecture",
+    "save_checkpoint",
+]
 
 
 # ---------------------------------------------------------------------------------------- key maps
@@ -49,6 +69,7 @@ _VIDEOMT_HF_RENAMES = [
     ("upscale.{i}.conv2.{p}", "upscale_block.block.{i}.conv2.{p}"),
     ("upscale.{i}.norm.{p}", "upscale_block.block.{i}.layernorm2d.{p}"),
 ]
+
 
 def _split_qkv(state: dict, src: str, dst: str) -> dict:
     """``{src}.qkv.{w,b}`` (rows q,k,v) -> ``{dst}.{q,k,v}_proj.{w,b}``, for every block index."""
@@ -103,14 +124,19 @@ def videomt_to_hf(state: dict) -> dict:
 
 def hf_to_videomt(state: dict) -> dict:
     """HF VidEoMT keys -> our core keys (no ``core.`` prefix)."""
-    state = {k: v for k, v in state.items()
-             if k not in ("embeddings.mask_token", "criterion.empty_weight", "attn_mask_probs")
-             and not k.startswith("embeddings.position_ids")}
+    state = {
+        k: v
+        for k, v in state.items()
+        if k not in ("embeddings.mask_token", "criterion.empty_weight", "attn_mask_probs")
+        and not k.startswith("embeddings.position_ids")
+    }
     state = _merge_qkv(state, "layers.{i}.attention", "encoder.blocks.{i}.attn")
     out = {}
     if "embeddings.position_embeddings.weight" in state:
         out["encoder.pos_embed"] = state.pop("embeddings.position_embeddings.weight")[None]
-    ours_ready = {k: v for k, v in state.items() if k.startswith("encoder.blocks.") and ".attn.qkv." in k}
+    ours_ready = {
+        k: v for k, v in state.items() if k.startswith("encoder.blocks.") and ".attn.qkv." in k
+    }
     rest = {k: v for k, v in state.items() if k not in ours_ready}
     out.update(rename_keys(rest, _VIDEOMT_HF_RENAMES, forward=False, what="HF VidEoMT weights"))
     out.update(ours_ready)
@@ -130,11 +156,16 @@ def detect_layout(state: dict) -> str:
     if any(k.startswith(_OFFICIAL_ENCODER) for k in keys):
         dinov3 = any(k.startswith(_OFFICIAL_ENCODER + "patch_embed.patch_embeddings") for k in keys)
         return "official_dinov3" if dinov3 else "official"
-    if any(k.startswith("embeddings.patch_embeddings.projection") for k in keys) and "query.weight" in keys:
+    if (
+        any(k.startswith("embeddings.patch_embeddings.projection") for k in keys)
+        and "query.weight" in keys
+    ):
         return "hf"
     sample = ", ".join(keys[:4])
-    raise CheckpointError(f"unrecognised checkpoint layout (first keys: {sample}); expected this project's, "
-                          f"the official VidEoMT or an HF VidEoMT checkpoint")
+    raise CheckpointError(
+        f"unrecognised checkpoint layout (first keys: {sample}); expected this project's, "
+        f"the official VidEoMT or an HF VidEoMT checkpoint"
+    )
 
 
 def to_videomt_layout(state: dict, layout: str | None = None) -> dict:
@@ -148,16 +179,18 @@ def to_videomt_layout(state: dict, layout: str | None = None) -> dict:
     encoder = {}
     for key, value in state.items():
         if key.startswith(_OFFICIAL_ENCODER):
-            encoder[key[len(_OFFICIAL_ENCODER):]] = value
+            encoder[key[len(_OFFICIAL_ENCODER) :]] = value
         elif key.startswith("backbone."):
-            name = key[len("backbone."):]
+            name = key[len("backbone.") :]
             if name != "attn_mask_probs":
                 out["core." + name] = value
         elif key.startswith("criterion."):
             out[key] = value
     if layout == "official_dinov3":
-        encoder = {re.sub(r"^blocks\.", "layer.", re.sub(r"^patch_embed\.", "embeddings.", k)): v
-                   for k, v in encoder.items()}
+        encoder = {
+            re.sub(r"^blocks\.", "layer.", re.sub(r"^patch_embed\.", "embeddings.", k)): v
+            for k, v in encoder.items()
+        }
         encoder = hf_dinov3_to_timm(encoder)
     out.update({"core.encoder." + k: v for k, v in encoder.items()})
     return out
@@ -166,14 +199,18 @@ def to_videomt_layout(state: dict, layout: str | None = None) -> dict:
 def videomt_to_official(state: dict, num_query_blocks: int, dinov3: bool = False) -> dict:
     """Our keys -> the official ``.pth`` layout (adds the all-ones ``attn_mask_probs`` buffer)."""
     out = {}
-    encoder = {k[len("core.encoder."):]: v for k, v in state.items() if k.startswith("core.encoder.")}
+    encoder = {
+        k[len("core.encoder.") :]: v for k, v in state.items() if k.startswith("core.encoder.")
+    }
     if dinov3:
-        encoder = {re.sub(r"^layer\.", "blocks.", re.sub(r"^embeddings\.", "patch_embed.", k)): v
-                   for k, v in timm_dinov3_to_hf(encoder).items()}
+        encoder = {
+            re.sub(r"^layer\.", "blocks.", re.sub(r"^embeddings\.", "patch_embed.", k)): v
+            for k, v in timm_dinov3_to_hf(encoder).items()
+        }
     out.update({_OFFICIAL_ENCODER + k: v for k, v in encoder.items()})
     for k, v in state.items():
         if k.startswith("core.") and not k.startswith("core.encoder."):
-            out["backbone." + k[len("core."):]] = v
+            out["backbone." + k[len("core.") :]] = v
         elif k.startswith("criterion."):
             out[k] = v
     out["backbone.attn_mask_probs"] = torch.ones(num_query_blocks)
@@ -181,8 +218,9 @@ def videomt_to_official(state: dict, num_query_blocks: int, dinov3: bool = False
 
 
 # ---------------------------------------------------------------------------------------- loading
-def load_checkpoint(model: torch.nn.Module, path: str, *, skip_class_head: bool = False,
-                    strict: bool = True) -> dict:
+def load_checkpoint(
+    model: torch.nn.Module, path: str, *, skip_class_head: bool = False, strict: bool = True
+) -> dict:
     """Load ``path`` (any supported layout) into ``model`` (meta-architecture with ``.core``, or
     the core module itself). Shape or key mismatches raise one ``CheckpointError`` listing every
     offending key with both shapes. ``skip_class_head`` leaves the class head (and the
@@ -198,7 +236,7 @@ def load_checkpoint(model: torch.nn.Module, path: str, *, skip_class_head: bool 
         raise CheckpointError(f"{path}: {e}") from None
     is_core = not hasattr(model, "core")
     if is_core:
-        state = {k[len("core."):]: v for k, v in state.items() if k.startswith("core.")}
+        state = {k[len("core.") :]: v for k, v in state.items() if k.startswith("core.")}
     target = model.state_dict()
     head_prefixes = ("class_head.", "core.class_head.", "criterion.empty_weight")
     ignored = [k for k in state if k not in target and k.endswith(_IGNORED_SOURCE_KEYS)]
@@ -206,10 +244,16 @@ def load_checkpoint(model: torch.nn.Module, path: str, *, skip_class_head: bool 
         ignored += [k for k in state if k.startswith(head_prefixes)]
     state = {k: v for k, v in state.items() if k not in ignored}
     unexpected = sorted(k for k in state if k not in target)
-    mismatched = sorted(f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(target[k].shape)}"
-                        for k, v in state.items() if k in target and v.shape != target[k].shape)
-    missing = sorted(k for k in target if k not in state
-                     and not (skip_class_head and k.startswith(head_prefixes)))
+    mismatched = sorted(
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(target[k].shape)}"
+        for k, v in state.items()
+        if k in target and v.shape != target[k].shape
+    )
+    missing = sorted(
+        k
+        for k in target
+        if k not in state and not (skip_class_head and k.startswith(head_prefixes))
+    )
     problems = []
     if mismatched:
         problems.append("shape mismatch: " + "; ".join(mismatched))
@@ -223,7 +267,9 @@ def load_checkpoint(model: torch.nn.Module, path: str, *, skip_class_head: bool 
             hint = " (hint: set MODEL.BACKBONE.IMG_SIZE to the checkpoint's position grid x 16)"
         if any("class_head" in m for m in mismatched):
             hint += " (hint: a different number of classes; use skip_class_head / --skip-class-head to fine-tune)"
-        raise CheckpointError(f"{path} ({layout} layout) does not fit the model: " + " | ".join(problems) + hint)
+        raise CheckpointError(
+            f"{path} ({layout} layout) does not fit the model: " + " | ".join(problems) + hint
+        )
     model.load_state_dict(state, strict=False)
     return {"layout": layout, "missing": missing, "ignored": ignored}
 
@@ -241,9 +287,11 @@ def infer_architecture(state: dict) -> dict:
     Returns backbone timm name, img_size, num_queries, num_classes, first_query_block, depth
     (only set when it differs from the named model's depth, e.g. test-size models).
     """
-    enc = {k[len("core.encoder."):]: v for k, v in state.items() if k.startswith("core.encoder.")}
+    enc = {k[len("core.encoder.") :]: v for k, v in state.items() if k.startswith("core.encoder.")}
     if "cls_token" not in enc or "core.q.weight" not in state:
-        raise CheckpointError("cannot infer the architecture: no encoder cls_token or query embedding")
+        raise CheckpointError(
+            "cannot infer the architecture: no encoder cls_token or query embedding"
+        )
     dim = enc["cls_token"].shape[-1]
     depth = 1 + max(int(m.group(1)) for k in enc if (m := re.match(r"blocks\.(\d+)\.", k)))
     dinov3 = "blocks.0.gamma_1" in enc

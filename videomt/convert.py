@@ -1,4 +1,5 @@
 """Checkpoint conversion: any supported layout -> this project's (weights + complete config) or HF."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,16 @@ import os
 
 import torch
 
-from .checkpoint import (CheckpointError, detect_layout, infer_architecture, read_hf_config,
-                         read_state_dict, resolve_weights, to_videomt_layout, videomt_to_hf)
+from .checkpoint import (
+    CheckpointError,
+    detect_layout,
+    infer_architecture,
+    read_hf_config,
+    read_state_dict,
+    resolve_weights,
+    to_videomt_layout,
+    videomt_to_hf,
+)
 from .config import get_cfg
 
 __all__ = ["convert_to_videomt", "convert_to_hf", "architecture_of"]
@@ -60,7 +69,9 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     os.makedirs(dst, exist_ok=True)
     weights = os.path.join(dst, "model_final.pth")
     cfg.MODEL.WEIGHTS = weights
-    torch.save({"model": state, "source": os.path.abspath(src), "source_layout": arch["layout"]}, weights)
+    torch.save(
+        {"model": state, "source": os.path.abspath(src), "source_layout": arch["layout"]}, weights
+    )
     del cfg.MODEL["DEVICE"]  # the machine that runs the config picks its device (get_cfg default)
     config_path = os.path.join(dst, "config.yaml")
     with open(config_path, "w") as f:
@@ -68,19 +79,24 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     return weights, config_path
 
 
-def convert_to_hf(src: str, dst: str, class_names: list[str] | None = None,
-                  no_object_weight: float = 0.1) -> str:
+def convert_to_hf(
+    src: str, dst: str, class_names: list[str] | None = None, no_object_weight: float = 0.1
+) -> str:
     """Write an HF ``VideomtForUniversalSegmentation`` directory (config.json + model.safetensors)."""
     from safetensors.torch import save_file
 
     state, arch = architecture_of(src)
     if "dinov3" in arch["model_name"]:
-        raise CheckpointError(f"{src}: HF transformers has no DINOv3 VidEoMT model; only DINOv2 converts to HF")
-    core = {k[len("core."):]: v for k, v in state.items() if k.startswith("core.")}
+        raise CheckpointError(
+            f"{src}: HF transformers has no DINOv3 VidEoMT model; only DINOv2 converts to HF"
+        )
+    core = {k[len("core.") :]: v for k, v in state.items() if k.startswith("core.")}
     hf_state = videomt_to_hf(core)
     dim, k = arch["embed_dim"], arch["num_classes"]
     hf_state["embeddings.mask_token"] = torch.zeros(1, 1, dim)
-    hf_state["criterion.empty_weight"] = torch.cat([torch.ones(k), torch.tensor([no_object_weight])])
+    hf_state["criterion.empty_weight"] = torch.cat(
+        [torch.ones(k), torch.tensor([no_object_weight])]
+    )
     names = class_names or [f"LABEL_{i}" for i in range(k)]
     if len(names) != k:
         raise CheckpointError(f"{src}: {len(names)} class names given for a {k}-class model")
@@ -99,13 +115,17 @@ def convert_to_hf(src: str, dst: str, class_names: list[str] | None = None,
         "num_register_tokens": int(state["core.encoder.reg_token"].shape[1]),
         "num_blocks": arch["num_query_blocks"],
         "num_queries": arch["num_queries"],
-        "num_upscale_blocks": sum(1 for key in core if key.startswith("upscale.") and key.endswith("conv1.bias")),
+        "num_upscale_blocks": sum(
+            1 for key in core if key.startswith("upscale.") and key.endswith("conv1.bias")
+        ),
         "no_object_weight": no_object_weight,
         "id2label": {str(i): n for i, n in enumerate(names)},
         "label2id": {n: i for i, n in enumerate(names)},
     }
     os.makedirs(dst, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in hf_state.items()}, os.path.join(dst, "model.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in hf_state.items()}, os.path.join(dst, "model.safetensors")
+    )
     with open(os.path.join(dst, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
     return dst

@@ -4,6 +4,7 @@ and in training mode the weighted losses of a batch of clips.
 ``build_model(cfg)`` is the one place where config keys become constructor arguments
 (``from_config``); the classes themselves take plain arguments.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,8 +22,16 @@ from .modeling.matcher import ConsistentMatcher
 from .modeling.videomt import VidEoMT
 from .postprocess import postprocess_vis, postprocess_vps, postprocess_vss
 
-__all__ = ["META_ARCH_REGISTRY", "VidEoMTOnline", "build_model", "build_core", "build_criterion", "pad_frames",
-           "count_loss_targets", "clip_generator"]
+__all__ = [
+    "META_ARCH_REGISTRY",
+    "VidEoMTOnline",
+    "build_model",
+    "build_core",
+    "build_criterion",
+    "pad_frames",
+    "count_loss_targets",
+    "clip_generator",
+]
 
 META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = "Meta-architectures by MODEL.META_ARCHITECTURE name."
@@ -56,8 +65,10 @@ def build_core(cfg) -> VidEoMT:
         raise
     depth = len(core.encoder.blocks)
     if blocks != list(range(blocks[0], depth)):
-        raise ValueError(f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks} must be the last consecutive blocks "
-                         f"of the {depth}-block encoder (e.g. {list(range(depth - len(blocks), depth))})")
+        raise ValueError(
+            f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks} must be the last consecutive blocks "
+            f"of the {depth}-block encoder (e.g. {list(range(depth - len(blocks), depth))})"
+        )
     return core
 
 
@@ -65,13 +76,23 @@ def build_criterion(cfg, num_query_blocks: int) -> VideoSetCriterion:
     """The training criterion; deep supervision weighs the outputs entering the first
     ``num_query_blocks - 1`` query blocks (the last one's loss is dropped, SPEC decision 3)."""
     b = cfg.MODEL.BACKBONE
-    matcher = ConsistentMatcher(class_weight=b.CLASS_WEIGHT, mask_weight=b.MASK_WEIGHT, dice_weight=b.DICE_WEIGHT,
-                                num_points=b.TRAIN_NUM_POINTS)
+    matcher = ConsistentMatcher(
+        class_weight=b.CLASS_WEIGHT,
+        mask_weight=b.MASK_WEIGHT,
+        dice_weight=b.DICE_WEIGHT,
+        num_points=b.TRAIN_NUM_POINTS,
+    )
     num_aux = num_query_blocks - 1 if b.DEEP_SUPERVISION else 0
     weights = loss_weight_dict(b.CLASS_WEIGHT, b.MASK_WEIGHT, b.DICE_WEIGHT, num_aux)
-    return VideoSetCriterion(b.NUM_CLASSES, matcher, weights, no_object_weight=b.NO_OBJECT_WEIGHT,
-                             num_points=b.TRAIN_NUM_POINTS, oversample_ratio=b.OVERSAMPLE_RATIO,
-                             importance_sample_ratio=b.IMPORTANCE_SAMPLE_RATIO)
+    return VideoSetCriterion(
+        b.NUM_CLASSES,
+        matcher,
+        weights,
+        no_object_weight=b.NO_OBJECT_WEIGHT,
+        num_points=b.TRAIN_NUM_POINTS,
+        oversample_ratio=b.OVERSAMPLE_RATIO,
+        importance_sample_ratio=b.IMPORTANCE_SAMPLE_RATIO,
+    )
 
 
 def count_loss_targets(batched_inputs: list[dict]) -> tuple[float, float]:
@@ -81,7 +102,9 @@ def count_loss_targets(batched_inputs: list[dict]) -> tuple[float, float]:
     return num_masks, float(len(batched_inputs))
 
 
-def global_loss_normalizer(num_masks: float, num_clips: float, device: torch.device) -> tuple[float, float]:
+def global_loss_normalizer(
+    num_masks: float, num_clips: float, device: torch.device
+) -> tuple[float, float]:
     """Local counts summed over torch.distributed processes (if initialised) / world size."""
     if dist.is_available() and dist.is_initialized():
         counts = torch.tensor([num_masks, num_clips], dtype=torch.float64, device=device)
@@ -93,7 +116,9 @@ def global_loss_normalizer(num_masks: float, num_clips: float, device: torch.dev
 
 def clip_generator(seed: int, position: int, device: torch.device) -> torch.Generator:
     """The random generator of one training clip, keyed by (seed, global clip position) only."""
-    state = np.random.SeedSequence([seed % 2**63, position % 2**63]).generate_state(2, dtype=np.uint32)
+    state = np.random.SeedSequence([seed % 2**63, position % 2**63]).generate_state(
+        2, dtype=np.uint32
+    )
     g = torch.Generator(device=device)
     g.manual_seed(int(state[0]) << 32 | int(state[1]))
     return g
@@ -111,11 +136,24 @@ def pad_frames(frames: torch.Tensor, divisibility: int) -> torch.Tensor:
 class VidEoMTOnline(nn.Module):
     """Normalise + pad frames, run the core (in windows at inference) and post-process."""
 
-    def __init__(self, core: VidEoMT, *, pixel_mean, pixel_std, size_divisibility: int = 32,
-                 window_size: int = 1, input_format: str = "RGB", task: str | None = "vis",
-                 max_num: int = 10, object_mask_threshold: float = 0.8, overlap_threshold: float = 0.8,
-                 num_things: int | None = None, criterion: VideoSetCriterion | None = None,
-                 seed: int = 0, rope_rescale: float = 2.0):
+    def __init__(
+        self,
+        core: VidEoMT,
+        *,
+        pixel_mean,
+        pixel_std,
+        size_divisibility: int = 32,
+        window_size: int = 1,
+        input_format: str = "RGB",
+        task: str | None = "vis",
+        max_num: int = 10,
+        object_mask_threshold: float = 0.8,
+        overlap_threshold: float = 0.8,
+        num_things: int | None = None,
+        criterion: VideoSetCriterion | None = None,
+        seed: int = 0,
+        rope_rescale: float = 2.0,
+    ):
         """``task``: "vis" | "vps" | "vss" post-processing of ``forward`` (None: raw outputs);
         ``max_num`` VIS tracks per video; the thresholds and ``num_things`` (things are the
         contiguous classes ``< num_things``) are for "vps".
@@ -129,10 +167,15 @@ class VidEoMTOnline(nn.Module):
         if task == "vps" and num_things is None:
             raise ValueError("panoptic post-processing needs the number of thing classes")
         self.task, self.max_num = task, max_num
-        self.object_mask_threshold, self.overlap_threshold = object_mask_threshold, overlap_threshold
+        self.object_mask_threshold, self.overlap_threshold = (
+            object_mask_threshold,
+            overlap_threshold,
+        )
         self.num_things = num_things
         self.core = core
-        self.register_buffer("pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False)
+        self.register_buffer(
+            "pixel_mean", torch.tensor(pixel_mean).view(-1, 1, 1), persistent=False
+        )
         self.register_buffer("pixel_std", torch.tensor(pixel_std).view(-1, 1, 1), persistent=False)
         self.size_divisibility = max(size_divisibility, core.patch_size)
         self.window_size = window_size
@@ -168,7 +211,9 @@ class VidEoMTOnline(nn.Module):
     def preprocess(self, frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         """uint8/float frames (T, 3, H, W) in [0, 255] -> normalised, padded (T, 3, H', W') and (H, W)."""
         if frames.dim() != 4 or frames.shape[1] != 3:
-            raise ValueError(f"frames must be (T, 3, H, W) with 3 channels, got {tuple(frames.shape)}")
+            raise ValueError(
+                f"frames must be (T, 3, H, W) with 3 channels, got {tuple(frames.shape)}"
+            )
         image_size = (frames.shape[-2], frames.shape[-1])
         x = (frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
         return pad_frames(x, self.size_divisibility), image_size
@@ -184,17 +229,24 @@ class VidEoMTOnline(nn.Module):
         window = window_size or self.window_size or frames.shape[0]
         window = frames.shape[0] if window < 0 else window
         state, logits, masks = None, [], []
-        for start in range(0, frames.shape[0], window):  # normalise per window: bounded device memory
-            x, image_size = self.preprocess(frames[start:start + window])
+        for start in range(
+            0, frames.shape[0], window
+        ):  # normalise per window: bounded device memory
+            x, image_size = self.preprocess(frames[start : start + window])
             out = self.core(x.unsqueeze(0), state)
             state = out["state"]
             logits.append(out["pred_logits"][0].float().cpu())
             masks.append(out["pred_masks"][0].float().cpu())
-        return {"pred_logits": torch.cat(logits), "pred_masks": torch.cat(masks),
-                "image_size": image_size, "padded_size": tuple(x.shape[-2:])}
+        return {
+            "pred_logits": torch.cat(logits),
+            "pred_masks": torch.cat(masks),
+            "image_size": image_size,
+            "padded_size": tuple(x.shape[-2:]),
+        }
 
-    def forward(self, batched_inputs: list[dict],
-                loss_normalizer: tuple[float, float] | None = None) -> list[dict] | dict[str, torch.Tensor]:
+    def forward(
+        self, batched_inputs: list[dict], loss_normalizer: tuple[float, float] | None = None
+    ) -> list[dict] | dict[str, torch.Tensor]:
         """Inference on a batch of videos. Each input dict holds ``image`` (T, 3, H, W) pixels and
         optionally the original ``height``/``width`` that masks are resized back to. Returns one
         dict per video: the task's post-processed prediction (see ``videomt.postprocess``).
@@ -209,8 +261,9 @@ class VidEoMTOnline(nn.Module):
             results.append(self.postprocess(raw, size))
         return results
 
-    def losses(self, batched_inputs: list[dict],
-               loss_normalizer: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
+    def losses(
+        self, batched_inputs: list[dict], loss_normalizer: tuple[float, float] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Weighted training losses (each multiplied by its weight; only weighted keys).
 
         batched_inputs: mapped clips with ``image`` uint8 (T, 3, H, W) (sizes may differ),
@@ -229,12 +282,20 @@ class VidEoMTOnline(nn.Module):
                 raise ValueError(f"training clip {i} has no 'instances' (use a training mapper)")
         lengths = {inp["image"].shape[0] for inp in batched_inputs}
         if len(lengths) != 1:
-            raise ValueError(f"training clips must have the same number of frames, got {sorted(lengths)}")
-        generators = [clip_generator(self.seed, int(inp.get("sample_position", i)), self.device)
-                      for i, inp in enumerate(batched_inputs)]
+            raise ValueError(
+                f"training clips must have the same number of frames, got {sorted(lengths)}"
+            )
+        generators = [
+            clip_generator(self.seed, int(inp.get("sample_position", i)), self.device)
+            for i, inp in enumerate(batched_inputs)
+        ]
         if loss_normalizer is None:
-            loss_normalizer = global_loss_normalizer(*count_loss_targets(batched_inputs), self.device)
-        num_masks, num_clips = (max(float(v), 1e-6) for v in loss_normalizer)  # only guards against 0
+            loss_normalizer = global_loss_normalizer(
+                *count_loss_targets(batched_inputs), self.device
+            )
+        num_masks, num_clips = (
+            max(float(v), 1e-6) for v in loss_normalizer
+        )  # only guards against 0
         # Each clip is padded to its own size (a multiple of the size divisibility), as the reference
         # with its one clip per GPU; clips of equal padded size share one forward. So a clip's loss
         # does not depend on which clips share its batch, process or accumulation step.
@@ -245,10 +306,16 @@ class VidEoMTOnline(nn.Module):
         for indices in groups.values():
             clips, gens = [batched_inputs[i] for i in indices], [generators[i] for i in indices]
             video, targets = self.prepare_training_batch(clips)  # (B, T, 3, H, W), B dicts
-            num_aux = self.criterion.num_aux  # the last query block's input carries no loss: not computed
-            outputs = self.core(video, rope_scale=self.draw_rope_scale(gens), with_aux=num_aux > 0, num_aux=num_aux)
+            num_aux = (
+                self.criterion.num_aux
+            )  # the last query block's input carries no loss: not computed
+            outputs = self.core(
+                video, rope_scale=self.draw_rope_scale(gens), with_aux=num_aux > 0, num_aux=num_aux
+            )
             for k, v in self.criterion(outputs, targets, gens, num_masks, num_clips).items():
-                total[k] = total[k] + v if k in total else v  # sums over clips / global normalisers: additive
+                total[k] = (
+                    total[k] + v if k in total else v
+                )  # sums over clips / global normalisers: additive
         weights = self.criterion.weight_dict
         return {k: v * weights[k] for k, v in total.items() if k in weights}
 
@@ -262,8 +329,12 @@ class VidEoMTOnline(nn.Module):
         if not is_dinov3(self.core.encoder) or self.rope_rescale <= 1:
             return None
         log_r = math.log(self.rope_rescale)
-        return torch.cat([torch.empty(1, device=self.device).uniform_(-log_r, log_r, generator=g).exp()
-                          for g in generators])  # (B,)
+        return torch.cat(
+            [
+                torch.empty(1, device=self.device).uniform_(-log_r, log_r, generator=g).exp()
+                for g in generators
+            ]
+        )  # (B,)
 
     def prepare_training_batch(self, batched_inputs: list[dict]) -> tuple[torch.Tensor, list[dict]]:
         """Normalised clips padded bottom/right to one common size divisible by the size
@@ -273,15 +344,25 @@ class VidEoMTOnline(nn.Module):
             raise ValueError("training batch is empty")
         lengths = {inp["image"].shape[0] for inp in batched_inputs}
         if len(lengths) != 1:
-            raise ValueError(f"training clips must have the same number of frames, got {sorted(lengths)}")
-        height, width = self.padded_size((max(inp["image"].shape[-2] for inp in batched_inputs),
-                                          max(inp["image"].shape[-1] for inp in batched_inputs)))
-        video = torch.zeros(len(batched_inputs), lengths.pop(), 3, height, width, device=self.device)
+            raise ValueError(
+                f"training clips must have the same number of frames, got {sorted(lengths)}"
+            )
+        height, width = self.padded_size(
+            (
+                max(inp["image"].shape[-2] for inp in batched_inputs),
+                max(inp["image"].shape[-1] for inp in batched_inputs),
+            )
+        )
+        video = torch.zeros(
+            len(batched_inputs), lengths.pop(), 3, height, width, device=self.device
+        )
         targets = []
         for b, inp in enumerate(batched_inputs):
             frames = inp["image"]  # (T, 3, h, w)
             h, w = frames.shape[-2:]
-            video[b, :, :, :h, :w] = (frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
+            video[b, :, :, :h, :w] = (
+                frames.to(self.device, torch.float32) - self.pixel_mean
+            ) / self.pixel_std
             targets.append(self._clip_targets(inp, b, (height, width)))
         return video, targets
 
@@ -293,13 +374,19 @@ class VidEoMTOnline(nn.Module):
         ids, labels, masks = inst["ids"], inst["labels"], inst["masks"]
         n = labels.shape[0]
         if ids.shape != (n, t) or masks.shape != (n, t, h, w):
-            raise ValueError(f"training clip {index}: instances need ids ({n}, {t}) and masks ({n}, {t}, {h}, {w}), "
-                             f"got {tuple(ids.shape)} and {tuple(masks.shape)}")
+            raise ValueError(
+                f"training clip {index}: instances need ids ({n}, {t}) and masks ({n}, {t}, {h}, {w}), "
+                f"got {tuple(ids.shape)} and {tuple(masks.shape)}"
+            )
         num_classes = self.criterion.num_classes
         if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-            raise ValueError(f"training clip {index}: class labels {labels.tolist()} outside "
-                             f"[0, MODEL.BACKBONE.NUM_CLASSES={num_classes})")
-        padded_masks = torch.zeros(n, t, *padded, dtype=torch.bool, device=self.device)  # (N, T, H, W)
+            raise ValueError(
+                f"training clip {index}: class labels {labels.tolist()} outside "
+                f"[0, MODEL.BACKBONE.NUM_CLASSES={num_classes})"
+            )
+        padded_masks = torch.zeros(
+            n, t, *padded, dtype=torch.bool, device=self.device
+        )  # (N, T, H, W)
         padded_masks[..., :h, :w] = masks.to(self.device, torch.bool)
         return {"labels": labels.to(self.device), "ids": ids.to(self.device), "masks": padded_masks}
 
@@ -309,8 +396,13 @@ class VidEoMTOnline(nn.Module):
         elif self.task == "vss":
             out = {"pred_sem_seg": postprocess_vss(raw, output_size)}
         elif self.task == "vps":
-            out = postprocess_vps(raw, output_size, object_mask_threshold=self.object_mask_threshold,
-                                  overlap_threshold=self.overlap_threshold, num_things=self.num_things)
+            out = postprocess_vps(
+                raw,
+                output_size,
+                object_mask_threshold=self.object_mask_threshold,
+                overlap_threshold=self.overlap_threshold,
+                num_things=self.num_things,
+            )
         else:
             return raw
         out["task"] = self.task
@@ -331,7 +423,11 @@ def _num_things(cfg) -> int | None:
 def build_model(cfg) -> nn.Module:
     """The meta-architecture named by ``MODEL.META_ARCHITECTURE`` on ``MODEL.DEVICE``."""
     name = cfg.MODEL.META_ARCHITECTURE
-    aliases = {"videomt_online": "VidEoMTOnline", "videomt": "VidEoMTOnline", "VidEoMTOnline": "VidEoMTOnline"}
+    aliases = {
+        "videomt_online": "VidEoMTOnline",
+        "videomt": "VidEoMTOnline",
+        "VidEoMTOnline": "VidEoMTOnline",
+    }
     if name not in aliases:
         raise ValueError(f"unknown MODEL.META_ARCHITECTURE '{name}' (known: {sorted(aliases)})")
     cls = META_ARCH_REGISTRY.get(aliases[name])

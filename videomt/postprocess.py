@@ -5,6 +5,7 @@ Inputs are the outputs of ``VidEoMTOnline.run_video``: ``pred_logits`` (T, Q, K+
 averaged over the whole video (the published evaluation protocol); masks are resized
 padded-size -> crop -> original size, one frame at a time to bound memory.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,11 +14,14 @@ from torch.nn import functional as F
 __all__ = ["resize_mask_logits", "postprocess_vis", "postprocess_vps", "postprocess_vss"]
 
 
-def resize_mask_logits(masks: torch.Tensor, padded_size, image_size, output_size,
-                       sigmoid: bool = False) -> torch.Tensor:
+def resize_mask_logits(
+    masks: torch.Tensor, padded_size, image_size, output_size, sigmoid: bool = False
+) -> torch.Tensor:
     """(N, h, w) logits -> (N, H0, W0): bilinear to the padded input size, crop the padding,
     (optionally sigmoid), bilinear to the original video size."""
-    x = F.interpolate(masks[None].float(), size=tuple(padded_size), mode="bilinear", align_corners=False)
+    x = F.interpolate(
+        masks[None].float(), size=tuple(padded_size), mode="bilinear", align_corners=False
+    )
     x = x[:, :, : image_size[0], : image_size[1]]
     if sigmoid:
         x = x.sigmoid()
@@ -35,10 +39,19 @@ def postprocess_vis(outputs: dict, output_size, max_num: int) -> dict:
     probs = logits.float().mean(0).softmax(-1)[:, :num_classes]  # (Q, K)
     scores, flat = probs.flatten().topk(min(max_num, probs.numel()), sorted=True)
     queries, labels = flat // num_classes, flat % num_classes
-    per_frame = [resize_mask_logits(masks[t, queries], outputs["padded_size"], outputs["image_size"],
-                                    output_size) > 0 for t in range(masks.shape[0])]  # T x (N, H0, W0)
-    return {"pred_scores": scores, "pred_labels": labels, "pred_ids": queries,
-            "pred_masks": torch.stack(per_frame, dim=1)}
+    per_frame = [
+        resize_mask_logits(
+            masks[t, queries], outputs["padded_size"], outputs["image_size"], output_size
+        )
+        > 0
+        for t in range(masks.shape[0])
+    ]  # T x (N, H0, W0)
+    return {
+        "pred_scores": scores,
+        "pred_labels": labels,
+        "pred_ids": queries,
+        "pred_masks": torch.stack(per_frame, dim=1),
+    }
 
 
 def postprocess_vss(outputs: dict, output_size) -> torch.Tensor:
@@ -47,13 +60,21 @@ def postprocess_vss(outputs: dict, output_size) -> torch.Tensor:
     probs = logits.float().mean(0).softmax(-1)[:, :-1]  # (Q, K)
     frames = []
     for t in range(masks.shape[0]):
-        m = resize_mask_logits(masks[t], outputs["padded_size"], outputs["image_size"], output_size, sigmoid=True)
+        m = resize_mask_logits(
+            masks[t], outputs["padded_size"], outputs["image_size"], output_size, sigmoid=True
+        )
         frames.append(torch.einsum("qk,qhw->khw", probs, m).argmax(0))
     return torch.stack(frames)
 
 
-def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float, overlap_threshold: float,
-                    num_things: int) -> dict:
+def postprocess_vps(
+    outputs: dict,
+    output_size,
+    *,
+    object_mask_threshold: float,
+    overlap_threshold: float,
+    num_things: int,
+) -> dict:
     """Video panoptic segmentation with video-level segment ids (0 = void).
 
     Keeps queries whose best non-void class probability exceeds ``object_mask_threshold``;
@@ -72,16 +93,23 @@ def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float,
     t_len = masks.shape[0]
     h0, w0 = output_size
     if kept.numel() == 0:
-        return {"pred_masks": torch.zeros(t_len, h0, w0, dtype=torch.int32), "segments_infos": [], "pred_ids": []}
+        return {
+            "pred_masks": torch.zeros(t_len, h0, w0, dtype=torch.int32),
+            "segments_infos": [],
+            "pred_ids": [],
+        }
 
     def frame_maps(t):
-        m = resize_mask_logits(masks[t, kept], outputs["padded_size"], outputs["image_size"], output_size,
-                               sigmoid=True)  # (N, H0, W0)
+        m = resize_mask_logits(
+            masks[t, kept], outputs["padded_size"], outputs["image_size"], output_size, sigmoid=True
+        )  # (N, H0, W0)
         owner = (scores[kept, None, None] * m).argmax(0)  # (H0, W0) index into kept
         return m >= 0.5, owner
 
     n = kept.numel()
-    owned, original, inside = (torch.zeros(n, dtype=torch.int64) for _ in range(3))  # exact pixel counts
+    owned, original, inside = (
+        torch.zeros(n, dtype=torch.int64) for _ in range(3)
+    )  # exact pixel counts
     for t in range(t_len):  # pass 1: areas over the whole video
         binary, owner = frame_maps(t)
         own = F.one_hot(owner.flatten(), n).T.reshape(n, h0, w0).bool()  # (N, H0, W0)
@@ -91,7 +119,12 @@ def postprocess_vps(outputs: dict, output_size, *, object_mask_threshold: float,
     segment_of = {}  # kept index -> segment id
     segments, stuff_ids, pred_ids = [], {}, []
     for i in range(n):
-        if owned[i] == 0 or original[i] == 0 or inside[i] == 0 or owned[i] / original[i] < overlap_threshold:
+        if (
+            owned[i] == 0
+            or original[i] == 0
+            or inside[i] == 0
+            or owned[i] / original[i] < overlap_threshold
+        ):
             continue
         label = int(labels[kept[i]])
         isthing = label < num_things

@@ -3,14 +3,22 @@
 per clip, one per frame for colour jitter, the ``INPUT.AUGMENTATIONS`` rotation and
 ``RANDOM_FLIP="horizontal"`` (as the reference). Resizing and rotation reproduce Detectron2's pixels,
 which the published models were trained on."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
-from fvcore.transforms.transform import (BlendTransform, CropTransform, HFlipTransform, NoOpTransform, Transform,
-                                         TransformList, VFlipTransform)
+from fvcore.transforms.transform import (
+    BlendTransform,
+    CropTransform,
+    HFlipTransform,
+    NoOpTransform,
+    Transform,
+    TransformList,
+    VFlipTransform,
+)
 from PIL import Image
 
 _CV2_MAX_CHANNELS = 128  # OpenCV 5 rejects more channels; masks are stacked as channels
@@ -34,12 +42,18 @@ class ResizeTransform(Transform):
 
     def apply_image(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
-            raise ValueError(f"ResizeTransform: input is {img.shape[:2]} but the transform expects {(self.h, self.w)}")
+            raise ValueError(
+                f"ResizeTransform: input is {img.shape[:2]} but the transform expects {(self.h, self.w)}"
+            )
         if nearest:
-            return img[_pil_nearest_index(self.h, self.new_h)][:, _pil_nearest_index(self.w, self.new_w)]
+            return img[_pil_nearest_index(self.h, self.new_h)][
+                :, _pil_nearest_index(self.w, self.new_w)
+            ]
         if img.dtype != np.uint8 or img.shape[2:] not in ((), (3,)):
-            raise ValueError(f"ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got {img.dtype} "
-                             f"{img.shape}")
+            raise ValueError(
+                f"ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got {img.dtype} "
+                f"{img.shape}"
+            )
         return np.asarray(Image.fromarray(img).resize((self.new_w, self.new_h), Image.BILINEAR))
 
     def apply_coords(self, coords: np.ndarray) -> np.ndarray:
@@ -61,16 +75,30 @@ class RotationTransform(Transform):
         center = (w / 2.0, h / 2.0) if center is None else (float(center[0]), float(center[1]))
         self._set_attributes(locals())
         self.matrix = cv2.getRotationMatrix2D(center, float(angle), 1.0)  # (2, 3), coordinates
-        self.image_matrix = cv2.getRotationMatrix2D((center[0] - 0.5, center[1] - 0.5), float(angle), 1.0)  # pixels
+        self.image_matrix = cv2.getRotationMatrix2D(
+            (center[0] - 0.5, center[1] - 0.5), float(angle), 1.0
+        )  # pixels
 
     def apply_image(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
-            raise ValueError(f"RotationTransform: input is {img.shape[:2]} but expects {(self.h, self.w)}")
+            raise ValueError(
+                f"RotationTransform: input is {img.shape[:2]} but expects {(self.h, self.w)}"
+            )
         flag = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
-        chans = (img.view(np.uint8) if img.dtype == np.bool_ else img).reshape(self.h, self.w, -1)  # (H, W, C)
-        out = [cv2.warpAffine(np.ascontiguousarray(chans[:, :, c:c + _CV2_MAX_CHANNELS]), self.image_matrix,
-                              (self.w, self.h), flags=flag, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-               for c in range(0, chans.shape[2], _CV2_MAX_CHANNELS)]  # (H, W[, c]) each
+        chans = (img.view(np.uint8) if img.dtype == np.bool_ else img).reshape(
+            self.h, self.w, -1
+        )  # (H, W, C)
+        out = [
+            cv2.warpAffine(
+                np.ascontiguousarray(chans[:, :, c : c + _CV2_MAX_CHANNELS]),
+                self.image_matrix,
+                (self.w, self.h),
+                flags=flag,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+            for c in range(0, chans.shape[2], _CV2_MAX_CHANNELS)
+        ]  # (H, W[, c]) each
         out = np.concatenate([o.reshape(self.h, self.w, -1) for o in out], axis=2)  # (H, W, C)
         return out.reshape(img.shape).astype(img.dtype)  # bool masks back from uint8
 
@@ -84,14 +112,20 @@ class RotationTransform(Transform):
 class ClipAugmentation:
     """Draws one transform per frame of a clip (the same object when decided per clip)."""
 
-    def get_transforms(self, images: Sequence[np.ndarray], rng: np.random.Generator) -> list[Transform]:
+    def get_transforms(
+        self, images: Sequence[np.ndarray], rng: np.random.Generator
+    ) -> list[Transform]:
         raise NotImplementedError
 
-    def apply(self, images: Sequence[np.ndarray], rng: np.random.Generator) -> tuple[list[np.ndarray], list[Transform]]:
+    def apply(
+        self, images: Sequence[np.ndarray], rng: np.random.Generator
+    ) -> tuple[list[np.ndarray], list[Transform]]:
         """Draw the transforms and apply them; returns (new frames, one transform per frame)."""
         tfms = self.get_transforms(images, rng)
         if len(tfms) != len(images):
-            raise RuntimeError(f"{type(self).__name__} returned {len(tfms)} transforms for {len(images)} frames")
+            raise RuntimeError(
+                f"{type(self).__name__} returned {len(tfms)} transforms for {len(images)} frames"
+            )
         return [tfm.apply_image(img) for img, tfm in zip(images, tfms)], list(tfms)
 
 
@@ -111,14 +145,23 @@ class ResizeShortestEdgeClip(ClipAugmentation):
     tensor): ``"choice"`` picks one of ``short_edge_length``, ``"range"`` an integer in ``[min,
     max]`` (``"_by_clip"`` suffixes mean the same). A size of 0 disables resizing."""
 
-    def __init__(self, short_edge_length: int | Sequence[int], max_size: int = 10**9, sample_style: str = "choice"):
-        sizes = (short_edge_length,) * 2 if isinstance(short_edge_length, int) else short_edge_length
+    def __init__(
+        self,
+        short_edge_length: int | Sequence[int],
+        max_size: int = 10**9,
+        sample_style: str = "choice",
+    ):
+        sizes = (
+            (short_edge_length,) * 2 if isinstance(short_edge_length, int) else short_edge_length
+        )
         self.short_edge_length = tuple(int(s) for s in sizes)
         self.sample_style = sample_style.replace("_by_clip", "")
         if self.sample_style not in ("choice", "range"):
             raise ValueError(f"ResizeShortestEdgeClip: unknown sample_style '{sample_style}'")
         if self.sample_style == "range" and len(self.short_edge_length) != 2:
-            raise ValueError(f"ResizeShortestEdgeClip: 'range' needs (min, max) sizes, got {self.short_edge_length}")
+            raise ValueError(
+                f"ResizeShortestEdgeClip: 'range' needs (min, max) sizes, got {self.short_edge_length}"
+            )
         self.max_size = int(max_size)
 
     def get_transforms(self, images, rng):
@@ -129,7 +172,9 @@ class ResizeShortestEdgeClip(ClipAugmentation):
         h, w = images[0].shape[:2]
         if short == 0:
             return [NoOpTransform()] * len(images)
-        return [ResizeTransform(h, w, *shortest_edge_size(h, w, short, self.max_size))] * len(images)
+        return [ResizeTransform(h, w, *shortest_edge_size(h, w, short, self.max_size))] * len(
+            images
+        )
 
 
 class RandomCropClip(ClipAugmentation):
@@ -151,8 +196,10 @@ class RandomCropClip(ClipAugmentation):
             return int(h * fh + 0.5), int(w * fw + 0.5)
         if self.crop_type == "absolute":
             return min(int(a), h), min(int(b), w)
-        return (int(rng.integers(min(h, int(a)), min(h, int(b)) + 1)),
-                int(rng.integers(min(w, int(a)), min(w, int(b)) + 1)))
+        return (
+            int(rng.integers(min(h, int(a)), min(h, int(b)) + 1)),
+            int(rng.integers(min(w, int(a)), min(w, int(b)) + 1)),
+        )
 
     def get_transforms(self, images, rng):
         h, w = images[0].shape[:2]
@@ -198,8 +245,13 @@ class RandomBrightness(ClipAugmentation):
         return 0.0
 
     def get_transforms(self, images, rng):
-        factors = rng.uniform(self.intensity_min, self.intensity_max, len(images)).tolist()  # floats keep float32
-        return [BlendTransform(self.source(img), src_weight=1 - f, dst_weight=f) for img, f in zip(images, factors)]
+        factors = rng.uniform(
+            self.intensity_min, self.intensity_max, len(images)
+        ).tolist()  # floats keep float32
+        return [
+            BlendTransform(self.source(img), src_weight=1 - f, dst_weight=f)
+            for img, f in zip(images, factors)
+        ]
 
 
 class RandomContrast(RandomBrightness):
@@ -213,15 +265,20 @@ class RandomSaturation(RandomBrightness):
     """Colour jitter blending with the frame's grey version (RGB weights 0.299/0.587/0.114)."""
 
     def source(self, img):
-        return (img.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32))[:, :, None]
+        return (img.astype(np.float32) @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32))[
+            :, :, None
+        ]
 
 
 class RandomRotationFrames(ClipAugmentation):
     """Independent rotation per frame: angle ~ U[angle_range], centre ~ U[center_range]^2
     (fractions of the size), no canvas expansion (``INPUT.AUGMENTATIONS: ["rotation"]``)."""
 
-    def __init__(self, angle_range: tuple[float, float] = (-15.0, 15.0),
-                 center_range: tuple[float, float] = (0.4, 0.6)):
+    def __init__(
+        self,
+        angle_range: tuple[float, float] = (-15.0, 15.0),
+        center_range: tuple[float, float] = (0.4, 0.6),
+    ):
         self.angle_range, self.center_range = tuple(angle_range), tuple(center_range)
 
     def _center(self, h: int, w: int, rng: np.random.Generator) -> tuple[float, float]:
@@ -230,8 +287,10 @@ class RandomRotationFrames(ClipAugmentation):
 
     def get_transforms(self, images, rng):
         h, w = images[0].shape[:2]
-        return [RotationTransform(h, w, float(rng.uniform(*self.angle_range)), self._center(h, w, rng))
-                for _ in images]
+        return [
+            RotationTransform(h, w, float(rng.uniform(*self.angle_range)), self._center(h, w, rng))
+            for _ in images
+        ]
 
 
 class RandomRotationClip(RandomRotationFrames):
@@ -246,8 +305,11 @@ class RandomRotationClip(RandomRotationFrames):
         return [RotationTransform(h, w, float(a), center) for a in angles]
 
 
-def apply_clip_augmentations(augmentations: Sequence[ClipAugmentation], images: Sequence[np.ndarray],
-                             rng: np.random.Generator) -> tuple[list[np.ndarray], list[TransformList]]:
+def apply_clip_augmentations(
+    augmentations: Sequence[ClipAugmentation],
+    images: Sequence[np.ndarray],
+    rng: np.random.Generator,
+) -> tuple[list[np.ndarray], list[TransformList]]:
     """Run ``augmentations`` in order over a clip; returns the frames and per frame the ``TransformList``
     applied (for masks: ``apply_segmentation``), one object for frames that got the very same transforms."""
     images, per_frame = list(images), [[] for _ in images]
@@ -256,12 +318,18 @@ def apply_clip_augmentations(augmentations: Sequence[ClipAugmentation], images: 
         for f, tfm in enumerate(tfms):
             per_frame[f].append(tfm)
     shared: dict[tuple[int, ...], TransformList] = {}
-    return images, [shared.setdefault(tuple(id(t) for t in ts), TransformList(ts)) for ts in per_frame]
+    return images, [
+        shared.setdefault(tuple(id(t) for t in ts), TransformList(ts)) for ts in per_frame
+    ]
 
 
 def _colour_and_rotation(names: Sequence[str], clip_rotation: bool) -> list[ClipAugmentation]:
-    known = {"brightness": RandomBrightness, "contrast": RandomContrast, "saturation": RandomSaturation,
-             "rotation": RandomRotationClip if clip_rotation else RandomRotationFrames}
+    known = {
+        "brightness": RandomBrightness,
+        "contrast": RandomContrast,
+        "saturation": RandomSaturation,
+        "rotation": RandomRotationClip if clip_rotation else RandomRotationFrames,
+    }
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ValueError(f"unknown augmentation name(s) {unknown}; known: {sorted(known)}")
@@ -273,13 +341,22 @@ def _crop_and_resize(crop_cfg, min_size, max_size, sampling, flip: str) -> list[
     (``crop_cfg.TYPE/SIZE``) when ``crop_cfg`` is given; shortest-edge resize; ``INPUT.RANDOM_FLIP``."""
     augs: list[ClipAugmentation] = []
     if crop_cfg is not None:
-        augs.append(RandomApplyClip([ResizeShortestEdgeClip((400, 500, 600), 1333, "choice_by_clip"),
-                                     RandomCropClip(crop_cfg.TYPE, crop_cfg.SIZE)], prob=0.5))
+        augs.append(
+            RandomApplyClip(
+                [
+                    ResizeShortestEdgeClip((400, 500, 600), 1333, "choice_by_clip"),
+                    RandomCropClip(crop_cfg.TYPE, crop_cfg.SIZE),
+                ],
+                prob=0.5,
+            )
+        )
     augs.append(ResizeShortestEdgeClip(min_size, max_size, sampling))
     if flip not in ("none", "flip_by_clip", "horizontal", "vertical"):
         raise ValueError(f"INPUT.RANDOM_FLIP: unknown mode '{flip}'")
     if flip != "none":
-        augs.append(RandomFlipClip(0.5, horizontal=flip != "vertical", by_clip=flip == "flip_by_clip"))
+        augs.append(
+            RandomFlipClip(0.5, horizontal=flip != "vertical", by_clip=flip == "flip_by_clip")
+        )
     return augs
 
 
@@ -287,24 +364,35 @@ def build_clip_augmentation(cfg) -> list[ClipAugmentation]:
     """Training augmentation of real videos (SPEC 3.7); ``INPUT.CROP.ENABLED`` crops with the type/size
     of ``INPUT.PSEUDO.CROP`` (as the reference)."""
     inp = cfg.INPUT
-    return (_crop_and_resize(inp.PSEUDO.CROP if inp.CROP.ENABLED else None, inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN,
-                             inp.MIN_SIZE_TRAIN_SAMPLING, inp.RANDOM_FLIP)
-            + _colour_and_rotation(list(inp.AUGMENTATIONS), clip_rotation=False))
+    return _crop_and_resize(
+        inp.PSEUDO.CROP if inp.CROP.ENABLED else None,
+        inp.MIN_SIZE_TRAIN,
+        inp.MAX_SIZE_TRAIN,
+        inp.MIN_SIZE_TRAIN_SAMPLING,
+        inp.RANDOM_FLIP,
+    ) + _colour_and_rotation(list(inp.AUGMENTATIONS), clip_rotation=False)
 
 
 def build_pseudo_augmentation(cfg) -> tuple[list[ClipAugmentation], list[ClipAugmentation]]:
     """COCO pseudo-clips: ``(shared, per_frame)``. ``shared`` (``INPUT.PSEUDO`` crop and resize, flip) is
     applied once to the still image, ``per_frame`` (``INPUT.PSEUDO.AUGMENTATIONS``) turns T copies into a clip."""
     ps = cfg.INPUT.PSEUDO
-    shared = _crop_and_resize(ps.CROP if ps.CROP.ENABLED else None, ps.MIN_SIZE_TRAIN, ps.MAX_SIZE_TRAIN,
-                              ps.MIN_SIZE_TRAIN_SAMPLING, cfg.INPUT.RANDOM_FLIP)
+    shared = _crop_and_resize(
+        ps.CROP if ps.CROP.ENABLED else None,
+        ps.MIN_SIZE_TRAIN,
+        ps.MAX_SIZE_TRAIN,
+        ps.MIN_SIZE_TRAIN_SAMPLING,
+        cfg.INPUT.RANDOM_FLIP,
+    )
     return shared, _colour_and_rotation(list(ps.AUGMENTATIONS), clip_rotation=True)
 
 
 def build_segmentation_augmentation(cfg) -> list[ClipAugmentation]:
     """VIPSeg / VSPW training: per-clip shortest-edge resize + horizontal flip (p 0.5)."""
     inp = cfg.INPUT
-    return _crop_and_resize(None, inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN, inp.MIN_SIZE_TRAIN_SAMPLING, "flip_by_clip")
+    return _crop_and_resize(
+        None, inp.MIN_SIZE_TRAIN, inp.MAX_SIZE_TRAIN, inp.MIN_SIZE_TRAIN_SAMPLING, "flip_by_clip"
+    )
 
 
 def build_test_augmentation(cfg) -> list[ClipAugmentation]:

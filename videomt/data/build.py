@@ -1,10 +1,12 @@
 """Training and test data loaders (SPEC 3.7 "Dataset mixing", "Training samplers"); a batch is
 the plain list of mapped dicts (``collate_fn=list``, Detectron2's trivial collate)."""
+
 from __future__ import annotations
 
 import logging
 import pickle
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
@@ -21,7 +23,10 @@ class SerializedList:
     Python objects on access (copy-on-read of refcounts); items come back as fresh copies."""
 
     def __init__(self, items: Sequence[Any]):
-        blobs = [np.frombuffer(pickle.dumps(x, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8) for x in items]
+        blobs = [
+            np.frombuffer(pickle.dumps(x, protocol=pickle.HIGHEST_PROTOCOL), dtype=np.uint8)
+            for x in items
+        ]
         self._ends = np.cumsum([len(b) for b in blobs], dtype=np.int64)
         self._data = np.concatenate(blobs) if blobs else np.zeros(0, dtype=np.uint8)
 
@@ -30,7 +35,9 @@ class SerializedList:
 
     def __getitem__(self, i: int) -> Any:
         i = range(len(self))[i]  # a negative index counts from the end; IndexError out of range
-        return pickle.loads(memoryview(self._data[int(self._ends[i - 1]) if i else 0:int(self._ends[i])]))
+        return pickle.loads(
+            memoryview(self._data[int(self._ends[i - 1]) if i else 0 : int(self._ends[i])])
+        )
 
 
 class ClipDataset(Dataset):
@@ -50,7 +57,9 @@ class ClipDataset(Dataset):
         source, index, position = key
         rng = np.random.default_rng([self.seed, 0xC11B, int(position)])
         out = self.mappers[source](self.datasets[source][index], rng=rng)
-        out["sample_position"] = int(position)  # global clip index: keys the model's random draws too
+        out["sample_position"] = int(
+            position
+        )  # global clip index: keys the model's random draws too
         return out
 
 
@@ -67,16 +76,24 @@ class _MappedList(Dataset):
 
 def filter_empty_annotations(dicts: list[dict], name: str = "dataset") -> list[dict]:
     """Drop videos (or images) without any non-crowd annotation, logging how many."""
+
     def objects(d: dict) -> list[dict]:  # videos: one list per frame
         annos = d.get("annotations") or []
         return [a for frame in annos for a in frame] if "file_names" in d else annos
 
     kept = [d for d in dicts if any(not a.get("iscrowd", 0) for a in objects(d))]
-    logger.info("Removed %d of %d videos/images without non-crowd annotations from '%s'; %d left.",
-                len(dicts) - len(kept), len(dicts), name, len(kept))
+    logger.info(
+        "Removed %d of %d videos/images without non-crowd annotations from '%s'; %d left.",
+        len(dicts) - len(kept),
+        len(dicts),
+        name,
+        len(kept),
+    )
     if not kept:
-        raise ValueError(f"dataset '{name}': none of its {len(dicts)} videos/images has a non-crowd "
-                         "annotation (DATALOADER.FILTER_EMPTY_ANNOTATIONS removed them all)")
+        raise ValueError(
+            f"dataset '{name}': none of its {len(dicts)} videos/images has a non-crowd "
+            "annotation (DATALOADER.FILTER_EMPTY_ANNOTATIONS removed them all)"
+        )
     return kept
 
 
@@ -89,8 +106,9 @@ def _per_dataset(values: Sequence, n: int, key: str) -> list:
     return values
 
 
-def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = None
-                            ) -> tuple[list[str], list[str], list[list[dict]]]:
+def get_train_dataset_dicts(
+    cfg, datasets: Sequence[Sequence[dict]] | None = None
+) -> tuple[list[str], list[str], list[list[dict]]]:
     """Names, types and (filtered) dicts of ``DATASETS.TRAIN``; ``datasets`` replaces the catalog look-up."""
     names = list(cfg.DATASETS.TRAIN)
     if not names:
@@ -98,28 +116,45 @@ def get_train_dataset_dicts(cfg, datasets: Sequence[Sequence[dict]] | None = Non
     types = _per_dataset(cfg.DATASETS.DATASET_TYPE, len(names), "DATASETS.DATASET_TYPE")
     for t in types:
         if t not in MAPPER_BY_TYPE:
-            raise ValueError(f"DATASETS.DATASET_TYPE: unknown type '{t}'; known: {tuple(MAPPER_BY_TYPE)}")
+            raise ValueError(
+                f"DATASETS.DATASET_TYPE: unknown type '{t}'; known: {tuple(MAPPER_BY_TYPE)}"
+            )
     if datasets is None:
         datasets = [DatasetCatalog.get(n) for n in names]
     if len(datasets) != len(names):
-        raise ValueError(f"{len(datasets)} dataset lists given for {len(names)} DATASETS.TRAIN names")
+        raise ValueError(
+            f"{len(datasets)} dataset lists given for {len(names)} DATASETS.TRAIN names"
+        )
     out = []
     for name, dtype, dicts in zip(names, types, datasets):
         dicts = list(dicts)
         if not dicts:
             raise ValueError(f"training dataset '{name}' is empty")
-        if dtype in ("video_instance", "image_instance") and all(d.get("annotations") is None for d in dicts):
-            raise ValueError(f"training dataset '{name}' has no annotations (a test/validation split without "
-                             "ground truth cannot be trained on)")
-        if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and dtype in ("video_instance", "image_instance"):
+        if dtype in ("video_instance", "image_instance") and all(
+            d.get("annotations") is None for d in dicts
+        ):
+            raise ValueError(
+                f"training dataset '{name}' has no annotations (a test/validation split without "
+                "ground truth cannot be trained on)"
+            )
+        if cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS and dtype in (
+            "video_instance",
+            "image_instance",
+        ):
             dicts = filter_empty_annotations(dicts, name)
         out.append(dicts)
     return names, types, out
 
 
-def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[dict]] | None = None,
-                       mappers: Sequence[Callable] | None = None, rank: int | None = None,
-                       world_size: int | None = None) -> DataLoader:
+def build_train_loader(
+    cfg,
+    *,
+    start_iter: int = 0,
+    datasets: Sequence[Sequence[dict]] | None = None,
+    mappers: Sequence[Callable] | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+) -> DataLoader:
     """Infinite loader of this rank's ``SOLVER.IMS_PER_BATCH / world_size`` mapped clips per iteration,
     mixing ``DATASETS.TRAIN`` by ``DATASETS.DATASET_RATIO``. Clips and their random augmentation are a
     pure function of ``(SEED, iteration)`` (:mod:`videomt.data.samplers`), so ``start_iter=i`` replays
@@ -132,23 +167,47 @@ def build_train_loader(cfg, *, start_iter: int = 0, datasets: Sequence[Sequence[
     if seed < 0:  # draw one, logged (as Detectron2)
         seed = int(np.random.SeedSequence().generate_state(1)[0] & 0x7FFFFFFF)
         logger.info("SEED < 0: using randomly drawn seed %d for the data pipeline", seed)
-    sampler = MixedTrainingBatchSampler([len(d) for d in dicts], ratios, batch_size=cfg.SOLVER.IMS_PER_BATCH,
-                                        seed=seed, rank=rank, world_size=world_size, start_iter=start_iter)
+    sampler = MixedTrainingBatchSampler(
+        [len(d) for d in dicts],
+        ratios,
+        batch_size=cfg.SOLVER.IMS_PER_BATCH,
+        seed=seed,
+        rank=rank,
+        world_size=world_size,
+        start_iter=start_iter,
+    )
     for name, d, r in zip(names, dicts, ratios):
         logger.info("Training set '%s': %d items, ratio %s", name, len(d), r)
     # NB: no worker_init_fn touching thread settings: cv2.setNumThreads / torch.set_num_threads
     # in a forked worker can deadlock (seen with OpenCV 5 / torch 2.x).
-    return DataLoader(ClipDataset(dicts, mappers, seed), batch_sampler=sampler,
-                      num_workers=int(cfg.DATALOADER.NUM_WORKERS), collate_fn=list)
+    return DataLoader(
+        ClipDataset(dicts, mappers, seed),
+        batch_sampler=sampler,
+        num_workers=int(cfg.DATALOADER.NUM_WORKERS),
+        collate_fn=list,
+    )
 
 
-def build_test_loader(cfg, dataset_name: str, *, mapper: Callable | None = None,
-                      dataset_dicts: Sequence[dict] | None = None, rank: int | None = None,
-                      world_size: int | None = None) -> DataLoader:
+def build_test_loader(
+    cfg,
+    dataset_name: str,
+    *,
+    mapper: Callable | None = None,
+    dataset_dicts: Sequence[dict] | None = None,
+    rank: int | None = None,
+    world_size: int | None = None,
+) -> DataLoader:
     """Whole test videos, one mapped dict per batch: this rank's contiguous share of ``dataset_name``, in order."""
     dicts = list(DatasetCatalog.get(dataset_name) if dataset_dicts is None else dataset_dicts)
-    dataset = _MappedList(dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name))
+    dataset = _MappedList(
+        dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name)
+    )
     workers = int(cfg.DATALOADER.NUM_WORKERS)
-    return DataLoader(dataset, batch_size=1, sampler=InferenceSampler(len(dataset), rank=rank, world_size=world_size),
-                      num_workers=workers, collate_fn=list,
-                      **({"prefetch_factor": 1} if workers > 0 else {}))
+    return DataLoader(
+        dataset,
+        batch_size=1,
+        sampler=InferenceSampler(len(dataset), rank=rank, world_size=world_size),
+        num_workers=workers,
+        collate_fn=list,
+        **({"prefetch_factor": 1} if workers > 0 else {}),
+    )

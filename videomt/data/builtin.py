@@ -1,45 +1,85 @@
 """Registration of every reference dataset name (SPEC 5.1) and of the synthetic datasets; paths
 are relative to the datasets root, read when a dataset is loaded or a path attribute read."""
+
 from __future__ import annotations
 
 import os
 from typing import Any
 
-from .catalog import DatasetCatalog, DatasetError, MetadataCatalog, dataset_root, parse_ytvis_json_name
-from .metadata import (COCO_TO_TARGET, OVIS_CLASSES, TARGET_CLASSES, YTVIS_2019_CLASSES, YTVIS_2021_CLASSES,
-                       thing_metadata, things_first_metadata, vipseg_categories)
-from .synthetic import (SYNTHETIC_COCO_TO_TARGET, SYNTHETIC_PANOPTIC_CATEGORIES, SYNTHETIC_SPECS,
-                        SYNTHETIC_THING_CLASSES, ensure_synthetic, synthetic_layout)
+from .catalog import (
+    DatasetCatalog,
+    DatasetError,
+    MetadataCatalog,
+    dataset_root,
+    parse_ytvis_json_name,
+)
+from .metadata import (
+    COCO_TO_TARGET,
+    OVIS_CLASSES,
+    TARGET_CLASSES,
+    YTVIS_2019_CLASSES,
+    YTVIS_2021_CLASSES,
+    thing_metadata,
+    things_first_metadata,
+    vipseg_categories,
+)
+from .synthetic import (
+    SYNTHETIC_COCO_TO_TARGET,
+    SYNTHETIC_PANOPTIC_CATEGORIES,
+    SYNTHETIC_SPECS,
+    SYNTHETIC_THING_CLASSES,
+    ensure_synthetic,
+    synthetic_layout,
+)
 from .vipseg import load_vipseg_json
 from .vspw import load_vspw
 from .ytvis import load_coco_pseudo_json, load_ytvis_json, register_ytvis_instances
 
 # name -> (image root, json, classes) of YouTube-VIS / OVIS.
 BUILTIN_YTVIS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    **{f"ytvis_{y}_{s}": (f"ytvis_{y}/{d}/JPEGImages", f"ytvis_{y}/{d}.json", c)
-       for y, c in (("2019", YTVIS_2019_CLASSES), ("2021", YTVIS_2021_CLASSES))
-       for s, d in (("train", "train"), ("val", "valid"), ("test", "test"))},
+    **{
+        f"ytvis_{y}_{s}": (f"ytvis_{y}/{d}/JPEGImages", f"ytvis_{y}/{d}.json", c)
+        for y, c in (("2019", YTVIS_2019_CLASSES), ("2021", YTVIS_2021_CLASSES))
+        for s, d in (("train", "train"), ("val", "valid"), ("test", "test"))
+    },
     "ytvis_2022_val": ("ytvis_2022/valid/JPEGImages", "ytvis_2022/valid.json", YTVIS_2021_CLASSES),
-    **{f"ovis_{s}": (f"ovis/{d}", f"ovis/annotations/annotations_{d}.json", OVIS_CLASSES)
-       for s, d in (("train", "train"), ("val", "valid"), ("test", "test"))},
+    **{
+        f"ovis_{s}": (f"ovis/{d}", f"ovis/annotations/annotations_{d}.json", OVIS_CLASSES)
+        for s, d in (("train", "train"), ("val", "valid"), ("test", "test"))
+    },
 }
-_YTVIS_2022_GT = {f"gt{s}_json": f"ytvis_2022/gt{s}.json" for s in ("", "_short", "_long")}  # more ytvis_2022_val paths
+_YTVIS_2022_GT = {
+    f"gt{s}_json": f"ytvis_2022/gt{s}.json" for s in ("", "_short", "_long")
+}  # more ytvis_2022_val paths
 # name -> (image root, json, target key of COCO_TO_TARGET).
 BUILTIN_COCO_PSEUDO: dict[str, tuple[str, str, str]] = {
-    f"coco2{tag}_{split}": (f"coco/{split}2017", f"coco/annotations/coco2{tag}_{split}.json", target)
+    f"coco2{tag}_{split}": (
+        f"coco/{split}2017",
+        f"coco/annotations/coco2{tag}_{split}.json",
+        target,
+    )
     for tag, target in (("ytvis2019", "ytvis_2019"), ("ytvis2021", "ytvis_2021"), ("ovis", "ovis"))
     for split in ("train", "val")
 }
 _VIPSEG = "VIPSeg/VIPSeg_720P"
 # name -> (image root, panoptic mask root, json) of VIPSeg; name -> (data folder, split file, masks?) of VSPW.
-BUILTIN_VIPSEG = {f"panoVSPW_vps_video_{s}": (f"{_VIPSEG}/images", f"{_VIPSEG}/panomasksRGB",
-                                              f"{_VIPSEG}/panoptic_gt_VIPSeg_{s}.json")
-                  for s in ("train", "val", "test")}
-BUILTIN_VSPW = {f"VSPW_vss_video_{s}": ("VSPW_480p/data", f"VSPW_480p/{s}.txt", s != "test")
-                for s in ("train", "val", "test")}
+BUILTIN_VIPSEG = {
+    f"panoVSPW_vps_video_{s}": (
+        f"{_VIPSEG}/images",
+        f"{_VIPSEG}/panomasksRGB",
+        f"{_VIPSEG}/panoptic_gt_VIPSeg_{s}.json",
+    )
+    for s in ("train", "val", "test")
+}
+BUILTIN_VSPW = {
+    f"VSPW_vss_video_{s}": ("VSPW_480p/data", f"VSPW_480p/{s}.txt", s != "test")
+    for s in ("train", "val", "test")
+}
 
 
-def _register(name: str, kind: str, paths: dict[str, str], load_arg: Any = None, **meta: Any) -> None:
+def _register(
+    name: str, kind: str, paths: dict[str, str], load_arg: Any = None, **meta: Any
+) -> None:
     """Register ``name``, read by the ``kind`` loader from ``paths`` (metadata key -> path under the datasets
     root, also lazy metadata); ``load_arg``: the COCO id map, VIPSeg categories or VSPW's ``with_masks``."""
 
@@ -67,7 +107,9 @@ def _resolve_ytvis_json(name: str) -> bool:
         return False
     parsed = parse_ytvis_json_name(name)
     if parsed is None:
-        raise DatasetError(f"dataset name '{name}': expected 'ytvis_json:<path/to/file.json>:<image_root>'")
+        raise DatasetError(
+            f"dataset name '{name}': expected 'ytvis_json:<path/to/file.json>:<image_root>'"
+        )
     register_ytvis_instances(name, {}, *parsed)
     return True
 
@@ -79,28 +121,64 @@ def register_all_builtin() -> None:
     DatasetCatalog.resolvers.append(_resolve_ytvis_json)
     for name, (img, js, classes) in BUILTIN_YTVIS.items():
         paths = dict(json_file=js, image_root=img, dataset_root=js.split("/")[0])
-        _register(name, "vis", dict(paths, **_YTVIS_2022_GT) if name == "ytvis_2022_val" else paths,
-                  evaluator_type="ytvis", ignore_label=255, **thing_metadata(classes))
+        _register(
+            name,
+            "vis",
+            dict(paths, **_YTVIS_2022_GT) if name == "ytvis_2022_val" else paths,
+            evaluator_type="ytvis",
+            ignore_label=255,
+            **thing_metadata(classes),
+        )
     for name, (img, js, target) in BUILTIN_COCO_PSEUDO.items():
-        _register(name, "coco", dict(json_file=js, image_root=img, dataset_root="coco"),
-                  {c: t - 1 for c, t in COCO_TO_TARGET[target].items()}, evaluator_type="ytvis", ignore_label=255,
-                  target_dataset=target, coco_to_target=dict(COCO_TO_TARGET[target]),
-                  **thing_metadata(TARGET_CLASSES[target]))
+        _register(
+            name,
+            "coco",
+            dict(json_file=js, image_root=img, dataset_root="coco"),
+            {c: t - 1 for c, t in COCO_TO_TARGET[target].items()},
+            evaluator_type="ytvis",
+            ignore_label=255,
+            target_dataset=target,
+            coco_to_target=dict(COCO_TO_TARGET[target]),
+            **thing_metadata(TARGET_CLASSES[target]),
+        )
     for name, (img, pan, js) in BUILTIN_VIPSEG.items():
-        _register(name, "vps", dict(json_file=js, image_root=img, panoptic_root=pan, dataset_root=_VIPSEG),
-                  vipseg_categories(), evaluator_type="vps", **things_first_metadata(vipseg_categories()))
+        _register(
+            name,
+            "vps",
+            dict(json_file=js, image_root=img, panoptic_root=pan, dataset_root=_VIPSEG),
+            vipseg_categories(),
+            evaluator_type="vps",
+            **things_first_metadata(vipseg_categories()),
+        )
     for name, (data, split, with_masks) in BUILTIN_VSPW.items():
-        _register(name, "vss", dict(image_root=data, split_file=split, dataset_root="VSPW_480p"), with_masks,
-                  evaluator_type="vss", **things_first_metadata(vipseg_categories()))
+        _register(
+            name,
+            "vss",
+            dict(image_root=data, split_file=split, dataset_root="VSPW_480p"),
+            with_masks,
+            evaluator_type="vss",
+            **things_first_metadata(vipseg_categories()),
+        )
     for name, spec in SYNTHETIC_SPECS.items():
         kind, folder = spec["kind"], f"synthetic/{name}"
         if kind in ("vis", "coco"):
-            meta = dict(evaluator_type="ytvis", ignore_label=255, **thing_metadata(SYNTHETIC_THING_CLASSES))
+            meta = dict(
+                evaluator_type="ytvis", ignore_label=255, **thing_metadata(SYNTHETIC_THING_CLASSES)
+            )
         else:
             meta = dict(evaluator_type=kind, **things_first_metadata(SYNTHETIC_PANOPTIC_CATEGORIES))
         if kind == "coco":
             meta["coco_to_target"] = dict(SYNTHETIC_COCO_TO_TARGET)
-        load_arg = {"coco": {c: t - 1 for c, t in SYNTHETIC_COCO_TO_TARGET.items()},
-                    "vps": SYNTHETIC_PANOPTIC_CATEGORIES, "vss": True}.get(kind)
-        _register(name, kind, dict(synthetic_layout(name, folder), dataset_root=folder), load_arg, synthetic=True,
-                  **meta)
+        load_arg = {
+            "coco": {c: t - 1 for c, t in SYNTHETIC_COCO_TO_TARGET.items()},
+            "vps": SYNTHETIC_PANOPTIC_CATEGORIES,
+            "vss": True,
+        }.get(kind)
+        _register(
+            name,
+            kind,
+            dict(synthetic_layout(name, folder), dataset_root=folder),
+            load_arg,
+            synthetic=True,
+            **meta,
+        )

@@ -18,13 +18,15 @@ COCO pseudo-videos (``coco2ytvis2019_*``, ``coco2ytvis2021_*``, ``coco2ovis_*``)
 ``{"file_name", "height", "width", "image_id", "annotations": [objects as above]}``, with ``category_id``
 already the TARGET dataset's contiguous index (SPEC 5.2).
 """
+
 from __future__ import annotations
 
 import difflib
 import hashlib
 import os
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 class DatasetError(ValueError):
@@ -54,7 +56,9 @@ def dataset_output_name(name: str) -> str:
     if re.fullmatch(r"[\w.-]+", name):
         return name
     parsed = parse_ytvis_json_name(name)
-    stem = re.sub(r"[^\w.-]", "_", os.path.splitext(os.path.basename(parsed[0]))[0] if parsed else "dataset")
+    stem = re.sub(
+        r"[^\w.-]", "_", os.path.splitext(os.path.basename(parsed[0]))[0] if parsed else "dataset"
+    )
     return f"{stem}_{hashlib.sha1(name.encode()).hexdigest()[:8]}"
 
 
@@ -84,7 +88,8 @@ class _DatasetCatalog(dict):
             raise UnknownDatasetError(
                 f"dataset '{name}' is not registered{'; close names: ' + ', '.join(close) if close else ''} "
                 f"(DatasetCatalog.list() shows all {len(self)} names; a YouTube-VIS JSON can be named "
-                f"as 'ytvis_json:<file.json>:<image_root>')")
+                f"as 'ytvis_json:<file.json>:<image_root>')"
+            )
         try:
             return self[name]()
         except DatasetError as e:
@@ -108,12 +113,12 @@ class Metadata:
         object.__setattr__(self, "_lazy", {})
         self.set(name=name, **kwargs)
 
-    def set(self, **kwargs: Any) -> "Metadata":
+    def set(self, **kwargs: Any) -> Metadata:
         for k, v in kwargs.items():
             setattr(self, k, v)
         return self
 
-    def set_lazy(self, key: str, func: Callable[[], Any], cache: bool = False) -> "Metadata":
+    def set_lazy(self, key: str, func: Callable[[], Any], cache: bool = False) -> Metadata:
         self.__dict__.pop(key, None)
         self._lazy[key] = (func, cache)
         return self
@@ -127,8 +132,10 @@ class Metadata:
         if key not in lazy:
             if key.startswith("__"):
                 raise AttributeError(key)
-            raise AttributeError(f"metadata of dataset '{self.__dict__.get('name')}' has no attribute '{key}' "
-                                 f"(available: {', '.join(sorted(self.keys()))})")
+            raise AttributeError(
+                f"metadata of dataset '{self.__dict__.get('name')}' has no attribute '{key}' "
+                f"(available: {', '.join(sorted(self.keys()))})"
+            )
         func, cache = lazy[key]
         value = func()
         if cache:

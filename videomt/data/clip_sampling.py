@@ -1,11 +1,18 @@
 """Which frames of a video make a training clip (SPEC 3.6)."""
+
 from __future__ import annotations
 
 import numpy as np
 
 
-def sample_clip_indices(length: int, num_frames: int, frame_range: int, rng: np.random.Generator,
-                        shuffle: bool = False, reverse: bool = False) -> list[int]:
+def sample_clip_indices(
+    length: int,
+    num_frames: int,
+    frame_range: int,
+    rng: np.random.Generator,
+    shuffle: bool = False,
+    reverse: bool = False,
+) -> list[int]:
     """Frame indices of one training clip of a ``length``-frame video.
 
     * ``2 * frame_range + 1 == num_frames`` (all released configs): a contiguous window whose start is

@@ -1,11 +1,12 @@
 """File readers shared by the loaders, mappers, converters and the evaluation: each raises ``error`` (default
 :class:`~videomt.data.catalog.DatasetError`) with one line naming the file and the problem, never a bare ``OSError``."""
+
 from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -44,9 +45,13 @@ def read_image_rgb(path: str) -> np.ndarray:
         img = ImageOps.exif_transpose(img)
         if img.mode in ("I;16", "I"):
             arr = np.asarray(img, dtype=np.float64)
-            arr = np.clip(arr * (255.0 / (65535.0 if arr.max(initial=0) > 255 else 255.0)), 0, 255).astype(np.uint8)
+            arr = np.clip(
+                arr * (255.0 / (65535.0 if arr.max(initial=0) > 255 else 255.0)), 0, 255
+            ).astype(np.uint8)
             return np.ascontiguousarray(np.repeat(arr[:, :, None], 3, axis=2))
-        return np.ascontiguousarray(np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8))
+        return np.ascontiguousarray(
+            np.asarray(img if img.mode == "RGB" else img.convert("RGB"), dtype=np.uint8)
+        )
 
 
 def rgb2id(rgb: np.ndarray) -> np.ndarray | int:
@@ -63,7 +68,9 @@ def id2rgb(ids: np.ndarray | int) -> np.ndarray | list[int]:
     return out.tolist() if out.ndim == 1 else out
 
 
-def read_panoptic_ids(path: str, what: str = "panoptic mask", error: type[Exception] = DatasetError) -> np.ndarray:
+def read_panoptic_ids(
+    path: str, what: str = "panoptic mask", error: type[Exception] = DatasetError
+) -> np.ndarray:
     """A panoptic PNG (RGB-encoded ids, 0 = void) as an ``(H, W)`` int64 id map."""
     with _open(path, what, error) as img:
         arr = np.asarray(img)
@@ -72,7 +79,9 @@ def read_panoptic_ids(path: str, what: str = "panoptic mask", error: type[Except
     return rgb2id(arr[:, :, :3])
 
 
-def read_semantic_png(path: str, what: str = "semantic mask", error: type[Exception] = DatasetError) -> np.ndarray:
+def read_semantic_png(
+    path: str, what: str = "semantic mask", error: type[Exception] = DatasetError
+) -> np.ndarray:
     """A class-value PNG (VSPW masks, predictions) as ``(H, W)`` uint8: palette indices as stored,
     channel 0 of an RGB file (as the reference loaders read it)."""
     with _open(path, what, error) as img:
@@ -105,8 +114,10 @@ def require_dir(folder: str, what: str) -> None:
         return
     root, hint = os.path.abspath(dataset_root()), ""
     if os.path.commonpath([root, os.path.abspath(folder)]) == root:
-        hint = f" (datasets are looked up under $DETECTRON2_DATASETS, now " \
-               f"{os.environ.get('DETECTRON2_DATASETS', 'unset: ./datasets')})"
+        hint = (
+            f" (datasets are looked up under $DETECTRON2_DATASETS, now "
+            f"{os.environ.get('DETECTRON2_DATASETS', 'unset: ./datasets')})"
+        )
     raise DatasetError(f"{folder}: {what} not found{hint}")
 
 

@@ -4,9 +4,11 @@ pycocotools trusts a compressed ``counts`` string: runs that do not add up to he
 return uninitialised memory (or write past the mask) and ``iou`` / ``merge`` loop forever. So
 :func:`check_counts` checks every string first, many at once, with errors that name the frame.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_util
@@ -14,7 +16,9 @@ from pycocotools import mask as mask_util
 _CHUNK_CHARS = 1 << 18  # characters checked per vectorised pass (bounds the memory used)
 
 
-def to_rle(segm: Any, h: int, w: int, where: str, error: type[Exception], polygons: bool = True) -> dict | None:
+def to_rle(
+    segm: Any, h: int, w: int, where: str, error: type[Exception], polygons: bool = True
+) -> dict | None:
     """``segm`` (an RLE dict with compressed or uncompressed counts, or polygons) as a compressed RLE of an
     ``(h, w)`` mask, ``None`` for no polygon of 3+ points; compressed counts come back as given (``str``),
     unchecked: pass them to :func:`check_counts`."""
@@ -32,22 +36,36 @@ def to_rle(segm: Any, h: int, w: int, where: str, error: type[Exception], polygo
             counts = counts.decode("latin-1")  # a non-ASCII byte fails check_counts
         if isinstance(counts, str):
             return {"size": size, "counts": counts}
-        if isinstance(counts, (list, tuple)) and all(isinstance(c, (int, np.integer)) and c >= 0 for c in counts) \
-                and sum(counts) == h * w:
+        if (
+            isinstance(counts, (list, tuple))
+            and all(isinstance(c, (int, np.integer)) and c >= 0 for c in counts)
+            and sum(counts) == h * w
+        ):
             return mask_util.frPyObjects({"size": size, "counts": [int(c) for c in counts]}, h, w)
-        raise error(f"{where}: uncompressed RLE counts must be non-negative integers adding up to "
-                    f"height*width = {h * w}")
+        raise error(
+            f"{where}: uncompressed RLE counts must be non-negative integers adding up to "
+            f"height*width = {h * w}"
+        )
     if polygons and isinstance(segm, (list, tuple)):
-        polys = [p for p in (np.asarray(p, dtype=np.float64).ravel().tolist() for p in segm) if len(p) >= 6]
+        polys = [
+            p
+            for p in (np.asarray(p, dtype=np.float64).ravel().tolist() for p in segm)
+            if len(p) >= 6
+        ]
         return mask_util.merge(mask_util.frPyObjects(polys, h, w)) if polys else None
-    raise error(f"{where}: segmentation must be an RLE dict{' or polygons' if polygons else ''}, "
-                f"got {type(segm).__name__}")
+    raise error(
+        f"{where}: segmentation must be an RLE dict{' or polygons' if polygons else ''}, "
+        f"got {type(segm).__name__}"
+    )
 
 
 def check_counts(rles: Sequence[tuple[str, dict]], error: type[Exception]) -> None:
     """Raise ``error`` naming ``where`` for the first ``(where, RLE)`` whose counts do not decode to
     runs >= 0 adding up to height*width."""
-    strings = [r["counts"].decode("latin-1") if isinstance(r["counts"], bytes) else r["counts"] for _, r in rles]
+    strings = [
+        r["counts"].decode("latin-1") if isinstance(r["counts"], bytes) else r["counts"]
+        for _, r in rles
+    ]
     sizes = [int(r["size"][0]) * int(r["size"][1]) for _, r in rles]
     start = 0
     while start < len(strings):
@@ -57,8 +75,10 @@ def check_counts(rles: Sequence[tuple[str, dict]], error: type[Exception]) -> No
             stop += 1
         bad = np.flatnonzero(~_counts_ok(strings[start:stop], sizes[start:stop]))
         if bad.size:
-            raise error(f"{rles[start + bad[0]][0]}: malformed RLE (its counts do not decode to runs "
-                        f"adding up to height*width = {sizes[start + bad[0]]})")
+            raise error(
+                f"{rles[start + bad[0]][0]}: malformed RLE (its counts do not decode to runs "
+                f"adding up to height*width = {sizes[start + bad[0]]})"
+            )
         start = stop
 
 

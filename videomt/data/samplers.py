@@ -1,10 +1,12 @@
 """Samplers: what each rank loads at each training iteration, computed from ``(seed, iteration)`` directly so that
 a resumed run sees exactly the clips of the uninterrupted one, whatever the number of workers; and each rank's
 share at test time."""
+
 from __future__ import annotations
 
 import itertools
-from typing import Iterator, NamedTuple, Sequence
+from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -46,7 +48,9 @@ class ShuffledStream:
         if epoch not in self._perms:
             if len(self._perms) >= 2:
                 self._perms.pop(min(self._perms))
-            self._perms[epoch] = np.random.default_rng([self.seed, _TAG_PERM, self.tag, epoch]).permutation(self.size)
+            self._perms[epoch] = np.random.default_rng(
+                [self.seed, _TAG_PERM, self.tag, epoch]
+            ).permutation(self.size)
         return int(self._perms[epoch][k % self.size])
 
 
@@ -58,29 +62,49 @@ class MixedTrainingBatchSampler:
 
     CHUNK = 8192  # positions whose dataset choices are drawn together
 
-    def __init__(self, sizes: Sequence[int], ratios: Sequence[float] | None = None, *,
-                 batch_size: int, seed: int = 0, shuffle: bool = True, rank: int | None = None,
-                 world_size: int | None = None, start_iter: int = 0):
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        ratios: Sequence[float] | None = None,
+        *,
+        batch_size: int,
+        seed: int = 0,
+        shuffle: bool = True,
+        rank: int | None = None,
+        world_size: int | None = None,
+        start_iter: int = 0,
+    ):
         self.sizes = [int(s) for s in sizes]
         ratios = [1.0] * len(self.sizes) if ratios is None else [float(r) for r in ratios]
         if len(ratios) != len(self.sizes) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-            raise ValueError(f"dataset ratios {ratios} must be {len(self.sizes)} non-negative numbers "
-                             "with a positive sum")
+            raise ValueError(
+                f"dataset ratios {ratios} must be {len(self.sizes)} non-negative numbers "
+                "with a positive sum"
+            )
         self.probs = np.asarray(ratios, dtype=np.float64) / sum(ratios)
         self.rank, self.world_size = _resolve_rank_world(rank, world_size)
         if batch_size % self.world_size:
-            raise ValueError(f"total batch size {batch_size} is not divisible by the world size {self.world_size}")
+            raise ValueError(
+                f"total batch size {batch_size} is not divisible by the world size {self.world_size}"
+            )
         self.batch_size, self.per_rank = int(batch_size), int(batch_size) // self.world_size
         self.seed, self.start_iter = int(seed), int(start_iter)
-        self.streams = [ShuffledStream(n, self.seed, shuffle, tag=s) for s, n in enumerate(self.sizes)]
-        self._cum: list[np.ndarray] = [np.zeros(len(self.sizes), dtype=np.int64)]  # counts before chunk c
+        self.streams = [
+            ShuffledStream(n, self.seed, shuffle, tag=s) for s, n in enumerate(self.sizes)
+        ]
+        self._cum: list[np.ndarray] = [
+            np.zeros(len(self.sizes), dtype=np.int64)
+        ]  # counts before chunk c
         self._chunk_cache: tuple[int, np.ndarray] | None = None
 
     def _choices(self, chunk: int) -> np.ndarray:
         """Dataset chosen at each position of ``chunk`` (CHUNK,) int64."""
         if self._chunk_cache is None or self._chunk_cache[0] != chunk:
             rng = np.random.default_rng([self.seed, _TAG_SOURCE, chunk])
-            self._chunk_cache = (chunk, rng.choice(len(self.sizes), size=self.CHUNK, p=self.probs).astype(np.int64))
+            self._chunk_cache = (
+                chunk,
+                rng.choice(len(self.sizes), size=self.CHUNK, p=self.probs).astype(np.int64),
+            )
         return self._chunk_cache[1]
 
     def _counts_before_chunk(self, chunk: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 VIPSeg panoptic, VSPW semantic videos and COCO still images (``generate_*``), deterministic by
 ``seed``, labelled from the scene geometry (:mod:`.synthetic_scene`), never from the lossy JPEGs.
 :func:`ensure_synthetic` generates a registered ``synthetic_*`` dataset on first use."""
+
 from __future__ import annotations
 
 import logging
@@ -17,8 +18,15 @@ from pycocotools import mask as mask_util
 from ..utils.files import read_json, write_json
 from .catalog import DatasetError, dataset_root
 from .io import id2rgb, rgb2id
-from .synthetic_scene import (DISTRACTOR_CLASS, SHAPE_CLASSES, SHAPE_COLORS, STUFF_CLASSES, STUFF_COLORS, make_scene,
-                              rasterize)
+from .synthetic_scene import (
+    DISTRACTOR_CLASS,
+    SHAPE_CLASSES,
+    SHAPE_COLORS,
+    STUFF_CLASSES,
+    STUFF_COLORS,
+    make_scene,
+    rasterize,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +64,9 @@ def _write_image(path: str, arr: np.ndarray) -> None:
     """A JPEG (quality 92) or PNG file of an RGB or single-channel array."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     params = [int(cv2.IMWRITE_JPEG_QUALITY), 92] if path.endswith(".jpg") else []
-    if not cv2.imwrite(path, cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr, params):
+    if not cv2.imwrite(
+        path, cv2.cvtColor(arr, cv2.COLOR_RGB2BGR) if arr.ndim == 3 else arr, params
+    ):
         raise DatasetError(f"{path}: could not write image")
 
 
@@ -66,11 +76,19 @@ def _rle(mask: np.ndarray) -> dict:
 
 
 def _bbox(mask: np.ndarray) -> list[float]:
-    return [float(v) for v in cv2.boundingRect(mask.astype(np.uint8))]  # x, y, w, h of the non-zero pixels
+    return [
+        float(v) for v in cv2.boundingRect(mask.astype(np.uint8))
+    ]  # x, y, w, h of the non-zero pixels
 
 
-def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
-                 seed: int = 0) -> str:
+def generate_vis(
+    root: str,
+    num_videos: int = 8,
+    num_frames: int = 6,
+    height: int = 96,
+    width: int = 128,
+    seed: int = 0,
+) -> str:
     """Write a YouTube-VIS dataset (``JPEGImages/vid_XXXX/NNNNN.jpg``, ``annotations.json``) under
     ``root``; returns the JSON path. Video ids 1..N, track ids unique over the dataset, category ids
     1..5 (``SYNTHETIC_THING_CLASSES``), compressed RLE, bbox and area per frame (``None`` where the
@@ -78,7 +96,10 @@ def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: in
     videos, anns = [], []
     for v in range(num_videos):
         scene = make_scene(seed, v, height, width, num_frames)
-        tracks = [{k: [None] * num_frames for k in ("segmentations", "bboxes", "areas")} for _ in scene.tracks]
+        tracks = [
+            {k: [None] * num_frames for k in ("segmentations", "bboxes", "areas")}
+            for _ in scene.tracks
+        ]
         file_names = [f"vid_{v:04d}/{t:05d}.jpg" for t in range(num_frames)]
         for t, name in enumerate(file_names):
             r = scene.render(t)
@@ -86,21 +107,60 @@ def generate_vis(root: str, num_videos: int = 8, num_frames: int = 6, height: in
             for k, tr in enumerate(tracks):
                 m = r["inst"] == k + 1
                 if m.any():
-                    tr["segmentations"][t], tr["bboxes"][t], tr["areas"][t] = _rle(m), _bbox(m), int(m.sum())
-        videos.append({"id": v + 1, "file_names": file_names, "height": height, "width": width, "length": num_frames})
+                    tr["segmentations"][t], tr["bboxes"][t], tr["areas"][t] = (
+                        _rle(m),
+                        _bbox(m),
+                        int(m.sum()),
+                    )
+        videos.append(
+            {
+                "id": v + 1,
+                "file_names": file_names,
+                "height": height,
+                "width": width,
+                "length": num_frames,
+            }
+        )
         for shape, tr in zip(scene.tracks, tracks):
             if any(s is not None for s in tr["segmentations"]):
-                anns.append({"id": len(anns) + 1, "video_id": v + 1, "category_id": shape.cls + 1, "iscrowd": 0, **tr,
-                             "height": height, "width": width, "length": num_frames})
-    cats = [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(SYNTHETIC_THING_CLASSES)]
+                anns.append(
+                    {
+                        "id": len(anns) + 1,
+                        "video_id": v + 1,
+                        "category_id": shape.cls + 1,
+                        "iscrowd": 0,
+                        **tr,
+                        "height": height,
+                        "width": width,
+                        "length": num_frames,
+                    }
+                )
+    cats = [
+        {"id": i + 1, "name": n, "supercategory": "shape"}
+        for i, n in enumerate(SYNTHETIC_THING_CLASSES)
+    ]
     path = os.path.join(root, "annotations.json")
-    write_json(path, {"info": {"description": f"synthetic VIS seed {seed}"}, "videos": videos, "annotations": anns,
-                      "categories": cats}, indent=None)
+    write_json(
+        path,
+        {
+            "info": {"description": f"synthetic VIS seed {seed}"},
+            "videos": videos,
+            "annotations": anns,
+            "categories": cats,
+        },
+        indent=None,
+    )
     return path
 
 
-def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
-                 seed: int = 0) -> str:
+def generate_vps(
+    root: str,
+    num_videos: int = 8,
+    num_frames: int = 6,
+    height: int = 96,
+    width: int = 128,
+    seed: int = 0,
+) -> str:
     """Write a VIPSeg dataset (``images/vid_XXXX/NNNNN.jpg``, ``panomasksRGB/vid_XXXX/NNNNN.png`` RGB
     ids with 0 = void on the 1-pixel borders between stuff bands, ``panoptic_gt.json``) under ``root``;
     returns the JSON path. Raw ids of ``SYNTHETIC_PANOPTIC_CATEGORIES``, segment ids fixed over a
@@ -108,39 +168,73 @@ def generate_vps(root: str, num_videos: int = 8, num_frames: int = 6, height: in
     videos, annotations = [], []
     stuff_ids = [int(rgb2id(np.array(c))) for c in STUFF_COLORS]
     for v in range(num_videos):
-        scene, name = make_scene(seed, v, height, width, num_frames, with_stuff=True), f"vid_{v:04d}"
+        scene, name = (
+            make_scene(seed, v, height, width, num_frames, with_stuff=True),
+            f"vid_{v:04d}",
+        )
         rng, thing_ids = np.random.default_rng([seed, v, 7]), []
         for tr in scene.tracks:  # a unique colour near the class colour, as VIPSeg's id generator
             sid = 0
             while sid == 0 or sid in stuff_ids or sid in thing_ids:
-                sid = int(rgb2id(np.clip(np.array(SHAPE_COLORS[tr.cls]) + rng.integers(-30, 31, 3), 0, 255)))
+                sid = int(
+                    rgb2id(
+                        np.clip(np.array(SHAPE_COLORS[tr.cls]) + rng.integers(-30, 31, 3), 0, 255)
+                    )
+                )
             thing_ids.append(sid)
         images, frames = [], []
         for t in range(num_frames):
             r, stem = scene.render(t), f"{t:05d}"
             _write_image(os.path.join(root, "images", name, stem + ".jpg"), r["image"])
             pan, segs = np.zeros((height, width), dtype=np.int64), []
-            regions = [((r["stuff"] == k) & (r["inst"] == 0), sid, _STUFF_RAW[k]) for k, sid in enumerate(stuff_ids)]
-            regions += [(r["inst"] == k + 1, sid, _THING_RAW[tr.cls])
-                        for k, (tr, sid) in enumerate(zip(scene.tracks, thing_ids))]
+            regions = [
+                ((r["stuff"] == k) & (r["inst"] == 0), sid, _STUFF_RAW[k])
+                for k, sid in enumerate(stuff_ids)
+            ]
+            regions += [
+                (r["inst"] == k + 1, sid, _THING_RAW[tr.cls])
+                for k, (tr, sid) in enumerate(zip(scene.tracks, thing_ids))
+            ]
             for m, sid, raw in regions:
                 if m.any():
                     pan[m] = sid
-                    segs.append({"id": sid, "category_id": raw, "iscrowd": 0, "area": int(m.sum()), "bbox": _bbox(m)})
+                    segs.append(
+                        {
+                            "id": sid,
+                            "category_id": raw,
+                            "iscrowd": 0,
+                            "area": int(m.sum()),
+                            "bbox": _bbox(m),
+                        }
+                    )
             _write_image(os.path.join(root, "panomasksRGB", name, stem + ".png"), id2rgb(pan))
-            image_id = f"{name}_{stem}"  # as VIPSeg: the mask's name (.png) although the frame is a .jpg
-            images.append({"file_name": stem + ".png", "id": image_id, "height": height, "width": width})
+            image_id = (
+                f"{name}_{stem}"  # as VIPSeg: the mask's name (.png) although the frame is a .jpg
+            )
+            images.append(
+                {"file_name": stem + ".png", "id": image_id, "height": height, "width": width}
+            )
             frames.append({"file_name": stem + ".png", "image_id": image_id, "segments_info": segs})
         videos.append({"video_id": name, "images": images})
         annotations.append({"video_id": name, "annotations": frames})
     path = os.path.join(root, "panoptic_gt.json")
-    write_json(path, {"videos": videos, "annotations": annotations, "categories": SYNTHETIC_PANOPTIC_CATEGORIES},
-               indent=None)
+    write_json(
+        path,
+        {"videos": videos, "annotations": annotations, "categories": SYNTHETIC_PANOPTIC_CATEGORIES},
+        indent=None,
+    )
     return path
 
 
-def generate_vss(root: str, num_videos: int = 8, num_frames: int = 6, height: int = 96, width: int = 128,
-                 seed: int = 0, split: str = "train") -> str:
+def generate_vss(
+    root: str,
+    num_videos: int = 8,
+    num_frames: int = 6,
+    height: int = 96,
+    width: int = 128,
+    seed: int = 0,
+    split: str = "train",
+) -> str:
     """Write a VSPW dataset (``data/vid_XXXX/origin/NNNNN.jpg``, ``data/vid_XXXX/mask/NNNNN.png``: uint8
     raw id + 1 of ``SYNTHETIC_PANOPTIC_CATEGORIES``, 0 on the void borders) under ``root``; returns
     the ``<split>.txt`` path."""
@@ -151,7 +245,9 @@ def generate_vss(root: str, num_videos: int = 8, num_frames: int = 6, height: in
         for t in range(num_frames):
             r = scene.render(t)
             _write_image(os.path.join(root, "data", name, "origin", f"{t:05d}.jpg"), r["image"])
-            sem = np.where(r["stuff"] >= 0, stuff_values[np.maximum(r["stuff"], 0)], 0).astype(np.uint8)
+            sem = np.where(r["stuff"] >= 0, stuff_values[np.maximum(r["stuff"], 0)], 0).astype(
+                np.uint8
+            )
             for k, tr in enumerate(scene.tracks):
                 sem[r["inst"] == k + 1] = _THING_RAW[tr.cls] + 1
             _write_image(os.path.join(root, "data", name, "mask", f"{t:05d}.png"), sem)
@@ -161,7 +257,9 @@ def generate_vss(root: str, num_videos: int = 8, num_frames: int = 6, height: in
     return path
 
 
-def generate_coco(root: str, num_images: int = 16, height: int = 96, width: int = 128, seed: int = 0) -> str:
+def generate_coco(
+    root: str, num_images: int = 16, height: int = 96, width: int = 128, seed: int = 0
+) -> str:
     """Write COCO instances of still images (``images/NNNNNN.jpg``, ``annotations.json``) under
     ``root``; returns the JSON path. Category ids 11..15 are the shapes (``SYNTHETIC_COCO_TO_TARGET``
     maps them to 1..5), 20 a distractor outside the mapping. Unoccluded objects inside the image get
@@ -177,14 +275,28 @@ def generate_coco(root: str, num_images: int = 16, height: int = 96, width: int 
             if not m.any():
                 continue
             poly = tr.polygon(0)
-            inside = (poly >= 0).all() and (poly[:, 0] <= width - 1).all() and (poly[:, 1] <= height - 1).all()
+            inside = (
+                (poly >= 0).all()
+                and (poly[:, 0] <= width - 1).all()
+                and (poly[:, 1] <= height - 1).all()
+            )
             crowd = int(tr.cls == len(SHAPE_CLASSES) and k % 2 == 0)
             exact = inside and not crowd and (rasterize(poly, height, width) == m).all()
-            anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": _COCO_IDS[tr.cls], "iscrowd": crowd,
-                         "segmentation": [[float(c) for c in poly.reshape(-1)]] if exact else _rle(m),
-                         "bbox": _bbox(m), "area": int(m.sum())})
-    cats = [{"id": c, "name": n, "supercategory": "shape"}
-            for c, n in zip(_COCO_IDS, list(SHAPE_CLASSES) + [DISTRACTOR_CLASS])]
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": i + 1,
+                    "category_id": _COCO_IDS[tr.cls],
+                    "iscrowd": crowd,
+                    "segmentation": [[float(c) for c in poly.reshape(-1)]] if exact else _rle(m),
+                    "bbox": _bbox(m),
+                    "area": int(m.sum()),
+                }
+            )
+    cats = [
+        {"id": c, "name": n, "supercategory": "shape"}
+        for c, n in zip(_COCO_IDS, list(SHAPE_CLASSES) + [DISTRACTOR_CLASS])
+    ]
     path = os.path.join(root, "annotations.json")
     write_json(path, {"images": images, "annotations": anns, "categories": cats}, indent=None)
     return path
@@ -192,7 +304,11 @@ def generate_coco(root: str, num_images: int = 16, height: int = 96, width: int 
 
 _LAYOUTS = {  # kind -> paths in a generated folder ({split}: the spec's split)
     "vis": {"json_file": "annotations.json", "image_root": "JPEGImages"},
-    "vps": {"json_file": "panoptic_gt.json", "image_root": "images", "panoptic_root": "panomasksRGB"},
+    "vps": {
+        "json_file": "panoptic_gt.json",
+        "image_root": "images",
+        "panoptic_root": "panomasksRGB",
+    },
     "vss": {"split_file": "{split}.txt", "image_root": "data"},
     "coco": {"json_file": "annotations.json", "image_root": "images"},
 }
@@ -203,7 +319,10 @@ _MARKER = "GENERATED.json"
 def synthetic_layout(name: str, folder: str) -> dict[str, str]:
     """Paths of a generated ``synthetic_*`` dataset in ``folder`` (json / image root / ...)."""
     spec = SYNTHETIC_SPECS[name]
-    return {k: os.path.join(folder, p.format(split=spec.get("split"))) for k, p in _LAYOUTS[spec["kind"]].items()}
+    return {
+        k: os.path.join(folder, p.format(split=spec.get("split")))
+        for k, p in _LAYOUTS[spec["kind"]].items()
+    }
 
 
 def ensure_synthetic(name: str, root: str | None = None) -> str:
@@ -219,11 +338,17 @@ def ensure_synthetic(name: str, root: str | None = None) -> str:
     marker = os.path.join(folder, _MARKER)
     if os.path.isfile(marker):
         if read_json(marker, "synthetic dataset marker", DatasetError) != spec:
-            logger.warning("%s was generated with other settings than %s; delete it to regenerate", folder, spec)
+            logger.warning(
+                "%s was generated with other settings than %s; delete it to regenerate",
+                folder,
+                spec,
+            )
         return folder
     if os.path.exists(folder):
-        raise DatasetError(f"{folder}: exists but is not a complete synthetic dataset (no {_MARKER}); delete it to "
-                           "regenerate")
+        raise DatasetError(
+            f"{folder}: exists but is not a complete synthetic dataset (no {_MARKER}); delete it to "
+            "regenerate"
+        )
     try:
         os.makedirs(parent, exist_ok=True)
     except OSError as e:

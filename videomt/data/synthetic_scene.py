@@ -1,6 +1,7 @@
 """Procedural scenes for the synthetic datasets: moving, scaling, rotating shapes over a texture that
 enter and leave (start/end frames, paths crossing the border) and occlude each other (fixed depth
 order), with exact label maps from the geometry (not from the JPEG)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,13 @@ from pycocotools import mask as mask_util
 
 # Instance classes: one shape and one base colour each (RGB).
 SHAPE_CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross")
-SHAPE_COLORS: tuple[tuple[int, int, int], ...] = ((220, 40, 40), (40, 190, 60), (50, 80, 230), (235, 210, 30),
-                                                 (200, 50, 200))
+SHAPE_COLORS: tuple[tuple[int, int, int], ...] = (
+    (220, 40, 40),
+    (40, 190, 60),
+    (50, 80, 230),
+    (235, 210, 30),
+    (200, 50, 200),
+)
 # An extra shape used only as an unmapped "distractor" category in the synthetic COCO set.
 DISTRACTOR_CLASS = "hexagon"
 DISTRACTOR_COLOR = (120, 120, 120)
@@ -27,8 +33,23 @@ def _unit_polygon(shape: str) -> np.ndarray:
         return np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], dtype=np.float64) * 0.8
     if shape == "cross":
         t = 0.35
-        return np.array([[-t, -1], [t, -1], [t, -t], [1, -t], [1, t], [t, t], [t, 1], [-t, 1],
-                         [-t, t], [-1, t], [-1, -t], [-t, -t]], dtype=np.float64)
+        return np.array(
+            [
+                [-t, -1],
+                [t, -1],
+                [t, -t],
+                [1, -t],
+                [1, t],
+                [t, t],
+                [t, 1],
+                [-t, 1],
+                [-t, t],
+                [-1, t],
+                [-1, -t],
+                [-t, -t],
+            ],
+            dtype=np.float64,
+        )
     if shape == "circle":
         a = np.linspace(0, 2 * np.pi, 32, endpoint=False)
     elif shape == "triangle":
@@ -37,7 +58,9 @@ def _unit_polygon(shape: str) -> np.ndarray:
         a = np.arange(10) * np.pi / 5 - np.pi / 2
     else:  # the hexagon distractor
         a = np.arange(6) * np.pi / 3
-    r = np.where(np.arange(len(a)) % 2 == 0, 1.0, 0.45) if shape == "star" else 1.0  # star: inner vertices
+    r = (
+        np.where(np.arange(len(a)) % 2 == 0, 1.0, 0.45) if shape == "star" else 1.0
+    )  # star: inner vertices
     return np.stack([r * np.cos(a), r * np.sin(a)], 1)
 
 
@@ -70,7 +93,9 @@ class ShapeTrack:
         r = self.radius0 * max(0.3, 1.0 + self.scale_rate * t)
         a = self.angle0 + self.spin * t
         rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
-        return _unit_polygon((*SHAPE_CLASSES, DISTRACTOR_CLASS)[self.cls]) @ rot.T * r + (self.pos0 + self.vel * t)
+        return _unit_polygon((*SHAPE_CLASSES, DISTRACTOR_CLASS)[self.cls]) @ rot.T * r + (
+            self.pos0 + self.vel * t
+        )
 
 
 def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, amp: float) -> np.ndarray:
@@ -87,21 +112,44 @@ def _texture(rng: np.random.Generator, h: int, w: int, base: np.ndarray, amp: fl
 class Scene:
     """A synthetic video: background (optionally stuff bands), shape tracks, camera pan."""
 
-    def __init__(self, rng: np.random.Generator, height: int, width: int, num_frames: int, with_stuff: bool = False,
-                 num_classes: int = len(SHAPE_CLASSES), max_objects: int = 4) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        height: int,
+        width: int,
+        num_frames: int,
+        with_stuff: bool = False,
+        num_classes: int = len(SHAPE_CLASSES),
+        max_objects: int = 4,
+    ) -> None:
         self.h, self.w, self.T, self.with_stuff = height, width, num_frames, with_stuff
         self.pad = pad = 24
         self.pan = rng.uniform(-1.5, 1.5, 2)
         ph, pw = height + 2 * pad, width + 2 * pad
         if with_stuff:
             self.bg = [_texture(rng, ph, pw, np.array(c), 10.0) for c in STUFF_COLORS]
-            self.bands = [(rng.uniform(0.2, 0.35), rng.uniform(0.03, 0.08), rng.uniform(0.02, 0.06),
-                           rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.4)),
-                          (rng.uniform(0.65, 0.8), rng.uniform(0.02, 0.06), rng.uniform(0.02, 0.06),
-                           rng.uniform(0, 2 * np.pi), rng.uniform(0.1, 0.4))]
+            self.bands = [
+                (
+                    rng.uniform(0.2, 0.35),
+                    rng.uniform(0.03, 0.08),
+                    rng.uniform(0.02, 0.06),
+                    rng.uniform(0, 2 * np.pi),
+                    rng.uniform(0.1, 0.4),
+                ),
+                (
+                    rng.uniform(0.65, 0.8),
+                    rng.uniform(0.02, 0.06),
+                    rng.uniform(0.02, 0.06),
+                    rng.uniform(0, 2 * np.pi),
+                    rng.uniform(0.1, 0.4),
+                ),
+            ]
         else:
             self.bg = [_texture(rng, ph, pw, rng.uniform(60, 190, 3), 18.0)]
-        self.tracks = [self._random_track(rng, num_classes) for _ in range(int(rng.integers(2, max_objects + 1)))]
+        self.tracks = [
+            self._random_track(rng, num_classes)
+            for _ in range(int(rng.integers(2, max_objects + 1)))
+        ]
 
     def _random_track(self, rng: np.random.Generator, num_classes: int) -> ShapeTrack:
         h, w, T = self.h, self.w, self.T
@@ -116,8 +164,12 @@ class Scene:
             side = rng.choice([-1, 1])
             x0 = w / 2 - side * (w / 2 + radius0 * rng.uniform(0.0, 1.0))
             pos0 = np.array([x0, rng.uniform(0.25, 0.75) * h])
-            vel = np.array([side * rng.uniform(w / max(T, 2), 1.6 * w / max(T, 2)),
-                            rng.uniform(-0.01, 0.01) * h])
+            vel = np.array(
+                [
+                    side * rng.uniform(w / max(T, 2), 1.6 * w / max(T, 2)),
+                    rng.uniform(-0.01, 0.01) * h,
+                ]
+            )
         else:  # moves around the centre so objects meet and occlude each other
             pos0 = np.array([rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h])
             direction = np.array([w / 2, h / 2]) - pos0 + rng.normal(0, 0.1 * min(h, w), 2)
@@ -127,16 +179,27 @@ class Scene:
                     start = int(rng.integers(1, T // 2 + 1))
                 else:
                     end = int(rng.integers(T // 2, T - 1))
-        return ShapeTrack(cls=cls, color=color, start=start, end=end, pos0=pos0, vel=vel, radius0=radius0,
-                          scale_rate=float(rng.uniform(-0.06, 0.08)), angle0=float(rng.uniform(0, 2 * np.pi)),
-                          spin=float(rng.uniform(-0.15, 0.15)))
+        return ShapeTrack(
+            cls=cls,
+            color=color,
+            start=start,
+            end=end,
+            pos0=pos0,
+            vel=vel,
+            radius0=radius0,
+            scale_rate=float(rng.uniform(-0.06, 0.08)),
+            angle0=float(rng.uniform(0, 2 * np.pi)),
+            spin=float(rng.uniform(-0.15, 0.15)),
+        )
 
     def _stuff_map(self, t: int) -> np.ndarray:
         h, w = self.h, self.w
         x = np.arange(w, dtype=np.float64)
         yy = np.arange(h, dtype=np.float64)[:, None]
-        lines = [(y_rel + amp * np.sin(freq * x + phase + speed * t)) * h
-                 for y_rel, amp, freq, phase, speed in self.bands]  # 2 x (W,) band edges
+        lines = [
+            (y_rel + amp * np.sin(freq * x + phase + speed * t)) * h
+            for y_rel, amp, freq, phase, speed in self.bands
+        ]  # 2 x (W,) band edges
         out = np.ones((h, w), dtype=np.int32)  # wall
         out[yy < lines[0]] = 0  # sky above the first band edge
         out[yy >= lines[1]] = 2  # ground below the second
@@ -178,8 +241,15 @@ class Scene:
         return out
 
 
-def make_scene(seed: int, index: int, height: int, width: int, num_frames: int,
-               with_stuff: bool = False, num_classes: int = len(SHAPE_CLASSES)) -> Scene:
+def make_scene(
+    seed: int,
+    index: int,
+    height: int,
+    width: int,
+    num_frames: int,
+    with_stuff: bool = False,
+    num_classes: int = len(SHAPE_CLASSES),
+) -> Scene:
     """The ``index``-th scene of a dataset generated with ``seed`` (independent streams)."""
     rng = np.random.default_rng([seed, index])
     return Scene(rng, height, width, num_frames, with_stuff=with_stuff, num_classes=num_classes)

@@ -5,6 +5,7 @@ of :mod:`videomt.data.catalog`. Layout::
     <root>/data/<video>/mask/<frame>.png      # class PNG: 0, 255 ignore; v -> raw class v-1
     <root>/{train,val,test}.txt               # one video name per line
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,28 +36,46 @@ def load_vspw(data_root: str, split_file: str, with_masks: bool = True) -> list[
     out = []
     for vid in read_split_file(split_file):
         origin = os.path.join(data_root, vid, "origin")
-        frames = sorted(n for n in list_dir(origin, f"frame folder of video {vid} ({split_file})")
-                        if n.lower().endswith((".jpg", ".jpeg", ".png")))
+        frames = sorted(
+            n
+            for n in list_dir(origin, f"frame folder of video {vid} ({split_file})")
+            if n.lower().endswith((".jpg", ".jpeg", ".png"))
+        )
         if not frames:
             raise DatasetError(f"{origin}: video {vid} is empty (no frames)")
         file_names = [os.path.join(origin, n) for n in frames]
         h, w = image_size(file_names[0])
-        rec = {"file_names": file_names, "height": h, "width": w, "length": len(frames), "video_id": vid}
+        rec = {
+            "file_names": file_names,
+            "height": h,
+            "width": w,
+            "length": len(frames),
+            "video_id": vid,
+        }
         if with_masks:
             mask_dir = os.path.join(data_root, vid, "mask")
-            rec["sem_seg_file_names"] = [os.path.join(mask_dir, os.path.splitext(n)[0] + ".png") for n in frames]
-            check_files_exist(rec["sem_seg_file_names"], "semantic mask", f"{split_file}: video {vid}")
+            rec["sem_seg_file_names"] = [
+                os.path.join(mask_dir, os.path.splitext(n)[0] + ".png") for n in frames
+            ]
+            check_files_exist(
+                rec["sem_seg_file_names"], "semantic mask", f"{split_file}: video {vid}"
+            )
             mask_hw = image_size(rec["sem_seg_file_names"][0])
             if mask_hw != (h, w):
-                raise DatasetError(f"{rec['sem_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with frame "
-                                   f"size [{h}, {w}] of video {vid}")
+                raise DatasetError(
+                    f"{rec['sem_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with frame "
+                    f"size [{h}, {w}] of video {vid}"
+                )
         out.append(rec)
     logger.info("Loaded %d videos from %s", len(out), split_file)
     return out
 
 
-def register_vspw_semantic(name: str, metadata: dict, data_root: str, split_file: str, with_masks: bool = True) -> None:
+def register_vspw_semantic(
+    name: str, metadata: dict, data_root: str, split_file: str, with_masks: bool = True
+) -> None:
     """Register a VSPW-layout semantic video dataset."""
     DatasetCatalog.register(name, lambda: load_vspw(data_root, split_file, with_masks))
-    MetadataCatalog.get(name).set(image_root=data_root, split_file=split_file, evaluator_type="vss",
-                                  ignore_label=255).set(**metadata)  # the caller's metadata wins
+    MetadataCatalog.get(name).set(
+        image_root=data_root, split_file=split_file, evaluator_type="vss", ignore_label=255
+    ).set(**metadata)  # the caller's metadata wins

@@ -1,4 +1,5 @@
 """Detectron2-style command line and run set-up (config, output folder, logging)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,17 +28,26 @@ def seed_everything(seed: int) -> None:
 def default_argument_parser(description: str = "VidEoMT") -> argparse.ArgumentParser:
     """``--config-file --resume --eval-only --num-gpus --num-machines --machine-rank --dist-url``
     followed by ``KEY VALUE`` config overrides, as in Detectron2."""
-    parser = argparse.ArgumentParser(description=description,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config-file", default="", metavar="FILE", help="path to config file")
-    parser.add_argument("--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint")
+    parser.add_argument(
+        "--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint"
+    )
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS only")
     parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine")
     parser.add_argument("--num-machines", type=int, default=1)
     parser.add_argument("--machine-rank", type=int, default=0)
-    parser.add_argument("--dist-url", default="auto", help="tcp://HOST:PORT of rank 0 (multi-machine)")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, default=[],
-                        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pth")
+    parser.add_argument(
+        "--dist-url", default="auto", help="tcp://HOST:PORT of rank 0 (multi-machine)"
+    )
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="config overrides as KEY VALUE pairs, e.g. MODEL.WEIGHTS model.pth",
+    )
     return parser
 
 
@@ -64,7 +74,9 @@ def setup_logger(output_dir: str | None) -> logging.Logger:
 def default_setup(args: argparse.Namespace) -> CfgNode:
     """Config from ``args``; creates OUTPUT_DIR with ``config.yaml`` and ``log.txt``."""
     if not args.config_file:  # the bare defaults build a ViT-L and name no dataset: nothing useful
-        raise ValueError("--config-file is required (e.g. --config-file configs/quickstart/synthetic_vis.yaml)")
+        raise ValueError(
+            "--config-file is required (e.g. --config-file configs/quickstart/synthetic_vis.yaml)"
+        )
     cfg = load_config(args.config_file, args.opts)
     seed_everything(cfg.SEED)
     logger = setup_logger(cfg.OUTPUT_DIR)

@@ -1,4 +1,5 @@
 """The software and hardware a run used (logged and written to ``OUTPUT_DIR/env.txt``)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,21 @@ import torch
 
 __all__ = ["collect_env_info", "write_env_info"]
 
-_PACKAGES = ("videomt", "torch", "torchvision", "timm", "fvcore", "pycocotools", "numpy", "scipy",
-             "opencv-python-headless", "Pillow", "transformers", "tensorboard", "wandb")
+_PACKAGES = (
+    "videomt",
+    "torch",
+    "torchvision",
+    "timm",
+    "fvcore",
+    "pycocotools",
+    "numpy",
+    "scipy",
+    "opencv-python-headless",
+    "Pillow",
+    "transformers",
+    "tensorboard",
+    "wandb",
+)
 
 
 def collect_env_info() -> str:

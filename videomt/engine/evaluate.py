@@ -1,4 +1,5 @@
 """Evaluate a model on every ``DATASETS.TEST`` set (``--eval-only`` and the periodic evaluation)."""
+
 from __future__ import annotations
 
 import logging
@@ -18,7 +19,9 @@ def evaluate_model(cfg, model: nn.Module) -> dict:
     """``{dataset name: metrics}``; outputs and ``metrics.json`` under
     ``OUTPUT_DIR/inference/<dataset>/`` (a short folder name for ``ytvis_json:...`` sets)."""
     if cfg.TEST.AUG.ENABLED:
-        raise ValueError("TEST.AUG.ENABLED: test-time augmentation is not supported (as in the reference)")
+        raise ValueError(
+            "TEST.AUG.ENABLED: test-time augmentation is not supported (as in the reference)"
+        )
     results = {}
     for name in cfg.DATASETS.TEST:
         output_dir = inference_output_dir(cfg, name)

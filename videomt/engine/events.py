@@ -6,6 +6,7 @@ last ``window`` iterations, as Detectron2), ``total_loss``, ``lr``, ``time``, ``
 ``max_mem`` (MB: peak CUDA memory on GPU, peak resident memory on CPU). Non-finite values are
 written as ``null`` so the file stays valid JSON.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -20,8 +21,14 @@ from fvcore.common.history_buffer import HistoryBuffer
 
 from ..utils.files import json_safe
 
-__all__ = ["EventStorage", "JSONWriter", "ConsoleWriter", "TensorboardWriter", "WandbWriter",
-           "peak_memory_mb"]
+__all__ = [
+    "EventStorage",
+    "JSONWriter",
+    "ConsoleWriter",
+    "TensorboardWriter",
+    "WandbWriter",
+    "peak_memory_mb",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +88,10 @@ class EventStorage:
         unsmoothed scalars (evaluation metrics), else the median of the last ``window`` values."""
         out = {}
         for name, (value, it) in self._latest.items():
-            out[name] = (value if name in self._unsmoothed else self._history[name].median(window), it)
+            out[name] = (
+                value if name in self._unsmoothed else self._history[name].median(window),
+                it,
+            )
         return out
 
 
@@ -98,7 +108,12 @@ class JSONWriter:
             return
         with open(self.path, "a") as f:
             for it, values in new.items():
-                f.write(json.dumps(json_safe({"iteration": it, **values}), sort_keys=True, allow_nan=False) + "\n")
+                f.write(
+                    json.dumps(
+                        json_safe({"iteration": it, **values}), sort_keys=True, allow_nan=False
+                    )
+                    + "\n"
+                )
 
     def close(self) -> None:
         pass
@@ -155,13 +170,22 @@ class WandbWriter:
     """Scalars to Weights & Biases (project ``project``, run id = last folder of OUTPUT_DIR, as the
     reference); ``mode="offline"`` writes the run under ``dir`` for a later ``wandb sync``."""
 
-    def __init__(self, project: str, run_dir: str, config: dict, mode: str = "online", window: int = 20):
+    def __init__(
+        self, project: str, run_dir: str, config: dict, mode: str = "online", window: int = 20
+    ):
         import wandb  # optional dependency: pip install -e ".[logging]"
 
         name = os.path.basename(os.path.normpath(run_dir))
         self._wandb = wandb
-        self._run = wandb.init(project=project, name=name, id=name, dir=run_dir, config=config,
-                               mode=mode, resume="allow")
+        self._run = wandb.init(
+            project=project,
+            name=name,
+            id=name,
+            dir=run_dir,
+            config=config,
+            mode=mode,
+            resume="allow",
+        )
         self.window = window
         self._written: dict[str, int] = {}
 

@@ -1,17 +1,24 @@
 """Trainer hooks (Detectron2's ``HookBase`` protocol): called before/after training and each step."""
+
 from __future__ import annotations
 
 import datetime
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from fvcore.common.checkpoint import PeriodicCheckpointer as _FvPeriodicCheckpointer
 
 from .comm import is_main_process, synchronize
 
-__all__ = ["HookBase", "IterationTimer", "LRSchedulerHook", "PeriodicCheckpointer", "EvalHook",
-           "PeriodicWriter"]
+__all__ = [
+    "HookBase",
+    "IterationTimer",
+    "LRSchedulerHook",
+    "PeriodicCheckpointer",
+    "EvalHook",
+    "PeriodicWriter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +56,10 @@ class IterationTimer(HookBase):
         total = time.perf_counter() - self._train_start
         done = self.trainer.iter + 1 - self._first_iter
         if done > 0:
-            logger.info(f"Overall training time: {datetime.timedelta(seconds=int(total))} "
-                        f"({total / done:.4f} s / it over {done} iterations)")
+            logger.info(
+                f"Overall training time: {datetime.timedelta(seconds=int(total))} "
+                f"({total / done:.4f} s / it over {done} iterations)"
+            )
 
 
 class LRSchedulerHook(HookBase):
@@ -91,7 +100,9 @@ class EvalHook(HookBase):
                 if isinstance(values, dict):
                     for k, v in values.items():
                         if isinstance(v, (int, float)):
-                            self.trainer.storage.put_scalar(f"{dataset}/{task}/{k}", v, smooth=False)
+                            self.trainer.storage.put_scalar(
+                                f"{dataset}/{task}/{k}", v, smooth=False
+                            )
         synchronize()
 
     def after_step(self) -> None:

@@ -1,9 +1,10 @@
 """Start one process per GPU (``--num-gpus N``) or join a ``torchrun`` job; gloo on CPU, NCCL on GPU."""
+
 from __future__ import annotations
 
 import os
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
@@ -18,15 +19,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1, machine_rank: int = 0,
-           dist_url: str | None = None, args: tuple = ()) -> None:
+def launch(
+    main: Callable,
+    num_gpus_per_machine: int,
+    num_machines: int = 1,
+    machine_rank: int = 0,
+    dist_url: str | None = None,
+    args: tuple = (),
+) -> None:
     """Run ``main(*args)`` in ``num_gpus_per_machine * num_machines`` processes.
 
     Under ``torchrun`` (``WORLD_SIZE`` set) the current process joins that job. With one process in
     total, ``main`` runs directly without torch.distributed.
     """
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
-        _init(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), "env://", int(os.environ.get("LOCAL_RANK", 0)))
+        _init(
+            int(os.environ["RANK"]),
+            int(os.environ["WORLD_SIZE"]),
+            "env://",
+            int(os.environ.get("LOCAL_RANK", 0)),
+        )
         main(*args)
         return
     world_size = num_gpus_per_machine * num_machines
@@ -37,9 +49,13 @@ def launch(main: Callable, num_gpus_per_machine: int, num_machines: int = 1, mac
         if num_machines > 1:
             raise ValueError("--dist-url tcp://HOST:PORT is required with --num-machines > 1")
         dist_url = f"tcp://127.0.0.1:{_free_port()}"
-    mp.start_processes(_worker, nprocs=num_gpus_per_machine,
-                       args=(main, world_size, num_gpus_per_machine, machine_rank, dist_url, args),
-                       daemon=False, start_method="spawn")
+    mp.start_processes(
+        _worker,
+        nprocs=num_gpus_per_machine,
+        args=(main, world_size, num_gpus_per_machine, machine_rank, dist_url, args),
+        daemon=False,
+        start_method="spawn",
+    )
 
 
 def _init(rank: int, world_size: int, url: str, local_rank: int) -> None:

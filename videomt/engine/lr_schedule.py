@@ -7,11 +7,16 @@ With ``s`` the iteration, ``w1, w2 = WARMUP_STEPS`` and ``N = MAX_ITER``:
 * encoder groups: 0 for s < w1, (s - w1) / w2 for s < w1 + w2,
                   then (1 - (s - w1 - w2) / (N - w1 - w2)) ** power
 """
+
 from __future__ import annotations
 
-from fvcore.common.param_scheduler import (CompositeParamScheduler, ConstantParamScheduler,
-                                           LinearParamScheduler, ParamScheduler,
-                                           PolynomialDecayParamScheduler)
+from fvcore.common.param_scheduler import (
+    CompositeParamScheduler,
+    ConstantParamScheduler,
+    LinearParamScheduler,
+    ParamScheduler,
+    PolynomialDecayParamScheduler,
+)
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -20,21 +25,33 @@ __all__ = ["two_stage_warmup_poly", "GroupLRScheduler", "build_lr_scheduler"]
 
 def _composite(parts: list[tuple[ParamScheduler, int]], max_iter: int) -> ParamScheduler:
     parts = [(sched, n) for sched, n in parts if n > 0]
-    return CompositeParamScheduler([p for p, _ in parts], interval_scaling=["rescaled"] * len(parts),
-                                   lengths=[n / max_iter for _, n in parts])
+    return CompositeParamScheduler(
+        [p for p, _ in parts],
+        interval_scaling=["rescaled"] * len(parts),
+        lengths=[n / max_iter for _, n in parts],
+    )
 
 
-def two_stage_warmup_poly(max_iter: int, warmup_steps: tuple[int, int], power: float
-                          ) -> dict[str, ParamScheduler]:
+def two_stage_warmup_poly(
+    max_iter: int, warmup_steps: tuple[int, int], power: float
+) -> dict[str, ParamScheduler]:
     """Multipliers by group kind ("head", "encoder") as fvcore schedulers of ``s / max_iter``."""
     w1, w2 = (int(w) for w in warmup_steps)
     if min(w1, w2) < 0 or w1 + w2 >= max_iter:
-        raise ValueError(f"SOLVER.WARMUP_STEPS {[w1, w2]} must be non-negative and sum to less than "
-                         f"SOLVER.MAX_ITER ({max_iter})")
+        raise ValueError(
+            f"SOLVER.WARMUP_STEPS {[w1, w2]} must be non-negative and sum to less than "
+            f"SOLVER.MAX_ITER ({max_iter})"
+        )
     poly = PolynomialDecayParamScheduler(1.0, power)
     head = _composite([(LinearParamScheduler(0.0, 1.0), w1), (poly, max_iter - w1)], max_iter)
-    encoder = _composite([(ConstantParamScheduler(0.0), w1), (LinearParamScheduler(0.0, 1.0), w2),
-                          (poly, max_iter - w1 - w2)], max_iter)
+    encoder = _composite(
+        [
+            (ConstantParamScheduler(0.0), w1),
+            (LinearParamScheduler(0.0, 1.0), w2),
+            (poly, max_iter - w1 - w2),
+        ],
+        max_iter,
+    )
     return {"head": head, "encoder": encoder}
 
 
@@ -43,8 +60,13 @@ class GroupLRScheduler(LRScheduler):
 
     ``last_epoch`` is the iteration whose lr is currently set (Detectron2's ``LRMultiplier``)."""
 
-    def __init__(self, optimizer: Optimizer, multipliers: dict[str, ParamScheduler], max_iter: int,
-                 last_iter: int = -1):
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        multipliers: dict[str, ParamScheduler],
+        max_iter: int,
+        last_iter: int = -1,
+    ):
         missing = {g.get("kind", "head") for g in optimizer.param_groups} - set(multipliers)
         if missing:
             raise ValueError(f"no schedule for parameter groups of kind {sorted(missing)}")
@@ -60,11 +82,14 @@ class GroupLRScheduler(LRScheduler):
         return max(0.0, value)  # fvcore's rescaling can leave -1e-16 at a segment start
 
     def get_lr(self) -> list[float]:
-        return [base * self.multiplier(g.get("kind", "head"), self.last_epoch)
-                for base, g in zip(self.base_lrs, self.optimizer.param_groups)]
+        return [
+            base * self.multiplier(g.get("kind", "head"), self.last_epoch)
+            for base, g in zip(self.base_lrs, self.optimizer.param_groups)
+        ]
 
 
 def build_lr_scheduler(cfg, optimizer: Optimizer) -> GroupLRScheduler:
     s = cfg.SOLVER
-    return GroupLRScheduler(optimizer, two_stage_warmup_poly(s.MAX_ITER, s.WARMUP_STEPS, s.POLY_POWER),
-                            s.MAX_ITER)
+    return GroupLRScheduler(
+        optimizer, two_stage_warmup_poly(s.MAX_ITER, s.WARMUP_STEPS, s.POLY_POWER), s.MAX_ITER
+    )

@@ -11,6 +11,7 @@ index that starts at the encoder depth ``L``:
 Every other parameter (queries, query updater, heads, upscaler) gets the base learning rate.
 Each group records ``kind`` ("encoder" or "head"): the schedule warms the two kinds up differently.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,23 +25,30 @@ ENCODER_PREFIX = "core.encoder."
 _BLOCK = re.compile(r"(?:^|\.)blocks\.(\d+)\.")
 
 
-def llrd_param_groups(model: nn.Module, base_lr: float, llrd: float, weight_decay: float,
-                      encoder_prefix: str = ENCODER_PREFIX) -> list[dict]:
+def llrd_param_groups(
+    model: nn.Module,
+    base_lr: float,
+    llrd: float,
+    weight_decay: float,
+    encoder_prefix: str = ENCODER_PREFIX,
+) -> list[dict]:
     """Parameter groups with their LLRD learning rates: tensors that share (kind, lr) share a
     group (the reference's one group per tensor gives the same update, but AdamW then cannot run
     its multi-tensor kernels). Groups in the order of their first parameter in the model; each:
     ``params, names, lr, initial_lr, weight_decay, kind``."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     encoder_names = [n for n, _ in named if n.startswith(encoder_prefix)]
-    depth = 1 + max((int(m.group(1)) for n in encoder_names
-                     if (m := _BLOCK.search(n[len(encoder_prefix):]))), default=-1)
+    depth = 1 + max(
+        (int(m.group(1)) for n in encoder_names if (m := _BLOCK.search(n[len(encoder_prefix) :]))),
+        default=-1,
+    )
     assigned = []  # (name, param, lr, kind), reversed registration order
     block_i = depth
     for name, param in reversed(named):
         lr, kind = base_lr, "head"
         if name.startswith(encoder_prefix):
             kind = "encoder"
-            match = _BLOCK.search(name[len(encoder_prefix):])
+            match = _BLOCK.search(name[len(encoder_prefix) :])
             if match:
                 block_i = int(match.group(1))
             if block_i < depth:
@@ -48,8 +56,17 @@ def llrd_param_groups(model: nn.Module, base_lr: float, llrd: float, weight_deca
         assigned.append((name, param, lr, kind))
     groups: dict[tuple[str, float], dict] = {}
     for name, param, lr, kind in reversed(assigned):
-        group = groups.setdefault((kind, lr), {"params": [], "names": [], "lr": lr, "initial_lr": lr,
-                                               "weight_decay": weight_decay, "kind": kind})
+        group = groups.setdefault(
+            (kind, lr),
+            {
+                "params": [],
+                "names": [],
+                "lr": lr,
+                "initial_lr": lr,
+                "weight_decay": weight_decay,
+                "kind": kind,
+            },
+        )
         group["params"].append(param)
         group["names"].append(name)
     return list(groups.values())
@@ -63,5 +80,9 @@ def build_optimizer(cfg, model: nn.Module) -> torch.optim.Optimizer:
         raise ValueError("the model has no trainable parameters")
     on_cuda = next(model.parameters()).is_cuda
     # multi-tensor kernels: fused on CUDA, foreach on the CPU (3x faster than the per-tensor loop)
-    return torch.optim.AdamW(groups, lr=s.BASE_LR, weight_decay=s.WEIGHT_DECAY,
-                             **({"fused": True} if on_cuda else {"foreach": True}))
+    return torch.optim.AdamW(
+        groups,
+        lr=s.BASE_LR,
+        weight_decay=s.WEIGHT_DECAY,
+        **({"fused": True} if on_cuda else {"foreach": True}),
+    )

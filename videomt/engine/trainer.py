@@ -8,6 +8,7 @@ process loads its ``IMS_PER_BATCH / W`` clips of the iteration (a pure function 
 first forward, so the accumulated, DDP-averaged gradient equals the gradient of one process
 running the whole batch: a run is reproducible on any number of machines.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,22 @@ from .checkpointer import TrainingCheckpointer
 from .comm import get_world_size, is_main_process
 from .defaults import seed_everything
 from .evaluate import evaluate_model
-from .events import ConsoleWriter, EventStorage, JSONWriter, TensorboardWriter, WandbWriter, peak_memory_mb
-from .hooks import EvalHook, HookBase, IterationTimer, LRSchedulerHook, PeriodicCheckpointer, PeriodicWriter
+from .events import (
+    ConsoleWriter,
+    EventStorage,
+    JSONWriter,
+    TensorboardWriter,
+    WandbWriter,
+    peak_memory_mb,
+)
+from .hooks import (
+    EvalHook,
+    HookBase,
+    IterationTimer,
+    LRSchedulerHook,
+    PeriodicCheckpointer,
+    PeriodicWriter,
+)
 from .lr_schedule import build_lr_scheduler
 from .optimizer import build_optimizer
 
@@ -37,7 +52,12 @@ __all__ = ["Trainer", "micro_batches", "amp_settings"]
 
 logger = logging.getLogger(__name__)
 
-_AMP_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+_AMP_DTYPES = {
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+}
 
 
 def micro_batches(batch: list, steps: int) -> list[list]:
@@ -45,14 +65,16 @@ def micro_batches(batch: list, steps: int) -> list[list]:
     if len(batch) % steps:
         raise ValueError(f"{len(batch)} clips cannot be split into {steps} accumulation steps")
     n = len(batch) // steps
-    return [batch[i * n:(i + 1) * n] for i in range(steps)]
+    return [batch[i * n : (i + 1) * n] for i in range(steps)]
 
 
 def amp_settings(cfg, device: torch.device) -> tuple[bool, torch.dtype]:
     """(enabled, dtype) for autocast: ``SOLVER.AMP.ENABLED`` on CUDA only (off on the CPU)."""
     dtype_name = str(cfg.SOLVER.AMP.DTYPE).lower()
     if dtype_name not in _AMP_DTYPES:
-        raise ValueError(f"SOLVER.AMP.DTYPE must be one of {sorted(_AMP_DTYPES)}, got '{cfg.SOLVER.AMP.DTYPE}'")
+        raise ValueError(
+            f"SOLVER.AMP.DTYPE must be one of {sorted(_AMP_DTYPES)}, got '{cfg.SOLVER.AMP.DTYPE}'"
+        )
     enabled = bool(cfg.SOLVER.AMP.ENABLED) and device.type == "cuda"
     if cfg.SOLVER.AMP.ENABLED and device.type != "cuda":
         logger.info("SOLVER.AMP.ENABLED is ignored on the CPU: training in fp32")
@@ -65,8 +87,10 @@ def check_batch_split(cfg, world_size: int) -> int:
     if accum < 1:
         raise ValueError(f"SOLVER.ACCUMULATION_STEPS must be >= 1, got {accum}")
     if total < 1 or total % (world_size * accum):
-        raise ValueError(f"SOLVER.IMS_PER_BATCH ({total}) must be divisible by processes x accumulation "
-                         f"steps ({world_size} x {accum} = {world_size * accum})")
+        raise ValueError(
+            f"SOLVER.IMS_PER_BATCH ({total}) must be divisible by processes x accumulation "
+            f"steps ({world_size} x {accum} = {world_size * accum})"
+        )
     return total // (world_size * accum)
 
 
@@ -90,15 +114,24 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, model)
         self.scheduler = build_lr_scheduler(cfg, self.optimizer)
         self.amp, self.amp_dtype = amp_settings(cfg, self.device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and self.amp_dtype == torch.float16)
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.amp and self.amp_dtype == torch.float16
+        )
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.model: nn.Module = DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)
+            self.model: nn.Module = DistributedDataParallel(
+                model, device_ids=ids, broadcast_buffers=False
+            )
         else:
             self.model = model
-        self.checkpointer = TrainingCheckpointer(model, cfg.OUTPUT_DIR, save_to_disk=is_main_process(),
-                                                 optimizer=self.optimizer, scheduler=self.scheduler,
-                                                 grad_scaler=self.scaler)
+        self.checkpointer = TrainingCheckpointer(
+            model,
+            cfg.OUTPUT_DIR,
+            save_to_disk=is_main_process(),
+            optimizer=self.optimizer,
+            scheduler=self.scheduler,
+            grad_scaler=self.scaler,
+        )
         self.start_iter = 0
         self.iter = 0
         self.storage = EventStorage()
@@ -116,16 +149,25 @@ class Trainer:
             logger.info(f"Resumed from {path}: continuing at iteration {self.start_iter}")
             return
         if resume:
-            logger.info(f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR} (no last_checkpoint), starting fresh")
+            logger.info(
+                f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR} (no last_checkpoint), starting fresh"
+            )
         self.start_iter = 0
         weights = self.cfg.MODEL.WEIGHTS
         if weights:
-            info = load_checkpoint(self.module, weights, strict=False,
-                                   skip_class_head=bool(self.cfg.MODEL.REINIT_CLASS_HEAD))
+            info = load_checkpoint(
+                self.module,
+                weights,
+                strict=False,
+                skip_class_head=bool(self.cfg.MODEL.REINIT_CLASS_HEAD),
+            )
             logger.info(f"Initialised from {weights} ({info['layout']} layout)")
             if info["missing"]:
-                logger.info(f"Not in {weights}, left at their initialisation ({len(info['missing'])}): "
-                            + ", ".join(info["missing"][:20]) + (" ..." if len(info["missing"]) > 20 else ""))
+                logger.info(
+                    f"Not in {weights}, left at their initialisation ({len(info['missing'])}): "
+                    + ", ".join(info["missing"][:20])
+                    + (" ..." if len(info["missing"]) > 20 else "")
+                )
             if info["ignored"]:
                 logger.info(f"Ignored from {weights}: " + ", ".join(info["ignored"]))
 
@@ -133,14 +175,22 @@ class Trainer:
         cfg = self.cfg
         writers = []
         if is_main_process():
-            writers = [ConsoleWriter(self.max_iter), JSONWriter(os.path.join(cfg.OUTPUT_DIR, "metrics.json"))]
+            writers = [
+                ConsoleWriter(self.max_iter),
+                JSONWriter(os.path.join(cfg.OUTPUT_DIR, "metrics.json")),
+            ]
             try:
                 writers.append(TensorboardWriter(cfg.OUTPUT_DIR))
             except ImportError:
-                logger.info("TensorBoard logging off: install `tensorboard` (pip install -e \".[logging]\")")
+                logger.info(
+                    'TensorBoard logging off: install `tensorboard` (pip install -e ".[logging]")'
+                )
             if cfg.WANDB.ENABLED:
-                writers.append(WandbWriter(cfg.WANDB.PROJECT, cfg.OUTPUT_DIR, config=_plain(cfg),
-                                           mode=cfg.WANDB.MODE))
+                writers.append(
+                    WandbWriter(
+                        cfg.WANDB.PROJECT, cfg.OUTPUT_DIR, config=_plain(cfg), mode=cfg.WANDB.MODE
+                    )
+                )
         return [
             IterationTimer(),
             LRSchedulerHook(self.optimizer, self.scheduler),
@@ -159,9 +209,11 @@ class Trainer:
         """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the last evaluation results."""
         if not self.hooks:
             self.register_hooks(self.build_hooks())
-        logger.info(f"Starting training from iteration {self.start_iter} to {self.max_iter} "
-                    f"({self.world_size} process(es) x {self.accum_steps} accumulation step(s), "
-                    f"{self.cfg.SOLVER.IMS_PER_BATCH} clips per step)")
+        logger.info(
+            f"Starting training from iteration {self.start_iter} to {self.max_iter} "
+            f"({self.world_size} process(es) x {self.accum_steps} accumulation step(s), "
+            f"{self.cfg.SOLVER.IMS_PER_BATCH} clips per step)"
+        )
         loader = build_train_loader(self.cfg, start_iter=self.start_iter)
         self._data = iter(loader)
         self.iter = self.start_iter
@@ -169,8 +221,9 @@ class Trainer:
         for h in self.hooks:
             h.before_train()
         try:
-            for self.iter in range(self.start_iter, self.max_iter):
-                self.storage.iter = self.iter
+            for iteration in range(self.start_iter, self.max_iter):
+                self.iter = iteration
+                self.storage.iter = iteration
                 for h in self.hooks:
                     h.before_step()
                 self.run_step()
@@ -187,7 +240,9 @@ class Trainer:
     def _loss_normalizer(self, micro: list[list]) -> tuple[float, float]:
         """(targets, clips) summed over micro-batches and processes, divided by the world size."""
         local = [count_loss_targets(m) for m in micro]
-        return global_loss_normalizer(sum(c[0] for c in local), sum(c[1] for c in local), self.device)
+        return global_loss_normalizer(
+            sum(c[0] for c in local), sum(c[1] for c in local), self.device
+        )
 
     def run_step(self) -> None:
         start = time.perf_counter()
@@ -198,7 +253,9 @@ class Trainer:
         totals: dict[str, torch.Tensor] = {}
         for i, inputs in enumerate(micro):
             last = i == len(micro) - 1
-            sync = contextlib.nullcontext() if last or self.world_size == 1 else self.model.no_sync()
+            sync = (
+                contextlib.nullcontext() if last or self.world_size == 1 else self.model.no_sync()
+            )
             with sync:
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                     loss_dict = self.model(inputs, loss_normalizer=normalizer)
@@ -210,7 +267,9 @@ class Trainer:
         clip = self.cfg.SOLVER.CLIP_GRADIENTS
         if clip.ENABLED:
             self.scaler.unscale_(self.optimizer)
-            params = [p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None]
+            params = [
+                p for g in self.optimizer.param_groups for p in g["params"] if p.grad is not None
+            ]
             if clip.CLIP_TYPE == "value":
                 torch.nn.utils.clip_grad_value_(params, clip.CLIP_VALUE)
             else:  # "full_model" / "norm": one norm over every gradient
@@ -230,9 +289,12 @@ class Trainer:
         total = sum(losses.values())
         if not math.isfinite(total):
             shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-            raise FloatingPointError(f"non-finite loss at iteration {self.iter}: total_loss={total}, {shown}")
-        self.storage.put_scalars(total_loss=total, data_time=data_time, max_mem=peak_memory_mb(self.device),
-                                 **losses)
+            raise FloatingPointError(
+                f"non-finite loss at iteration {self.iter}: total_loss={total}, {shown}"
+            )
+        self.storage.put_scalars(
+            total_loss=total, data_time=data_time, max_mem=peak_memory_mb(self.device), **losses
+        )
 
 
 def _plain(cfg) -> dict:

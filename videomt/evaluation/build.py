@@ -1,4 +1,5 @@
 """Pick the evaluator for a test dataset (by its metadata's ``evaluator_type``, else the config task)."""
+
 from __future__ import annotations
 
 import os
@@ -21,11 +22,15 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str) -> DatasetEvaluator
     task = cfg.MODEL.BACKBONE.TEST.TASK
     kind = {"ytvis": "vis"}.get(meta.get("evaluator_type"), meta.get("evaluator_type")) or task
     if kind != task:
-        raise ValueError(f"dataset {dataset_name} is evaluated as '{kind}' but MODEL.BACKBONE.TEST.TASK is '{task}'")
+        raise ValueError(
+            f"dataset {dataset_name} is evaluated as '{kind}' but MODEL.BACKBONE.TEST.TASK is '{task}'"
+        )
     if kind not in _EVALUATORS:
         raise ValueError(f"no evaluator for task '{kind}' (dataset {dataset_name})")
     classes = meta.get("thing_classes" if kind == "vis" else "stuff_classes")
     if classes is not None and cfg.MODEL.BACKBONE.NUM_CLASSES > len(classes):
-        raise ValueError(f"MODEL.BACKBONE.NUM_CLASSES is {cfg.MODEL.BACKBONE.NUM_CLASSES} but dataset "
-                         f"{dataset_name} has {len(classes)} classes: the model's extra classes cannot be scored")
+        raise ValueError(
+            f"MODEL.BACKBONE.NUM_CLASSES is {cfg.MODEL.BACKBONE.NUM_CLASSES} but dataset "
+            f"{dataset_name} has {len(classes)} classes: the model's extra classes cannot be scored"
+        )
     return _EVALUATORS[kind](dataset_name, output_dir)

@@ -1,4 +1,5 @@
 """In-loop VIPSeg (VPQ + STQ) and VSPW (mIoU + VC) evaluators: official prediction files first, then scores."""
+
 from __future__ import annotations
 
 import logging
@@ -22,7 +23,11 @@ class SegmentColours:
     """Unique RGB colours (= PNG segment ids): the category's if free, else a free one within +-30 (as panopticapi)."""
 
     def __init__(self, category_colours: dict[int, list[int]], seed: int = 0):
-        self.category_colours, self.used, self.rng = category_colours, {(0, 0, 0)}, np.random.default_rng(seed)
+        self.category_colours, self.used, self.rng = (
+            category_colours,
+            {(0, 0, 0)},
+            np.random.default_rng(seed),
+        )
 
     def next(self, category_id: int) -> tuple[int, int, int]:
         base = np.array(self.category_colours.get(category_id, [128, 128, 128]))
@@ -38,7 +43,11 @@ class VPSEvaluator(DatasetEvaluator):
 
     def __init__(self, dataset_name: str, output_dir: str, num_processes: int | None = None):
         self.meta = MetadataCatalog.get(dataset_name)
-        self.dataset_name, self.output_dir, self.num_processes = dataset_name, output_dir, num_processes
+        self.dataset_name, self.output_dir, self.num_processes = (
+            dataset_name,
+            output_dir,
+            num_processes,
+        )
         self.to_dataset_id = list(self.meta.contiguous_id_to_dataset_id)
         self.colours = {c["id"]: c.get("color", [128, 128, 128]) for c in self.meta.categories}
         self.reset()
@@ -48,7 +57,10 @@ class VPSEvaluator(DatasetEvaluator):
             folder = os.path.join(self.output_dir, "pan_pred", str(inp["video_id"]))
             os.makedirs(folder, exist_ok=True)
             pan = out["pred_masks"].cpu().numpy()  # (T, H, W) int32 segment ids, 0 = void
-            colours, segments = SegmentColours(self.colours), {}  # segment id -> (dataset category, colour)
+            colours, segments = (
+                SegmentColours(self.colours),
+                {},
+            )  # segment id -> (dataset category, colour)
             for seg in out["segments_infos"]:
                 check_class(self.dataset_name, seg["category_id"], len(self.to_dataset_id))
                 category = int(self.to_dataset_id[seg["category_id"]])
@@ -58,14 +70,27 @@ class VPSEvaluator(DatasetEvaluator):
                 lut[seg_id] = rgb
             frames = []
             for t, file_name in enumerate(inp["file_names"]):
-                Image.fromarray(lut[pan[t]]).save(os.path.join(folder, PurePath(file_name).stem + ".png"))
+                Image.fromarray(lut[pan[t]]).save(
+                    os.path.join(folder, PurePath(file_name).stem + ".png")
+                )
                 infos = []
                 for seg_id, (category, rgb) in segments.items():
                     ys, xs = np.nonzero(pan[t] == seg_id)
                     if ys.size:
-                        infos.append({"id": rgb2id(rgb), "category_id": category, "iscrowd": 0, "area": int(ys.size),
-                                      "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min()),
-                                               int(ys.max() - ys.min())]})
+                        infos.append(
+                            {
+                                "id": rgb2id(rgb),
+                                "category_id": category,
+                                "iscrowd": 0,
+                                "area": int(ys.size),
+                                "bbox": [
+                                    int(xs.min()),
+                                    int(ys.min()),
+                                    int(xs.max() - xs.min()),
+                                    int(ys.max() - ys.min()),
+                                ],
+                            }
+                        )
                 frames.append({"file_name": os.path.basename(file_name), "segments_info": infos})
             self._records.append({"video_id": str(inp["video_id"]), "annotations": frames})
 
@@ -73,13 +98,27 @@ class VPSEvaluator(DatasetEvaluator):
         pred_json = os.path.join(self.output_dir, "pred.json")
         write_json(pred_json, {"annotations": videos}, indent=None)
         if not any(f["segments_info"] for v in videos for f in v["annotations"]):
-            logger.warning(f"{self.dataset_name}: the model predicted no segment at all: every score is 0")
-        gt_json, gt_dir = getattr(self.meta, "json_file", None), getattr(self.meta, "panoptic_root", None)
+            logger.warning(
+                f"{self.dataset_name}: the model predicted no segment at all: every score is 0"
+            )
+        gt_json, gt_dir = (
+            getattr(self.meta, "json_file", None),
+            getattr(self.meta, "panoptic_root", None),
+        )
         if not gt_json or not os.path.isfile(gt_json) or not gt_dir or not os.path.isdir(gt_dir):
-            logger.info(f"{self.dataset_name}: no panoptic ground truth; predictions in {self.output_dir}")
+            logger.info(
+                f"{self.dataset_name}: no panoptic ground truth; predictions in {self.output_dir}"
+            )
             return {}
-        return {"vps": evaluate_vps(pred_json, os.path.join(self.output_dir, "pan_pred"), gt_json, gt_dir,
-                                    num_processes=self.num_processes)}
+        return {
+            "vps": evaluate_vps(
+                pred_json,
+                os.path.join(self.output_dir, "pan_pred"),
+                gt_json,
+                gt_dir,
+                num_processes=self.num_processes,
+            )
+        }
 
 
 class VSSEvaluator(DatasetEvaluator):
@@ -98,13 +137,25 @@ class VSSEvaluator(DatasetEvaluator):
             classes = out["pred_sem_seg"].cpu().numpy()  # (T, H, W) contiguous ids
             check_class(self.dataset_name, int(classes.max(initial=0)), len(self.to_raw))
             for t, file_name in enumerate(inp["file_names"]):
-                Image.fromarray(self.to_raw[classes[t]]).save(os.path.join(folder, PurePath(file_name).stem + ".png"))
-            self._records.append((str(inp["video_id"]), bool(inp.get("sem_seg_file_names"))))  # (video, has GT)
+                Image.fromarray(self.to_raw[classes[t]]).save(
+                    os.path.join(folder, PurePath(file_name).stem + ".png")
+                )
+            self._records.append(
+                (str(inp["video_id"]), bool(inp.get("sem_seg_file_names")))
+            )  # (video, has GT)
 
     def score(self, videos: list) -> dict:
         root = getattr(self.meta, "dataset_root", None)
         if not videos or not all(has_gt for _, has_gt in videos) or not root:
-            logger.info(f"{self.dataset_name}: no semantic ground truth; predictions in {self.output_dir}")
+            logger.info(
+                f"{self.dataset_name}: no semantic ground truth; predictions in {self.output_dir}"
+            )
             return {}
-        return {"vss": evaluate_vss(self.output_dir, root, videos=[vid for vid, _ in videos],
-                                    num_classes=len(self.to_raw))}
+        return {
+            "vss": evaluate_vss(
+                self.output_dir,
+                root,
+                videos=[vid for vid, _ in videos],
+                num_classes=len(self.to_raw),
+            )
+        }

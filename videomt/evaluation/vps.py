@@ -1,9 +1,11 @@
 """VIPSeg prediction files -> VPQ and STQ: one job per video reads its PNGs once into the tables both metrics use."""
+
 from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,18 +19,38 @@ from .vpq import VPQ_WINDOWS, summarize_vpq, vpq_stats_from_tables
 
 def _video_job(args) -> tuple[np.ndarray | None, dict | None]:
     video, categories, windows, want_vpq, stq_config = args
-    frames = ((read_panoptic_ids(g, "ground-truth PNG", EvaluationError),  # one frame at a time
-               read_panoptic_ids(p, "prediction PNG", EvaluationError)) for g, p in zip(video.gt_pngs, video.pred_pngs))
-    tables = video_tables(video.video_id, video.gt_segments, video.pred_segments, frames, stems=video.stems,
-                          categories=categories)
+    frames = (
+        (
+            read_panoptic_ids(g, "ground-truth PNG", EvaluationError),  # one frame at a time
+            read_panoptic_ids(p, "prediction PNG", EvaluationError),
+        )
+        for g, p in zip(video.gt_pngs, video.pred_pngs)
+    )
+    tables = video_tables(
+        video.video_id,
+        video.gt_segments,
+        video.pred_segments,
+        frames,
+        stems=video.stems,
+        categories=categories,
+    )
     vpq = vpq_stats_from_tables(tables, categories, windows) if want_vpq else None
     stq = None if stq_config is None else add_video_tables(STQuality(**stq_config), tables)
     return vpq, stq
 
 
-def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike,
-                 categories: Any = None, *, num_processes: int | None = None, windows: Sequence[int] = VPQ_WINDOWS,
-                 metrics: Sequence[str] = ("vpq", "stq"), detail: bool = False) -> dict[str, Any]:
+def evaluate_vps(
+    pred_json: Any,
+    pred_dir: str | os.PathLike,
+    gt_json: Any,
+    gt_dir: str | os.PathLike,
+    categories: Any = None,
+    *,
+    num_processes: int | None = None,
+    windows: Sequence[int] = VPQ_WINDOWS,
+    metrics: Sequence[str] = ("vpq", "stq"),
+    detail: bool = False,
+) -> dict[str, Any]:
     """VPQ and/or STQ (``metrics``; keys of :func:`.vpq.summarize_vpq` / :meth:`.stq.STQuality.summary`) of
     ``pred.json`` (path or dict) and ``<pred_dir>/<video_id>/<frame_stem>.png`` against the ground-truth JSON and
     ``panomasksRGB``; ``categories`` default to the JSON's; ``num_processes`` workers (default CPU count; 1 = here)."""
@@ -42,7 +64,9 @@ def evaluate_vps(pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_d
     categories = normalize_categories(gt_data["categories"] if categories is None else categories)
     stq_config = default_stq_config(categories) if "stq" in metrics else None
     jobs = [(v, categories, tuple(windows), "vpq" in metrics, stq_config) for v in videos]
-    results = process_map(_video_job, jobs, num_processes, desc="/".join(metrics).upper() + " (videos)")
+    results = process_map(
+        _video_job, jobs, num_processes, desc="/".join(metrics).upper() + " (videos)"
+    )
     out: dict[str, Any] = {}
     if "vpq" in metrics:
         total = sum((vpq for vpq, _ in results), np.zeros((len(windows), len(categories), 4)))

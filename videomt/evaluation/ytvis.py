@@ -11,6 +11,7 @@ COCO's protocol on *tracks*: each (video, category) pair plays a COCO (image, ca
 * at most ``max_dets[-1]`` (100) detections per (video, category), IoU thresholds 0.50:0.05:0.95, 101 recall
   points. Results are percentages; undefined values (e.g. APs without small objects) are ``nan``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -19,8 +20,9 @@ import logging
 import math
 import os
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from pycocotools import mask as mask_utils
@@ -34,17 +36,28 @@ logger = logging.getLogger(__name__)
 
 AREA_LABELS = ("all", "small", "medium", "large")
 #: Area ranges of YouTube-VIS / OVIS (object size = mean non-empty frame area).
-YTVIS_AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 128.0**2), "medium": (128.0**2, 256.0**2),
-                     "large": (256.0**2, 1e10)}
+YTVIS_AREA_RANGES = {
+    "all": (0.0, 1e10),
+    "small": (0.0, 128.0**2),
+    "medium": (128.0**2, 256.0**2),
+    "large": (256.0**2, 1e10),
+}
 #: COCO's image area ranges.
-COCO_AREA_RANGES = {"all": (0.0, 1e10), "small": (0.0, 32.0**2), "medium": (32.0**2, 96.0**2), "large": (96.0**2, 1e10)}
+COCO_AREA_RANGES = {
+    "all": (0.0, 1e10),
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e10),
+}
 
 
 def load_ytvis_gt(gt: str | os.PathLike | Mapping) -> dict:
     """The YouTube-VIS ground-truth dict (``videos``, ``categories``, ``annotations``) from a path or a dict."""
     data = load_json(gt, "ground-truth file")
     if not isinstance(data, Mapping) or "videos" not in data or "categories" not in data:
-        raise EvaluationError("ground truth must be a YouTube-VIS dict with 'videos' and 'categories'")
+        raise EvaluationError(
+            "ground truth must be a YouTube-VIS dict with 'videos' and 'categories'"
+        )
     return dict(data)
 
 
@@ -52,7 +65,9 @@ def load_results(results: str | os.PathLike | Iterable[Mapping]) -> list[dict]:
     """The result list, from a path to ``results.json`` or a list of dicts."""
     results = load_json(results, "results file")
     if isinstance(results, Mapping):
-        raise EvaluationError("results must be a list of {video_id, category_id, score, segmentations}")
+        raise EvaluationError(
+            "results must be a list of {video_id, category_id, score, segmentations}"
+        )
     return list(results)
 
 
@@ -78,17 +93,27 @@ class _Track:
     areas: dict[int, int] = field(default_factory=dict)  # frame -> pixels
 
 
-def _frames(segs: Any, video: tuple[int, int, int], where: str, polygons: bool,
-            pending: list[tuple[str, dict]]) -> dict[int, dict]:
+def _frames(
+    segs: Any,
+    video: tuple[int, int, int],
+    where: str,
+    polygons: bool,
+    pending: list[tuple[str, dict]],
+) -> dict[int, dict]:
     """Frame -> RLE of a track's non-null segmentations; their counts are queued in ``pending``."""
     h, w, length = video
     if not isinstance(segs, (list, tuple)):
         raise EvaluationError(f"{where}: 'segmentations' must be a list")
     if len(segs) != length:
         raise EvaluationError(f"{where}: {len(segs)} segmentations for a video of {length} frames")
-    rles = {t: to_rle(s, h, w, f"{where}, frame {t}", EvaluationError, polygons)
-            for t, s in enumerate(segs) if s is not None}
-    rles = {t: rle for t, rle in rles.items() if rle is not None}  # polygons without 3+ points: empty
+    rles = {
+        t: to_rle(s, h, w, f"{where}, frame {t}", EvaluationError, polygons)
+        for t, s in enumerate(segs)
+        if s is not None
+    }
+    rles = {
+        t: rle for t, rle in rles.items() if rle is not None
+    }  # polygons without 3+ points: empty
     pending.extend((f"{where}, frame {t}", rle) for t, rle in rles.items())
     return rles
 
@@ -111,23 +136,36 @@ def _iou_matrix(dets: Sequence[_Track], gts: Sequence[_Track]) -> np.ndarray:
     for t in sorted({t for d in dets for t in d.rles} & {t for g in gts for t in g.rles}):
         di = [i for i, d in enumerate(dets) if t in d.rles]
         gi = [j for j, g in enumerate(gts) if t in g.rles]
-        frac = np.asarray(mask_utils.iou([dets[i].rles[t] for i in di], [gts[j].rles[t] for j in gi], [1] * len(gi)))
+        frac = np.asarray(
+            mask_utils.iou(
+                [dets[i].rles[t] for i in di], [gts[j].rles[t] for j in gi], [1] * len(gi)
+            )
+        )
         inter[np.ix_(di, gi)] += np.rint(frac * np.array([dets[i].areas[t] for i in di])[:, None])
-    volume = [np.array([sum(tr.areas.values()) for tr in trs], dtype=np.float64) for trs in (dets, gts)]
+    volume = [
+        np.array([sum(tr.areas.values()) for tr in trs], dtype=np.float64) for trs in (dets, gts)
+    ]
     union = volume[0][:, None] + volume[1][None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def track_ious(dets: Sequence[Sequence[Mapping | None]], gts: Sequence[Sequence[Mapping | None]]) -> np.ndarray:
+def track_ious(
+    dets: Sequence[Sequence[Mapping | None]], gts: Sequence[Sequence[Mapping | None]]
+) -> np.ndarray:
     """Track IoUs ``(len(dets), len(gts))`` of tracks given as per-frame RLE dicts or ``None`` (one length and size)."""
     tracks = list(dets) + list(gts)
     length = len(tracks[0]) if tracks else 0
-    h, w = next((tuple(int(x) for x in s["size"]) for tr in tracks for s in tr if s is not None), (1, 1))
+    h, w = next(
+        (tuple(int(x) for x in s["size"]) for tr in tracks for s in tr if s is not None), (1, 1)
+    )
     pending: list[tuple[str, dict]] = []
-    parsed = [_Track(0, 0, _frames(tr, (h, w, length), f"track #{n}", False, pending)) for n, tr in enumerate(tracks)]
+    parsed = [
+        _Track(0, 0, _frames(tr, (h, w, length), f"track #{n}", False, pending))
+        for n, tr in enumerate(tracks)
+    ]
     check_counts(pending, EvaluationError)
     _set_areas(parsed)
-    return _iou_matrix(parsed[:len(dets)], parsed[len(dets):])
+    return _iou_matrix(parsed[: len(dets)], parsed[len(dets) :])
 
 
 def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_Track]]:
@@ -137,7 +175,9 @@ def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_
     for v in gt["videos"]:
         length = len(v["file_names"]) if v.get("file_names") is not None else v.get("length")
         if length is None:
-            raise EvaluationError(f"ground-truth video {v.get('id')!r} has neither 'file_names' nor 'length'")
+            raise EvaluationError(
+                f"ground-truth video {v.get('id')!r} has neither 'file_names' nor 'length'"
+            )
         videos[_key(v["id"])] = (int(v["height"]), int(v["width"]), int(length))
     index = {vid: n for n, vid in enumerate(videos)}
     categories = {int(c["id"]): c.get("name", str(c["id"])) for c in gt["categories"]}
@@ -148,11 +188,25 @@ def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_
     for k, a in enumerate(gt["annotations"]):
         vid = _key(a.get("video_id"))
         if vid not in videos:
-            raise EvaluationError(f"ground-truth annotation #{k}: unknown video_id {a.get('video_id')!r}")
+            raise EvaluationError(
+                f"ground-truth annotation #{k}: unknown video_id {a.get('video_id')!r}"
+            )
         where = f"ground-truth annotation #{k} (video {vid})"
         rles = _frames(a.get("segmentations") or [], videos[vid], where, True, pending)
-        area = None if a.get("areas") is None else float(np.mean([x for x in a["areas"] if x] or [0.0]))
-        gts.append(_Track(index[vid], int(a["category_id"]), rles, iscrowd=int(bool(a.get("iscrowd", 0))), area=area))
+        area = (
+            None
+            if a.get("areas") is None
+            else float(np.mean([x for x in a["areas"] if x] or [0.0]))
+        )
+        gts.append(
+            _Track(
+                index[vid],
+                int(a["category_id"]),
+                rles,
+                iscrowd=int(bool(a.get("iscrowd", 0))),
+                area=area,
+            )
+        )
     dets = []
     for k, r in enumerate(results):
         if not isinstance(r, Mapping):
@@ -172,7 +226,14 @@ def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_
             score = float(r["score"])
         if not math.isfinite(score):
             raise EvaluationError(f"{where}: score {r['score']!r} is not a finite number")
-        dets.append(_Track(index[vid], cat, _frames(r["segmentations"], videos[vid], where, False, pending), score))
+        dets.append(
+            _Track(
+                index[vid],
+                cat,
+                _frames(r["segmentations"], videos[vid], where, False, pending),
+                score,
+            )
+        )
     check_counts(pending, EvaluationError)
     _set_areas(gts + dets)
     return videos, categories, gts, dets
@@ -189,16 +250,21 @@ class _TrackEval(COCOeval):
         self._gts, self._dts = defaultdict(list), defaultdict(list)
         for n, g in enumerate(self.gt_tracks):
             self._gts[g.video, g.category].append(
-                {"id": n + 1, "area": g.area, "iscrowd": g.iscrowd, "ignore": g.iscrowd, "track": g})
+                {"id": n + 1, "area": g.area, "iscrowd": g.iscrowd, "ignore": g.iscrowd, "track": g}
+            )
         for n, d in enumerate(self.det_tracks):
-            self._dts[d.video, d.category].append({"id": n + 1, "area": d.area, "score": d.score, "track": d})
+            self._dts[d.video, d.category].append(
+                {"id": n + 1, "area": d.area, "score": d.score, "track": d}
+            )
         self.evalImgs, self.eval = defaultdict(list), {}
 
     def computeIoU(self, imgId, catId):  # noqa: N802, N803 - pycocotools hook
         gts, dts = self._gts[imgId, catId], self._dts[imgId, catId]
         if not gts or not dts:
             return []
-        dts = sorted(dts, key=lambda d: -d["score"])[: self.params.maxDets[-1]]  # stable, as COCOeval
+        dts = sorted(dts, key=lambda d: -d["score"])[
+            : self.params.maxDets[-1]
+        ]  # stable, as COCOeval
         return _iou_matrix([d["track"] for d in dts], [g["track"] for g in gts])
 
 
@@ -213,9 +279,14 @@ def _area_ranges(area_ranges: Any) -> list[list[float]]:
     return [[float(x) for x in area_ranges[k]] for k in AREA_LABELS]
 
 
-def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
-             area_ranges: Mapping[str, Sequence[float]] | str | None = None,
-             max_dets: Sequence[int] = (1, 10, 100), per_category: bool = False) -> dict[str, float]:
+def evaluate(
+    gt: str | os.PathLike | Mapping,
+    results: str | os.PathLike | Iterable[Mapping],
+    *,
+    area_ranges: Mapping[str, Sequence[float]] | str | None = None,
+    max_dets: Sequence[int] = (1, 10, 100),
+    per_category: bool = False,
+) -> dict[str, float]:
     """``AP, AP50, AP75, APs, APm, APl``, ``AR<m>`` per ``max_dets`` (AP uses the largest) and, with ``per_category``,
     ``AP-<category name>`` of YouTube-VIS / OVIS track predictions. ``gt``: JSON path or dict with ``videos``
     (``height``, ``width``, ``file_names`` or ``length``), ``categories`` and ``annotations`` (per-frame
@@ -237,19 +308,32 @@ def evaluate(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Itera
         ev.evaluate()
         ev.accumulate()
 
-    def mean(kind: str, area: str = "all", max_det: int = max_dets[-1], iou: float | None = None,
-             category: int | None = None) -> float:
+    def mean(
+        kind: str,
+        area: str = "all",
+        max_det: int = max_dets[-1],
+        iou: float | None = None,
+        category: int | None = None,
+    ) -> float:
         s = ev.eval[kind][..., AREA_LABELS.index(area), max_dets.index(max_det)]  # (T, [R,] K)
         s = s if iou is None else s[np.isclose(p.iouThrs, iou)]
         s = s if category is None else s[..., category]
         s = s[s > -1]  # -1: no ground truth in that range (COCOeval's convention)
         return float(np.mean(s)) * 100.0 if s.size else math.nan
 
-    out = {"AP": mean("precision"), "AP50": mean("precision", iou=0.5), "AP75": mean("precision", iou=0.75),
-           "APs": mean("precision", "small"), "APm": mean("precision", "medium"), "APl": mean("precision", "large")}
+    out = {
+        "AP": mean("precision"),
+        "AP50": mean("precision", iou=0.5),
+        "AP75": mean("precision", iou=0.75),
+        "APs": mean("precision", "small"),
+        "APm": mean("precision", "medium"),
+        "APl": mean("precision", "large"),
+    }
     out.update({f"AR{m}": mean("recall", max_det=m) for m in max_dets})
     if per_category:
-        out.update({f"AP-{categories[c]}": mean("precision", category=k) for k, c in enumerate(p.catIds)})
+        out.update(
+            {f"AP-{categories[c]}": mean("precision", category=k) for k, c in enumerate(p.catIds)}
+        )
     return out
 
 
@@ -257,17 +341,29 @@ def _ytvis22_sources(gt: Any) -> tuple[Any, Any, Any]:
     """(short, long, full or None) ground truths from a folder or a dict."""
     if isinstance(gt, (str, os.PathLike)):
         if not os.path.isdir(gt):
-            raise EvaluationError(f"YouTube-VIS 2022 ground-truth folder not found: {os.fspath(gt)}")
+            raise EvaluationError(
+                f"YouTube-VIS 2022 ground-truth folder not found: {os.fspath(gt)}"
+            )
         full = os.path.join(gt, "gt.json")
-        return (os.path.join(gt, "gt_short.json"), os.path.join(gt, "gt_long.json"),
-                full if os.path.exists(full) else None)
+        return (
+            os.path.join(gt, "gt_short.json"),
+            os.path.join(gt, "gt_long.json"),
+            full if os.path.exists(full) else None,
+        )
     if not isinstance(gt, Mapping) or "short" not in gt or "long" not in gt:
-        raise EvaluationError("YouTube-VIS 2022 ground truth: give a folder or {'short', 'long'[, 'full']}")
+        raise EvaluationError(
+            "YouTube-VIS 2022 ground truth: give a folder or {'short', 'long'[, 'full']}"
+        )
     return gt["short"], gt["long"], gt.get("full")
 
 
-def evaluate_ytvis22(gt: str | os.PathLike | Mapping, results: str | os.PathLike | Iterable[Mapping], *,
-                     area_ranges: Any = None, max_dets: Sequence[int] = (1, 10, 100)) -> dict[str, float]:
+def evaluate_ytvis22(
+    gt: str | os.PathLike | Mapping,
+    results: str | os.PathLike | Iterable[Mapping],
+    *,
+    area_ranges: Any = None,
+    max_dets: Sequence[int] = (1, 10, 100),
+) -> dict[str, float]:
     """YouTube-VIS 2022 validation, short and long videos scored apart, in percent: ``mAP, AP50, AP75, AR1,
     AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo names ``AP^L``
     (= mAP_L) and ``AR^L_10`` (= AR10_L). ``gt``: a folder with ``gt_short.json``, ``gt_long.json`` (and
@@ -286,7 +382,15 @@ def evaluate_ytvis22(gt: str | os.PathLike | Mapping, results: str | os.PathLike
         ids = {_key(v["id"]) for v in sub["videos"]}
         mine = [r for r in results if not isinstance(r, Mapping) or _key(r.get("video_id")) in ids]
         m = evaluate(sub, mine, area_ranges=area_ranges, max_dets=max_dets)
-        for name, key in (("mAP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"), ("AR1", "AR1"), ("AR10", "AR10")):
+        for name, key in (
+            ("mAP", "AP"),
+            ("AP50", "AP50"),
+            ("AP75", "AP75"),
+            ("AR1", "AR1"),
+            ("AR10", "AR10"),
+        ):
             out[f"{name}_{tag}"] = m.get(key, math.nan)
-    out.update({"mAP": (out["mAP_S"] + out["mAP_L"]) / 2.0, "AP^L": out["mAP_L"], "AR^L_10": out["AR10_L"]})
+    out.update(
+        {"mAP": (out["mAP_S"] + out["mAP_L"]) / 2.0, "AP^L": out["mAP_L"], "AR^L_10": out["AR10_L"]}
+    )
     return out

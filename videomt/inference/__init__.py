@@ -1,15 +1,27 @@
 """Inference for people: the video predictor, live streams, video I/O and drawing.
 
-    predictor = videomt.VideoPredictor("configs/ytvis19/videomt_dinov2_small.yaml", "weights.pth")
-    for result in predictor("video.mp4"):        # offline, video-level classes (SPEC 4)
-        ...
-    stream = predictor.stream()                 # online, causal classes (SPEC decision 8)
-    result = stream.step(frame)
+predictor = videomt.VideoPredictor("configs/ytvis19/videomt_dinov2_small.yaml", "weights.pth")
+for result in predictor("video.mp4"):        # offline, video-level classes (SPEC 4)
+    ...
+stream = predictor.stream()                 # online, causal classes (SPEC decision 8)
+result = stream.step(frame)
 """
+
 from .frame_results import FrameGeometry, PanopticVideo
 from .predictor import VideoPredictor, VideoStream
 from .runtime import CoreRunner, FrameStep, resolve_dtype
 from .video_io import VideoInputError, VideoSource, as_rgb_frame, open_video
 
-__all__ = ["VideoPredictor", "VideoStream", "VideoInputError", "VideoSource", "open_video", "as_rgb_frame",
-           "CoreRunner", "FrameStep", "resolve_dtype", "FrameGeometry", "PanopticVideo"]
+__all__ = [
+    "VideoPredictor",
+    "VideoStream",
+    "VideoInputError",
+    "VideoSource",
+    "open_video",
+    "as_rgb_frame",
+    "CoreRunner",
+    "FrameStep",
+    "resolve_dtype",
+    "FrameGeometry",
+    "PanopticVideo",
+]

@@ -6,13 +6,14 @@ region is the per-frame model call (query-free blocks + query blocks + heads + u
 einsum; no post-processing) bracketed by device synchronisation (CUDA events on a GPU,
 ``time.perf_counter`` on a CPU).
 """
+
 from __future__ import annotations
 
 import contextlib
 import platform
 import resource
 import time
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -21,8 +22,18 @@ from tqdm import tqdm
 
 from .runtime import CoreRunner, FrameStep
 
-__all__ = ["Timer", "summarize", "time_frames", "time_online", "time_throughput", "count_flops",
-           "unfused_attention", "peak_memory_mb", "reset_peak_memory", "environment"]
+__all__ = [
+    "Timer",
+    "summarize",
+    "time_frames",
+    "time_online",
+    "time_throughput",
+    "count_flops",
+    "unfused_attention",
+    "peak_memory_mb",
+    "reset_peak_memory",
+    "environment",
+]
 
 
 class Timer:
@@ -51,11 +62,18 @@ def summarize(ms: list[float], frames_per_call: int = 1) -> dict:
     """fps (frames / mean time), ms_mean, ms_median, ms_p90 of per-call times."""
     arr = np.asarray(ms, dtype=np.float64)
     mean = float(arr.mean())
-    return {"fps": 1000.0 * frames_per_call / mean, "ms_mean": mean, "ms_median": float(np.median(arr)),
-            "ms_p90": float(np.percentile(arr, 90)), "iters": len(ms)}
+    return {
+        "fps": 1000.0 * frames_per_call / mean,
+        "ms_mean": mean,
+        "ms_median": float(np.median(arr)),
+        "ms_p90": float(np.percentile(arr, 90)),
+        "iters": len(ms),
+    }
 
 
-def time_frames(fn: Callable[[], None], device, warmup: int, iters: int, desc: str = "timing") -> list[float]:
+def time_frames(
+    fn: Callable[[], None], device, warmup: int, iters: int, desc: str = "timing"
+) -> list[float]:
     """Call ``fn`` ``warmup`` times untimed, then ``iters`` times timed; per-call milliseconds."""
     timer = Timer(device)
     times: list[float] = []
@@ -67,7 +85,9 @@ def time_frames(fn: Callable[[], None], device, warmup: int, iters: int, desc: s
     return times
 
 
-def time_online(runner: CoreRunner, videos: Iterable[torch.Tensor], warmup: int, iters: int) -> list[float]:
+def time_online(
+    runner: CoreRunner, videos: Iterable[torch.Tensor], warmup: int, iters: int
+) -> list[float]:
     """Per-frame milliseconds of the online model call (batch 1) over normalised, padded videos
     (T, 3, H, W) already on the device; each video starts a new stream (state reset)."""
     frames = _frames_with_state_reset(videos)
@@ -86,10 +106,12 @@ def _frames_with_state_reset(videos: Iterable[torch.Tensor]) -> Iterator[tuple[t
     while True:
         for video in videos:
             for t in range(video.shape[0]):
-                yield video[t:t + 1], t == 0
+                yield video[t : t + 1], t == 0
 
 
-def time_throughput(runner: CoreRunner, frame: torch.Tensor, streams: int, warmup: int, iters: int) -> list[float]:
+def time_throughput(
+    runner: CoreRunner, frame: torch.Tensor, streams: int, warmup: int, iters: int
+) -> list[float]:
     """Milliseconds per step of ``streams`` concurrent streams stepped together (batch B = streams)."""
     batch = frame.expand(streams, -1, -1, -1).contiguous()
     state: list[torch.Tensor | None] = [None]
@@ -124,10 +146,12 @@ def count_flops(core, input_size: tuple[int, int], device="cpu") -> dict:
         analysis.unsupported_ops_warnings(False)
         analysis.uncalled_modules_warnings(False)
         total = analysis.total()
-    return {"gflops_per_frame": total / 1e9,
-            "gflops_by_operator": {k: v / 1e9 for k, v in sorted(analysis.by_operator().items())},
-            "params": int(sum(p.numel() for p in core.parameters())),
-            "uncounted_ops": sorted(analysis.unsupported_ops())}
+    return {
+        "gflops_per_frame": total / 1e9,
+        "gflops_by_operator": {k: v / 1e9 for k, v in sorted(analysis.by_operator().items())},
+        "params": int(sum(p.numel() for p in core.parameters())),
+        "uncounted_ops": sorted(analysis.unsupported_ops()),
+    }
 
 
 def reset_peak_memory(device) -> None:
@@ -144,11 +168,19 @@ def peak_memory_mb(device) -> tuple[float, str]:
 
 def environment(device) -> dict:
     device = torch.device(device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else (platform.processor() or platform.machine())
+    )
     if device.type == "cpu":
         name = _cpu_name() or name
-    return {"device": str(device), "device_name": name, "torch_version": torch.__version__,
-            "num_threads": torch.get_num_threads()}
+    return {
+        "device": str(device),
+        "device_name": name,
+        "torch_version": torch.__version__,
+        "num_threads": torch.get_num_threads(),
+    }
 
 
 def _cpu_name() -> str | None:

@@ -8,6 +8,7 @@ first frame, then the previous call's ``next_state``); outputs ``class_logits`` 
 (``dynamic=True``): H and W any multiple of the patch size. ``encode`` (the query-free blocks
 alone, frames -> tokens) exports the same way for pipelines that batch them over many frames.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,14 @@ from torch import nn
 from ..modeling.videomt import VidEoMT
 from .runtime import FrameStep
 
-__all__ = ["Encode", "export_onnx", "export_program", "export_metadata", "STEP_INPUTS", "STEP_OUTPUTS"]
+__all__ = [
+    "Encode",
+    "export_onnx",
+    "export_program",
+    "export_metadata",
+    "STEP_INPUTS",
+    "STEP_OUTPUTS",
+]
 
 STEP_INPUTS = ["frames", "state"]
 STEP_OUTPUTS = ["class_logits", "mask_logits", "next_state"]
@@ -37,7 +45,9 @@ class Encode(nn.Module):
         return self.core.encode(frames)[0]
 
 
-def _example(core: VidEoMT, input_size: tuple[int, int], batch: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+def _example(
+    core: VidEoMT, input_size: tuple[int, int], batch: int = 1
+) -> tuple[torch.Tensor, torch.Tensor]:
     device = core.q.weight.device
     frames = torch.zeros(batch, 3, *input_size, device=device)
     state = core.initial_state(batch).detach().float().contiguous()
@@ -63,38 +73,60 @@ def _module(core: VidEoMT, part: str) -> nn.Module:
 def _check_size(core: VidEoMT, input_size) -> tuple[int, int]:
     h, w = (int(v) for v in input_size)
     if h <= 0 or w <= 0 or h % core.patch_size or w % core.patch_size:
-        raise ValueError(f"export input size {h}x{w} must be positive multiples of the patch size {core.patch_size}")
+        raise ValueError(
+            f"export input size {h}x{w} must be positive multiples of the patch size {core.patch_size}"
+        )
     return h, w
 
 
-def export_onnx(core: VidEoMT, path: str, input_size=(640, 640), part: str = "step", dynamic: bool = True,
-                opset: int = 18) -> str:
+def export_onnx(
+    core: VidEoMT,
+    path: str,
+    input_size=(640, 640),
+    part: str = "step",
+    dynamic: bool = True,
+    opset: int = 18,
+) -> str:
     """Write ``part`` ("step" = :class:`FrameStep`, or "encode") as an ONNX file (torch.onnx's
     dynamo exporter; needs ``onnxscript``). Returns ``path``."""
     input_size = _check_size(core, input_size)
     module = _module(core, part)
-    frames, state = _example(core, input_size, batch=2 if dynamic else 1)  # batch 1 would be specialised
+    frames, state = _example(
+        core, input_size, batch=2 if dynamic else 1
+    )  # batch 1 would be specialised
     args = (frames,) if part == "encode" else (frames, state)
     names_in = ["frames"] if part == "encode" else STEP_INPUTS
     names_out = ["tokens"] if part == "encode" else STEP_OUTPUTS
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with torch.no_grad():
-        program = torch.onnx.export(module, args, dynamo=True, opset_version=opset, input_names=names_in,
-                                    output_names=names_out, verbose=False,
-                                    dynamic_shapes=_dynamic_shapes(core, part, input_size) if dynamic else None)
+        program = torch.onnx.export(
+            module,
+            args,
+            dynamo=True,
+            opset_version=opset,
+            input_names=names_in,
+            output_names=names_out,
+            verbose=False,
+            dynamic_shapes=_dynamic_shapes(core, part, input_size) if dynamic else None,
+        )
     program.save(path)
     return path
 
 
-def export_program(core: VidEoMT, path: str, input_size=(640, 640), part: str = "step", dynamic: bool = True) -> str:
+def export_program(
+    core: VidEoMT, path: str, input_size=(640, 640), part: str = "step", dynamic: bool = True
+) -> str:
     """Write ``part`` as a ``torch.export`` program (``.pt2``; load with ``torch.export.load``)."""
     input_size = _check_size(core, input_size)
     module = _module(core, part)
     frames, state = _example(core, input_size, batch=2 if dynamic else 1)
     args = (frames,) if part == "encode" else (frames, state)
     with torch.no_grad():
-        program = torch.export.export(module, args,
-                                      dynamic_shapes=_dynamic_shapes(core, part, input_size) if dynamic else None)
+        program = torch.export.export(
+            module,
+            args,
+            dynamic_shapes=_dynamic_shapes(core, part, input_size) if dynamic else None,
+        )
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     torch.export.save(program, path)
     return path
@@ -105,18 +137,32 @@ def export_metadata(model, folder: str, class_names: list[str], input_size) -> s
     ``initial_state.npy`` (the first frame's state, (1, Q, C) float32)."""
     core = model.core
     os.makedirs(folder, exist_ok=True)
-    np.save(os.path.join(folder, "initial_state.npy"), _example(core, _check_size(core, input_size))[1].cpu().numpy())
+    np.save(
+        os.path.join(folder, "initial_state.npy"),
+        _example(core, _check_size(core, input_size))[1].cpu().numpy(),
+    )
     meta = {
-        "inputs": {"frames": "float32 (B, 3, H, W): RGB in [0, 255] minus pixel_mean, divided by pixel_std, "
-                             "zero-padded bottom/right to multiples of size_divisibility",
-                   "state": "float32 (B, Q, C): initial_state.npy (repeated over B) for a stream's first frame, "
-                            "then the previous next_state"},
-        "outputs": {"class_logits": "(B, Q, K+1), last = no object", "mask_logits": "(B, Q, H/4, W/4)",
-                    "next_state": "(B, Q, C)"},
-        "pixel_mean": model.pixel_mean.flatten().tolist(), "pixel_std": model.pixel_std.flatten().tolist(),
-        "input_format": model.input_format, "size_divisibility": model.size_divisibility,
-        "patch_size": core.patch_size, "num_queries": core.num_queries, "num_classes": core.num_classes,
-        "hidden_dim": int(core.q.weight.shape[1]), "task": model.task, "class_names": list(class_names),
+        "inputs": {
+            "frames": "float32 (B, 3, H, W): RGB in [0, 255] minus pixel_mean, divided by pixel_std, "
+            "zero-padded bottom/right to multiples of size_divisibility",
+            "state": "float32 (B, Q, C): initial_state.npy (repeated over B) for a stream's first frame, "
+            "then the previous next_state",
+        },
+        "outputs": {
+            "class_logits": "(B, Q, K+1), last = no object",
+            "mask_logits": "(B, Q, H/4, W/4)",
+            "next_state": "(B, Q, C)",
+        },
+        "pixel_mean": model.pixel_mean.flatten().tolist(),
+        "pixel_std": model.pixel_std.flatten().tolist(),
+        "input_format": model.input_format,
+        "size_divisibility": model.size_divisibility,
+        "patch_size": core.patch_size,
+        "num_queries": core.num_queries,
+        "num_classes": core.num_classes,
+        "hidden_dim": int(core.q.weight.shape[1]),
+        "task": model.task,
+        "class_names": list(class_names),
         "export_input_size": list(input_size),
     }
     path = os.path.join(folder, "metadata.json")
@@ -125,7 +171,9 @@ def export_metadata(model, folder: str, class_names: list[str], input_size) -> s
     return path
 
 
-def onnx_step_parity(core: VidEoMT, path: str, input_size, num_frames: int = 3, seed: int = 0) -> float:
+def onnx_step_parity(
+    core: VidEoMT, path: str, input_size, num_frames: int = 3, seed: int = 0
+) -> float:
     """Run an exported step with onnxruntime (CPU) and :class:`FrameStep` on the same random
     frames of ``input_size``, feeding each one's state back; returns the largest absolute
     difference over all outputs and frames."""
@@ -142,6 +190,8 @@ def onnx_step_parity(core: VidEoMT, path: str, input_size, num_frames: int = 3, 
         with torch.no_grad():
             ours = step(frames.to(state.device), state)
         theirs = session.run(STEP_OUTPUTS, {"frames": frames.numpy(), "state": state_ort})
-        worst = max([worst] + [float(np.abs(a.cpu().numpy() - b).max()) for a, b in zip(ours, theirs)])
+        worst = max(
+            [worst] + [float(np.abs(a.cpu().numpy() - b).max()) for a, b in zip(ours, theirs)]
+        )
         state, state_ort = ours[2], theirs[2]
     return worst

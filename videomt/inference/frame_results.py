@@ -7,6 +7,7 @@ means, so they are exactly the evaluation path's frame. Panoptic segments are de
 over the whole video (SPEC 4.3), so :class:`PanopticVideo` accumulates them frame by frame and
 keeps only a compressed owner map per frame.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -32,16 +33,26 @@ class FrameGeometry:
 
 def _one_frame(class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry) -> dict:
     """A one-frame raw output (T = 1) whose video-mean logits are ``class_logits`` (Q, K+1)."""
-    return {"pred_logits": class_logits[None], "pred_masks": masks[None],
-            "padded_size": geo.padded_size, "image_size": geo.image_size}
+    return {
+        "pred_logits": class_logits[None],
+        "pred_masks": masks[None],
+        "padded_size": geo.padded_size,
+        "image_size": geo.image_size,
+    }
 
 
-def instance_result(class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry, max_num: int) -> dict:
+def instance_result(
+    class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry, max_num: int
+) -> dict:
     """Top-``max_num`` (query, class) pairs: ``scores`` (N,), ``labels`` (N,), ``track_ids`` (N,)
     (query index: the same object keeps its id in every frame), ``masks`` bool (N, H0, W0)."""
     out = postprocess_vis(_one_frame(class_logits, masks, geo), geo.output_size, max_num)
-    return {"scores": out["pred_scores"], "labels": out["pred_labels"], "track_ids": out["pred_ids"],
-            "masks": out["pred_masks"][:, 0]}
+    return {
+        "scores": out["pred_scores"],
+        "labels": out["pred_labels"],
+        "track_ids": out["pred_ids"],
+        "masks": out["pred_masks"][:, 0],
+    }
 
 
 def semantic_result(class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry) -> dict:
@@ -60,12 +71,23 @@ class PanopticVideo:
     stream that decides segments frame by frame keeps each object's id.
     """
 
-    def __init__(self, class_logits: torch.Tensor, *, object_mask_threshold: float, overlap_threshold: float,
-                 num_things: int, stable_ids: bool = False):
+    def __init__(
+        self,
+        class_logits: torch.Tensor,
+        *,
+        object_mask_threshold: float,
+        overlap_threshold: float,
+        num_things: int,
+        stable_ids: bool = False,
+    ):
         probs = class_logits.float().softmax(-1)  # (Q, K+1)
         self.scores, self.labels = probs.max(-1)  # (Q,)
         num_classes = class_logits.shape[-1] - 1
-        self.kept = ((self.labels != num_classes) & (self.scores > object_mask_threshold)).nonzero().flatten()
+        self.kept = (
+            ((self.labels != num_classes) & (self.scores > object_mask_threshold))
+            .nonzero()
+            .flatten()
+        )
         self.num_queries = class_logits.shape[0]
         self.overlap_threshold = overlap_threshold
         self.num_things = num_things
@@ -83,8 +105,9 @@ class PanopticVideo:
         if n == 0:
             self._maps.append((b"", (h0, w0)))
             return
-        probs = resize_mask_logits(masks[self.kept], geo.padded_size, geo.image_size, geo.output_size,
-                                   sigmoid=True)  # (N, H0, W0)
+        probs = resize_mask_logits(
+            masks[self.kept], geo.padded_size, geo.image_size, geo.output_size, sigmoid=True
+        )  # (N, H0, W0)
         owner = (self.scores[self.kept, None, None] * probs).argmax(0)  # (H0, W0) index into kept
         binary = probs >= 0.5
         owner_inside = binary.gather(0, owner[None])[0]  # the owner's own mask covers the pixel
@@ -102,7 +125,12 @@ class PanopticVideo:
         segments, stuff_ids = [], {}
         for i in range(n):
             owned, original, inside = int(self.owned[i]), int(self.original[i]), int(self.inside[i])
-            if owned == 0 or original == 0 or inside == 0 or owned / original < self.overlap_threshold:
+            if (
+                owned == 0
+                or original == 0
+                or inside == 0
+                or owned / original < self.overlap_threshold
+            ):
                 continue
             query, label = int(self.kept[i]), int(self.labels[self.kept[i]])
             isthing = label < self.num_things
@@ -116,8 +144,15 @@ class PanopticVideo:
             lookup[i + 1] = seg_id
             if not isthing:
                 stuff_ids[label] = seg_id
-            segments.append({"id": seg_id, "isthing": bool(isthing), "category_id": label,
-                             "score": float(self.scores[query]), "track_id": query})
+            segments.append(
+                {
+                    "id": seg_id,
+                    "isthing": bool(isthing),
+                    "category_id": label,
+                    "score": float(self.scores[query]),
+                    "track_id": query,
+                }
+            )
         return lookup, segments
 
     def frames(self):
@@ -131,6 +166,9 @@ class PanopticVideo:
                 candidate = np.frombuffer(zlib.decompress(blob), dtype=np.int16).reshape(h0, w0)
                 pan = lookup[torch.from_numpy(candidate.astype(np.int64) + 1)]
             areas = torch.bincount(pan.flatten().long())
-            infos = [dict(s, area=int(areas[s["id"]])) for s in segments
-                     if s["id"] < areas.numel() and areas[s["id"]] > 0]
+            infos = [
+                dict(s, area=int(areas[s["id"]]))
+                for s in segments
+                if s["id"] < areas.numel() and areas[s["id"]] > 0
+            ]
             yield {"panoptic_seg": pan, "segments_info": infos}

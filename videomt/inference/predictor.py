@@ -16,11 +16,12 @@ Results are yielded one frame at a time (masks at the input resolution), so a ca
 writes them out never holds the whole video either. ``predictor.stream()`` is the online path:
 one frame in, that frame's result out, with causal running-mean class scores (SPEC decision 8).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -60,8 +61,17 @@ class VideoPredictor:
             re-running the model (see the module docstring).
     """
 
-    def __init__(self, config, weights: str | None = None, device: str | None = None, dtype=None, *,
-                 model: torch.nn.Module | None = None, compile: bool | str = False, cache_mb: float = 1024.0):
+    def __init__(
+        self,
+        config,
+        weights: str | None = None,
+        device: str | None = None,
+        dtype=None,
+        *,
+        model: torch.nn.Module | None = None,
+        compile: bool | str = False,
+        cache_mb: float = 1024.0,
+    ):
         cfg = config if isinstance(config, CfgNode) else load_config(config)
         cfg = cfg.clone()
         cfg.defrost()
@@ -75,7 +85,9 @@ class VideoPredictor:
             if weights:
                 load_checkpoint(model, weights)
             else:
-                logger.warning("no weights given (MODEL.WEIGHTS is empty): the predictor uses random weights")
+                logger.warning(
+                    "no weights given (MODEL.WEIGHTS is empty): the predictor uses random weights"
+                )
         elif device is not None:
             model = model.to(torch.device(device))
         cfg.freeze()
@@ -99,7 +111,9 @@ class VideoPredictor:
     def resize(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
         """(H, W, 3) uint8 RGB frames of one size -> uint8 (n, 3, h, w) resized by the test
         mapper's augmentations and channel order (the evaluation's resizing, not a copy)."""
-        resized, _ = apply_clip_augmentations(self.mapper.augmentations, list(frames), np.random.default_rng(0))
+        resized, _ = apply_clip_augmentations(
+            self.mapper.augmentations, list(frames), np.random.default_rng(0)
+        )
         return frames_to_tensor(resized, self.mapper.image_format)
 
     def _model_input(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, FrameGeometry]:
@@ -108,8 +122,9 @@ class VideoPredictor:
         return x, FrameGeometry(tuple(x.shape[-2:]), tuple(image_size), tuple(frames[0].shape[:2]))
 
     # ------------------------------------------------------------------ offline
-    def raw_frames(self, video, max_frames: int | None = None
-                   ) -> Iterator[tuple[torch.Tensor, torch.Tensor, FrameGeometry]]:
+    def raw_frames(
+        self, video, max_frames: int | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, FrameGeometry]]:
         """Model outputs frame by frame, as the evaluation computes them (windows of
         ``TEST.WINDOW_SIZE`` frames, query state carried across windows): yields
         (class logits (Q, K+1), mask logits (Q, H'/4, W'/4), geometry), fp32 on the CPU."""
@@ -126,7 +141,9 @@ class VideoPredictor:
             for i in range(len(chunk)):
                 yield logits[i], masks[i], geo
 
-    def __call__(self, video, max_frames: int | None = None, progress: bool = False) -> Iterator[dict]:
+    def __call__(
+        self, video, max_frames: int | None = None, progress: bool = False
+    ) -> Iterator[dict]:
         """Per-frame results of a whole video (file path, frame folder, list / array of RGB
         frames), yielded in order; see the module docstring for the two passes. Each result has
         ``frame_index`` and the task's fields:
@@ -138,14 +155,21 @@ class VideoPredictor:
         """
         source = open_video(video, max_frames)
         if not source.reiterable:
-            raise VideoInputError(f"{source.name}: a live source cannot be predicted offline; use predictor.stream()")
+            raise VideoInputError(
+                f"{source.name}: a live source cannot be predicted offline; use predictor.stream()"
+            )
         return self._offline(source, progress)
 
     def _offline(self, source: VideoSource, progress: bool) -> Iterator[dict]:
         total, count, cached_bytes = None, 0, 0
         cache: list[tuple[torch.Tensor, FrameGeometry]] | None = []
-        for logits, masks, geo in tqdm(self.raw_frames(source), total=source.num_frames, disable=not progress,
-                                       desc="pass 1/2 (classes)", unit="frame"):
+        for logits, masks, geo in tqdm(
+            self.raw_frames(source),
+            total=source.num_frames,
+            disable=not progress,
+            desc="pass 1/2 (classes)",
+            unit="frame",
+        ):
             total = logits.double() if total is None else total + logits.double()
             count += 1
             if cache is not None:
@@ -154,18 +178,31 @@ class VideoPredictor:
                     cache.append((masks, geo))
                 else:
                     cache = None  # too long to cache: pass 2 re-runs the model
-                    logger.info(f"{source.name}: mask logits exceed cache_mb; pass 2 re-runs the model")
+                    logger.info(
+                        f"{source.name}: mask logits exceed cache_mb; pass 2 re-runs the model"
+                    )
         mean = (total / count).float()  # (Q, K+1) video-mean class logits
-        self.last_offline_run = {"frames": count, "second_pass": "cached" if cache is not None else "re-ran the model"}
+        self.last_offline_run = {
+            "frames": count,
+            "second_pass": "cached" if cache is not None else "re-ran the model",
+        }
         frames = cache if cache is not None else ((m, g) for _, m, g in self.raw_frames(source))
-        frames = tqdm(frames, total=count, disable=not progress, desc="pass 2/2 (masks)", unit="frame")
+        frames = tqdm(
+            frames, total=count, disable=not progress, desc="pass 2/2 (masks)", unit="frame"
+        )
         yield from self._results(mean, frames)
 
-    def _results(self, mean: torch.Tensor, frames: Iterable[tuple[torch.Tensor, FrameGeometry]]) -> Iterator[dict]:
+    def _results(
+        self, mean: torch.Tensor, frames: Iterable[tuple[torch.Tensor, FrameGeometry]]
+    ) -> Iterator[dict]:
         m = self.model
         if self.task == "vps":
-            video = PanopticVideo(mean, object_mask_threshold=m.object_mask_threshold,
-                                  overlap_threshold=m.overlap_threshold, num_things=m.num_things)
+            video = PanopticVideo(
+                mean,
+                object_mask_threshold=m.object_mask_threshold,
+                overlap_threshold=m.overlap_threshold,
+                num_things=m.num_things,
+            )
             for masks, geo in frames:
                 video.add(masks, geo)
             results = video.frames()
@@ -177,11 +214,11 @@ class VideoPredictor:
             yield {"frame_index": t, **result}
 
     # ------------------------------------------------------------------ online
-    def stream(self) -> "VideoStream":
+    def stream(self) -> VideoStream:
         """A new online stream: ``stream.step(frame)`` returns that frame's result."""
         return VideoStream(self)
 
-    def step_streams(self, streams: Sequence["VideoStream"], frames: Sequence) -> list[dict]:
+    def step_streams(self, streams: Sequence[VideoStream], frames: Sequence) -> list[dict]:
         """Advance several independent streams by one frame each; streams whose frames resize
         to the same size run as one batch (B = number of such streams)."""
         if len(streams) != len(frames):
@@ -200,23 +237,35 @@ class VideoPredictor:
         for idx in groups.values():
             x, geo = self._model_input([arrays[i] for i in idx])
             states = [streams[i].state for i in idx]
-            state = None if all(st is None for st in states) else torch.cat(
-                [self.runner.initial_state(1) if st is None else st for st in states])
+            state = (
+                None
+                if all(st is None for st in states)
+                else torch.cat(
+                    [self.runner.initial_state(1) if st is None else st for st in states]
+                )
+            )
             logits, masks, next_state = self.runner.step(x, state)
             logits, masks = logits.cpu(), masks.cpu()
             for j, i in enumerate(idx):
-                results[i] = streams[i]._advance(logits[j], masks[j], next_state[j:j + 1], geo)
+                results[i] = streams[i]._advance(logits[j], masks[j], next_state[j : j + 1], geo)
         return results
 
-    def stream_result(self, class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry) -> dict:
+    def stream_result(
+        self, class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry
+    ) -> dict:
         """One frame's result from causal class logits (Q, K+1) and its mask logits."""
         m = self.model
         if self.task == "vis":
             return instance_result(class_logits, masks, geo, m.max_num)
         if self.task == "vss":
             return semantic_result(class_logits, masks, geo)
-        video = PanopticVideo(class_logits, object_mask_threshold=m.object_mask_threshold,
-                              overlap_threshold=m.overlap_threshold, num_things=m.num_things, stable_ids=True)
+        video = PanopticVideo(
+            class_logits,
+            object_mask_threshold=m.object_mask_threshold,
+            overlap_threshold=m.overlap_threshold,
+            num_things=m.num_things,
+            stable_ids=True,
+        )
         video.add(masks, geo)
         return next(video.frames())
 
@@ -251,8 +300,11 @@ class VideoStream:
     def state(self, value: torch.Tensor | None) -> None:
         core = self.predictor.model.core
         want = (1, core.num_queries, core.q.weight.shape[1])
-        if value is not None and (not isinstance(value, torch.Tensor) or tuple(value.shape) != want
-                                  or not value.is_floating_point()):
+        if value is not None and (
+            not isinstance(value, torch.Tensor)
+            or tuple(value.shape) != want
+            or not value.is_floating_point()
+        ):
             got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
             raise ValueError(f"stream state must be a float tensor of shape {want}, got {got}")
         self._state = None if value is None else value.to(self.predictor.device, torch.float32)
@@ -272,13 +324,18 @@ class VideoStream:
         if self.frame_size is not None and arr.shape[:2] != self.frame_size:
             raise VideoInputError(
                 f"stream frame {self.num_frames} is {arr.shape[0]}x{arr.shape[1]} but the stream started at "
-                f"{self.frame_size[0]}x{self.frame_size[1]} (call stream.reset() for a new video)")
+                f"{self.frame_size[0]}x{self.frame_size[1]} (call stream.reset() for a new video)"
+            )
         return arr
 
-    def _advance(self, logits: torch.Tensor, masks: torch.Tensor, state: torch.Tensor, geo: FrameGeometry) -> dict:
+    def _advance(
+        self, logits: torch.Tensor, masks: torch.Tensor, state: torch.Tensor, geo: FrameGeometry
+    ) -> dict:
         self._state = state
         self.frame_size = geo.output_size
-        self.logit_sum = logits.double() if self.logit_sum is None else self.logit_sum + logits.double()
+        self.logit_sum = (
+            logits.double() if self.logit_sum is None else self.logit_sum + logits.double()
+        )
         self.num_frames += 1
         result = self.predictor.stream_result(self.mean_logits, masks, geo)
         return {"frame_index": self.num_frames - 1, **result}

@@ -8,6 +8,7 @@ casts), while the propagated state ``query_updater(q_out) + q`` is computed and 
 that rounding does not build up over a long stream. Outputs come back as fp32. On a CPU with
 AVX512-BF16 / AMX this is about twice as fast as fp32 (see ``model_zoo/benchmarks.md``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -30,7 +31,13 @@ def resolve_dtype(dtype) -> torch.dtype:
         if dtype not in DTYPES.values():
             raise ValueError(f"dtype {dtype} is not supported (use one of {sorted(DTYPES)})")
         return dtype
-    key = str(dtype).lower().replace("float32", "fp32").replace("bfloat16", "bf16").replace("float16", "fp16")
+    key = (
+        str(dtype)
+        .lower()
+        .replace("float32", "fp32")
+        .replace("bfloat16", "bf16")
+        .replace("float16", "fp16")
+    )
     if key not in DTYPES:
         raise ValueError(f"unknown dtype '{dtype}' (use one of {sorted(DTYPES)})")
     return DTYPES[key]
@@ -66,7 +73,9 @@ class FrameStep(nn.Module):
         super().__init__()
         self.core = core
 
-    def forward(self, frames: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(
+        self, frames: torch.Tensor, state: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         tokens, grid = self.core.encode(frames)  # (B, P + Hg*Wg, C)
         out, next_state = self.core.step(tokens, state, grid)
         return out["pred_logits"], out["pred_masks"], next_state
@@ -82,7 +91,9 @@ class CoreRunner:
     unless ``cast_weights=False`` (then autocast alone, fp32 weights).
     """
 
-    def __init__(self, core: VidEoMT, dtype=None, compile: bool | str = False, cast_weights: bool = True):
+    def __init__(
+        self, core: VidEoMT, dtype=None, compile: bool | str = False, cast_weights: bool = True
+    ):
         self.core = core
         self.dtype = resolve_dtype(dtype)
         if self.dtype != torch.float32 and cast_weights:
@@ -109,7 +120,9 @@ class CoreRunner:
         Returns fp32 (logits (B, Q, K+1), masks (B, Q, H/4, W/4), next state (B, Q, C))."""
         if state is None:
             state = self.initial_state(frames.shape[0])
-        if self._compiled:  # CUDA-graph modes reuse output buffers: a new step begins, outputs are copied
+        if (
+            self._compiled
+        ):  # CUDA-graph modes reuse output buffers: a new step begins, outputs are copied
             torch.compiler.cudagraph_mark_step_begin()
         with autocast(self.device, self.dtype):
             logits, masks, next_state = self._step_fn(frames, state)

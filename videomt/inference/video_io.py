@@ -9,10 +9,11 @@ RGBA frames lose their alpha channel, channel-first arrays ``(3, H, W)`` are tra
 else (floats, changing frame sizes, zero frames, unreadable files) raises
 :class:`VideoInputError` with one line naming the input and the problem.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,10 +21,27 @@ import torch
 from ..data.catalog import DatasetError
 from ..data.io import read_image_rgb
 
-__all__ = ["VideoInputError", "VideoSource", "open_video", "as_rgb_frame", "VIDEO_EXTENSIONS",
-           "IMAGE_EXTENSIONS"]
+__all__ = [
+    "VideoInputError",
+    "VideoSource",
+    "open_video",
+    "as_rgb_frame",
+    "VIDEO_EXTENSIONS",
+    "IMAGE_EXTENSIONS",
+]
 
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".gif", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv")
+VIDEO_EXTENSIONS = (
+    ".mp4",
+    ".avi",
+    ".webm",
+    ".gif",
+    ".mov",
+    ".mkv",
+    ".m4v",
+    ".mpg",
+    ".mpeg",
+    ".wmv",
+)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -44,13 +62,16 @@ def as_rgb_frame(frame, where: str) -> np.ndarray:
     if frame.dtype != np.uint8:
         raise VideoInputError(
             f"{where}: frames must be uint8 RGB in [0, 255], got dtype {frame.dtype} "
-            "(for floats in [0, 1] pass (x * 255).round().astype(np.uint8))")
+            "(for floats in [0, 1] pass (x * 255).round().astype(np.uint8))"
+        )
     if frame.ndim == 3 and frame.shape[-1] not in (1, 3, 4) and frame.shape[0] in (1, 3, 4):
         frame = frame.transpose(1, 2, 0)  # channel-first -> channel-last
     if frame.ndim == 2:
         frame = frame[:, :, None]
     if frame.ndim != 3 or frame.shape[-1] not in (1, 3, 4):
-        raise VideoInputError(f"{where}: expected an (H, W, 3) RGB frame, got shape {tuple(frame.shape)}")
+        raise VideoInputError(
+            f"{where}: expected an (H, W, 3) RGB frame, got shape {tuple(frame.shape)}"
+        )
     if frame.shape[0] == 0 or frame.shape[1] == 0:
         raise VideoInputError(f"{where}: empty frame of shape {tuple(frame.shape)}")
     if frame.shape[-1] == 1:
@@ -69,8 +90,14 @@ class VideoSource:
 
     reiterable = True
 
-    def __init__(self, name: str, fps: float | None = None, num_frames: int | None = None,
-                 max_frames: int | None = None, frame_names: Sequence[str] | None = None):
+    def __init__(
+        self,
+        name: str,
+        fps: float | None = None,
+        num_frames: int | None = None,
+        max_frames: int | None = None,
+        frame_names: Sequence[str] | None = None,
+    ):
         self.name = name
         self.fps = fps
         self.max_frames = max_frames
@@ -94,7 +121,8 @@ class VideoSource:
             elif frame.shape[:2] != first_hw:
                 raise VideoInputError(
                     f"{self.name}: frame {count} is {frame.shape[0]}x{frame.shape[1]} but frame 0 is "
-                    f"{first_hw[0]}x{first_hw[1]} (all frames of a video must have one size)")
+                    f"{first_hw[0]}x{first_hw[1]} (all frames of a video must have one size)"
+                )
             count += 1
             yield frame
         if count == 0:
@@ -142,12 +170,21 @@ class _FrameFolder(VideoSource):
     """Image files of a folder in sorted file-name order."""
 
     def __init__(self, folder: str, max_frames: int | None = None):
-        files = sorted(f for f in os.listdir(folder)
-                       if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith("."))
+        files = sorted(
+            f
+            for f in os.listdir(folder)
+            if f.lower().endswith(IMAGE_EXTENSIONS) and not f.startswith(".")
+        )
         if not files:
-            raise VideoInputError(f"{folder}: the folder has no image files ({', '.join(IMAGE_EXTENSIONS)})")
-        super().__init__(folder, num_frames=len(files), max_frames=max_frames,
-                         frame_names=[os.path.splitext(f)[0] for f in files])
+            raise VideoInputError(
+                f"{folder}: the folder has no image files ({', '.join(IMAGE_EXTENSIONS)})"
+            )
+        super().__init__(
+            folder,
+            num_frames=len(files),
+            max_frames=max_frames,
+            frame_names=[os.path.splitext(f)[0] for f in files],
+        )
         self.files = [os.path.join(folder, f) for f in files]
 
     def _raw_frames(self):
@@ -162,8 +199,12 @@ class _ImageFile(VideoSource):
     """A still image: a one-frame video."""
 
     def __init__(self, path: str, max_frames: int | None = None):
-        super().__init__(path, num_frames=1, max_frames=max_frames,
-                         frame_names=[os.path.splitext(os.path.basename(path))[0]])
+        super().__init__(
+            path,
+            num_frames=1,
+            max_frames=max_frames,
+            frame_names=[os.path.splitext(os.path.basename(path))[0]],
+        )
         self.path = path
 
     def _raw_frames(self):
@@ -177,8 +218,12 @@ class _FileList(VideoSource):
     """Image files in the given order (e.g. a dataset dict's ``file_names``)."""
 
     def __init__(self, files: Sequence[str], max_frames: int | None = None):
-        super().__init__(os.path.dirname(files[0]) or files[0], num_frames=len(files), max_frames=max_frames,
-                         frame_names=[os.path.splitext(os.path.basename(f))[0] for f in files])
+        super().__init__(
+            os.path.dirname(files[0]) or files[0],
+            num_frames=len(files),
+            max_frames=max_frames,
+            frame_names=[os.path.splitext(os.path.basename(f))[0] for f in files],
+        )
         self.files = list(files)
 
     _raw_frames = _FrameFolder._raw_frames
@@ -189,7 +234,9 @@ class _InMemory(VideoSource):
 
     def __init__(self, frames, max_frames: int | None = None):
         if isinstance(frames, (np.ndarray, torch.Tensor)) and frames.ndim != 4:
-            raise VideoInputError(f"frames: a video array must be 4-D (T, H, W, 3), got shape {tuple(frames.shape)}")
+            raise VideoInputError(
+                f"frames: a video array must be 4-D (T, H, W, 3), got shape {tuple(frames.shape)}"
+            )
         super().__init__("frames", num_frames=len(frames), max_frames=max_frames)
         self.frames = frames
 
@@ -249,8 +296,10 @@ def open_video(source, max_frames: int | None = None) -> VideoSource:
         if all(isinstance(f, (str, os.PathLike)) for f in source):
             return _FileList([os.fspath(f) for f in source], max_frames)
         return _InMemory(source, max_frames)
-    raise VideoInputError(f"unsupported video input of type {type(source).__name__} (a file path, a frame "
-                          "folder, a webcam index, a list of frames or a (T, H, W, 3) array)")
+    raise VideoInputError(
+        f"unsupported video input of type {type(source).__name__} (a file path, a frame "
+        "folder, a webcam index, a list of frames or a (T, H, W, 3) array)"
+    )
 
 
 def _first_line(err: Exception) -> str:

@@ -5,11 +5,12 @@ Colours: an instance track (vis) or thing segment (vps) is coloured by its track
 index, which is the object's identity across frames), stuff segments and semantic classes by
 their class, so colours do not flicker from frame to frame.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -45,7 +46,9 @@ def _np(x) -> np.ndarray:
     return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
 
 
-def frame_items(result: dict, class_names: Sequence[str], confidence_threshold: float = 0.5) -> list[DrawItem]:
+def frame_items(
+    result: dict, class_names: Sequence[str], confidence_threshold: float = 0.5
+) -> list[DrawItem]:
     """What to draw for one frame's result (any task), most confident first; objects scoring
     below ``confidence_threshold`` and empty masks are left out (semantic classes have no score
     and are all drawn)."""
@@ -54,12 +57,22 @@ def frame_items(result: dict, class_names: Sequence[str], confidence_threshold: 
     if "masks" in result:  # instance
         masks = _np(result["masks"])
         for i in np.argsort(-_np(result["scores"]), kind="stable"):
-            score, label, track = float(result["scores"][i]), int(result["labels"][i]), int(result["track_ids"][i])
+            score, label, track = (
+                float(result["scores"][i]),
+                int(result["labels"][i]),
+                int(result["track_ids"][i]),
+            )
             if score < confidence_threshold or not masks[i].any():
                 continue
             name = _name(class_names, label)
-            items.append(DrawItem(masks[i], track_colour(track), f"{name} {score:.0%}",
-                                  f"#{track} {name} {score:.0%}"))
+            items.append(
+                DrawItem(
+                    masks[i],
+                    track_colour(track),
+                    f"{name} {score:.0%}",
+                    f"#{track} {name} {score:.0%}",
+                )
+            )
     elif "panoptic_seg" in result:
         pan = _np(result["panoptic_seg"])
         for s in sorted(result["segments_info"], key=lambda s: -s.get("score", 1.0)):
@@ -68,8 +81,14 @@ def frame_items(result: dict, class_names: Sequence[str], confidence_threshold: 
                 continue
             name = _name(class_names, s["category_id"])
             key = s.get("track_id", s["id"]) if s["isthing"] else stuff_offset + s["category_id"]
-            items.append(DrawItem(pan == s["id"], track_colour(key), f"{name} {score:.0%}",
-                                  f"#{s['id']} {name} {score:.0%}"))
+            items.append(
+                DrawItem(
+                    pan == s["id"],
+                    track_colour(key),
+                    f"{name} {score:.0%}",
+                    f"#{s['id']} {name} {score:.0%}",
+                )
+            )
     else:  # semantic
         sem = _np(result["sem_seg"])
         classes, counts = np.unique(sem, return_counts=True)
@@ -79,7 +98,9 @@ def frame_items(result: dict, class_names: Sequence[str], confidence_threshold: 
     return items
 
 
-def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour=(255, 255, 255)) -> None:
+def _text(
+    img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour=(255, 255, 255)
+) -> None:
     """Text with a dark box behind it; ``org`` is the box's top-left corner."""
     (tw, th), base = cv2.getTextSize(text, _FONT, scale, 1)
     x = int(np.clip(org[0], 0, max(0, img.shape[1] - tw - 2)))
@@ -88,8 +109,14 @@ def _text(img: np.ndarray, text: str, org: tuple[int, int], scale: float, colour
     cv2.putText(img, text, (x + 1, y + th + 1), _FONT, scale, colour, 1, cv2.LINE_AA)
 
 
-def draw_result(frame: np.ndarray, result: dict, class_names: Sequence[str], confidence_threshold: float = 0.5,
-                alpha: float = 0.5, legend: bool = True) -> np.ndarray:
+def draw_result(
+    frame: np.ndarray,
+    result: dict,
+    class_names: Sequence[str],
+    confidence_threshold: float = 0.5,
+    alpha: float = 0.5,
+    legend: bool = True,
+) -> np.ndarray:
     """(H, W, 3) uint8 RGB frame + its result -> a new (H, W, 3) uint8 RGB image."""
     items = frame_items(result, class_names, confidence_threshold)
     out = frame.astype(np.float32)
@@ -98,11 +125,19 @@ def draw_result(frame: np.ndarray, result: dict, class_names: Sequence[str], con
     out = np.ascontiguousarray(out.round().clip(0, 255).astype(np.uint8))
     scale = float(np.clip(min(frame.shape[:2]) / 500, 0.3, 1.0))
     for item in items:
-        contours, _ = cv2.findContours(item.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours(
+            item.mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+        )
         cv2.drawContours(out, contours, -1, item.colour, 1, cv2.LINE_AA)
         ys, xs = np.nonzero(item.mask)
         top = int(ys.min())
-        _text(out, item.label, (int(np.median(xs[ys == top])), top - int(20 * scale)), scale, item.colour)
+        _text(
+            out,
+            item.label,
+            (int(np.median(xs[ys == top])), top - int(20 * scale)),
+            scale,
+            item.colour,
+        )
     if legend and items:
         (_, th), base = cv2.getTextSize("Ag", _FONT, scale, 1)
         step = th + base + 4

@@ -4,18 +4,26 @@
 256-colour palette per frame), ``.mp4`` (H.264 via PyAV, yuv420p) or, for any other path that is not
 a video or image file name, a folder of PNG files.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
 from .video_io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoInputError
 
-__all__ = ["open_writer", "check_output_path", "GifWriter", "Mp4Writer", "PngFolderWriter", "OUTPUT_SUFFIXES"]
+__all__ = [
+    "open_writer",
+    "check_output_path",
+    "GifWriter",
+    "Mp4Writer",
+    "PngFolderWriter",
+    "OUTPUT_SUFFIXES",
+]
 
 OUTPUT_SUFFIXES = (".gif", ".mp4")
 
@@ -54,7 +62,9 @@ class _PyAVWriter:
         if self.container is None:
             self._open(*rgb.shape[:2])
         elif rgb.shape[:2] != self.size:
-            raise VideoInputError(f"{self.path}: frame {self.count} is {rgb.shape[:2]} but the video is {self.size}")
+            raise VideoInputError(
+                f"{self.path}: frame {self.count} is {rgb.shape[:2]} but the video is {self.size}"
+            )
         for packet in self.stream.encode(self._frame(rgb)):
             self.container.mux(packet)
         self.count += 1
@@ -122,7 +132,11 @@ class PngFolderWriter:
         self.count = 0
 
     def write(self, rgb: np.ndarray) -> None:
-        name = self.names[self.count] if self.names and self.count < len(self.names) else f"{self.count:06d}"
+        name = (
+            self.names[self.count]
+            if self.names and self.count < len(self.names)
+            else f"{self.count:06d}"
+        )
         Image.fromarray(rgb).save(os.path.join(self.folder, f"{name}.png"))
         self.count += 1
 
@@ -141,7 +155,9 @@ def check_output_path(path: str) -> str:
     extensions are an error."""
     suffix = os.path.splitext(path.rstrip("/"))[1].lower()
     if suffix not in OUTPUT_SUFFIXES and suffix in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS:
-        raise VideoInputError(f"{path}: the output must end in .gif or .mp4, or be a folder (for PNG frames)")
+        raise VideoInputError(
+            f"{path}: the output must end in .gif or .mp4, or be a folder (for PNG frames)"
+        )
     return suffix if suffix in OUTPUT_SUFFIXES else ""
 
 

@@ -4,6 +4,7 @@ The encoder is the timm model itself (so its state-dict keys are timm's); the fu
 are the few operations VidEoMT needs from it: embed frames into tokens, build the rotary
 embedding for a token sequence that has queries in front, and run one block.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,16 @@ import timm
 import torch
 from torch import nn
 
-__all__ = ["BackboneError", "resolve_timm_name", "create_encoder", "embed_frames", "rope_for_sequence",
-           "run_block", "is_dinov3", "scaled_rope_table"]
+__all__ = [
+    "BackboneError",
+    "resolve_timm_name",
+    "create_encoder",
+    "embed_frames",
+    "rope_for_sequence",
+    "run_block",
+    "is_dinov3",
+    "scaled_rope_table",
+]
 
 # HF hub ids used by the reference DINOv3 configs -> the timm model with the same architecture.
 # The `_qkvb` variants carry separate q/v biases and no k bias, exactly like DINOv3.
@@ -35,13 +44,21 @@ class BackboneError(ValueError):
 def resolve_timm_name(model_name: str) -> str:
     """Map a config ``MODEL_NAME`` (timm name or ``facebook/dinov3-vitX16-...`` id) to a timm name."""
     if model_name.startswith("facebook/dinov3-"):
-        arch = model_name[len("facebook/dinov3-"):].split("-")[0]
+        arch = model_name[len("facebook/dinov3-") :].split("-")[0]
         if arch not in _DINOV3_HF_TO_TIMM:
-            raise BackboneError(f"unknown DINOv3 model '{model_name}' (known: {sorted(_DINOV3_HF_TO_TIMM)})")
+            raise BackboneError(
+                f"unknown DINOv3 model '{model_name}' (known: {sorted(_DINOV3_HF_TO_TIMM)})"
+            )
         return _DINOV3_HF_TO_TIMM[arch]
     if not timm.is_model(model_name):
-        close = [n for n in timm.list_models("*dinov*") if model_name.split("_")[1:2] == n.split("_")[1:2]]
-        raise BackboneError(f"unknown timm model '{model_name}'" + (f"; similar: {close[:6]}" if close else ""))
+        close = [
+            n
+            for n in timm.list_models("*dinov*")
+            if model_name.split("_")[1:2] == n.split("_")[1:2]
+        ]
+        raise BackboneError(
+            f"unknown timm model '{model_name}'" + (f"; similar: {close[:6]}" if close else "")
+        )
     return model_name
 
 
@@ -65,8 +82,13 @@ def create_encoder(
     ``depth`` > 0 overrides the number of blocks (small test models).
     """
     name = resolve_timm_name(model_name)
-    kwargs = dict(img_size=img_size, patch_size=patch_size, num_classes=0, dynamic_img_size=True,
-                  drop_path_rate=drop_path_rate)
+    kwargs = dict(
+        img_size=img_size,
+        patch_size=patch_size,
+        num_classes=0,
+        dynamic_img_size=True,
+        drop_path_rate=drop_path_rate,
+    )
     if depth > 0:
         kwargs["depth"] = depth
     if pretrained in ("", "none"):
@@ -98,8 +120,10 @@ def _load_local_pretrained(encoder: nn.Module, timm_name: str, path: str) -> Non
     missing, unexpected = encoder.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("mask_token")]
     if missing or unexpected:
-        raise BackboneError(f"{path}: backbone weights do not fit {timm_name}: "
-                            f"missing {missing[:8]}, unexpected {unexpected[:8]}")
+        raise BackboneError(
+            f"{path}: backbone weights do not fit {timm_name}: "
+            f"missing {missing[:8]}, unexpected {unexpected[:8]}"
+        )
 
 
 def embed_frames(encoder: nn.Module, frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -111,7 +135,9 @@ def embed_frames(encoder: nn.Module, frames: torch.Tensor) -> tuple[torch.Tensor
     x = encoder.patch_embed(frames)  # (N, Hg, Wg, C) with dynamic_img_size
     grid = (x.shape[1], x.shape[2])
     x = encoder._pos_embed(x)
-    if isinstance(x, tuple):  # Eva (DINOv3): (tokens, rope), patch drop applied; rope rebuilt per sequence
+    if isinstance(
+        x, tuple
+    ):  # Eva (DINOv3): (tokens, rope), patch drop applied; rope rebuilt per sequence
         x = x[0]
     else:  # VisionTransformer (DINOv2)
         x = encoder.patch_drop(x)
@@ -119,9 +145,13 @@ def embed_frames(encoder: nn.Module, frames: torch.Tensor) -> tuple[torch.Tensor
     return x, grid
 
 
-def rope_for_sequence(encoder: nn.Module, grid: tuple[int, int], num_extra: int,
-                      dtype: torch.dtype | None = None,
-                      scale: torch.Tensor | None = None) -> torch.Tensor | None:
+def rope_for_sequence(
+    encoder: nn.Module,
+    grid: tuple[int, int],
+    num_extra: int,
+    dtype: torch.dtype | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor | None:
     """Rotary embedding for a sequence of ``num_extra`` unrotated tokens in front of the usual
     [cls, reg, patches] layout (DINOv3 only; None for absolute-position ViTs).
 
@@ -141,9 +171,13 @@ def rope_for_sequence(encoder: nn.Module, grid: tuple[int, int], num_extra: int,
     if num_extra:
         half = rope.shape[-1] // 2
         lead = (*rope.shape[:-2], num_extra, half)
-        rope = torch.cat([torch.cat([rope.new_zeros(lead), rope.new_ones(lead)], dim=-1), rope], dim=-2)
+        rope = torch.cat(
+            [torch.cat([rope.new_zeros(lead), rope.new_ones(lead)], dim=-1), rope], dim=-2
+        )
     if scale is not None:
-        rope = rope.unsqueeze(1)  # (N, 1, S, 2*head_dim): one table per sequence, shared by the heads
+        rope = rope.unsqueeze(
+            1
+        )  # (N, 1, S, 2*head_dim): one table per sequence, shared by the heads
     return rope if dtype is None else rope.to(dtype)
 
 
@@ -155,10 +189,14 @@ def scaled_rope_table(rope: nn.Module, grid: tuple[int, int], scale: torch.Tenso
     Coordinates: patch centres ((i + 0.5) / Hg, (j + 0.5) / Wg) mapped to [-1, 1] (SPEC 1.8).
     """
     if rope.grid_offset or rope.normalize_coords != "separate" or rope.grid_indexing != "ij":
-        raise BackboneError("RoPE augmentation supports DINOv3 grids only (offset 0, 'separate', 'ij')")
+        raise BackboneError(
+            "RoPE augmentation supports DINOv3 grids only (offset 0, 'separate', 'ij')"
+        )
     periods = rope.periods  # (head_dim/4,)
     axes = [torch.arange(0.5, n, device=periods.device, dtype=torch.float32) / n for n in grid]
-    coords = 2.0 * torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).flatten(0, 1) - 1.0  # (HW, 2)
+    coords = (
+        2.0 * torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).flatten(0, 1) - 1.0
+    )  # (HW, 2)
     coords = coords.to(periods.dtype)[None] * scale.to(periods)[:, None, None]  # (N, HW, 2)
     angles = (2 * math.pi * coords[..., None] / periods).flatten(2)  # (N, HW, head_dim/2)
     if rope.rotate_half:

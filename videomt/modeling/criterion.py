@@ -7,6 +7,7 @@ Normalisation is explicit: mask losses are sums over matched (track, frame) pair
 summed over clips and divided by ``num_clips``. The caller chooses the normalisers (global counts
 per process), which makes gradients independent of how clips are spread over processes.
 """
+
 from __future__ import annotations
 
 import torch
@@ -16,13 +17,20 @@ from torch.nn import functional as F
 from .matcher import ConsistentMatcher
 from .point_sampling import point_sample, uncertain_point_coords
 
-__all__ = ["VideoSetCriterion", "loss_weight_dict", "sigmoid_bce_loss", "dice_loss", "mask_losses_at_points"]
+__all__ = [
+    "VideoSetCriterion",
+    "loss_weight_dict",
+    "sigmoid_bce_loss",
+    "dice_loss",
+    "mask_losses_at_points",
+]
 
 LOSS_NAMES = ("loss_ce", "loss_mask", "loss_dice")
 
 
-def loss_weight_dict(class_weight: float, mask_weight: float, dice_weight: float,
-                     num_aux: int = 0) -> dict[str, float]:
+def loss_weight_dict(
+    class_weight: float, mask_weight: float, dice_weight: float, num_aux: int = 0
+) -> dict[str, float]:
     """Weights of the final losses and of the deep-supervision losses with suffix ``_0 .. _{num_aux-1}``."""
     base = dict(zip(LOSS_NAMES, (class_weight, mask_weight, dice_weight)))
     weights = dict(base)
@@ -44,8 +52,9 @@ def dice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return (1 - (numerator + 1) / (denominator + 1)).sum()
 
 
-def mask_losses_at_points(pred: torch.Tensor, gt: torch.Tensor,
-                          coords: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def mask_losses_at_points(
+    pred: torch.Tensor, gt: torch.Tensor, coords: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """BCE and Dice sums of mask logits pred (M, h, w) against binary gt (M, H, W) at coords
     (M, P, 2) in [0, 1]^2, in fp32. Returns (bce_sum, dice_sum)."""
     logits = point_sample(pred.float()[:, None], coords)[:, 0]  # (M, P)
@@ -54,9 +63,17 @@ def mask_losses_at_points(pred: torch.Tensor, gt: torch.Tensor,
 
 
 class VideoSetCriterion(nn.Module):
-    def __init__(self, num_classes: int, matcher: ConsistentMatcher, weight_dict: dict[str, float], *,
-                 no_object_weight: float = 0.1, num_points: int = 12544, oversample_ratio: float = 3.0,
-                 importance_sample_ratio: float = 0.75):
+    def __init__(
+        self,
+        num_classes: int,
+        matcher: ConsistentMatcher,
+        weight_dict: dict[str, float],
+        *,
+        no_object_weight: float = 0.1,
+        num_points: int = 12544,
+        oversample_ratio: float = 3.0,
+        importance_sample_ratio: float = 0.75,
+    ):
         """
         Args:
             num_classes: K (logits have K+1 columns, K = no-object).
@@ -85,8 +102,14 @@ class VideoSetCriterion(nn.Module):
             n += 1
         return n
 
-    def forward(self, outputs: dict, targets: list[dict], generators: list[torch.Generator],
-                num_masks: float, num_clips: float) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        outputs: dict,
+        targets: list[dict],
+        generators: list[torch.Generator],
+        num_masks: float,
+        num_clips: float,
+    ) -> dict[str, torch.Tensor]:
         """Unweighted losses.
 
         outputs: ``pred_logits`` (B, T, Q, K+1), ``pred_masks`` (B, T, Q, h, w) and optionally
@@ -97,46 +120,87 @@ class VideoSetCriterion(nn.Module):
         num_masks, num_clips: the normalisers (see module docstring).
         """
         layers = [("", outputs)]
-        layers += [(f"_{i}", aux) for i, aux in enumerate(outputs.get("aux_outputs", [])[: self.num_aux])]
+        layers += [
+            (f"_{i}", aux) for i, aux in enumerate(outputs.get("aux_outputs", [])[: self.num_aux])
+        ]
         losses = {}
         with torch.autocast(outputs["pred_logits"].device.type, enabled=False):
             for suffix, out in layers:
-                for name, value in self.layer_losses(out, targets, generators, num_masks, num_clips).items():
+                for name, value in self.layer_losses(
+                    out, targets, generators, num_masks, num_clips
+                ).items():
                     losses[name + suffix] = value
         return losses
 
-    def layer_losses(self, out: dict, targets: list[dict], generators: list[torch.Generator],
-                     num_masks: float, num_clips: float) -> dict[str, torch.Tensor]:
+    def layer_losses(
+        self,
+        out: dict,
+        targets: list[dict],
+        generators: list[torch.Generator],
+        num_masks: float,
+        num_clips: float,
+    ) -> dict[str, torch.Tensor]:
         """loss_ce / loss_mask / loss_dice of one output (final or one deep-supervision layer)."""
         ce = bce = dice = out["pred_logits"].new_zeros((), dtype=torch.float32)
         for b, (target, generator) in enumerate(zip(targets, generators)):
             logits, masks = out["pred_logits"][b], out["pred_masks"][b]  # (T, Q, K+1), (T, Q, h, w)
-            query_idx, track_idx = self.matcher(logits, masks, target["labels"], target["ids"],
-                                                target["masks"], generator)
+            query_idx, track_idx = self.matcher(
+                logits, masks, target["labels"], target["ids"], target["masks"], generator
+            )
             ce = ce + self.clip_class_loss(logits, target["labels"], query_idx, track_idx)
-            clip_bce, clip_dice = self.clip_mask_losses(masks, target["masks"], query_idx, track_idx, generator)
+            clip_bce, clip_dice = self.clip_mask_losses(
+                masks, target["masks"], query_idx, track_idx, generator
+            )
             bce, dice = bce + clip_bce, dice + clip_dice
-        return {"loss_ce": ce / num_clips, "loss_mask": bce / num_masks, "loss_dice": dice / num_masks}
+        return {
+            "loss_ce": ce / num_clips,
+            "loss_mask": bce / num_masks,
+            "loss_dice": dice / num_masks,
+        }
 
-    def clip_class_loss(self, logits: torch.Tensor, labels: torch.Tensor, query_idx: torch.Tensor,
-                        track_idx: torch.Tensor) -> torch.Tensor:
+    def clip_class_loss(
+        self,
+        logits: torch.Tensor,
+        labels: torch.Tensor,
+        query_idx: torch.Tensor,
+        track_idx: torch.Tensor,
+    ) -> torch.Tensor:
         """Weighted-mean CE over the clip's T*Q (frame, query) entries; matched queries get their
         track's class in every frame, the others no-object. logits (T, Q, K+1)."""
         t, q = logits.shape[:2]
-        target = torch.full((t, q), self.num_classes, dtype=torch.int64, device=logits.device)  # (T, Q)
-        matched = labels[track_idx.to(labels.device)].clamp(0, self.num_classes - 1).to(logits.device)
+        target = torch.full(
+            (t, q), self.num_classes, dtype=torch.int64, device=logits.device
+        )  # (T, Q)
+        matched = (
+            labels[track_idx.to(labels.device)].clamp(0, self.num_classes - 1).to(logits.device)
+        )
         target[:, query_idx.to(logits.device)] = matched
-        return F.cross_entropy(logits.float().flatten(0, 1), target.flatten(), weight=self.class_weights)
+        return F.cross_entropy(
+            logits.float().flatten(0, 1), target.flatten(), weight=self.class_weights
+        )
 
-    def clip_mask_losses(self, masks: torch.Tensor, gt_masks: torch.Tensor, query_idx: torch.Tensor,
-                         track_idx: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def clip_mask_losses(
+        self,
+        masks: torch.Tensor,
+        gt_masks: torch.Tensor,
+        query_idx: torch.Tensor,
+        track_idx: torch.Tensor,
+        generator: torch.Generator,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """BCE and Dice sums over the clip's matched (track, frame) pairs.
         masks (T, Q, h, w) logits; gt_masks (N, T, H, W)."""
         if query_idx.numel() == 0:
-            zero = masks.float().sum() * 0.0  # keeps the graph (and DDP's used-parameter set) intact
+            zero = (
+                masks.float().sum() * 0.0
+            )  # keeps the graph (and DDP's used-parameter set) intact
             return zero, zero
         pred = masks[:, query_idx.to(masks.device)].flatten(0, 1)  # (T*M, h, w), frame-major
         gt = gt_masks[track_idx.to(gt_masks.device)].transpose(0, 1).flatten(0, 1)  # (T*M, H, W)
-        coords = uncertain_point_coords(pred[:, None], self.num_points, self.oversample_ratio,
-                                        self.importance_sample_ratio, generator)  # (T*M, P, 2)
+        coords = uncertain_point_coords(
+            pred[:, None],
+            self.num_points,
+            self.oversample_ratio,
+            self.importance_sample_ratio,
+            generator,
+        )  # (T*M, P, 2)
         return mask_losses_at_points(pred, gt.to(pred.device), coords)

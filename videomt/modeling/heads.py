@@ -1,4 +1,5 @@
 """Prediction heads: the ScaleBlock pixel upsampler, the mask MLP and the mask/class prediction."""
+
 from __future__ import annotations
 
 import math
@@ -42,4 +43,6 @@ class MaskMLP(nn.Sequential):
     """Linear-GELU-Linear-GELU-Linear (state-dict indices 0, 2, 4 as in the reference)."""
 
     def __init__(self, dim: int):
-        super().__init__(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        super().__init__(
+            nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim)
+        )

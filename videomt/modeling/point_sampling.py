@@ -5,6 +5,7 @@ Coordinates are normalised (x, y) in [0, 1]^2 over the whole (padded) frame, so 
 stride 4 and ground truth at full resolution are compared without resizing. All random draws take
 an explicit ``torch.Generator`` (one per clip: the draws do not depend on the rest of the batch).
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,13 +21,20 @@ def point_sample(inputs: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(inputs, grid, mode="bilinear", align_corners=False).squeeze(3)
 
 
-def uniform_points(shape: tuple[int, ...], generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def uniform_points(
+    shape: tuple[int, ...], generator: torch.Generator, device: torch.device
+) -> torch.Tensor:
     """Uniform random points in [0, 1]^2: (*shape, 2) float32."""
     return torch.rand(*shape, 2, generator=generator, device=device)
 
 
-def uncertain_point_coords(logits: torch.Tensor, num_points: int, oversample_ratio: float,
-                           importance_sample_ratio: float, generator: torch.Generator) -> torch.Tensor:
+def uncertain_point_coords(
+    logits: torch.Tensor,
+    num_points: int,
+    oversample_ratio: float,
+    importance_sample_ratio: float,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """PointRend training points for mask logits (N, 1, h, w) -> (N, num_points, 2).
 
     Draw ``int(num_points * oversample_ratio)`` uniform points, keep the
@@ -43,5 +51,7 @@ def uncertain_point_coords(logits: torch.Tensor, num_points: int, oversample_rat
         top = uncertainty.topk(num_uncertain, dim=1).indices  # (N, U)
         chosen = candidates.gather(1, top.unsqueeze(-1).expand(-1, -1, 2))  # (N, U, 2)
         if num_random > 0:
-            chosen = torch.cat([chosen, uniform_points((n, num_random), generator, logits.device)], dim=1)
+            chosen = torch.cat(
+                [chosen, uniform_points((n, num_random), generator, logits.device)], dim=1
+            )
     return chosen

@@ -15,6 +15,7 @@ one per stream, drawn by the caller once per clip and passed to ``encode`` and e
 ``with_aux`` (deep-supervision predictions) and the ``grad_checkpointing`` constructor flag
 (recompute the ViT blocks in the backward pass; same gradients, less activation memory).
 """
+
 from __future__ import annotations
 
 import torch
@@ -58,12 +59,20 @@ class VidEoMT(nn.Module):
                 (training with gradients only; identical results).
         """
         super().__init__()
-        self.encoder = create_encoder(model_name, img_size=img_size, patch_size=patch_size,
-                                      pretrained=pretrained, drop_path_rate=drop_path_rate, depth=depth)
+        self.encoder = create_encoder(
+            model_name,
+            img_size=img_size,
+            patch_size=patch_size,
+            pretrained=pretrained,
+            drop_path_rate=drop_path_rate,
+            depth=depth,
+        )
         dim = self.encoder.embed_dim
         num_blocks = len(self.encoder.blocks)
         if not 0 <= first_query_block < num_blocks:
-            raise ValueError(f"first query block {first_query_block} outside the {num_blocks} encoder blocks")
+            raise ValueError(
+                f"first query block {first_query_block} outside the {num_blocks} encoder blocks"
+            )
         self.num_queries = num_queries
         self.num_classes = num_classes
         self.first_query_block = first_query_block
@@ -76,7 +85,9 @@ class VidEoMT(nn.Module):
         self.query_updater = nn.Linear(dim, dim)
         self.class_head = nn.Linear(dim, num_classes + 1)
         self.mask_head = MaskMLP(dim)
-        self.upscale = nn.Sequential(*[ScaleBlock(dim) for _ in range(num_upscale_blocks(patch_size))])
+        self.upscale = nn.Sequential(
+            *[ScaleBlock(dim) for _ in range(num_upscale_blocks(patch_size))]
+        )
 
     @property
     def num_query_blocks(self) -> int:
@@ -95,7 +106,7 @@ class VidEoMT(nn.Module):
         Returns class logits (N, Q, K+1) and mask logits (N, Q, Hg*s, Wg*s), s = 2**num_upscale.
         """
         queries = x[:, : self.num_queries]  # (N, Q, C)
-        patches = x[:, self.num_queries + self.num_prefix_tokens:]  # (N, Hg*Wg, C)
+        patches = x[:, self.num_queries + self.num_prefix_tokens :]  # (N, Hg*Wg, C)
         pixel = patches.transpose(1, 2).reshape(x.shape[0], -1, grid[0], grid[1])  # (N, C, Hg, Wg)
         pixel = self.upscale(pixel)  # (N, C, 4Hg, 4Wg)
         mask_embed = self.mask_head(queries)  # (N, Q, C)
@@ -103,8 +114,9 @@ class VidEoMT(nn.Module):
         return self.class_head(queries), masks
 
     # ------------------------------------------------------------------ stream API
-    def encode(self, frames: torch.Tensor,
-               rope_scale: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
+    def encode(
+        self, frames: torch.Tensor, rope_scale: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[int, int]]:
         """Run the first L1 blocks on frames (N, 3, H, W) -> tokens (N, P + Hg*Wg, C), (Hg, Wg).
 
         rope_scale: None or (N,) per-frame DINOv3 RoPE coordinate factors (ignored for DINOv2)."""
@@ -112,7 +124,9 @@ class VidEoMT(nn.Module):
             raise ValueError(f"frames must be (N, 3, H, W), got {tuple(frames.shape)}")
         h, w = frames.shape[-2:]
         if h % self.patch_size or w % self.patch_size:
-            raise ValueError(f"frame size {h}x{w} is not a multiple of the patch size {self.patch_size}")
+            raise ValueError(
+                f"frame size {h}x{w} is not a multiple of the patch size {self.patch_size}"
+            )
         x, grid = embed_frames(self.encoder, frames)
         rope = rope_for_sequence(self.encoder, grid, 0, scale=rope_scale)
         for block in self.encoder.blocks[: self.first_query_block]:
@@ -146,7 +160,7 @@ class VidEoMT(nn.Module):
         rope = rope_for_sequence(self.encoder, grid, self.num_queries, scale=rope_scale)
         aux = []
         num_aux = (self.num_query_blocks if num_aux is None else num_aux) if with_aux else 0
-        for i, block in enumerate(self.encoder.blocks[self.first_query_block:]):
+        for i, block in enumerate(self.encoder.blocks[self.first_query_block :]):
             if i < num_aux:
                 logits, masks = self.predict(self.encoder.norm(x) if self.norm_queries else x, grid)
                 aux.append({"pred_logits": logits, "pred_masks": masks})
@@ -161,9 +175,15 @@ class VidEoMT(nn.Module):
         return out, next_state
 
     # ------------------------------------------------------------------ clip API
-    def forward(self, video: torch.Tensor, state: torch.Tensor | None = None, *,
-                rope_scale: torch.Tensor | None = None, with_aux: bool | None = None,
-                num_aux: int | None = None) -> dict:
+    def forward(
+        self,
+        video: torch.Tensor,
+        state: torch.Tensor | None = None,
+        *,
+        rope_scale: torch.Tensor | None = None,
+        with_aux: bool | None = None,
+        num_aux: int | None = None,
+    ) -> dict:
         """video: (B, T, 3, H, W) normalised. Returns
         ``pred_logits`` (B, T, Q, K+1), ``pred_masks`` (B, T, Q, H/4, W/4), ``state`` (B, Q, C)
         and, with ``with_aux`` (default: in training mode), ``aux_outputs`` (one dict per query
@@ -172,20 +192,25 @@ class VidEoMT(nn.Module):
         if video.dim() != 5 or video.shape[2] != 3:
             raise ValueError(f"video must be (B, T, 3, H, W), got {tuple(video.shape)}")
         b, t = video.shape[:2]
-        frame_scale = None if rope_scale is None else rope_scale.repeat_interleave(t)  # (B*T,) video-major
+        frame_scale = (
+            None if rope_scale is None else rope_scale.repeat_interleave(t)
+        )  # (B*T,) video-major
         tokens, grid = self.encode(video.flatten(0, 1), frame_scale)  # (B*T, S, C)
         tokens = tokens.unflatten(0, (b, t))  # (B, T, S, C)
         with_aux = self.training if with_aux is None else with_aux
         frames = []
         for i in range(t):
-            out, state = self.step(tokens[:, i], state, grid, with_aux=with_aux, rope_scale=rope_scale,
-                                   num_aux=num_aux)
+            out, state = self.step(
+                tokens[:, i], state, grid, with_aux=with_aux, rope_scale=rope_scale, num_aux=num_aux
+            )
             frames.append(out)
         result = _stack_time(frames)
         result["state"] = state
         if with_aux:
-            result["aux_outputs"] = [_stack_time([f["aux_outputs"][j] for f in frames])
-                                     for j in range(len(frames[0]["aux_outputs"]))]
+            result["aux_outputs"] = [
+                _stack_time([f["aux_outputs"][j] for f in frames])
+                for j in range(len(frames[0]["aux_outputs"]))
+            ]
         return result
 
 

@@ -1,15 +1,23 @@
 """torch.distributed helpers that also work in a single process (no process group)."""
+
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch.distributed as dist
 from tqdm import tqdm
 
-__all__ = ["get_rank", "get_world_size", "is_main_process", "synchronize", "all_gather_objects",
-           "process_map"]
+__all__ = [
+    "get_rank",
+    "get_world_size",
+    "is_main_process",
+    "synchronize",
+    "all_gather_objects",
+    "process_map",
+]
 
 
 def get_world_size() -> int:
@@ -38,14 +46,22 @@ def all_gather_objects(obj) -> list:
     return out
 
 
-def process_map(fn: Callable[[Any], Any], jobs: Sequence, num_processes: int | None = None,
-                desc: str | None = None) -> list:
+def process_map(
+    fn: Callable[[Any], Any],
+    jobs: Sequence,
+    num_processes: int | None = None,
+    desc: str | None = None,
+) -> list:
     """``[fn(job) for job in jobs]`` in worker processes (default: one per CPU; 1 runs here),
     results in job order so sums over them do not depend on which worker finished first. With
     ``desc``, a tqdm bar of that title counts finished jobs (on the main process, in a terminal)."""
     num_processes = (os.cpu_count() or 1) if num_processes is None else int(num_processes)
-    disable = None if desc is not None and is_main_process() else True  # None: tqdm's "only on a TTY"
+    disable = (
+        None if desc is not None and is_main_process() else True
+    )  # None: tqdm's "only on a TTY"
     if num_processes <= 1 or len(jobs) <= 1:
         return [fn(j) for j in tqdm(jobs, desc=desc, disable=disable)]
     with mp.get_context().Pool(processes=min(num_processes, len(jobs))) as pool:
-        return list(tqdm(pool.imap(fn, jobs, chunksize=1), total=len(jobs), desc=desc, disable=disable))
+        return list(
+            tqdm(pool.imap(fn, jobs, chunksize=1), total=len(jobs), desc=desc, disable=disable)
+        )

@@ -3,6 +3,7 @@
 Users hand over the wrong file often (a 0-byte download, an HTML error page saved as ``.pth``,
 a zip where JSON is expected): :func:`sniff` names it so every reader can say so in one line.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,7 +51,9 @@ def read_json(path: str, what: str, error: type[Exception] = ValueError) -> Any:
         if kind is not None and kind != "is a text file":
             raise error(f"{path}: {what} {kind}, not JSON") from None
         hint = " (file truncated?)" if e.pos >= len(e.doc.rstrip()) - 1 else ""
-        raise error(f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}{hint}") from None
+        raise error(
+            f"{path}: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}{hint}"
+        ) from None
     except UnicodeDecodeError:
         raise error(f"{path}: {what} {sniff(path) or 'is a binary file'}, not JSON") from None
 

@@ -4,6 +4,7 @@ Shared by :mod:`videomt.checkpoint` (layouts, loading into a model) and the back
 (local pretrained files), so it sits below both. Nothing is ever unpickled beyond tensors:
 ``.pth`` files load with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 import os
@@ -12,14 +13,21 @@ import re
 import urllib.parse
 import warnings
 import zipfile
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
 from .files import sniff
 
-__all__ = ["CheckpointError", "cache_dir", "resolve_weights", "read_state_dict", "rename_keys",
-           "hf_dinov3_to_timm", "DINOV3_TIMM_HF_KEYS"]
+__all__ = [
+    "CheckpointError",
+    "cache_dir",
+    "resolve_weights",
+    "read_state_dict",
+    "rename_keys",
+    "hf_dinov3_to_timm",
+    "DINOV3_TIMM_HF_KEYS",
+]
 
 
 class CheckpointError(ValueError):
@@ -32,7 +40,9 @@ _HF_ID = re.compile(r"^(hf://)?(?P<repo>[\w.-]+/[\w.-]+)(@(?P<rev>[\w./-]+))?$")
 
 def cache_dir() -> str:
     """Where downloaded weights are kept: ``$VIDEOMT_CACHE`` or ``~/.cache/videomt``."""
-    return os.path.expanduser(os.environ.get("VIDEOMT_CACHE", os.path.join("~", ".cache", "videomt")))
+    return os.path.expanduser(
+        os.environ.get("VIDEOMT_CACHE", os.path.join("~", ".cache", "videomt"))
+    )
 
 
 def resolve_weights(path: str) -> str:
@@ -50,16 +60,23 @@ def resolve_weights(path: str) -> str:
                 raise CheckpointError(f"{path}: download failed ({_first_line(e)})") from None
         return dst
     match = _HF_ID.match(path)
-    local_like = os.path.exists(path) or path.endswith((".pth", ".pt", ".pkl", ".bin", ".safetensors"))
+    local_like = os.path.exists(path) or path.endswith(
+        (".pth", ".pt", ".pkl", ".bin", ".safetensors")
+    )
     if match and (path.startswith("hf://") or not local_like):
         try:
             from huggingface_hub import snapshot_download  # optional dependency
         except ImportError:
-            raise CheckpointError(f"{path}: looks like an HF hub id but huggingface_hub is not "
-                                  f"installed (pip install huggingface_hub)") from None
+            raise CheckpointError(
+                f"{path}: looks like an HF hub id but huggingface_hub is not "
+                f"installed (pip install huggingface_hub)"
+            ) from None
         try:
-            return snapshot_download(match["repo"], revision=match["rev"],
-                                     allow_patterns=["*.json", "*.safetensors", "*.bin", "*.pth"])
+            return snapshot_download(
+                match["repo"],
+                revision=match["rev"],
+                allow_patterns=["*.json", "*.safetensors", "*.bin", "*.pth"],
+            )
         except Exception as e:  # hub errors have many types (network, auth, not found)
             raise CheckpointError(f"{path}: HF hub download failed ({_first_line(e)})") from None
     return path
@@ -87,14 +104,18 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     if kind is not None and kind != "is a zip archive":
         raise CheckpointError(f"{path}: {kind}, not a checkpoint")
     if kind == "is a zip archive" and not _is_torch_zip(path):
-        raise CheckpointError(f"{path}: is a zip archive but not a PyTorch checkpoint (no data.pkl)")
+        raise CheckpointError(
+            f"{path}: is a zip archive but not a PyTorch checkpoint (no data.pkl)"
+        )
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
         try:
             return load_file(path)
         except Exception as e:  # safetensors raises its own error types
-            raise CheckpointError(f"{path}: not a readable safetensors file ({_first_line(e)})") from None
+            raise CheckpointError(
+                f"{path}: not a readable safetensors file ({_first_line(e)})"
+            ) from None
     try:
         with warnings.catch_warnings():  # torch's pickle-protocol notes are not for the user
             warnings.simplefilter("ignore")
@@ -102,11 +123,15 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as e:
         found = re.search(r"Unsupported global: GLOBAL (\S+) ", str(e))
         what = f" ({found.group(1)})" if found else ""
-        raise CheckpointError(f"{path}: refused to load: it holds pickled Python objects{what} besides "
-                              f"tensors, or was written by plain pickle; unpickling it could run code "
-                              f"(re-save trusted weights with torch.save)") from None
+        raise CheckpointError(
+            f"{path}: refused to load: it holds pickled Python objects{what} besides "
+            f"tensors, or was written by plain pickle; unpickling it could run code "
+            f"(re-save trusted weights with torch.save)"
+        ) from None
     except (RuntimeError, EOFError, OSError, KeyError, ValueError):
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?)") from None
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?)"
+        ) from None
     return _unwrap(obj, path)
 
 
@@ -127,7 +152,9 @@ def _unwrap(obj, path: str) -> dict[str, torch.Tensor]:
         tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
         if tensors:
             return tensors
-    raise CheckpointError(f"{path}: no tensors found (expected a state dict or {{'model': state_dict}})")
+    raise CheckpointError(
+        f"{path}: no tensors found (expected a state dict or {{'model': state_dict}})"
+    )
 
 
 def _hf_weights_file(directory: str) -> str:
@@ -158,12 +185,21 @@ DINOV3_TIMM_HF_KEYS = [
 
 
 def _pattern(template: str) -> re.Pattern:
-    rx = re.escape(template).replace(r"\{i\}", r"(?P<i>\d+)").replace(r"\{p\}", r"(?P<p>weight|bias)")
+    rx = (
+        re.escape(template)
+        .replace(r"\{i\}", r"(?P<i>\d+)")
+        .replace(r"\{p\}", r"(?P<p>weight|bias)")
+    )
     return re.compile("^" + rx + "$")
 
 
-def rename_keys(state: dict, pairs: list[tuple[str, str]], forward: bool, what: str,
-                passthrough: Callable[[str], bool] = lambda k: False) -> dict:
+def rename_keys(
+    state: dict,
+    pairs: list[tuple[str, str]],
+    forward: bool,
+    what: str,
+    passthrough: Callable[[str], bool] = lambda k: False,
+) -> dict:
     """Rename keys with (a, b) template pairs (a -> b if forward else b -> a)."""
     compiled = [(_pattern(a if forward else b), b if forward else a) for a, b in pairs]
     out = {}
@@ -181,8 +217,11 @@ def rename_keys(state: dict, pairs: list[tuple[str, str]], forward: bool, what: 
 
 def hf_dinov3_to_timm(state: dict) -> dict:
     """HF ``DINOv3ViTModel`` keys (``layer.i`` or ``model.layer.i``) -> timm ``*_dinov3_qkvb`` keys."""
-    state = {re.sub(r"^model\.layer\.", "layer.", k): v for k, v in state.items()
-             if not k.endswith("mask_token") and "inv_freq" not in k}
+    state = {
+        re.sub(r"^model\.layer\.", "layer.", k): v
+        for k, v in state.items()
+        if not k.endswith("mask_token") and "inv_freq" not in k
+    }
     rx = re.compile(r"^layer\.(\d+)\.attention\.([qkv])_proj\.weight$")
     out = {}
     for key in [k for k in state if rx.match(k)]:

@@ -2,6 +2,7 @@
 PNGs). Label maps go through the clip's transforms like the frames; there is one target per
 segment (panoptic) or per class (semantic), present as ``ids[n, t] = n`` in every frame with a
 mask that may be empty in some frames."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -26,11 +27,17 @@ class _DenseClipMapper(ClipMapper):
         for i, tfm in zip(frame_idx, tfms):
             path = dataset_dict[self.label_key][i]
             m = self.read_label(path)  # (H, W)
-            expect_same_size(m.shape, in_hw, path, self.what, f"frame {dataset_dict['file_names'][i]}")
+            expect_same_size(
+                m.shape, in_hw, path, self.what, f"frame {dataset_dict['file_names'][i]}"
+            )
             maps.append(tfm.apply_segmentation(m))
         maps, values, labels = self.values(dataset_dict, frame_idx, np.stack(maps))  # (T, H', W')
-        masks = maps[None] == np.asarray(values, dtype=np.int64)[:, None, None, None]  # (N, T, H', W')
-        ids = np.tile(np.arange(len(values), dtype=np.int64)[:, None], (1, len(frame_idx)))  # (N, T)
+        masks = (
+            maps[None] == np.asarray(values, dtype=np.int64)[:, None, None, None]
+        )  # (N, T, H', W')
+        ids = np.tile(
+            np.arange(len(values), dtype=np.int64)[:, None], (1, len(frame_idx))
+        )  # (N, T)
         return ids, np.asarray(labels, dtype=np.int64), masks
 
 
@@ -60,7 +67,9 @@ class SemanticDatasetVideoMapper(_DenseClipMapper):
     ``raw_value_to_contiguous``). Ignored pixels belong to no mask."""
 
     label_key, extra_keys, what = "sem_seg_file_names", (), "class PNG"
-    read_label = staticmethod(read_semantic_png)  # raw values: 0 = ignore, so pixels an augmentation uncovers stay so
+    read_label = staticmethod(
+        read_semantic_png
+    )  # raw values: 0 = ignore, so pixels an augmentation uncovers stay so
 
     def __init__(self, *, value_to_class: np.ndarray | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -74,7 +83,11 @@ class SemanticDatasetVideoMapper(_DenseClipMapper):
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True, dataset_name: str | None = None) -> dict:
-        lut = MetadataCatalog.get(dataset_name).get("raw_value_to_contiguous") if dataset_name else None
+        lut = (
+            MetadataCatalog.get(dataset_name).get("raw_value_to_contiguous")
+            if dataset_name
+            else None
+        )
         return dict(super().from_config(cfg, is_train, dataset_name), value_to_class=lut)
 
     def values(self, dataset_dict, frame_idx, maps):

@@ -1,7 +1,9 @@
 """Test-time mapper: a whole video, resized, no targets (SPEC 4.1)."""
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -25,14 +27,17 @@ class VideoTestMapper:
     def from_config(cls, cfg, is_train: bool = False, dataset_name: str | None = None) -> dict:
         return dict(augmentations=build_test_augmentation(cfg), image_format=cfg.INPUT.FORMAT)
 
-    def __call__(self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None) -> dict[str, Any]:
+    def __call__(
+        self, dataset_dict: dict[str, Any], rng: np.random.Generator | None = None
+    ) -> dict[str, Any]:
         files = list(dataset_dict.get("file_names") or [])
         if not files:  # e.g. a COCO image dict: still images make training pseudo-clips only
             raise DatasetError(f"video {dataset_dict.get('video_id')}: no frames ('file_names')")
         frames = read_clip_frames(dataset_dict, range(len(files)))
         h, w = frames[0].shape[:2]
-        frames, _ = apply_clip_augmentations(self.augmentations, frames,
-                                             rng if rng is not None else np.random.default_rng(0))
+        frames, _ = apply_clip_augmentations(
+            self.augmentations, frames, rng if rng is not None else np.random.default_rng(0)
+        )
         out = {
             "image": frames_to_tensor(frames, self.image_format),
             "height": dataset_dict.get("height", h),
