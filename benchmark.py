@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and cost of a VidEoMT config (SPEC 7): online FPS, multi-stream throughput, GFLOPs.
+"""Speed and cost of a VidEoMT config: online FPS, multi-stream throughput, GFLOPs.
 
     python benchmark.py --task fps --config-file configs/ytvis19/videomt_dinov2_large.yaml \\
         --device cuda --dtype bf16 --compile --json fps.json
@@ -220,7 +220,8 @@ def synthetic_mp4(path: str, hw: tuple[int, int], num_frames: int) -> str:
 
 
 def end_to_end(args, predictor, tmp: str) -> dict:
-    """Per-frame ms of decode (H.264 MP4) + resize + normalise/pad + model + causal post-processing."""
+    """Per-frame ms of decode (H.264 MP4) + resize + normalise/pad + model + causal
+    post-processing."""
     hw = tuple(args.input_size) if args.input_size else DEFAULT_VIDEO_HW
     path = synthetic_mp4(os.path.join(tmp, "video.mp4"), hw, args.warmup_iters + args.iters)
     frames = iter(open_video(path))

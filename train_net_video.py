@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Train or evaluate VidEoMT (Detectron2-style command line).
 
-python train_net_video.py --config-file configs/quickstart/synthetic_vis.yaml
-python train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --num-gpus 8
-python train_net_video.py --config-file ... --resume                  # continue OUTPUT_DIR/last_checkpoint
+python train_net_video.py --config-file configs/quickstart/synthetic_vis.yaml python
+train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --num-gpus 8 python
+train_net_video.py --config-file ... --resume                  # continue OUTPUT_DIR/last_checkpoint
 python train_net_video.py --config-file ... --eval-only MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
 """
 
@@ -23,7 +23,8 @@ logger = logging.getLogger("videomt")
 
 
 def evaluate(cfg, resume: bool = False) -> dict:
-    """Evaluate MODEL.WEIGHTS (or, with --resume, the last checkpoint of OUTPUT_DIR) on DATASETS.TEST."""
+    """Evaluate MODEL.WEIGHTS (or, with --resume, the last checkpoint of OUTPUT_DIR) on
+    DATASETS.TEST."""
     cfg = cfg.clone()
     cfg.defrost()
     last = TrainingCheckpointer(None, cfg.OUTPUT_DIR, save_to_disk=False)

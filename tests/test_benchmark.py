@@ -1,4 +1,4 @@
-"""benchmark.py on tiny configs: valid JSON for every task; GFLOPs against SPEC 7; the compiled
+"""benchmark.py on tiny configs: valid JSON for every task; GFLOPs against the paper's; the compiled
 per-frame step on CPU. Speed itself is never asserted."""
 
 import json
@@ -68,7 +68,8 @@ def test_fps_json(tmp_path):
 
 
 def test_fps_on_the_dataset_videos(tmp_path):
-    """Without --input-size the config's test dataset is used when it is on disk (generated here)."""
+    """Without --input-size the config's test dataset is used when it is on disk (generated
+    here)."""
     res = run(tmp_path, "--task", "fps", "--warmup-iters", "0", "--iters", "2", "--num-videos", "1")
     assert res["source"] == "dataset synthetic_vis_val"
     assert res["input_size"] == [32, 64]  # 192x256 frames resized to 32x43, padded to 32x64
@@ -94,7 +95,8 @@ def test_throughput_json(tmp_path):
 
 
 def test_flops_vit_s_matches_spec_at_640():
-    """SPEC 7: fvcore GFLOPs of one steady-state frame of the official ViT-S module at 640x640 = 68.0."""
+    """The paper's fvcore GFLOPs of one steady-state frame of the official ViT-S module at 640x640 =
+    68.0."""
     cfg = videomt.load_config(
         "configs/ytvis19/videomt_dinov2_small.yaml",
         ["MODEL.DEVICE", "cpu", "MODEL.BACKBONE.PRETRAINED", ""],

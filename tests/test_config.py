@@ -1,4 +1,5 @@
-"""Config system: defaults, _BASE_ inheritance, dead reference keys, unknown keys, published configs."""
+"""Config system: defaults, _BASE_ inheritance, dead reference keys, unknown keys, published
+configs."""
 
 import glob
 import os
@@ -13,7 +14,7 @@ from videomt.model import build_core
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUBLISHED = sorted(p for p in glob.glob(os.path.join(ROOT, "configs", "*", "videomt_*.yaml")))
 
-# SPEC 1.9 [derived] parameter counts of the official module (Q=200).
+# Parameter counts of the official module (Q=200), derived from its layer shapes.
 EXPECTED_PARAMS = {
     ("small", 40, 640): 24_087_977,
     ("base", 40, 640): 94_182_185,

@@ -95,7 +95,8 @@ def clip_targets(g, num_tracks, num_frames):
 
 
 def direct_losses(outputs, targets_low, pairs, num_masks, num_clips, no_object_weight):
-    """SPEC 3.4 with Python loops: weighted-mean CE per clip, BCE/Dice per matched (track, frame)."""
+    """The losses with Python loops: weighted-mean CE per clip, BCE/Dice per matched (track,
+    frame)."""
     ce_total = bce_total = dice_total = 0.0
     for b, (labels, low) in enumerate(targets_low):
         logits, masks = outputs["pred_logits"][b].double(), outputs["pred_masks"][b].double()

@@ -1,4 +1,5 @@
-"""Per-clip augmentation: sizes, one decision per clip, masks follow images, pseudo-clip rotation."""
+"""Per-clip augmentation: sizes, one decision per clip, masks follow images, pseudo-clip
+rotation."""
 
 from __future__ import annotations
 

@@ -107,7 +107,7 @@ def test_class_lists_and_coco_mappings():
     c19 = MetadataCatalog.get("coco2ytvis2019_train")
     assert c19.coco_to_target == COCO_TO_YTVIS_2019 and len(COCO_TO_YTVIS_2019) == 21
     assert c19.thing_classes == list(YTVIS_2019_CLASSES)
-    # spot checks against SPEC 5.2: COCO person/car/giraffe/tennis racket
+    # spot checks of the COCO -> target class mapping: COCO person/car/giraffe/tennis racket
     assert COCO_TO_YTVIS_2019[1] == 1 and COCO_TO_YTVIS_2019[3] == 6
     assert COCO_TO_YTVIS_2021[25] == 18 and COCO_TO_YTVIS_2021[43] == 34
     assert MetadataCatalog.get("coco2ovis_val").coco_to_target == COCO_TO_OVIS

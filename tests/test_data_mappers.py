@@ -325,7 +325,8 @@ def test_coco_pseudo_mapper_from_config_and_emptied_object(tmp_path):
 
 
 class FixedCropResizeFlip(ClipAugmentation):
-    """Crop x in [5, 55), y in [3, 43) of a 50x70 image, resize 40x50 -> 27x33, flip (test helper)."""
+    """Crop x in [5, 55), y in [3, 43) of a 50x70 image, resize 40x50 -> 27x33, flip (test
+    helper)."""
 
     def get_transforms(self, images, rng):
         return [

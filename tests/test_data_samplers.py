@@ -1,4 +1,4 @@
-"""Clip sampling rules (SPEC 3.6), training sampler determinism / resume, inference shards."""
+"""Clip sampling rules, training sampler determinism / resume, inference shards."""
 
 from __future__ import annotations
 
@@ -86,8 +86,9 @@ def test_shuffled_stream_epochs_are_permutations():
 
 
 def test_one_dataset_is_its_shuffled_stream_resumable_and_sharded():
-    """One training set (no mixing): the clips are its ShuffledStream in order, epoch after epoch, whatever the
-    resume point, and ranks take consecutive slices of each global batch (Detectron2's TrainingSampler order)."""
+    """One training set (no mixing): the clips are its ShuffledStream in order, epoch after epoch,
+    whatever the resume point, and ranks take consecutive slices of each global batch (Detectron2's
+    TrainingSampler order)."""
 
     def indices(seed=5, **kw):
         s = MixedTrainingBatchSampler([11], batch_size=2, seed=seed, **kw)

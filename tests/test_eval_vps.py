@@ -1,4 +1,5 @@
-"""VIPSeg VPQ and STQ: an independent image PQ, hand-computed windows, void/crowd rules, STQ by hand."""
+"""VIPSeg VPQ and STQ: an independent image PQ, hand-computed windows, void/crowd rules, STQ by
+hand."""
 
 from __future__ import annotations
 
@@ -420,7 +421,8 @@ def stq_case(first="s"):
 
 def test_stq_by_hand(tmp_path):
     g, gs, p, ps = stq_case()
-    # sizes: a = b = 4, p5 = 4, p6 = 3, p7 = 1; TPA(a,5)=3, TPA(a,6)=1, TPA(b,5)=1, TPA(b,6)=2, TPA(b,7)=1
+    # sizes: a = b = 4, p5 = 4, p6 = 3, p7 = 1; TPA(a,5)=3, TPA(a,6)=1, TPA(b,5)=1, TPA(b,6)=2,
+    # TPA(b,7)=1
     aq_a = (3 * 3 / (4 + 4 - 3) + 1 * 1 / (3 + 4 - 1)) / 4
     aq_b = (1 * 1 / (4 + 4 - 1) + 2 * 2 / (3 + 4 - 2) + 1 * 1 / (1 + 4 - 1)) / 4
     aq = (aq_a + aq_b) / 2

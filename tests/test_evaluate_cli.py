@@ -1,4 +1,5 @@
-"""tools/evaluate.py: JSON on stdout, one readable line on stderr and a non-zero status on bad input."""
+"""tools/evaluate.py: JSON on stdout, one readable line on stderr and a non-zero status on bad
+input."""
 
 from __future__ import annotations
 

@@ -119,7 +119,8 @@ def test_bad_export_size_is_one_clear_error(exported, tmp_path):
 
 
 def test_dinov3_step_exports_and_matches_onnxruntime(tmp_path):
-    """A DINOv3 encoder (RoPE positions computed from the frame size) exports with dynamic H, W too."""
+    """A DINOv3 encoder (RoPE positions computed from the frame size) exports with dynamic H, W
+    too."""
     opts = TINY_OPTS + [
         "MODEL.BACKBONE.MODEL_NAME",
         "facebook/dinov3-vits16-pretrain-lvd1689m",

@@ -19,7 +19,7 @@ def pixel_centres(side: int) -> torch.Tensor:
 
 
 def direct_cost(logits, masks, labels, gt_low, wc, wm, wd):
-    """Cost from the definitions (SPEC 3.3) with plain Python maths at the low-res pixels."""
+    """Cost from the definitions with plain Python maths at the low-res pixels."""
     q_n, n_n = logits.shape[0], labels.shape[0]
     out = torch.zeros(q_n, n_n, dtype=torch.float64)
     for q in range(q_n):
@@ -86,7 +86,8 @@ def predictions(num_frames: int, num_queries: int, plan: dict):
 
 
 def targets(tracks: list[tuple[int, int, list[bool]]]):
-    """tracks: (pattern, label, visible per frame) -> labels (N,), ids (N, T), masks (N, T, H, W)."""
+    """tracks: (pattern, label, visible per frame) -> labels (N,), ids (N, T), masks (N, T, H,
+    W)."""
     labels = torch.tensor([label for _, label, _ in tracks])
     ids = torch.tensor([[n if v else -1 for v in vis] for n, (_, _, vis) in enumerate(tracks)])
     masks = torch.stack([torch.stack([PATTERNS[p] & v for v in vis]) for p, _, vis in tracks])

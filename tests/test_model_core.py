@@ -200,7 +200,7 @@ def test_dinov3_backbone_matches_hf():
 
 @torch.no_grad()
 def test_dinov3_query_blocks_leave_queries_unrotated():
-    """Queries in front of the sequence get no rotation, as in the HF layer API (SPEC 1.8)."""
+    """Queries in front of the sequence get no rotation, as in the HF layer API."""
     hf = _hf_dinov3()
     core = VidEoMT(
         "facebook/dinov3-vits16-pretrain-lvd1689m",

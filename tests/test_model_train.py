@@ -76,7 +76,7 @@ def test_weighted_loss_keys_and_weights():
     batch = [make_clip(0)]
     model = train_model(**{"MODEL.BACKBONE.SEGMENTER_BLOCKS": [0, 1, 2]})
     weighted = model(batch)
-    # 3 query blocks -> aux outputs 0, 1, 2; the last one's loss is dropped (SPEC decision 3)
+    # 3 query blocks -> aux outputs 0, 1, 2; the last one's loss is dropped
     assert sorted(weighted) == sorted(
         f"loss_{k}{s}" for k in ("ce", "mask", "dice") for s in ("", "_0", "_1")
     )
@@ -305,7 +305,7 @@ def test_two_processes_average_to_the_single_process_gradient(tmp_path):
 
 
 def test_only_supervised_aux_outputs_are_computed():
-    """The input of the last query block carries no loss (SPEC decision 3): the core skips it, and
+    """The input of the last query block carries no loss: the core skips it, and
     the aux outputs it does compute equal those of a full deep-supervision pass."""
     core = train_model().core
     video = torch.randn(1, 2, 3, 32, 32)

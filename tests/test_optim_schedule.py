@@ -1,4 +1,4 @@
-"""Layer-wise LR decay and the two-stage warmup + poly schedule against SPEC 3.5's formulas."""
+"""Layer-wise LR decay and the two-stage warmup + poly schedule against the reference's formulas."""
 
 import math
 
@@ -28,7 +28,7 @@ def model():
 
 
 def expected_lr(name: str) -> float:
-    """SPEC 3.5 written out per parameter name (L = DEPTH)."""
+    """The reference's layer-wise decay written out per parameter name (L = DEPTH)."""
     if not name.startswith("core.encoder."):
         return BASE
     rest = name[len("core.encoder.") :]
@@ -36,7 +36,7 @@ def expected_lr(name: str) -> float:
         i = int(rest.split(".")[1])
         return BASE * LLRD ** (DEPTH - 1 - i)
     if rest.startswith(("norm.", "fc_norm.")):
-        return BASE  # after the blocks: no decay (SPEC quirk 7)
+        return BASE  # after the blocks: no decay
     return BASE * LLRD ** (DEPTH - 1)  # cls/reg tokens, pos_embed, patch_embed
 
 

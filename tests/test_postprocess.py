@@ -1,4 +1,4 @@
-"""Per-task post-processing on hand-built outputs (SPEC 4.1-4.4)."""
+"""Per-task post-processing on hand-built outputs."""
 
 import torch
 
@@ -20,7 +20,8 @@ def _outputs(logits, masks, image_size=(16, 16), padded_size=(16, 16)):
 
 
 def _half_masks(t, q, h=4, w=4):
-    """mask logits (T, Q, h, w): query 0 left half, query 1 right half, others everywhere negative."""
+    """mask logits (T, Q, h, w): query 0 left half, query 1 right half, others everywhere
+    negative."""
     m = torch.full((t, q, h, w), -10.0)
     m[:, 0, :, : w // 2] = 10.0
     m[:, 1, :, w // 2 :] = 10.0

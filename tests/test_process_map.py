@@ -1,4 +1,5 @@
-"""utils.dist.process_map: worker results in job order, a progress bar only where asked and on a terminal."""
+"""utils.dist.process_map: worker results in job order, a progress bar only where asked and on a
+terminal."""
 
 import io
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Convert a VidEoMT checkpoint (official .pth, HF directory, or ours) to this project's format or HF.
+"""Convert a VidEoMT checkpoint (official .pth, HF directory, or ours) to this project's format or
+HF.
 
 python tools/convert_checkpoint.py --src yt_2019_vit_large_68.6.pth --dst out/yt19_L
 python tools/convert_checkpoint.py --src out/yt19_L/model_final.pth --dst out/yt19_L_hf --to hf

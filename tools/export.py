@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Export the per-frame step (frame + state in, outputs + state out) to ONNX and torch.export.
 
-    python tools/export.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --output export/yt19_S \\
+    python tools/export.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --output
+    export/yt19_S \\
         MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
     -> export/yt19_S/{step.onnx, step.pt2, metadata.json, initial_state.npy}
 

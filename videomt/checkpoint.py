@@ -1,10 +1,12 @@
-"""Checkpoint reading, layout detection and key mapping: ours <-> official VidEoMT <-> HF transformers.
+"""Checkpoint reading, layout detection and key mapping: ours <-> official VidEoMT <-> HF
+transformers.
 
 Layouts:
   * ``videomt``:  this project's Detectron2-style files ``{"model": state_dict, ...}``; keys
     ``core.encoder.<timm key>``, ``core.q.weight``, ``core.class_head.*`` ...
   * ``official``: the official VidEoMT ``.pth`` (DINOv2: timm keys under
-    ``backbone.encoder.backbone.``; DINOv3: HF DINOv3 keys renamed ``patch_embed.*`` / ``blocks.i.*``).
+    ``backbone.encoder.backbone.``; DINOv3: HF DINOv3 keys renamed ``patch_embed.*`` /
+    ``blocks.i.*``).
   * ``hf``: an HF transformers ``VideomtForUniversalSegmentation`` directory
     (``config.json`` + ``model.safetensors``).
 Files are read by :mod:`videomt.utils.weights` (tensors only, never other pickled objects).
@@ -169,7 +171,8 @@ def detect_layout(state: dict) -> str:
 
 
 def to_videomt_layout(state: dict, layout: str | None = None) -> dict:
-    """Any supported layout -> our meta-architecture keys (``core.*`` and, if present, ``criterion.*``)."""
+    """Any supported layout -> our meta-architecture keys (``core.*`` and, if present,
+    ``criterion.*``)."""
     layout = layout or detect_layout(state)
     if layout == "videomt":
         return dict(state)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 __all__ = ["USER_ERRORS", "USAGE_ERROR", "error_line", "run_cli"]
 
-# Errors caused by user input (files, configs, shapes). Anything else is a bug and keeps its traceback.
+# Errors caused by user input (files, configs, shapes). Anything else is a bug and keeps its
+# traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValueError,
     FileNotFoundError,

@@ -1,4 +1,5 @@
-"""Checkpoint conversion: any supported layout -> this project's (weights + complete config) or HF."""
+"""Checkpoint conversion: any supported layout -> this project's (weights + complete config) or
+HF."""
 
 from __future__ import annotations
 
@@ -82,7 +83,8 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
 def convert_to_hf(
     src: str, dst: str, class_names: list[str] | None = None, no_object_weight: float = 0.1
 ) -> str:
-    """Write an HF ``VideomtForUniversalSegmentation`` directory (config.json + model.safetensors)."""
+    """Write an HF ``VideomtForUniversalSegmentation`` directory (config.json +
+    model.safetensors)."""
     from safetensors.torch import save_file
 
     state, arch = architecture_of(src)

@@ -74,7 +74,7 @@ def build_core(cfg) -> VidEoMT:
 
 def build_criterion(cfg, num_query_blocks: int) -> VideoSetCriterion:
     """The training criterion; deep supervision weighs the outputs entering the first
-    ``num_query_blocks - 1`` query blocks (the last one's loss is dropped, SPEC decision 3)."""
+    ``num_query_blocks - 1`` query blocks (the last one's loss is dropped)."""
     b = cfg.MODEL.BACKBONE
     matcher = ConsistentMatcher(
         class_weight=b.CLASS_WEIGHT,
@@ -160,7 +160,7 @@ class VidEoMTOnline(nn.Module):
 
         Training: ``criterion`` (None: inference only); ``seed`` keys every random draw of a
         clip together with the clip's ``sample_position``; ``rope_rescale`` R > 1 multiplies a
-        DINOv3 clip's RoPE coordinates by a log-uniform factor in [1/R, R] (SPEC 1.8)."""
+        DINOv3 clip's RoPE coordinates by a log-uniform factor in [1/R, R]."""
         super().__init__()
         if task not in (None, "vis", "vps", "vss"):
             raise ValueError(f"unknown MODEL.BACKBONE.TEST.TASK '{task}' (vis, vps or vss)")
@@ -209,7 +209,8 @@ class VidEoMTOnline(nn.Module):
         return self.pixel_mean.device
 
     def preprocess(self, frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        """uint8/float frames (T, 3, H, W) in [0, 255] -> normalised, padded (T, 3, H', W') and (H, W)."""
+        """uint8/float frames (T, 3, H, W) in [0, 255] -> normalised, padded (T, 3, H', W') and (H,
+        W)."""
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise ValueError(
                 f"frames must be (T, 3, H, W) with 3 channels, got {tuple(frames.shape)}"
@@ -296,9 +297,9 @@ class VidEoMTOnline(nn.Module):
         num_masks, num_clips = (
             max(float(v), 1e-6) for v in loss_normalizer
         )  # only guards against 0
-        # Each clip is padded to its own size (a multiple of the size divisibility), as the reference
-        # with its one clip per GPU; clips of equal padded size share one forward. So a clip's loss
-        # does not depend on which clips share its batch, process or accumulation step.
+        # Each clip is padded to its own size (a multiple of the size divisibility), as the
+        # reference with its one clip per GPU; clips of equal padded size share one forward. So a
+        # clip's loss does not depend on which clips share its batch, process or accumulation step.
         groups: dict[tuple[int, int], list[int]] = {}
         for i, inp in enumerate(batched_inputs):
             groups.setdefault(self.padded_size(inp["image"].shape[-2:]), []).append(i)

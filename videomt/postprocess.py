@@ -1,4 +1,4 @@
-"""Per-task post-processing of one whole video's raw outputs (SPEC 4.1-4.4).
+"""Per-task post-processing of one whole video's raw outputs.
 
 Inputs are the outputs of ``VidEoMTOnline.run_video``: ``pred_logits`` (T, Q, K+1) and
 ``pred_masks`` (T, Q, h, w) at stride 4 of the padded frames. Class decisions use the logits

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """COCO instances JSON -> the COCO pseudo-video JSONs (``coco2ytvis2019_train.json`` ...).
 
-Keeps only the annotations and categories of COCO classes in the SPEC 5.2 mapping of the target
-dataset (category ids stay COCO ids; they are mapped to target classes when loading).
+Keeps only the annotations and categories of COCO classes that map to a class of the target dataset
+(``COCO_TO_TARGET``; category ids stay COCO ids; they are mapped to target classes when loading).
 
     python datasets/utils/convert_coco2ytvis.py --src instances_train2017.json \
         --target ytvis_2019 --dst coco2ytvis2019_train.json

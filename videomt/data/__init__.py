@@ -1,5 +1,6 @@
-"""Datasets: catalog (name -> dataset dicts + metadata, contract in :mod:`videomt.data.catalog`), loaders,
-synthetic videos. Importing it registers every reference name (SPEC 5.1) and the ``synthetic_*`` sets."""
+"""Datasets: catalog (name -> dataset dicts + metadata, contract in :mod:`videomt.data.catalog`),
+loaders, synthetic videos. Importing it registers every reference name and the ``synthetic_*``
+sets."""
 
 from .builtin import register_all_builtin
 from .catalog import (

@@ -1,8 +1,8 @@
-"""Per-clip augmentations built on fvcore transforms (SPEC 3.7). A :class:`ClipAugmentation` draws one
-``Transform`` per frame from an explicit numpy ``Generator``: the same object for every frame when decided
-per clip, one per frame for colour jitter, the ``INPUT.AUGMENTATIONS`` rotation and
-``RANDOM_FLIP="horizontal"`` (as the reference). Resizing and rotation reproduce Detectron2's pixels,
-which the published models were trained on."""
+"""Per-clip augmentations built on fvcore transforms. A :class:`ClipAugmentation` draws one
+``Transform`` per frame from an explicit numpy ``Generator``: the same object for every frame when
+decided per clip, one per frame for colour jitter, the ``INPUT.AUGMENTATIONS`` rotation and
+``RANDOM_FLIP="horizontal"`` (as the reference). Resizing and rotation reproduce Detectron2's
+pixels, which the published models were trained on."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ _CV2_MAX_CHANNELS = 128  # OpenCV 5 rejects more channels; masks are stacked as 
 
 def _pil_nearest_index(n_in: int, n_out: int) -> np.ndarray:
     """Source index of each of ``n_out`` pixels in PIL's (separable) NEAREST resize of an ``n_in``
-    axis: gathering with it reproduces PIL for any dtype and channel count (stacked masks, id maps)."""
+    axis: gathering with it reproduces PIL for any dtype and channel count (stacked masks, id
+    maps)."""
     row = Image.fromarray(np.arange(n_in, dtype=np.int32)[None, :])  # mode "I"
     return np.asarray(row.resize((n_out, 1), Image.NEAREST))[0]
 
@@ -310,8 +311,9 @@ def apply_clip_augmentations(
     images: Sequence[np.ndarray],
     rng: np.random.Generator,
 ) -> tuple[list[np.ndarray], list[TransformList]]:
-    """Run ``augmentations`` in order over a clip; returns the frames and per frame the ``TransformList``
-    applied (for masks: ``apply_segmentation``), one object for frames that got the very same transforms."""
+    """Run ``augmentations`` in order over a clip; returns the frames and per frame the
+    ``TransformList`` applied (for masks: ``apply_segmentation``), one object for frames that got
+    the very same transforms."""
     images, per_frame = list(images), [[] for _ in images]
     for aug in augmentations:
         images, tfms = aug.apply(images, rng)
@@ -338,7 +340,8 @@ def _colour_and_rotation(names: Sequence[str], clip_rotation: bool) -> list[Clip
 
 def _crop_and_resize(crop_cfg, min_size, max_size, sampling, flip: str) -> list[ClipAugmentation]:
     """With prob 0.5 per clip resize the shorter side to 400/500/600 (long side <= 1333) and crop
-    (``crop_cfg.TYPE/SIZE``) when ``crop_cfg`` is given; shortest-edge resize; ``INPUT.RANDOM_FLIP``."""
+    (``crop_cfg.TYPE/SIZE``) when ``crop_cfg`` is given; shortest-edge resize;
+    ``INPUT.RANDOM_FLIP``."""
     augs: list[ClipAugmentation] = []
     if crop_cfg is not None:
         augs.append(
@@ -361,7 +364,7 @@ def _crop_and_resize(crop_cfg, min_size, max_size, sampling, flip: str) -> list[
 
 
 def build_clip_augmentation(cfg) -> list[ClipAugmentation]:
-    """Training augmentation of real videos (SPEC 3.7); ``INPUT.CROP.ENABLED`` crops with the type/size
+    """Training augmentation of real videos; ``INPUT.CROP.ENABLED`` crops with the type/size
     of ``INPUT.PSEUDO.CROP`` (as the reference)."""
     inp = cfg.INPUT
     return _crop_and_resize(
@@ -374,8 +377,9 @@ def build_clip_augmentation(cfg) -> list[ClipAugmentation]:
 
 
 def build_pseudo_augmentation(cfg) -> tuple[list[ClipAugmentation], list[ClipAugmentation]]:
-    """COCO pseudo-clips: ``(shared, per_frame)``. ``shared`` (``INPUT.PSEUDO`` crop and resize, flip) is
-    applied once to the still image, ``per_frame`` (``INPUT.PSEUDO.AUGMENTATIONS``) turns T copies into a clip."""
+    """COCO pseudo-clips: ``(shared, per_frame)``. ``shared`` (``INPUT.PSEUDO`` crop and resize,
+    flip) is applied once to the still image, ``per_frame`` (``INPUT.PSEUDO.AUGMENTATIONS``) turns T
+    copies into a clip."""
     ps = cfg.INPUT.PSEUDO
     shared = _crop_and_resize(
         ps.CROP if ps.CROP.ENABLED else None,

@@ -1,4 +1,4 @@
-"""Training and test data loaders (SPEC 3.7 "Dataset mixing", "Training samplers"); a batch is
+"""Training and test data loaders (dataset mixing, training samplers); a batch is
 the plain list of mapped dicts (``collate_fn=list``, Detectron2's trivial collate)."""
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class SerializedList:
 
 
 class ClipDataset(Dataset):
-    """A :class:`ClipKey` -> its dict mapped by its dataset's mapper, with a generator seeded by (seed, position)."""
+    """A :class:`ClipKey` -> its dict mapped by its dataset's mapper, with a generator seeded by
+    (seed, position)."""
 
     def __init__(self, datasets: Sequence[Sequence[dict]], mappers: Sequence[Callable], seed: int):
         if len(datasets) != len(mappers):
@@ -109,7 +110,8 @@ def _per_dataset(values: Sequence, n: int, key: str) -> list:
 def get_train_dataset_dicts(
     cfg, datasets: Sequence[Sequence[dict]] | None = None
 ) -> tuple[list[str], list[str], list[list[dict]]]:
-    """Names, types and (filtered) dicts of ``DATASETS.TRAIN``; ``datasets`` replaces the catalog look-up."""
+    """Names, types and (filtered) dicts of ``DATASETS.TRAIN``; ``datasets`` replaces the catalog
+    look-up."""
     names = list(cfg.DATASETS.TRAIN)
     if not names:
         raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
@@ -155,10 +157,11 @@ def build_train_loader(
     rank: int | None = None,
     world_size: int | None = None,
 ) -> DataLoader:
-    """Infinite loader of this rank's ``SOLVER.IMS_PER_BATCH / world_size`` mapped clips per iteration,
-    mixing ``DATASETS.TRAIN`` by ``DATASETS.DATASET_RATIO``. Clips and their random augmentation are a
-    pure function of ``(SEED, iteration)`` (:mod:`videomt.data.samplers`), so ``start_iter=i`` replays
-    the uninterrupted run. ``datasets`` / ``mappers`` replace the catalog look-up / the type's mappers."""
+    """Infinite loader of this rank's ``SOLVER.IMS_PER_BATCH / world_size`` mapped clips per
+    iteration, mixing ``DATASETS.TRAIN`` by ``DATASETS.DATASET_RATIO``. Clips and their random
+    augmentation are a pure function of ``(SEED, iteration)`` (:mod:`videomt.data.samplers`), so
+    ``start_iter=i`` replays the uninterrupted run. ``datasets`` / ``mappers`` replace the catalog
+    look-up / the type's mappers."""
     names, types, dicts = get_train_dataset_dicts(cfg, datasets)
     ratios = _per_dataset(cfg.DATASETS.DATASET_RATIO, len(names), "DATASETS.DATASET_RATIO")
     if mappers is None:
@@ -197,7 +200,8 @@ def build_test_loader(
     rank: int | None = None,
     world_size: int | None = None,
 ) -> DataLoader:
-    """Whole test videos, one mapped dict per batch: this rank's contiguous share of ``dataset_name``, in order."""
+    """Whole test videos, one mapped dict per batch: this rank's contiguous share of
+    ``dataset_name``, in order."""
     dicts = list(DatasetCatalog.get(dataset_name) if dataset_dicts is None else dataset_dicts)
     dataset = _MappedList(
         dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name)

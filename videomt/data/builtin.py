@@ -1,4 +1,4 @@
-"""Registration of every reference dataset name (SPEC 5.1) and of the synthetic datasets; paths
+"""Registration of every reference dataset name and of the synthetic datasets; paths
 are relative to the datasets root, read when a dataset is loaded or a path attribute read."""
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ BUILTIN_COCO_PSEUDO: dict[str, tuple[str, str, str]] = {
     for split in ("train", "val")
 }
 _VIPSEG = "VIPSeg/VIPSeg_720P"
-# name -> (image root, panoptic mask root, json) of VIPSeg; name -> (data folder, split file, masks?) of VSPW.
+# name -> (image root, panoptic mask root, json) of VIPSeg; name -> (data folder, split file,
+# masks?) of VSPW.
 BUILTIN_VIPSEG = {
     f"panoVSPW_vps_video_{s}": (
         f"{_VIPSEG}/images",
@@ -80,8 +81,9 @@ BUILTIN_VSPW = {
 def _register(
     name: str, kind: str, paths: dict[str, str], load_arg: Any = None, **meta: Any
 ) -> None:
-    """Register ``name``, read by the ``kind`` loader from ``paths`` (metadata key -> path under the datasets
-    root, also lazy metadata); ``load_arg``: the COCO id map, VIPSeg categories or VSPW's ``with_masks``."""
+    """Register ``name``, read by the ``kind`` loader from ``paths`` (metadata key -> path under the
+    datasets root, also lazy metadata); ``load_arg``: the COCO id map, VIPSeg categories or VSPW's
+    ``with_masks``."""
 
     def load() -> list[dict]:
         if name in SYNTHETIC_SPECS:

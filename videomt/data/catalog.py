@@ -1,22 +1,23 @@
 """Dataset and metadata catalogs: a name -> a loader of dataset dicts, and -> :class:`Metadata`.
 
-Loaders take no argument and read nothing (not even ``$DETECTRON2_DATASETS``, default ``./datasets``) before
-``DatasetCatalog.get``. Dataset dicts are Detectron2-style with masks still encoded (the mappers decode them);
-bad input raises :class:`DatasetError` naming the file and the problem. A video dict holds
-``"file_names": [T absolute frame paths], "height", "width", "length": T, "video_id"`` and, except in test splits:
+Loaders take no argument and read nothing (not even ``$DETECTRON2_DATASETS``, default
+``./datasets``) before ``DatasetCatalog.get``. Dataset dicts are Detectron2-style with masks still
+encoded (the mappers decode them); bad input raises :class:`DatasetError` naming the file and the
+problem. A video dict holds ``"file_names": [T absolute frame paths], "height", "width", "length":
+T, "video_id"`` and, except in test splits:
 
-* instances (``ytvis_*``, ``ovis_*``, ``synthetic_vis_*``, ``ytvis_json:...``): ``"annotations"``, per frame
-  ``[{"id": track id, "category_id": contiguous 0..K-1, "iscrowd", "bbox": [x, y, w, h], "bbox_mode": "XYWH_ABS",
-  "segmentation": RLE dict or polygons}]``;
-* panoptic (``panoVSPW_vps_video_*`` = VIPSeg 720p, ``synthetic_vps_*``): ``"pan_seg_file_names"`` (RGB id PNGs,
-  id = R + 256 G + 256^2 B) and ``"segments_infos"``, per frame ``[{"id", "category_id": contiguous (things
-  first), "iscrowd", "isthing"}]``;
-* semantic (``VSPW_vss_video_*``, ``synthetic_vss_*``): ``"sem_seg_file_names"``, class PNGs whose value v is
-  raw class v-1 (0 and 255 ignored; ``metadata.raw_value_to_contiguous`` maps values).
+* instances (``ytvis_*``, ``ovis_*``, ``synthetic_vis_*``, ``ytvis_json:...``): ``"annotations"``,
+  per frame ``[{"id": track id, "category_id": contiguous 0..K-1, "iscrowd", "bbox": [x, y, w, h],
+  "bbox_mode": "XYWH_ABS", "segmentation": RLE dict or polygons}]``;
+* panoptic (``panoVSPW_vps_video_*`` = VIPSeg 720p, ``synthetic_vps_*``): ``"pan_seg_file_names"``
+  (RGB id PNGs, id = R + 256 G + 256^2 B) and ``"segments_infos"``, per frame ``[{"id",
+  "category_id": contiguous (things first), "iscrowd", "isthing"}]``;
+* semantic (``VSPW_vss_video_*``, ``synthetic_vss_*``): ``"sem_seg_file_names"``, class PNGs whose
+  value v is raw class v-1 (0 and 255 ignored; ``metadata.raw_value_to_contiguous`` maps values).
 
-COCO pseudo-videos (``coco2ytvis2019_*``, ``coco2ytvis2021_*``, ``coco2ovis_*``) hold one dict per image,
-``{"file_name", "height", "width", "image_id", "annotations": [objects as above]}``, with ``category_id``
-already the TARGET dataset's contiguous index (SPEC 5.2).
+COCO pseudo-videos (``coco2ytvis2019_*``, ``coco2ytvis2021_*``, ``coco2ovis_*``) hold one dict per
+image, ``{"file_name", "height", "width", "image_id", "annotations": [objects as above]}``, with
+``category_id`` already the TARGET dataset's contiguous index.
 """
 
 from __future__ import annotations
@@ -46,13 +47,15 @@ def dataset_root() -> str:
 
 
 def parse_ytvis_json_name(name: str) -> tuple[str, str] | None:
-    """``"ytvis_json:<path ending in .json>:<image_root>"`` -> ``(json_path, image_root)``, else ``None``."""
+    """``"ytvis_json:<path ending in .json>:<image_root>"`` -> ``(json_path, image_root)``, else
+    ``None``."""
     m = re.match(r"^ytvis_json:(?P<json>.+?\.json):(?P<root>.+)$", name)
     return (m.group("json"), m.group("root")) if m else None
 
 
 def dataset_output_name(name: str) -> str:
-    """A safe folder name for a dataset's outputs: ``name`` if plain, else ``<json stem>_<8 hex of a hash>``."""
+    """A safe folder name for a dataset's outputs: ``name`` if plain, else ``<json stem>_<8 hex of a
+    hash>``."""
     if re.fullmatch(r"[\w.-]+", name):
         return name
     parsed = parse_ytvis_json_name(name)
@@ -105,9 +108,9 @@ class _DatasetCatalog(dict):
 
 
 class Metadata:
-    """Attributes of a dataset (classes, colours, paths, id maps, evaluator type...): plain values, or lazy
-    ones computed by a function at every read (paths under ``$DETECTRON2_DATASETS``) or at the first
-    (``cache=True``, e.g. classes from a JSON)."""
+    """Attributes of a dataset (classes, colours, paths, id maps, evaluator type...): plain values,
+    or lazy ones computed by a function at every read (paths under ``$DETECTRON2_DATASETS``) or at
+    the first (``cache=True``, e.g. classes from a JSON)."""
 
     def __init__(self, name: str, **kwargs: Any) -> None:
         object.__setattr__(self, "_lazy", {})

@@ -1,4 +1,4 @@
-"""Which frames of a video make a training clip (SPEC 3.6)."""
+"""Which frames of a video make a training clip."""
 
 from __future__ import annotations
 
@@ -15,13 +15,13 @@ def sample_clip_indices(
 ) -> list[int]:
     """Frame indices of one training clip of a ``length``-frame video.
 
-    * ``2 * frame_range + 1 == num_frames`` (all released configs): a contiguous window whose start is
-      uniform in ``[0, length - num_frames - 1]`` (the reference's ``randrange(length - num_frames)``;
-      0 when ``length == num_frames``). A shorter video gives all its frames, then ``num_frames - length``
-      frames drawn with replacement (unsorted).
-    * otherwise: a uniformly drawn reference frame plus ``num_frames - 1`` frames drawn with replacement
-      from ``[ref - frame_range, ref + frame_range]`` minus ``ref`` (clipped to the video), sorted. A
-      one-frame video repeats its only frame.
+    * ``2 * frame_range + 1 == num_frames`` (all released configs): a contiguous window whose start
+      is uniform in ``[0, length - num_frames - 1]`` (the reference's ``randrange(length -
+      num_frames)``; 0 when ``length == num_frames``). A shorter video gives all its frames, then
+      ``num_frames - length`` frames drawn with replacement (unsorted).
+    * otherwise: a uniformly drawn reference frame plus ``num_frames - 1`` frames drawn with
+      replacement from ``[ref - frame_range, ref + frame_range]`` minus ``ref`` (clipped to the
+      video), sorted. A one-frame video repeats its only frame.
     * ``shuffle`` (``SAMPLING_FRAME_SHUFFLE``): shuffle the chosen indices.
     * ``reverse`` (``REVERSE_AGU``): reverse the clip with probability 0.5.
     """

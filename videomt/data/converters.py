@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def filter_coco_for_target(coco: dict, target: str, drop_empty_images: bool = False) -> dict:
     """Keep only the annotations and categories of COCO classes mapped to ``target`` (a key of
-    ``COCO_TO_TARGET``, SPEC 5.2); ids stay COCO ids (the loader maps them). Images left without annotations
+    ``COCO_TO_TARGET``); ids stay COCO ids (the loader maps them). Images left without annotations
     stay unless ``drop_empty_images`` (training drops them with ``FILTER_EMPTY_ANNOTATIONS``)."""
     if target not in COCO_TO_TARGET:
         raise ValueError(f"unknown target '{target}' (choose from {sorted(COCO_TO_TARGET)})")
@@ -66,7 +66,8 @@ def vipseg_720p_size(height: int, width: int, target_height: int = 720) -> tuple
 
 
 def resize_vipseg_video(args: tuple[str, str, str, str, str, int, int]) -> int:
-    """Resize one video's frames and masks (``args``: one job of :func:`resize_vipseg_720p`); returns frames written."""
+    """Resize one video's frames and masks (``args``: one job of :func:`resize_vipseg_720p`);
+    returns frames written."""
     video, img_src, mask_src, img_dst, mask_dst, target_height, quality = args
     has_masks = bool(mask_src) and os.path.isdir(os.path.join(mask_src, video))
     frames = sorted(os.listdir(os.path.join(img_src, video)))
@@ -109,9 +110,9 @@ def resize_vipseg_720p(
     jpeg_quality: int = 75,
     progress: bool = True,
 ) -> int:
-    """Resize VIPSeg ``<src_root>/{imgs,panomasks}/<video>/`` to ``<dst_root>/{images,panomasks}`` (frames
-    bilinear, masks nearest; masks are optional, as for the test split), copy the split files
-    ``{train,val,test}.txt`` along, and return the number of frames written."""
+    """Resize VIPSeg ``<src_root>/{imgs,panomasks}/<video>/`` to ``<dst_root>/{images,panomasks}``
+    (frames bilinear, masks nearest; masks are optional, as for the test split), copy the split
+    files ``{train,val,test}.txt`` along, and return the number of frames written."""
     img_src, mask_src = os.path.join(src_root, image_dir), os.path.join(src_root, mask_dir)
     if not os.path.isdir(img_src):
         raise DatasetError(f"{img_src}: VIPSeg frame folder not found")
@@ -144,9 +145,10 @@ def resize_vipseg_720p(
 def split_vipseg_json(
     src: str, split_dir: str, dst_dir: str, splits: Iterable[str] = ("train", "val", "test")
 ) -> dict[str, int]:
-    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt`` from one VIPSeg
-    panoptic JSON of several splits: the split's ``videos`` and ``annotations`` (none when no video is
-    annotated, as a test split) and all ``categories``; returns videos per split."""
+    """Write ``<dst_dir>/panoptic_gt_VIPSeg_<split>.json`` for each ``<split_dir>/<split>.txt`` from
+    one VIPSeg panoptic JSON of several splits: the split's ``videos`` and ``annotations`` (none
+    when no video is annotated, as a test split) and all ``categories``; returns videos per
+    split."""
     data = read_json(src, "VIPSeg panoptic JSON", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
         raise DatasetError(f"{src}: not a VIPSeg panoptic JSON (no 'videos' list)")

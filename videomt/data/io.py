@@ -1,5 +1,6 @@
-"""File readers shared by the loaders, mappers, converters and the evaluation: each raises ``error`` (default
-:class:`~videomt.data.catalog.DatasetError`) with one line naming the file and the problem, never a bare ``OSError``."""
+"""File readers shared by the loaders, mappers, converters and the evaluation: each raises ``error``
+(default :class:`~videomt.data.catalog.DatasetError`) with one line naming the file and the problem,
+never a bare ``OSError``."""
 
 from __future__ import annotations
 
@@ -109,7 +110,8 @@ def list_dir(folder: str, what: str = "folder") -> set[str]:
 
 
 def require_dir(folder: str, what: str) -> None:
-    """Raise ``DatasetError`` if ``folder`` is not a directory (naming ``$DETECTRON2_DATASETS`` if under it)."""
+    """Raise ``DatasetError`` if ``folder`` is not a directory (naming ``$DETECTRON2_DATASETS`` if
+    under it)."""
     if os.path.isdir(folder):
         return
     root, hint = os.path.abspath(dataset_root()), ""
@@ -123,7 +125,8 @@ def require_dir(folder: str, what: str) -> None:
 
 def check_files_exist(paths: Iterable[str], what: str, context: str) -> None:
     """Check that every path exists with one ``os.listdir`` per parent folder (fast on big sets);
-    ``context`` (e.g. ``"train.json: video 12"``) names where the paths come from in the messages."""
+    ``context`` (e.g. ``"train.json: video 12"``) names where the paths come from in the
+    messages."""
     listed: dict[str, set[str]] = {}
     for p in paths:
         parent, base = os.path.split(p)

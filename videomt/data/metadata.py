@@ -1,6 +1,7 @@
-"""Class lists, colours and id mappings of the reference datasets (SPEC 5.2 and 5.4).
+"""Class lists, colours and id mappings of the reference datasets.
 
-* YouTube-VIS 2019 / 2021 (also 2022) and OVIS: dataset ids ``1..K`` in list order, contiguous = id - 1.
+* YouTube-VIS 2019 / 2021 (also 2022) and OVIS: dataset ids ``1..K`` in list order, contiguous = id
+  - 1.
 * COCO -> target mappings: COCO category id -> TARGET dataset id; contiguous = target id - 1.
 * VIPSeg / VSPW: 124 classes, raw ids 0..123 (VIPSeg order, 0 = wall); contiguous = the 58 things,
   then the 66 stuff classes, each by ascending raw id.
@@ -205,8 +206,8 @@ TARGET_CLASSES: dict[str, tuple[str, ...]] = {
     "ovis": OVIS_CLASSES,
 }
 
-# VIPSeg (= VSPW) raw class names, index = raw id. The thing/stuff split (VIPSEG_THING_IDS) is exact
-# (SPEC 5.4); spelling and case of a few long names are unverified against the official file.
+# VIPSeg (= VSPW) raw class names, index = raw id. The thing/stuff split (VIPSEG_THING_IDS) is
+# exact; spelling and case of a few long names are unverified against the official file.
 VIPSEG_CLASSES: tuple[str, ...] = (
     "wall",
     "ceiling",
@@ -396,8 +397,8 @@ VIPSEG_THING_IDS: tuple[int, ...] = (
 
 
 def palette(n: int, seed: int = 0) -> list[list[int]]:
-    """``n`` distinct, deterministic RGB colours (golden-ratio hue spacing). They are ours, not the reference's:
-    they only affect visualisation and the colours of written PNGs."""
+    """``n`` distinct, deterministic RGB colours (golden-ratio hue spacing). They are ours, not the
+    reference's: they only affect visualisation and the colours of written PNGs."""
     out = []
     for i in range(n):
         h = (seed * 0.1 + i * 0.618033988749895) % 1.0
@@ -425,7 +426,8 @@ def things_first_metadata(categories: list[dict[str, Any]]) -> dict:
     """Panoptic/semantic metadata from raw categories ``[{"id", "name", "isthing"[, "color"]}]``,
     contiguous = things, then stuff, each by ascending raw id. ``stuff_classes`` / ``stuff_colors``
     list ALL classes (Detectron2 / Mask2Former convention), ``thing_classes`` the things only;
-    ``raw_value_to_contiguous`` maps PNG values (256 entries): v -> contiguous id of raw v-1, else 255."""
+    ``raw_value_to_contiguous`` maps PNG values (256 entries): v -> contiguous id of raw v-1, else
+    255."""
     cats = sorted(categories, key=lambda c: c["id"])
     colors = palette(len(cats))
     cats = [dict(c, color=list(c.get("color") or colors[i])) for i, c in enumerate(cats)]

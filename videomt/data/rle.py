@@ -1,8 +1,9 @@
 """COCO segmentations as compressed RLEs, checked before pycocotools decodes them.
 
-pycocotools trusts a compressed ``counts`` string: runs that do not add up to height*width make ``decode``
-return uninitialised memory (or write past the mask) and ``iou`` / ``merge`` loop forever. So
-:func:`check_counts` checks every string first, many at once, with errors that name the frame.
+pycocotools trusts a compressed ``counts`` string: runs that do not add up to height*width make
+``decode`` return uninitialised memory (or write past the mask) and ``iou`` / ``merge`` loop
+forever. So :func:`check_counts` checks every string first, many at once, with errors that name the
+frame.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ _CHUNK_CHARS = 1 << 18  # characters checked per vectorised pass (bounds the mem
 def to_rle(
     segm: Any, h: int, w: int, where: str, error: type[Exception], polygons: bool = True
 ) -> dict | None:
-    """``segm`` (an RLE dict with compressed or uncompressed counts, or polygons) as a compressed RLE of an
-    ``(h, w)`` mask, ``None`` for no polygon of 3+ points; compressed counts come back as given (``str``),
-    unchecked: pass them to :func:`check_counts`."""
+    """``segm`` (an RLE dict with compressed or uncompressed counts, or polygons) as a compressed
+    RLE of an ``(h, w)`` mask, ``None`` for no polygon of 3+ points; compressed counts come back as
+    given (``str``), unchecked: pass them to :func:`check_counts`."""
     if isinstance(segm, Mapping):
         if "counts" not in segm or "size" not in segm:
             raise error(f"{where}: RLE needs 'size' and 'counts'")
@@ -83,11 +84,11 @@ def check_counts(rles: Sequence[tuple[str, dict]], error: type[Exception]) -> No
 
 
 def _counts_ok(strings: list[str], sizes: list[int]) -> np.ndarray:
-    """Which compressed counts strings decode, as pycocotools does, to runs >= 0 adding up to ``sizes``
-    (bool per string), in one vectorised pass. Format: each character is 48 + 6 bits; a run value is stored
-    little-endian in 5-bit groups over one or more characters (bit 0x20: the value goes on in the next
-    character; bit 0x10 of its last character: negative); from the fourth run on, a value is the
-    difference to the run two places before."""
+    """Which compressed counts strings decode, as pycocotools does, to runs >= 0 adding up to
+    ``sizes`` (bool per string), in one vectorised pass. Format: each character is 48 + 6 bits; a
+    run value is stored little-endian in 5-bit groups over one or more characters (bit 0x20: the
+    value goes on in the next character; bit 0x10 of its last character: negative); from the fourth
+    run on, a value is the difference to the run two places before."""
     n = len(strings)
     ok = np.array([s.isascii() for s in strings], dtype=bool)
     strings = [s if good else "" for s, good in zip(strings, ok)]

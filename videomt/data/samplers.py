@@ -1,6 +1,6 @@
-"""Samplers: what each rank loads at each training iteration, computed from ``(seed, iteration)`` directly so that
-a resumed run sees exactly the clips of the uninterrupted one, whatever the number of workers; and each rank's
-share at test time."""
+"""Samplers: what each rank loads at each training iteration, computed from ``(seed, iteration)``
+directly so that a resumed run sees exactly the clips of the uninterrupted one, whatever the number
+of workers; and each rank's share at test time."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def _resolve_rank_world(rank: int | None, world_size: int | None) -> tuple[int, 
 
 
 class ClipKey(NamedTuple):
-    """One training sample: dataset ``source``, dict ``index`` in it, global stream ``position`` (seeds the mapper)."""
+    """One training sample: dataset ``source``, dict ``index`` in it, global stream ``position``
+    (seeds the mapper)."""
 
     source: int
     index: int
@@ -32,8 +33,9 @@ class ClipKey(NamedTuple):
 
 
 class ShuffledStream:
-    """Successive random permutations of ``range(size)``: element ``at(k)`` is in epoch ``k // size``, whose
-    permutation is seeded by (seed, tag, epoch), so any element is computable without replaying the stream."""
+    """Successive random permutations of ``range(size)``: element ``at(k)`` is in epoch ``k //
+    size``, whose permutation is seeded by (seed, tag, epoch), so any element is computable without
+    replaying the stream."""
 
     def __init__(self, size: int, seed: int, shuffle: bool = True, tag: int = 0):
         if size <= 0:
@@ -55,10 +57,11 @@ class ShuffledStream:
 
 
 class MixedTrainingBatchSampler:
-    """Infinite per-rank batches of :class:`ClipKey` from several datasets: each stream position picks its
-    dataset by weighted random choice (``ratios``, deterministic in (seed, position)); the k-th pick of
-    dataset s is element k of its own :class:`ShuffledStream`, so each dataset is covered epoch by epoch.
-    Iterating yields the batches of iterations ``start_iter, start_iter + 1, ...``; ``batch(i)`` any one."""
+    """Infinite per-rank batches of :class:`ClipKey` from several datasets: each stream position
+    picks its dataset by weighted random choice (``ratios``, deterministic in (seed, position)); the
+    k-th pick of dataset s is element k of its own :class:`ShuffledStream`, so each dataset is
+    covered epoch by epoch. Iterating yields the batches of iterations ``start_iter, start_iter + 1,
+    ...``; ``batch(i)`` any one."""
 
     CHUNK = 8192  # positions whose dataset choices are drawn together
 
@@ -123,7 +126,8 @@ class MixedTrainingBatchSampler:
         return ClipKey(source, self.streams[source].at(k), int(position))
 
     def batch(self, iteration: int) -> list[ClipKey]:
-        """This rank's share of the global batch of ``iteration`` (stream positions ``iteration * batch_size`` on)."""
+        """This rank's share of the global batch of ``iteration`` (stream positions ``iteration *
+        batch_size`` on)."""
         first = iteration * self.batch_size + self.rank * self.per_rank
         return [self.key_at(first + b) for b in range(self.per_rank)]
 
@@ -133,7 +137,8 @@ class MixedTrainingBatchSampler:
 
 
 class InferenceSampler:
-    """Indices ``0..size-1`` in contiguous shares, one per rank (the first ``size % world_size`` get one more)."""
+    """Indices ``0..size-1`` in contiguous shares, one per rank (the first ``size % world_size`` get
+    one more)."""
 
     def __init__(self, size: int, *, rank: int | None = None, world_size: int | None = None):
         self.rank, self.world_size = _resolve_rank_world(rank, world_size)

@@ -161,10 +161,10 @@ def generate_vps(
     width: int = 128,
     seed: int = 0,
 ) -> str:
-    """Write a VIPSeg dataset (``images/vid_XXXX/NNNNN.jpg``, ``panomasksRGB/vid_XXXX/NNNNN.png`` RGB
-    ids with 0 = void on the 1-pixel borders between stuff bands, ``panoptic_gt.json``) under ``root``;
-    returns the JSON path. Raw ids of ``SYNTHETIC_PANOPTIC_CATEGORIES``, segment ids fixed over a
-    video, ``.png`` image names as in the real files."""
+    """Write a VIPSeg dataset (``images/vid_XXXX/NNNNN.jpg``, ``panomasksRGB/vid_XXXX/NNNNN.png``
+    RGB ids with 0 = void on the 1-pixel borders between stuff bands, ``panoptic_gt.json``) under
+    ``root``; returns the JSON path. Raw ids of ``SYNTHETIC_PANOPTIC_CATEGORIES``, segment ids fixed
+    over a video, ``.png`` image names as in the real files."""
     videos, annotations = [], []
     stuff_ids = [int(rgb2id(np.array(c))) for c in STUFF_COLORS]
     for v in range(num_videos):
@@ -235,9 +235,9 @@ def generate_vss(
     seed: int = 0,
     split: str = "train",
 ) -> str:
-    """Write a VSPW dataset (``data/vid_XXXX/origin/NNNNN.jpg``, ``data/vid_XXXX/mask/NNNNN.png``: uint8
-    raw id + 1 of ``SYNTHETIC_PANOPTIC_CATEGORIES``, 0 on the void borders) under ``root``; returns
-    the ``<split>.txt`` path."""
+    """Write a VSPW dataset (``data/vid_XXXX/origin/NNNNN.jpg``, ``data/vid_XXXX/mask/NNNNN.png``:
+    uint8 raw id + 1 of ``SYNTHETIC_PANOPTIC_CATEGORIES``, 0 on the void borders) under ``root``;
+    returns the ``<split>.txt`` path."""
     stuff_values = np.array([r + 1 for r in _STUFF_RAW], dtype=np.uint8)
     names = [f"vid_{v:04d}" for v in range(num_videos)]
     for v, name in enumerate(names):
@@ -261,9 +261,10 @@ def generate_coco(
     root: str, num_images: int = 16, height: int = 96, width: int = 128, seed: int = 0
 ) -> str:
     """Write COCO instances of still images (``images/NNNNNN.jpg``, ``annotations.json``) under
-    ``root``; returns the JSON path. Category ids 11..15 are the shapes (``SYNTHETIC_COCO_TO_TARGET``
-    maps them to 1..5), 20 a distractor outside the mapping. Unoccluded objects inside the image get
-    polygons, others RLE; some distractors are ``iscrowd``."""
+    ``root``; returns the JSON path. Category ids 11..15 are the shapes
+    (``SYNTHETIC_COCO_TO_TARGET`` maps them to 1..5), 20 a distractor outside the mapping.
+    Unoccluded objects inside the image get polygons, others RLE; some distractors are
+    ``iscrowd``."""
     images, anns = [], []
     for i in range(num_images):
         scene = make_scene(seed, i, height, width, 1, num_classes=len(SHAPE_CLASSES) + 1)
@@ -326,9 +327,10 @@ def synthetic_layout(name: str, folder: str) -> dict[str, str]:
 
 
 def ensure_synthetic(name: str, root: str | None = None) -> str:
-    """Generate the registered dataset ``name`` into ``<root>/synthetic/<name>`` (``root``: ``$DETECTRON2_DATASETS``
-    by default) unless it is there; returns the folder. It is written to a temporary sibling renamed into
-    place when complete: concurrent callers (loader workers, ranks) never see a half-written dataset."""
+    """Generate the registered dataset ``name`` into ``<root>/synthetic/<name>`` (``root``:
+    ``$DETECTRON2_DATASETS`` by default) unless it is there; returns the folder. It is written to a
+    temporary sibling renamed into place when complete: concurrent callers (loader workers, ranks)
+    never see a half-written dataset."""
     if name not in SYNTHETIC_SPECS:
         raise KeyError(f"unknown synthetic dataset '{name}' (known: {sorted(SYNTHETIC_SPECS)})")
     spec = dict(SYNTHETIC_SPECS[name])

@@ -1,6 +1,6 @@
-"""Procedural scenes for the synthetic datasets: moving, scaling, rotating shapes over a texture that
-enter and leave (start/end frames, paths crossing the border) and occlude each other (fixed depth
-order), with exact label maps from the geometry (not from the JPEG)."""
+"""Procedural scenes for the synthetic datasets: moving, scaling, rotating shapes over a texture
+that enter and leave (start/end frames, paths crossing the border) and occlude each other (fixed
+depth order), with exact label maps from the geometry (not from the JPEG)."""
 
 from __future__ import annotations
 
@@ -209,9 +209,9 @@ class Scene:
         return out
 
     def render(self, t: int) -> dict[str, np.ndarray]:
-        """Frame ``t``: ``image`` (H, W, 3) uint8 RGB; ``inst`` (H, W) int32, 0 = no object, k+1 = visible
-        pixels of object k; with ``with_stuff``, ``stuff`` (H, W) int32 band (0 sky, 1 wall, 2 ground,
-        -1 void boundary)."""
+        """Frame ``t``: ``image`` (H, W, 3) uint8 RGB; ``inst`` (H, W) int32, 0 = no object, k+1 =
+        visible pixels of object k; with ``with_stuff``, ``stuff`` (H, W) int32 band (0 sky, 1 wall,
+        2 ground, -1 void boundary)."""
         h, w, pad = self.h, self.w, self.pad
         off = np.clip(np.round(self.pan * t).astype(int) + pad, 0, 2 * pad)
         crop = (slice(off[1], off[1] + h), slice(off[0], off[0] + w))

@@ -1,16 +1,18 @@
-"""VIPSeg-format video panoptic loading (``panoVSPW_vps_video_*``, ``synthetic_vps_*``) into the dicts of
-:mod:`videomt.data.catalog`. The JSON (``panoptic_gt_VIPSeg_<split>.json``, from VIPSeg's
+"""VIPSeg-format video panoptic loading (``panoVSPW_vps_video_*``, ``synthetic_vps_*``) into the
+dicts of :mod:`videomt.data.catalog`. The JSON (``panoptic_gt_VIPSeg_<split>.json``, from VIPSeg's
 ``create_panoptic_video_labels`` step)::
 
-    {"videos": [{"video_id": str, "images": [{"file_name": "<frame>.png", "id", "height", "width"}, ...]}, ...],
+    {"videos": [{"video_id": str, "images": [{"file_name": "<frame>.png", "id", "height", "width"},
+    ...]}, ...],
      "annotations": [{"video_id": str, "annotations": [{"file_name": "<frame>.png", "image_id", "segments_info":
                       [{"id", "category_id" (raw 0..123), "iscrowd", "area"?, "bbox"?}]}, ...]}],
      "categories": [{"id", "name", "isthing", "color"?}]}
 
 Image names come from the mask folder, so they end in ``.png`` although the frames on disk are
-``<image_root>/<video_id>/<frame>.jpg``; masks (RGB-encoded ids) are ``<panoptic_root>/<video_id>/<frame>.png``.
-An annotated frame finds its image by ``image_id`` (the lists need not be in the same order); the annotation
-list gives the temporal order, as in the official evaluation.
+``<image_root>/<video_id>/<frame>.jpg``; masks (RGB-encoded ids) are
+``<panoptic_root>/<video_id>/<frame>.png``. An annotated frame finds its image by ``image_id`` (the
+lists need not be in the same order); the annotation list gives the temporal order, as in the
+official evaluation.
 """
 
 from __future__ import annotations
@@ -97,9 +99,9 @@ def _record(image_root: str, vid: str, images: list[dict]) -> dict:
 def load_vipseg_json(
     json_file: str, image_root: str, panoptic_root: str, categories: list[dict] | None = None
 ) -> list[dict]:
-    """The videos of a VIPSeg panoptic JSON; ``categories`` (raw ``[{"id", "name", "isthing"}]``, default the
-    JSON's) define the things-first contiguous order. Every frame and mask must exist and the first mask of
-    each video have the frame size (header read only)."""
+    """The videos of a VIPSeg panoptic JSON; ``categories`` (raw ``[{"id", "name", "isthing"}]``,
+    default the JSON's) define the things-first contiguous order. Every frame and mask must exist
+    and the first mask of each video have the frame size (header read only)."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not (

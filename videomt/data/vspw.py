@@ -29,9 +29,9 @@ def read_split_file(split_file: str, error: type[Exception] = DatasetError) -> l
 
 
 def load_vspw(data_root: str, split_file: str, with_masks: bool = True) -> list[dict]:
-    """The videos of ``split_file`` under ``data_root`` (``<root>/data``): frames are the sorted images of
-    ``origin/`` (size from the first one's header); with ``with_masks`` (not for the test split) every frame
-    needs its mask, and the first mask has the frame size."""
+    """The videos of ``split_file`` under ``data_root`` (``<root>/data``): frames are the sorted
+    images of ``origin/`` (size from the first one's header); with ``with_masks`` (not for the test
+    split) every frame needs its mask, and the first mask has the frame size."""
     require_dir(data_root, "VSPW data folder")
     out = []
     for vid in read_split_file(split_file):

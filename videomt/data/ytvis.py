@@ -1,5 +1,6 @@
-"""YouTube-VIS / OVIS JSON loading (also COCO pseudo-video sets) into the dicts of :mod:`videomt.data.catalog`,
-and custom registration. YouTube-VIS JSON (also OVIS and our synthetic sets)::
+"""YouTube-VIS / OVIS JSON loading (also COCO pseudo-video sets) into the dicts of
+:mod:`videomt.data.catalog`, and custom registration. YouTube-VIS JSON (also OVIS and our synthetic
+sets)::
 
     {"videos": [{"id", "file_names": ["<video>/<frame>.jpg", ...], "height", "width", "length"?}],
      "annotations": [{"id", "video_id", "category_id", "iscrowd"?, "segmentations": [RLE | polygons | None per frame],
@@ -39,7 +40,8 @@ def categories_metadata(json_file: str, data: Any) -> dict:
 def _object(
     oid: Any, category: int, iscrowd: Any, bbox: Any, segm: Any, h: int, w: int, where: str, of: str
 ) -> dict | None:
-    """The object dict, ``segm`` as stored: an RLE of the ``of`` size or its 3+ point polygons (none: ``None``)."""
+    """The object dict, ``segm`` as stored: an RLE of the ``of`` size or its 3+ point polygons
+    (none: ``None``)."""
     if isinstance(segm, dict):
         if "counts" not in segm or "size" not in segm:
             raise DatasetError(f"{where}: RLE without 'counts'/'size'")
@@ -130,10 +132,10 @@ def _id_map(json_file: str, data: dict, dataset_name: str | None) -> dict:
 def load_ytvis_json(
     json_file: str, image_root: str, dataset_name: str | None = None, skip_bad_videos: bool = False
 ) -> list[dict]:
-    """The videos of a YouTube-VIS-format JSON (``annotations`` only when it has some); ``dataset_name``'s
-    metadata gives the category mapping, or receives the JSON's. Every frame must exist; ``skip_bad_videos``:
-    drop (and count in the log) videos with an error instead of raising. Polygons of < 3 points are removed
-    (counted)."""
+    """The videos of a YouTube-VIS-format JSON (``annotations`` only when it has some);
+    ``dataset_name``'s metadata gives the category mapping, or receives the JSON's. Every frame must
+    exist; ``skip_bad_videos``: drop (and count in the log) videos with an error instead of raising.
+    Polygons of < 3 points are removed (counted)."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
     if not isinstance(data, dict) or not isinstance(data.get("videos"), list):
@@ -238,7 +240,7 @@ def load_coco_pseudo_json(
     json_file: str, image_root: str, coco_to_contiguous: dict[int, int]
 ) -> list[dict]:
     """The images of a COCO instances JSON for pseudo-video training, ``category_id`` mapped through
-    ``coco_to_contiguous`` (COCO id -> TARGET contiguous index, SPEC 5.2); annotations of other categories
+    ``coco_to_contiguous`` (COCO id -> TARGET contiguous index); annotations of other categories
     are dropped (counted in the log), so an image may keep none. Every image file must exist."""
     require_dir(image_root, "image folder")
     data = read_json(json_file, "annotation file", DatasetError)
@@ -315,8 +317,8 @@ def load_coco_pseudo_json(
 def register_ytvis_instances(
     name: str, metadata: dict, json_file: str, image_root: str, **load_kwargs: Any
 ) -> None:
-    """Register a YouTube-VIS-format dataset; without ``thing_classes`` in ``metadata`` the JSON's categories
-    give them when first read. ``load_kwargs`` go to :func:`load_ytvis_json`."""
+    """Register a YouTube-VIS-format dataset; without ``thing_classes`` in ``metadata`` the JSON's
+    categories give them when first read. ``load_kwargs`` go to :func:`load_ytvis_json`."""
     DatasetCatalog.register(
         name, lambda: load_ytvis_json(json_file, image_root, name, **load_kwargs)
     )

@@ -1,4 +1,5 @@
-"""Trainer hooks (Detectron2's ``HookBase`` protocol): called before/after training and each step."""
+"""Trainer hooks (Detectron2's ``HookBase`` protocol): called before/after training and each
+step."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import datetime
 import logging
 import time
 from collections.abc import Callable
-
-from fvcore.common.checkpoint import PeriodicCheckpointer as _FvPeriodicCheckpointer
 
 from .comm import is_main_process, synchronize
 
@@ -75,14 +74,23 @@ class LRSchedulerHook(HookBase):
 
 
 class PeriodicCheckpointer(HookBase):
-    """``model_{iter:07d}.pth`` every ``period`` iterations and ``model_final.pth`` at the end."""
+    """``model_{iter:07d}.pth`` every ``period`` iterations, ``model_final.pth`` after the last one
+    (instead of, not in addition to, a periodic save there: one file per state), and a checkpoint
+    of the current iteration when training stops early on a signal (``trainer.stop_requested``)."""
 
     def __init__(self, checkpointer, period: int, max_iter: int):
-        self._periodic = _FvPeriodicCheckpointer(checkpointer, period, max_iter=max_iter)
+        self.checkpointer, self.period, self.max_iter = checkpointer, int(period), int(max_iter)
 
     def after_step(self) -> None:
-        if is_main_process():
-            self._periodic.step(self.trainer.iter)
+        if not is_main_process():
+            return
+        it = self.trainer.iter
+        if it >= self.max_iter - 1:
+            self.checkpointer.save("model_final", iteration=it)
+        elif (self.period > 0 and (it + 1) % self.period == 0) or getattr(
+            self.trainer, "stop_requested", False
+        ):
+            self.checkpointer.save(f"model_{it:07d}", iteration=it)
 
 
 class EvalHook(HookBase):

@@ -1,4 +1,5 @@
-"""Start one process per GPU (``--num-gpus N``) or join a ``torchrun`` job; gloo on CPU, NCCL on GPU."""
+"""Start one process per GPU (``--num-gpus N``) or join a ``torchrun`` job; gloo on CPU, NCCL on
+GPU."""
 
 from __future__ import annotations
 

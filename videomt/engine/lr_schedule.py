@@ -1,4 +1,4 @@
-"""The reference's two-stage warmup + polynomial learning-rate schedule (SPEC 3.5), built from
+"""The reference's two-stage warmup + polynomial learning-rate schedule, built from
 fvcore param schedulers and applied per parameter group as a multiplier of its initial lr.
 
 With ``s`` the iteration, ``w1, w2 = WARMUP_STEPS`` and ``N = MAX_ITER``:

@@ -1,4 +1,4 @@
-"""AdamW with layer-wise learning-rate decay (LLRD) over the ViT encoder (SPEC 3.5).
+"""AdamW with layer-wise learning-rate decay (LLRD) over the ViT encoder.
 
 Weight decay on every parameter (as the reference). Encoder
 parameters (``core.encoder.*``) are visited in reverse registration order with a running block

@@ -1,4 +1,5 @@
-"""Metrics over files or arrays (dicts of percentages, :class:`EvaluationError` on bad input) and evaluators."""
+"""Metrics over files or arrays (dicts of percentages, :class:`EvaluationError` on bad input) and
+evaluators."""
 
 from ..data.io import id2rgb, rgb2id
 from .errors import EvaluationError

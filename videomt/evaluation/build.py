@@ -1,4 +1,5 @@
-"""Pick the evaluator for a test dataset (by its metadata's ``evaluator_type``, else the config task)."""
+"""Pick the evaluator for a test dataset (by its metadata's ``evaluator_type``, else the config
+task)."""
 
 from __future__ import annotations
 

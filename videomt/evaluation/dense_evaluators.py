@@ -1,4 +1,5 @@
-"""In-loop VIPSeg (VPQ + STQ) and VSPW (mIoU + VC) evaluators: official prediction files first, then scores."""
+"""In-loop VIPSeg (VPQ + STQ) and VSPW (mIoU + VC) evaluators: official prediction files first, then
+scores."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 class SegmentColours:
-    """Unique RGB colours (= PNG segment ids): the category's if free, else a free one within +-30 (as panopticapi)."""
+    """Unique RGB colours (= PNG segment ids): the category's if free, else a free one within +-30
+    (as panopticapi)."""
 
     def __init__(self, category_colours: dict[int, list[int]], seed: int = 0):
         self.category_colours, self.used, self.rng = (
@@ -39,7 +41,7 @@ class SegmentColours:
 
 
 class VPSEvaluator(DatasetEvaluator):
-    """Writes ``pan_pred/<video>/<frame>.png`` + ``pred.json`` (SPEC 4.3), then VPQ and STQ."""
+    """Writes ``pan_pred/<video>/<frame>.png`` + ``pred.json``, then VPQ and STQ."""
 
     def __init__(self, dataset_name: str, output_dir: str, num_processes: int | None = None):
         self.meta = MetadataCatalog.get(dataset_name)
@@ -122,7 +124,7 @@ class VPSEvaluator(DatasetEvaluator):
 
 
 class VSSEvaluator(DatasetEvaluator):
-    """Writes ``<video>/<frame>.png`` with raw class ids (SPEC 4.4), then mIoU and VC."""
+    """Writes ``<video>/<frame>.png`` with raw class ids, then mIoU and VC."""
 
     def __init__(self, dataset_name: str, output_dir: str):
         self.meta = MetadataCatalog.get(dataset_name)

@@ -2,4 +2,5 @@
 
 
 class EvaluationError(ValueError):
-    """Input that cannot be scored honestly (unknown video, bad RLE, missing PNG, ...): raised, not a lower score."""
+    """Input that cannot be scored honestly (unknown video, bad RLE, missing PNG, ...): raised, not
+    a lower score."""

@@ -1,4 +1,5 @@
-"""Detectron2-style evaluators (reset / process / evaluate), the YouTube-VIS one, and ``inference_on_dataset``."""
+"""Detectron2-style evaluators (reset / process / evaluate), the YouTube-VIS one, and
+``inference_on_dataset``."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 class DatasetEvaluator:
-    """``reset()``; per batch the subclass hook ``process(inputs, outputs)`` fills ``self._records``; ``evaluate()``
-    passes all ranks' records to the hook ``score(records)`` (write official files, score) on rank 0, else ``{}``."""
+    """``reset()``; per batch the subclass hook ``process(inputs, outputs)`` fills
+    ``self._records``; ``evaluate()`` passes all ranks' records to the hook ``score(records)``
+    (write official files, score) on rank 0, else ``{}``."""
 
     def reset(self) -> None:
         self._records: list = []
@@ -59,7 +61,8 @@ def print_csv_format(results: dict) -> None:
 
 
 class YTVISEvaluator(DatasetEvaluator):
-    """YouTube-VIS / OVIS: ``results.json`` (+ ``.zip``) in the server format; AP/AR when the JSON has annotations."""
+    """YouTube-VIS / OVIS: ``results.json`` (+ ``.zip``) in the server format; AP/AR when the JSON
+    has annotations."""
 
     def __init__(self, dataset_name: str, output_dir: str):
         meta = MetadataCatalog.get(dataset_name)
@@ -120,7 +123,8 @@ class YTVISEvaluator(DatasetEvaluator):
 
 
 def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: DatasetEvaluator) -> dict:
-    """Run ``model`` (no_grad; fp16 autocast on CUDA) on ``data_loader`` and evaluate; no trainer."""
+    """Run ``model`` (no_grad; fp16 autocast on CUDA) on ``data_loader`` and evaluate; no
+    trainer."""
     device = next(model.parameters()).device
     amp = (
         torch.autocast("cuda", dtype=torch.float16)

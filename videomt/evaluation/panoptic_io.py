@@ -1,10 +1,11 @@
-"""VIPSeg video-panoptic files (SPEC 4.3, 5.4) and the per-video pixel tables VPQ and STQ share.
+"""VIPSeg video-panoptic files and the per-video pixel tables VPQ and STQ share.
 
-* ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json`` hold ``{"annotations": [{"video_id",
-  "annotations": [{"file_name", "segments_info": [{"id", "category_id", "iscrowd"}]} per frame]}]}``; the
-  ground truth also has ``categories`` (``id``, ``name``, ``isthing``).
-* PNGs (ids as :func:`~videomt.data.io.rgb2id`, 0 = void) are ``<gt_dir or pred_dir>/<video_id>/<stem>.png``;
-  frames pair by file stem (predictions list the ``.jpg`` inputs, the ground truth ``.png`` masks).
+* ``panoptic_gt_VIPSeg_<split>.json`` and the prediction ``pred.json`` hold ``{"annotations":
+  [{"video_id", "annotations": [{"file_name", "segments_info": [{"id", "category_id", "iscrowd"}]}
+  per frame]}]}``; the ground truth also has ``categories`` (``id``, ``name``, ``isthing``).
+* PNGs (ids as :func:`~videomt.data.io.rgb2id`, 0 = void) are ``<gt_dir or
+  pred_dir>/<video_id>/<stem>.png``; frames pair by file stem (predictions list the ``.jpg`` inputs,
+  the ground truth ``.png`` masks).
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from .errors import EvaluationError
 
 
 def load_json(path_or_obj: Any, what: str) -> Any:
-    """A JSON file's content (one-line :class:`EvaluationError` for bad files); non-paths as given."""
+    """A JSON file's content (one-line :class:`EvaluationError` for bad files); non-paths as
+    given."""
     if isinstance(path_or_obj, (str, os.PathLike)):
         return read_json(os.fspath(path_or_obj), what, EvaluationError)
     return path_or_obj
 
 
 def normalize_categories(categories: Any) -> dict[int, dict]:
-    """``{id: {"id", "name", "isthing"}}`` of category dicts, ``{id: dict or isthing}`` or JSON with ``categories``."""
+    """``{id: {"id", "name", "isthing"}}`` of category dicts, ``{id: dict or isthing}`` or JSON with
+    ``categories``."""
     if isinstance(categories, Mapping) and "categories" in categories:
         categories = categories["categories"]
     if isinstance(categories, Mapping):
@@ -94,7 +97,8 @@ class VideoFrames:
 def pair_vps_videos(
     pred_json: Any, pred_dir: str | os.PathLike, gt_json: Any, gt_dir: str | os.PathLike
 ) -> tuple[list[VideoFrames], Any]:
-    """``(videos, gt JSON)``, GT frames paired with predictions; unknown or missing frames and PNGs fail here."""
+    """``(videos, gt JSON)``, GT frames paired with predictions; unknown or missing frames and PNGs
+    fail here."""
     gt_data = load_json(gt_json, "ground-truth JSON")
     gt_videos, pred_videos = (
         _videos(gt_data, "ground-truth JSON"),
@@ -162,8 +166,9 @@ class VideoTables:
 def _segment_tables(
     segments: Sequence[Sequence[Mapping]], where: list[str], strict: bool, categories
 ) -> tuple[np.ndarray, ...]:
-    """``(vocab, cat, crowd, pos, rank)`` of one side, as in :class:`VideoTables`; void and, unless strict, repeated
-    ids are dropped (a repeat: last entry, first place). ``where[t]`` names frame ``t`` in errors."""
+    """``(vocab, cat, crowd, pos, rank)`` of one side, as in :class:`VideoTables`; void and, unless
+    strict, repeated ids are dropped (a repeat: last entry, first place). ``where[t]`` names frame
+    ``t`` in errors."""
     frames = []
     for w, segs in zip(where, segments):
         d: dict[int, tuple[int, int]] = {}
@@ -205,9 +210,10 @@ def video_tables(
     stems: Sequence[str] | None = None,
     categories: Mapping[int, Any] | None = None,
 ) -> VideoTables:
-    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps (one per frame, as the
-    callers ensure; may be a generator). Checked as the official scripts do: each non-void predicted id is listed
-    in its frame's ``segments_info``, each listed one has pixels, categories are known (if given), sizes agree."""
+    """:class:`VideoTables` from per-frame segment lists and ``(gt_ids, pred_ids)`` maps (one per
+    frame, as the callers ensure; may be a generator). Checked as the official scripts do: each
+    non-void predicted id is listed in its frame's ``segments_info``, each listed one has pixels,
+    categories are known (if given), sizes agree."""
     stems = list(stems) if stems is not None else [str(t) for t in range(len(gt_segments))]
     where = [f"video {video_id}, frame {s}" for s in stems]
     pwhere = [w + " (prediction)" for w in where]

@@ -1,16 +1,19 @@
-"""Segmentation and Tracking Quality (STQ) for VIPSeg, as the official script computes it (SPEC 6.4).
+"""Segmentation and Tracking Quality (STQ) for VIPSeg, as the official script computes it.
 
-Every pixel is coded ``(semantic << 16) + instance``: semantic = raw category id (255 = unlabelled: void and
-ids missing from the frame's ``segments_info``), instance = rank of the segment id in the order of first
-appearance in the video's JSON (255 for unlabelled). ``STQ = sqrt(AQ * IoU)``, overall and per video (sequence).
+Every pixel is coded ``(semantic << 16) + instance``: semantic = raw category id (255 = unlabelled:
+void and ids missing from the frame's ``segments_info``), instance = rank of the segment id in the
+order of first appearance in the video's JSON (255 for unlabelled). ``STQ = sqrt(AQ * IoU)``,
+overall and per video (sequence).
 
-* **AQ** uses the pixels of thing classes minus GT "crowd" pixels (GT thing pixels with instance 0). **[quirk]**
-  With the rank coding, instance 0 is the first segment listed in the video, so a video whose first segment is
-  a thing loses that object from AQ (SPEC 11.11), kept for parity with published numbers. Per sequence
-  ``sum_g 1/|g| sum_p TPA(p,g) * TPA / (TPA + FPA + FNA)`` (sizes over the sequence); AQ = their sum / GT tubes.
-* **IoU**: one confusion matrix over the classes plus the ignore label (an extra index when it is >= num_classes).
-  GT-ignore pixels are dropped; predictions of ignore on labelled GT stay false negatives, so, as in the reference,
-  the ignore index then counts (with IoU 0) among the classes with a non-zero union over which the IoU is averaged.
+* **AQ** uses the pixels of thing classes minus GT "crowd" pixels (GT thing pixels with instance 0).
+  **[quirk]** With the rank coding, instance 0 is the first segment listed in the video, so a video
+  whose first segment is a thing loses that object from AQ, kept for parity with published numbers.
+  Per sequence ``sum_g 1/|g| sum_p TPA(p,g) * TPA / (TPA + FPA + FNA)`` (sizes over the sequence);
+  AQ = their sum / GT tubes.
+* **IoU**: one confusion matrix over the classes plus the ignore label (an extra index when it is >=
+  num_classes). GT-ignore pixels are dropped; predictions of ignore on labelled GT stay false
+  negatives, so, as in the reference, the ignore index then counts (with IoU 0) among the classes
+  with a non-zero union over which the IoU is averaged.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ def default_stq_config(categories: Any) -> dict:
 
 
 class STQuality:
-    """STQ accumulator over frames given as coded maps (:meth:`update`) or as pixel counts of (GT code, predicted
-    code) pairs (:meth:`add_counts`). ``bit_shift``: instance bits; ``offset``: GT code multiplier in a pair key."""
+    """STQ accumulator over frames given as coded maps (:meth:`update`) or as pixel counts of (GT
+    code, predicted code) pairs (:meth:`add_counts`). ``bit_shift``: instance bits; ``offset``: GT
+    code multiplier in a pair key."""
 
     def __init__(
         self,
@@ -138,7 +142,8 @@ class STQuality:
         return float(np.sum(tpa * tpa / (ps + gs - tpa) / gs)), int(np.count_nonzero(g_size))
 
     def result(self) -> dict[str, Any]:
-        """Fractions ``STQ``, ``AQ``, ``IoU`` and per-sequence lists, as the reference returns them."""
+        """Fractions ``STQ``, ``AQ``, ``IoU`` and per-sequence lists, as the reference returns
+        them."""
         ids = list(self.sequences)
         aq = [self._aq(self.sequences[s]) for s in ids]
         ious = [self._iou(self.sequences[s]["confusion"]) for s in ids]
@@ -157,7 +162,8 @@ class STQuality:
         }
 
     def summary(self) -> dict[str, Any]:
-        """Percentages ``STQ``, ``AQ``, ``IoU`` and ``STQ_per_sequence``: ``{id: {"STQ", "AQ", "IoU", "frames"}}``."""
+        """Percentages ``STQ``, ``AQ``, ``IoU`` and ``STQ_per_sequence``: ``{id: {"STQ", "AQ",
+        "IoU", "frames"}}``."""
         r = self.result()
         per = {
             str(s): {"STQ": q * 100.0, "AQ": a * 100.0, "IoU": i * 100.0, "frames": n}
@@ -178,7 +184,8 @@ class STQuality:
 
 
 def add_video_tables(acc: STQuality, tables: VideoTables) -> dict:
-    """Add one video's tables (as :meth:`STQuality.update` on :func:`encode_stq_frames`); returns its statistics."""
+    """Add one video's tables (as :meth:`STQuality.update` on :func:`encode_stq_frames`); returns
+    its statistics."""
     if max(len(tables.gt_vocab), len(tables.pred_vocab)) > 1 << acc.bit_shift:
         raise EvaluationError(
             f"video {tables.video_id}: too many segments for {acc.bit_shift} instance bits"
@@ -208,7 +215,8 @@ def encode_stq_frames(
     bit_shift: int = 16,
 ) -> list[np.ndarray]:
     """A video's id maps coded ``(category << bit_shift) + rank`` per pixel (int64): ranks in the
-    order of first appearance over the video; void and ids unlisted in their frame are unlabelled."""
+    order of first appearance over the video; void and ids unlisted in their frame are
+    unlabelled."""
     rank = {
         sid: r
         for r, sid in enumerate(
@@ -236,9 +244,10 @@ def stq_from_arrays(
     things: Sequence[int] | None = None,
     ignore_label: int = 255,
 ) -> dict[str, Any]:
-    """STQ (:meth:`STQuality.summary`) of videos yielding ``(sequence_id, gt_id_frames, gt_segments, pred_id_frames,
-    pred_segments)`` (per-frame id maps and ``segments_info`` lists). ``num_classes`` and ``things`` default to
-    those of ``categories`` (with ``isthing``), else to the 124 VIPSeg classes and things."""
+    """STQ (:meth:`STQuality.summary`) of videos yielding ``(sequence_id, gt_id_frames, gt_segments,
+    pred_id_frames, pred_segments)`` (per-frame id maps and ``segments_info`` lists).
+    ``num_classes`` and ``things`` default to those of ``categories`` (with ``isthing``), else to
+    the 124 VIPSeg classes and things."""
     config = default_stq_config(categories) if categories is not None else {}
     acc = STQuality(
         num_classes if num_classes is not None else config.get("num_classes", 124),

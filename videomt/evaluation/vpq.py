@@ -1,19 +1,19 @@
-"""Video Panoptic Quality for VIPSeg (SPEC 6.3), the official windowed protocol.
+"""Video Panoptic Quality for VIPSeg, the official windowed protocol.
 
-For each window length ``n`` (official label ``k = 5(n-1)``) and start ``i = 0 .. len-n`` of every video, the ``n``
-frames are stacked into tubes; the statistics, ``(num_windows, num_categories, 4)`` = ``[iou_sum, tp, fp, fn]``,
-sum over videos in any order:
+For each window length ``n`` (official label ``k = 5(n-1)``) and start ``i = 0 .. len-n`` of every
+video, the ``n`` frames are stacked into tubes; the statistics, ``(num_windows, num_categories, 4)``
+= ``[iou_sum, tp, fp, fn]``, sum over videos in any order:
 
-* a tube is a segment id listed in at least one frame of the window; its category / iscrowd come from the
-  first such frame; its area is its pixel count over the window;
+* a tube is a segment id listed in at least one frame of the window; its category / iscrowd come
+  from the first such frame; its area is its pixel count over the window;
 * a GT tube ``g`` and a predicted tube ``p`` of the same category match when
   ``|g & p| / (|g| + |p| - |g & p| - |void & p|) > 0.5``; crowd GT tubes never match;
-* matches add their IoU and a TP; unmatched non-crowd GT tubes are FNs; unmatched predicted tubes are FPs
-  unless more than half of them lies on void plus ONE crowd GT tube of their category: the last one in the
-  window's order of first appearance (earlier frame first, then ``segments_info`` order), as the official
-  script keeps one crowd region per category;
-* per category ``PQ = sum IoU / (TP + FP/2 + FN/2)`` over all windows of all videos, averaged over the
-  categories with ``TP+FP+FN > 0`` (all / things / stuff); VPQ is the mean over the windows.
+* matches add their IoU and a TP; unmatched non-crowd GT tubes are FNs; unmatched predicted tubes
+  are FPs unless more than half of them lies on void plus ONE crowd GT tube of their category: the
+  last one in the window's order of first appearance (earlier frame first, then ``segments_info``
+  order), as the official script keeps one crowd region per category;
+* per category ``PQ = sum IoU / (TP + FP/2 + FN/2)`` over all windows of all videos, averaged over
+  the categories with ``TP+FP+FN > 0`` (all / things / stuff); VPQ is the mean over the windows.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ VPQ_WINDOWS: tuple[int, ...] = (1, 2, 4, 6, 8)
 def vpq_stats_from_tables(
     tables: VideoTables, categories: Mapping[int, Any], windows: Sequence[int] = VPQ_WINDOWS
 ) -> np.ndarray:
-    """VPQ statistics ``(len(windows), len(categories), 4)`` of one video (categories by ascending id)."""
+    """VPQ statistics ``(len(windows), len(categories), 4)`` of one video (categories by ascending
+    id)."""
     cat_ids = np.array(
         sorted(categories)
     )  # the tables' categories are among them (checked by video_tables)
@@ -74,8 +75,9 @@ def _window_stats(
     cat_ids: np.ndarray,
     out: np.ndarray,
 ) -> None:
-    """Add one window's ``[iou, tp, fp, fn]`` to ``out`` (rows: ``cat_ids``) from its pixel counts ``C``
-    (G + 1, P) and the tubes' category (-1: not listed), crowd flag and order (G,) / category (P,)."""
+    """Add one window's ``[iou, tp, fp, fn]`` to ``out`` (rows: ``cat_ids``) from its pixel counts
+    ``C`` (G + 1, P) and the tubes' category (-1: not listed), crowd flag and order (G,) / category
+    (P,)."""
     inter = C[: len(g_cat)]  # rows of listed GT ids; row 0 = void
     area_g, area_p, void_p = inter.sum(axis=1), C.sum(axis=0), C[0]
     g_listed, p_listed = g_cat >= 0, p_cat >= 0
@@ -106,7 +108,8 @@ def _window_stats(
 def pq_average(
     stats: np.ndarray, categories: Mapping[int, Any], isthing: bool | None = None
 ) -> dict[str, float]:
-    """Mean PQ / SQ / RQ (fractions) of ``stats`` (K, 4) over things / stuff / all (``isthing``) with TP+FP+FN > 0."""
+    """Mean PQ / SQ / RQ (fractions) of ``stats`` (K, 4) over things / stuff / all (``isthing``)
+    with TP+FP+FN > 0."""
     sel = [
         k
         for k, c in enumerate(sorted(categories))
@@ -134,10 +137,11 @@ def summarize_vpq(
     *,
     detail: bool = False,
 ) -> dict[str, Any]:
-    """Percentages from summed statistics ``(len(windows), K, 4)``: ``VPQ``, ``VPQ_th``, ``VPQ_st`` (means
-    over the windows) and ``VPQ_k{k}``, ``VPQ_th_k{k}``, ``VPQ_st_k{k}`` per window (``k = 5(n-1)``).
-    ``detail=True`` adds ``per_window`` (``{n: {"All"|"Things"|"Stuff": {"pq", "sq", "rq", "n"}}}``,
-    fractions) and ``per_class`` (``{n: {category: {"iou", "tp", "fp", "fn"}}}``)."""
+    """Percentages from summed statistics ``(len(windows), K, 4)``: ``VPQ``, ``VPQ_th``, ``VPQ_st``
+    (means over the windows) and ``VPQ_k{k}``, ``VPQ_th_k{k}``, ``VPQ_st_k{k}`` per window (``k =
+    5(n-1)``). ``detail=True`` adds ``per_window`` (``{n: {"All"|"Things"|"Stuff": {"pq", "sq",
+    "rq", "n"}}}``, fractions) and ``per_class`` (``{n: {category: {"iou", "tp", "fp",
+    "fn"}}}``)."""
     categories = normalize_categories(categories)
     groups = {"": ("All", None), "_th": ("Things", True), "_st": ("Stuff", False)}
     per_window = {
@@ -199,7 +203,8 @@ def vpq_video_stats(
     *,
     video_id: str = "video",
 ) -> np.ndarray:
-    """VPQ statistics of one video (inputs as :func:`vpq_from_arrays`); summed over videos for :func:`summarize_vpq`."""
+    """VPQ statistics of one video (inputs as :func:`vpq_from_arrays`); summed over videos for
+    :func:`summarize_vpq`."""
     categories = normalize_categories(categories)
     gt, pred = list(gt_ids_frames), list(pred_ids_frames)
     if len(gt) != len(pred):
@@ -226,9 +231,10 @@ def vpq_from_arrays(
     *,
     detail: bool = False,
 ) -> dict[str, Any]:
-    """VPQ (the dict of :func:`summarize_vpq`) of one video from per-frame ``(H, W)`` segment-id maps (0 = void)
-    and per-frame ``segments_info`` lists (``{"id", "category_id", "iscrowd"}``; one list, or ``{id: category_id
-    or dict}``, applies to every frame). ``categories``: ``[{"id", "isthing", ...}]`` or ``{id: {"isthing": ...}}``."""
+    """VPQ (the dict of :func:`summarize_vpq`) of one video from per-frame ``(H, W)`` segment-id
+    maps (0 = void) and per-frame ``segments_info`` lists (``{"id", "category_id", "iscrowd"}``; one
+    list, or ``{id: category_id or dict}``, applies to every frame). ``categories``: ``[{"id",
+    "isthing", ...}]`` or ``{id: {"isthing": ...}}``."""
     stats = vpq_video_stats(
         gt_ids_frames, gt_segments, pred_ids_frames, pred_segments, categories, windows
     )

@@ -1,4 +1,5 @@
-"""VIPSeg prediction files -> VPQ and STQ: one job per video reads its PNGs once into the tables both metrics use."""
+"""VIPSeg prediction files -> VPQ and STQ: one job per video reads its PNGs once into the tables
+both metrics use."""
 
 from __future__ import annotations
 
@@ -51,9 +52,11 @@ def evaluate_vps(
     metrics: Sequence[str] = ("vpq", "stq"),
     detail: bool = False,
 ) -> dict[str, Any]:
-    """VPQ and/or STQ (``metrics``; keys of :func:`.vpq.summarize_vpq` / :meth:`.stq.STQuality.summary`) of
-    ``pred.json`` (path or dict) and ``<pred_dir>/<video_id>/<frame_stem>.png`` against the ground-truth JSON and
-    ``panomasksRGB``; ``categories`` default to the JSON's; ``num_processes`` workers (default CPU count; 1 = here)."""
+    """VPQ and/or STQ (``metrics``; keys of :func:`.vpq.summarize_vpq` /
+    :meth:`.stq.STQuality.summary`) of ``pred.json`` (path or dict) and
+    ``<pred_dir>/<video_id>/<frame_stem>.png`` against the ground-truth JSON and ``panomasksRGB``;
+    ``categories`` default to the JSON's; ``num_processes`` workers (default CPU count; 1 =
+    here)."""
     metrics = tuple(m.lower() for m in metrics)
     bad = [m for m in metrics if m not in ("vpq", "stq")]
     if bad or not metrics:

@@ -1,15 +1,20 @@
-"""VSPW video semantic segmentation metrics: mIoU and video consistency VC_n (SPEC 6.5).
+"""VSPW video semantic segmentation metrics: mIoU and video consistency VC_n.
 
-* Ground truth (``data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is class ``v - 1``; others ignored.
-* Predictions (``<pred_dir>/<video>/<frame>.png``): class index + ``pred_offset``; others on scored pixels: errors.
-* mIoU: one confusion matrix over all frames of all videos, ``IoU_c = TP / (TP + FP + FN)`` averaged over the
-  classes present in the ground truth; also pixel / class accuracy and frequency-weighted IoU.
-* VC_n: for each video longer than n frames and each start ``i = 0 .. len-n-1`` (the reference stops one
-  window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels whose
-  predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all windows of all videos.
-* mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without clearing it, so the VC16
-  it prints (published as "mVC16") is the mean over the VC8 *and* VC16 windows together. Reported: ``VC8``, ``VC16``
-  (each over its own windows), ``VC16_official`` = ``mVC16`` (the reference's) and ``mVC8`` = ``VC8``.
+* Ground truth (``data/<video>/mask/<frame>.png``): value ``v`` in 1..num_classes is class ``v -
+  1``; others ignored.
+* Predictions (``<pred_dir>/<video>/<frame>.png``): class index + ``pred_offset``; others on scored
+  pixels: errors.
+* mIoU: one confusion matrix over all frames of all videos, ``IoU_c = TP / (TP + FP + FN)`` averaged
+  over the classes present in the ground truth; also pixel / class accuracy and frequency-weighted
+  IoU.
+* VC_n: for each video longer than n frames and each start ``i = 0 .. len-n-1`` (the reference stops
+  one window short), ``G`` = pixels whose GT value is the same in frames i..i+n-1, ``Pc`` = pixels
+  whose predicted value is, ``acc_i = |G & Pc| / |G|`` (raw values); ``VC_n`` = nanmean over all
+  windows of all videos.
+* mVC16: the reference keeps one list of window accuracies for n = 8 and then n = 16 without
+  clearing it, so the VC16 it prints (published as "mVC16") is the mean over the VC8 *and* VC16
+  windows together. Reported: ``VC8``, ``VC16`` (each over its own windows), ``VC16_official`` =
+  ``mVC16`` (the reference's) and ``mVC8`` = ``VC8``.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ def confusion_matrix(
     pred_offset: int = 0,
     where: str = "frame",
 ) -> np.ndarray:
-    """Confusion matrix (rows GT class, columns predicted class) of one frame's raw GT values and predictions."""
+    """Confusion matrix (rows GT class, columns predicted class) of one frame's raw GT values and
+    predictions."""
     gt, pred = np.asarray(gt), np.asarray(pred)
     if gt.shape != pred.shape:
         raise EvaluationError(
@@ -137,7 +143,8 @@ def vss_video_stats(
 def vc_window_accuracies(
     gt_frames: Sequence[np.ndarray], pred_frames: Sequence[np.ndarray], n: int
 ) -> np.ndarray:
-    """Per-window ``|G & Pc| / |G|`` of one video (nan where ``|G| = 0``), windows i = 0..len-n-1."""
+    """Per-window ``|G & Pc| / |G|`` of one video (nan where ``|G| = 0``), windows i =
+    0..len-n-1."""
     return vss_video_stats(gt_frames, pred_frames, None, (n,))["vc"][int(n)]
 
 
@@ -148,8 +155,9 @@ def summarize_vss(
     *,
     detail: bool = False,
 ) -> dict[str, Any]:
-    """Percentages from per-video :func:`vss_video_stats` results: ``mIoU, pixel_acc, class_acc, FWIoU``
-    and per window ``VC<n>``, ``VC<n>_official``, ``mVC<n>`` (``IoU_per_class`` too with ``detail``)."""
+    """Percentages from per-video :func:`vss_video_stats` results: ``mIoU, pixel_acc, class_acc,
+    FWIoU`` and per window ``VC<n>``, ``VC<n>_official``, ``mVC<n>`` (``IoU_per_class`` too with
+    ``detail``)."""
     stats = list(stats)
     seg = segmentation_scores(
         sum((s["confusion"] for s in stats), np.zeros((num_classes, num_classes), np.int64))
@@ -206,8 +214,9 @@ def evaluate_vss_files(
     num_processes: int | None = None,
     detail: bool = False,
 ) -> dict[str, Any]:
-    """mIoU and VC of listed files: ``videos`` yields ``(video_id, gt_paths, pred_paths)``, one GT mask and one
-    prediction PNG per frame in frame order; ``num_processes`` workers over videos (default CPU count; 1 = here)."""
+    """mIoU and VC of listed files: ``videos`` yields ``(video_id, gt_paths, pred_paths)``, one GT
+    mask and one prediction PNG per frame in frame order; ``num_processes`` workers over videos
+    (default CPU count; 1 = here)."""
     jobs = []
     for vid, gt_paths, pred_paths in videos:
         gt_paths, pred_paths = [os.fspath(p) for p in gt_paths], [os.fspath(p) for p in pred_paths]
@@ -241,9 +250,10 @@ def evaluate_vss(
     num_processes: int | None = None,
     detail: bool = False,
 ) -> dict[str, Any]:
-    """mIoU and VC (percent, the keys of :func:`summarize_vss`) of ``<pred_dir>/<video>/<frame_stem>.png`` against
-    the ``VSPW_480p`` folder ``data_root`` (``data/<video>/mask/*.png``). ``split``: a split name or a txt file
-    with one video per line (ignored when ``videos`` is given); ``num_processes`` as :func:`evaluate_vss_files`."""
+    """mIoU and VC (percent, the keys of :func:`summarize_vss`) of
+    ``<pred_dir>/<video>/<frame_stem>.png`` against the ``VSPW_480p`` folder ``data_root``
+    (``data/<video>/mask/*.png``). ``split``: a split name or a txt file with one video per line
+    (ignored when ``videos`` is given); ``num_processes`` as :func:`evaluate_vss_files`."""
     if videos is None:
         videos = read_split_file(
             split if os.path.isfile(split) else os.path.join(data_root, f"{split}.txt"),

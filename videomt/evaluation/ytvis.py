@@ -1,15 +1,16 @@
-"""YouTube-VIS / OVIS track AP and AR (SPEC 6.1) and the YouTube-VIS 2022 protocol (SPEC 6.2).
+"""YouTube-VIS / OVIS track AP and AR and the YouTube-VIS 2022 protocol.
 
-COCO's protocol on *tracks*: each (video, category) pair plays a COCO (image, category) pair and pycocotools'
-``COCOeval`` matches, accumulates and summarises; only the IoU is ours:
+COCO's protocol on *tracks*: each (video, category) pair plays a COCO (image, category) pair and
+pycocotools' ``COCOeval`` matches, accumulates and summarises; only the IoU is ours:
 
-* track IoU = ``sum_t |d_t & g_t| / sum_t |d_t | g_t|`` over the video's frames (a frame where only one track
-  is present adds its area to the union);
-* a track's area is the mean of its non-empty frame areas (ground truth: the JSON ``areas`` when given, as the
-  official tools do); area ranges small < 128^2 < medium < 256^2 < large;
+* track IoU = ``sum_t |d_t & g_t| / sum_t |d_t | g_t|`` over the video's frames (a frame where only
+  one track is present adds its area to the union);
+* a track's area is the mean of its non-empty frame areas (ground truth: the JSON ``areas`` when
+  given, as the official tools do); area ranges small < 128^2 < medium < 256^2 < large;
 * crowd ground truth (``iscrowd=1``) is ignored and may absorb any number of detections (track IoU);
-* at most ``max_dets[-1]`` (100) detections per (video, category), IoU thresholds 0.50:0.05:0.95, 101 recall
-  points. Results are percentages; undefined values (e.g. APs without small objects) are ``nan``.
+* at most ``max_dets[-1]`` (100) detections per (video, category), IoU thresholds 0.50:0.05:0.95,
+  101 recall points. Results are percentages; undefined values (e.g. APs without small objects) are
+  ``nan``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ COCO_AREA_RANGES = {
 
 
 def load_ytvis_gt(gt: str | os.PathLike | Mapping) -> dict:
-    """The YouTube-VIS ground-truth dict (``videos``, ``categories``, ``annotations``) from a path or a dict."""
+    """The YouTube-VIS ground-truth dict (``videos``, ``categories``, ``annotations``) from a path
+    or a dict."""
     data = load_json(gt, "ground-truth file")
     if not isinstance(data, Mapping) or "videos" not in data or "categories" not in data:
         raise EvaluationError(
@@ -152,7 +154,8 @@ def _iou_matrix(dets: Sequence[_Track], gts: Sequence[_Track]) -> np.ndarray:
 def track_ious(
     dets: Sequence[Sequence[Mapping | None]], gts: Sequence[Sequence[Mapping | None]]
 ) -> np.ndarray:
-    """Track IoUs ``(len(dets), len(gts))`` of tracks given as per-frame RLE dicts or ``None`` (one length and size)."""
+    """Track IoUs ``(len(dets), len(gts))`` of tracks given as per-frame RLE dicts or ``None`` (one
+    length and size)."""
     tracks = list(dets) + list(gts)
     length = len(tracks[0]) if tracks else 0
     h, w = next(
@@ -169,8 +172,9 @@ def track_ious(
 
 
 def _parse(gt: Mapping, results: list) -> tuple[dict, dict, list[_Track], list[_Track]]:
-    """Videos ``{id: (h, w, length)}``, category names and the checked GT and predicted tracks (whose ``video``
-    is the video's index: COCOeval sorts image ids, so they must be of one type)."""
+    """Videos ``{id: (h, w, length)}``, category names and the checked GT and predicted tracks
+    (whose ``video`` is the video's index: COCOeval sorts image ids, so they must be of one
+    type)."""
     videos = {}
     for v in gt["videos"]:
         length = len(v["file_names"]) if v.get("file_names") is not None else v.get("length")
@@ -287,12 +291,13 @@ def evaluate(
     max_dets: Sequence[int] = (1, 10, 100),
     per_category: bool = False,
 ) -> dict[str, float]:
-    """``AP, AP50, AP75, APs, APm, APl``, ``AR<m>`` per ``max_dets`` (AP uses the largest) and, with ``per_category``,
-    ``AP-<category name>`` of YouTube-VIS / OVIS track predictions. ``gt``: JSON path or dict with ``videos``
-    (``height``, ``width``, ``file_names`` or ``length``), ``categories`` and ``annotations`` (per-frame
-    ``segmentations``: RLE, uncompressed RLE, polygons or null; optional ``areas``, ``iscrowd``). ``results``: the
-    server format, a list (or JSON path) of ``{"video_id", "category_id", "score", "segmentations": [RLE or None
-    per frame]}``. ``area_ranges``: ``"ytvis"`` (default), ``"coco"`` or ``{label: (lo, hi)}`` for all 4 labels."""
+    """``AP, AP50, AP75, APs, APm, APl``, ``AR<m>`` per ``max_dets`` (AP uses the largest) and, with
+    ``per_category``, ``AP-<category name>`` of YouTube-VIS / OVIS track predictions. ``gt``: JSON
+    path or dict with ``videos`` (``height``, ``width``, ``file_names`` or ``length``),
+    ``categories`` and ``annotations`` (per-frame ``segmentations``: RLE, uncompressed RLE, polygons
+    or null; optional ``areas``, ``iscrowd``). ``results``: the server format, a list (or JSON path)
+    of ``{"video_id", "category_id", "score", "segmentations": [RLE or None per frame]}``.
+    ``area_ranges``: ``"ytvis"`` (default), ``"coco"`` or ``{label: (lo, hi)}`` for all 4 labels."""
     gt, results = load_ytvis_gt(gt), load_results(results)
     if not results:
         logger.warning("no predictions to score: every AP and AR is 0")
@@ -364,11 +369,12 @@ def evaluate_ytvis22(
     area_ranges: Any = None,
     max_dets: Sequence[int] = (1, 10, 100),
 ) -> dict[str, float]:
-    """YouTube-VIS 2022 validation, short and long videos scored apart, in percent: ``mAP, AP50, AP75, AR1,
-    AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo names ``AP^L``
-    (= mAP_L) and ``AR^L_10`` (= AR10_L). ``gt``: a folder with ``gt_short.json``, ``gt_long.json`` (and
-    optionally ``gt.json``, all videos), or ``{"short", "long"[, "full"]}`` paths or dicts. Every result must
-    belong to a known video (of ``gt.json`` if given, else short + long)."""
+    """YouTube-VIS 2022 validation, short and long videos scored apart, in percent: ``mAP, AP50,
+    AP75, AR1, AR10`` with suffixes ``_S`` / ``_L``, ``mAP = (mAP_S + mAP_L) / 2`` and the model-zoo
+    names ``AP^L`` (= mAP_L) and ``AR^L_10`` (= AR10_L). ``gt``: a folder with ``gt_short.json``,
+    ``gt_long.json`` (and optionally ``gt.json``, all videos), or ``{"short", "long"[, "full"]}``
+    paths or dicts. Every result must belong to a known video (of ``gt.json`` if given, else short +
+    long)."""
     short, long, full = _ytvis22_sources(gt)
     results = load_results(results)
     subsets = {"S": load_ytvis_gt(short), "L": load_ytvis_gt(long)}

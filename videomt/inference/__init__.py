@@ -1,9 +1,9 @@
 """Inference for people: the video predictor, live streams, video I/O and drawing.
 
 predictor = videomt.VideoPredictor("configs/ytvis19/videomt_dinov2_small.yaml", "weights.pth")
-for result in predictor("video.mp4"):        # offline, video-level classes (SPEC 4)
+for result in predictor("video.mp4"):        # offline, video-level classes
     ...
-stream = predictor.stream()                 # online, causal classes (SPEC decision 8)
+stream = predictor.stream()                 # online, causal classes
 result = stream.step(frame)
 """
 

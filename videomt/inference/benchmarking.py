@@ -1,9 +1,9 @@
-"""Speed and cost measurements behind ``benchmark.py`` (SPEC 7): per-frame online latency,
+"""Speed and cost measurements behind ``benchmark.py``: per-frame online latency,
 multi-stream throughput and fvcore FLOPs. Timings are never asserted in tests.
 
-Timing follows SPEC 7: batch 1, one frame at a time with the propagated query state, the timed
-region is the per-frame model call (query-free blocks + query blocks + heads + upscaler + mask
-einsum; no post-processing) bracketed by device synchronisation (CUDA events on a GPU,
+Timing follows the paper's protocol: batch 1, one frame at a time with the propagated query state,
+the timed region is the per-frame model call (query-free blocks + query blocks + heads + upscaler +
+mask einsum; no post-processing) bracketed by device synchronisation (CUDA events on a GPU,
 ``time.perf_counter`` on a CPU).
 """
 
@@ -112,7 +112,8 @@ def _frames_with_state_reset(videos: Iterable[torch.Tensor]) -> Iterator[tuple[t
 def time_throughput(
     runner: CoreRunner, frame: torch.Tensor, streams: int, warmup: int, iters: int
 ) -> list[float]:
-    """Milliseconds per step of ``streams`` concurrent streams stepped together (batch B = streams)."""
+    """Milliseconds per step of ``streams`` concurrent streams stepped together (batch B =
+    streams)."""
     batch = frame.expand(streams, -1, -1, -1).contiguous()
     state: list[torch.Tensor | None] = [None]
 

@@ -55,7 +55,8 @@ def _example(
 
 
 def _dynamic_shapes(core: VidEoMT, part: str, input_size: tuple[int, int]):
-    """Batch and H, W (multiples of the patch size) free; the example size sets the upper bound x4."""
+    """Batch and H, W (multiples of the patch size) free; the example size sets the upper bound
+    x4."""
     p = core.patch_size
     batch = torch.export.Dim("batch", min=1, max=256)
     grid_h = torch.export.Dim("grid_h", min=1, max=max(4 * input_size[0] // p, 2))

@@ -1,11 +1,11 @@
 """Per-frame results from one frame's mask logits and the class logits that decide classes.
 
-The class logits are either the whole-video mean (offline predictor, the evaluation protocol of
-SPEC 4) or the causal running mean up to the current frame (streams, SPEC decision 8). Instance
-and semantic results call :mod:`videomt.postprocess` on a one-frame "video" whose logits are those
-means, so they are exactly the evaluation path's frame. Panoptic segments are decided from areas
-over the whole video (SPEC 4.3), so :class:`PanopticVideo` accumulates them frame by frame and
-keeps only a compressed owner map per frame.
+The class logits are either the whole-video mean (offline predictor, the evaluation protocol) or the
+causal running mean up to the current frame (streams). Instance and semantic results call
+:mod:`videomt.postprocess` on a one-frame "video" whose logits are those means, so they are exactly
+the evaluation path's frame. Panoptic segments are decided from areas over the whole video, so
+:class:`PanopticVideo` accumulates them frame by frame and keeps only a compressed owner map per
+frame.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def semantic_result(class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameG
 
 
 class PanopticVideo:
-    """Video panoptic segmentation (SPEC 4.3) fed one frame at a time.
+    """Video panoptic segmentation fed one frame at a time.
 
     ``add(masks, geo)`` for every frame (in order), then ``frames()`` yields each frame's
     ``{"panoptic_seg" int32 (H0, W0), "segments_info"}``. Between the two, only per-query area
@@ -119,7 +119,7 @@ class PanopticVideo:
 
     def segments(self) -> tuple[torch.Tensor, list[dict]]:
         """(lookup (N + 1,) int32 from kept index + 1 to segment id, segments [{id, isthing,
-        category_id, score, track_id}]) with the overlap rule of SPEC 4.3 over all added frames."""
+        category_id, score, track_id}]) with the panoptic overlap rule over all added frames."""
         n = self.kept.numel()
         lookup = torch.zeros(n + 1, dtype=torch.int32)
         segments, stuff_ids = [], {}

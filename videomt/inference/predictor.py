@@ -1,6 +1,6 @@
 """``VideoPredictor``: a config + weights -> per-frame results for any video.
 
-Offline (``predictor(video)``) follows the evaluation protocol (SPEC 4): classes are decided by
+Offline (``predictor(video)``) follows the evaluation protocol: classes are decided by
 the class logits averaged over the *whole* video, so no frame's result is final before the last
 frame has been seen. Memory stays bounded however long the video is:
 
@@ -14,7 +14,7 @@ frame has been seen. Memory stays bounded however long the video is:
 
 Results are yielded one frame at a time (masks at the input resolution), so a caller that
 writes them out never holds the whole video either. ``predictor.stream()`` is the online path:
-one frame in, that frame's result out, with causal running-mean class scores (SPEC decision 8).
+one frame in, that frame's result out, with causal running-mean class scores.
 """
 
 from __future__ import annotations
@@ -274,8 +274,8 @@ class VideoStream:
     """One online video: constant memory (the propagated queries (1, Q, C) and the running sum of
     class logits (Q, K+1)) however many frames it has seen.
 
-    Class scores are causal: frame t uses the mean of the class logits of frames 0..t (SPEC
-    decision 8), so a track's label and score may change while the video goes on; after the
+    Class scores are causal: frame t uses the mean of the class logits of frames 0..t,
+    so a track's label and score may change while the video goes on; after the
     last frame they equal the offline predictor's video-level ones. Track ids are query indices
     (vis) or query/class-derived segment ids (vps), stable over the stream.
     """

@@ -42,7 +42,8 @@ class BackboneError(ValueError):
 
 
 def resolve_timm_name(model_name: str) -> str:
-    """Map a config ``MODEL_NAME`` (timm name or ``facebook/dinov3-vitX16-...`` id) to a timm name."""
+    """Map a config ``MODEL_NAME`` (timm name or ``facebook/dinov3-vitX16-...`` id) to a timm
+    name."""
     if model_name.startswith("facebook/dinov3-"):
         arch = model_name[len("facebook/dinov3-") :].split("-")[0]
         if arch not in _DINOV3_HF_TO_TIMM:
@@ -156,7 +157,8 @@ def rope_for_sequence(
     [cls, reg, patches] layout (DINOv3 only; None for absolute-position ViTs).
 
     timm skips the first ``num_prefix_tokens`` tokens and rotates the rest, so the table gets
-    ``num_extra`` identity rows (sin 0, cos 1) before the patch rows: (num_extra + Hg*Wg, 2*head_dim).
+    ``num_extra`` identity rows (sin 0, cos 1) before the patch rows: (num_extra + Hg*Wg,
+    2*head_dim).
 
     ``scale``: None (inference, timm's table) or (N,) per-sequence factors that multiply the patch
     coordinates (DINOv3's training-time "rescale" augmentation, one factor per clip); then the
@@ -186,7 +188,7 @@ def scaled_rope_table(rope: nn.Module, grid: tuple[int, int], scale: torch.Tenso
 
     rope: timm ``RotaryEmbeddingDinoV3`` (its ``periods`` and layout); scale: (N,).
     Returns (N, Hg*Wg, 2*head_dim); ``scale == 1`` reproduces ``rope.get_embed(grid)``.
-    Coordinates: patch centres ((i + 0.5) / Hg, (j + 0.5) / Wg) mapped to [-1, 1] (SPEC 1.8).
+    Coordinates: patch centres ((i + 0.5) / Hg, (j + 0.5) / Wg) mapped to [-1, 1].
     """
     if rope.grid_offset or rope.normalize_coords != "separate" or rope.grid_indexing != "ij":
         raise BackboneError(

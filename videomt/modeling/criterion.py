@@ -1,4 +1,4 @@
-"""The training losses (SPEC 3.4): weighted cross-entropy with a no-object class, and BCE + Dice
+"""The training losses: weighted cross-entropy with a no-object class, and BCE + Dice
 on PointRend importance-sampled points, for the final prediction and each supervised
 deep-supervision output, each matched on its own by the consistent matcher.
 
@@ -31,7 +31,8 @@ LOSS_NAMES = ("loss_ce", "loss_mask", "loss_dice")
 def loss_weight_dict(
     class_weight: float, mask_weight: float, dice_weight: float, num_aux: int = 0
 ) -> dict[str, float]:
-    """Weights of the final losses and of the deep-supervision losses with suffix ``_0 .. _{num_aux-1}``."""
+    """Weights of the final losses and of the deep-supervision losses with suffix ``_0 ..
+    _{num_aux-1}``."""
     base = dict(zip(LOSS_NAMES, (class_weight, mask_weight, dice_weight)))
     weights = dict(base)
     for i in range(num_aux):
@@ -45,7 +46,8 @@ def sigmoid_bce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
 
 
 def dice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Sum over masks of ``1 - (2 sum s*y + 1) / (sum s + sum y + 1)``, s = sigmoid. (M, P) -> scalar."""
+    """Sum over masks of ``1 - (2 sum s*y + 1) / (sum s + sum y + 1)``, s = sigmoid. (M, P) ->
+    scalar."""
     prob = logits.sigmoid()
     numerator = 2 * (prob * labels).sum(-1)
     denominator = prob.sum(-1) + labels.sum(-1)

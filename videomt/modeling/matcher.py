@@ -1,4 +1,4 @@
-"""Hungarian matching of query predictions to ground-truth tracks (SPEC 3.3).
+"""Hungarian matching of query predictions to ground-truth tracks.
 
 ``frame_cost`` is the per-frame cost (class + mask BCE + Dice on shared uniform points, fp32);
 ``ConsistentMatcher`` assigns each track of a clip one query, chosen at the track's first visible
@@ -68,7 +68,7 @@ def frame_cost(
 
 
 class ConsistentMatcher:
-    """Temporally consistent matching of one clip (SPEC 3.3, decision 6).
+    """Temporally consistent matching of one clip.
 
     For each distinct first-visible frame f (ascending), the tracks that first appear at f are
     matched by Hungarian assignment on frame f's cost, with the queries taken at earlier frames

@@ -216,7 +216,8 @@ def rename_keys(
 
 
 def hf_dinov3_to_timm(state: dict) -> dict:
-    """HF ``DINOv3ViTModel`` keys (``layer.i`` or ``model.layer.i``) -> timm ``*_dinov3_qkvb`` keys."""
+    """HF ``DINOv3ViTModel`` keys (``layer.i`` or ``model.layer.i``) -> timm ``*_dinov3_qkvb``
+    keys."""
     state = {
         re.sub(r"^model\.layer\.", "layer.", k): v
         for k, v in state.items()

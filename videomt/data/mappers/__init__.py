@@ -1,5 +1,6 @@
 """Clip mappers: dataset dict -> model input dict (one training clip, or a whole test video). Each
-class takes plain arguments; ``cls(**cls.from_config(cfg, is_train, dataset_name))`` is the config route."""
+class takes plain arguments; ``cls(**cls.from_config(cfg, is_train, dataset_name))`` is the config
+route."""
 
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ def expect_same_size(
 
 
 def read_frame(path: str, dataset_dict: dict[str, Any]) -> np.ndarray:
-    """A frame as (H, W, 3) uint8 RGB; its size must be the dict's height x width when it has them."""
+    """A frame as (H, W, 3) uint8 RGB; its size must be the dict's height x width when it has
+    them."""
     img = read_image_rgb(path)
     dict_hw = (dataset_dict.get("height"), dataset_dict.get("width"))
     if None not in dict_hw:
@@ -138,10 +139,10 @@ def clip_output(
 
 
 class ClipMapper:
-    """Training mapper of a video dict: samples the clip's frames (SPEC 3.6), reads and augments them.
-    Subclasses name the dict's per-frame label lists (``label_key``, ``extra_keys``; ``what`` an entry is,
-    in messages), give ``build_augmentation(cfg)`` and ``targets`` -> ``ids`` (N, T), ``labels`` (N,),
-    ``masks`` (N, T, H', W') of the augmented clip."""
+    """Training mapper of a video dict: samples the clip's frames, reads and augments them.
+    Subclasses name the dict's per-frame label lists (``label_key``, ``extra_keys``; ``what`` an
+    entry is, in messages), give ``build_augmentation(cfg)`` and ``targets`` -> ``ids`` (N, T),
+    ``labels`` (N,), ``masks`` (N, T, H', W') of the augmented clip."""
 
     extra_keys: tuple[str, ...] = ()
 

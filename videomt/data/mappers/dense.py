@@ -17,8 +17,8 @@ IGNORE_LABEL = 255
 
 class _DenseClipMapper(ClipMapper):
     """Subclasses name their reader of one label file (``read_label``: path -> (H, W) map) and give
-    ``values(dataset_dict, frame_idx, maps)`` -> ``(maps, values, labels)``: the augmented (T, H, W) maps
-    to compare with one value per target."""
+    ``values(dataset_dict, frame_idx, maps)`` -> ``(maps, values, labels)``: the augmented (T, H, W)
+    maps to compare with one value per target."""
 
     build_augmentation = staticmethod(build_segmentation_augmentation)
 

@@ -1,4 +1,4 @@
-"""Test-time mapper: a whole video, resized, no targets (SPEC 4.1)."""
+"""Test-time mapper: a whole video, resized, no targets."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ PASS_THROUGH_KEYS = ("pan_seg_file_names", "segments_infos", "sem_seg_file_names
 
 
 class VideoTestMapper:
-    """Dataset dict (any task) -> ``{"image": uint8 (T, 3, H, W) all frames resized, "height", "width"
-    (original), "video_id", "file_names", "length"}`` plus the dict's ``PASS_THROUGH_KEYS``."""
+    """Dataset dict (any task) -> ``{"image": uint8 (T, 3, H, W) all frames resized, "height",
+    "width" (original), "video_id", "file_names", "length"}`` plus the dict's
+    ``PASS_THROUGH_KEYS``."""
 
     def __init__(self, *, augmentations: Sequence[ClipAugmentation], image_format: str = "RGB"):
         self.augmentations = list(augmentations)

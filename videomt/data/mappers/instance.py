@@ -1,5 +1,5 @@
-"""Training mappers with instance targets: YouTube-VIS / OVIS videos (SPEC 3.2, 3.6, 3.7, 5.3) and
-COCO still images turned into pseudo-clips (SPEC 3.7)."""
+"""Training mappers with instance targets: YouTube-VIS / OVIS videos and
+COCO still images turned into pseudo-clips."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def instance_clip_targets(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Track slots of a clip from ``frame_objects[t]``: track id -> (class, mask (H, W) uint8) of
     augmented frame t. One slot per track id (ascending), labelled with the class of its first
-    non-empty frame (SPEC decision 5: never a dummy class); ``ids[n, t]`` is the track id, -1 where
+    non-empty frame (never a dummy class); ``ids[n, t]`` is the track id, -1 where
     the mask is absent or empty; tracks empty in every frame are dropped. Returns ids int64 (N, T),
     labels int64 (N,), masks bool (N, T, H, W)."""
     T = len(frame_objects)
@@ -82,9 +82,9 @@ class YTVISDatasetMapper(ClipMapper):
 class CocoClipDatasetMapper:
     """COCO image dict -> a ``sampling_frame_num``-frame pseudo-clip of the image: ``shared``
     augmentations (crop / resize / flip) are drawn once for the image, then ``per_frame`` ones make
-    the T frames differ (sorted-angle rotation, colour). Track slots are the non-crowd annotations in
-    order, ids ``0..n-1`` (-1 where the augmentation emptied the mask); ``frame_idx`` is all 0 and
-    ``video_id`` the ``image_id``."""
+    the T frames differ (sorted-angle rotation, colour). Track slots are the non-crowd annotations
+    in order, ids ``0..n-1`` (-1 where the augmentation emptied the mask); ``frame_idx`` is all 0
+    and ``video_id`` the ``image_id``."""
 
     def __init__(
         self,
