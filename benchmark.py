@@ -3,14 +3,18 @@
 
     python benchmark.py --task fps --config-file configs/ytvis19/videomt_dinov2_large.yaml \\
         --device cuda --dtype bf16 --compile --json fps.json
-    python benchmark.py --task flops --config-file configs/ytvis19/videomt_dinov2_small.yaml --input-size 640 640
+    python benchmark.py --task flops --config-file configs/ytvis19/videomt_dinov2_small.yaml \\
+        --input-size 640 640
     python benchmark.py --task throughput --config-file ... --streams 8
-    python benchmark.py --task fps --config-file ... --end-to-end   # + decoding, resizing, post-processing
+    # + decoding, resizing, post-processing:
+    python benchmark.py --task fps --config-file ... --end-to-end
     python benchmark.py --task hf --config-file configs/ytvis19/videomt_dinov2_small.yaml \
         --device cpu --frames 6 --iters 7   # a 640x640 clip vs HF transformers fp32, same weights
-    python benchmark.py --task offline --config-file ... --video-frames 1000 --video-size 720 1280  # memory
-    python benchmark.py --task precision --config-file configs/quickstart/synthetic_vis.yaml --dtype bf16 \
-        --num-videos 8 MODEL.WEIGHTS output/quickstart_synthetic_vis/model_final.pth   # AP fp32 vs bf16
+    # peak memory of offline prediction:
+    python benchmark.py --task offline --config-file ... --video-frames 1000 --video-size 720 1280
+    # AP in fp32 vs bf16:
+    python benchmark.py --task precision --config-file configs/quickstart/synthetic_vis.yaml \
+        --dtype bf16 --num-videos 8 MODEL.WEIGHTS output/quickstart_synthetic_vis/model_final.pth
 
 No dataset and no weights are needed: weights are random unless ``--model-weights`` (or
 ``MODEL.WEIGHTS``) is given, frames come from the config's first test dataset when it is on disk,
@@ -349,7 +353,8 @@ def compare_with_hf(args, cfg, tmp: str) -> dict:
     hw = tuple(args.input_size) if args.input_size else (side, side)
     if hw != (side, side):
         raise ValueError(
-            f"--task hf: HF's VidEoMT runs only at MODEL.BACKBONE.IMG_SIZE x IMG_SIZE ({side}x{side}), "
+            "--task hf: HF's VidEoMT runs only at MODEL.BACKBONE.IMG_SIZE x IMG_SIZE "
+            f"({side}x{side}), "
             f"got --input-size {hw[0]} {hw[1]}"
         )
     video = torch.randn(1, args.frames, 3, *hw, generator=torch.Generator().manual_seed(0))
@@ -437,9 +442,11 @@ def main(argv=None) -> int:
             out.update(offline_video(args, predictor, tmp))
         out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
         print(
-            f"offline: {out['video_frames']} frames of {out['video_size'][0]}x{out['video_size'][1]} in "
+            f"offline: {out['video_frames']} frames of "
+            f"{out['video_size'][0]}x{out['video_size'][1]} in "
             f"{out['seconds']:.0f} s ({out['fps']:.1f} frames/s), peak {out['peak_memory_kind']} "
-            f"{out['peak_memory_mb']:.0f} MB (before: {out['rss_before_mb']:.0f} MB; the whole video would be "
+            f"{out['peak_memory_mb']:.0f} MB (before: {out['rss_before_mb']:.0f} MB; the whole "
+            "video would be "
             f"{out['whole_video_frames_mb']:.0f} MB of frames + "
             f"{out['whole_video_mask_logits_mb']:.0f} MB of mask logits)"
         )
@@ -466,7 +473,8 @@ def main(argv=None) -> int:
                 summarize(time_online(predictor.runner, videos, args.warmup_iters, args.iters))
             )
             print(
-                f"model: {out['fps']:.1f} FPS (mean {out['ms_mean']:.2f} ms, median {out['ms_median']:.2f} ms, "
+                f"model: {out['fps']:.1f} FPS (mean {out['ms_mean']:.2f} ms, median "
+                f"{out['ms_median']:.2f} ms, "
                 f"p90 {out['ms_p90']:.2f} ms) on {out['device_name']}, {source}"
             )
             if args.end_to_end:
@@ -474,7 +482,8 @@ def main(argv=None) -> int:
                     e2e = end_to_end(args, predictor, tmp)
                 out["end_to_end"] = dict(e2e, ratio_to_model_only=e2e["fps"] / out["fps"])
                 print(
-                    f"end-to-end: {e2e['fps']:.1f} FPS ({100 * e2e['fps'] / out['fps']:.0f}% of model-only)"
+                    f"end-to-end: {e2e['fps']:.1f} FPS ({100 * e2e['fps'] / out['fps']:.0f}% of "
+                    "model-only)"
                 )
         else:
             times = time_throughput(
@@ -482,7 +491,8 @@ def main(argv=None) -> int:
             )
             out.update(summarize(times, frames_per_call=args.streams), streams=args.streams)
             print(
-                f"{args.streams} streams: {out['fps']:.1f} frames/s ({out['ms_mean']:.2f} ms per step)"
+                f"{args.streams} streams: {out['fps']:.1f} frames/s ({out['ms_mean']:.2f} ms per "
+                "step)"
             )
         out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
     if args.json:

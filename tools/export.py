@@ -98,7 +98,8 @@ def main(argv=None) -> int:
                 for hw in sizes:
                     diff = onnx_step_parity(core, path, hw, args.check_frames)
                     print(
-                        f"onnxruntime vs PyTorch at {hw[0]}x{hw[1]}, {args.check_frames} frames with the state "
+                        f"onnxruntime vs PyTorch at {hw[0]}x{hw[1]}, {args.check_frames} frames "
+                        "with the state "
                         f"fed back: max |diff| {diff:.2e}"
                     )
     return 0

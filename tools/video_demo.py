@@ -4,7 +4,7 @@
     python tools/video_demo.py --config-file configs/ytvis19/videomt_dinov2_small.yaml \\
         --input my_video.mp4 --output out.gif MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
     python tools/video_demo.py ... --input frames_folder/ --output out_frames/      # PNG per frame
-    python tools/video_demo.py ... --input 0 --output webcam.mp4 --max-frames 300   # webcam 0 (online)
+    python tools/video_demo.py ... --input 0 --output webcam.mp4 --max-frames 300  # webcam, online
 
 Offline (default): classes are decided from the whole video (the evaluation protocol); the video
 is read twice. ``--stream``: online, frame by frame, with causal running class scores (what a

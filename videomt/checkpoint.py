@@ -269,7 +269,10 @@ def load_checkpoint(
         if any("pos_embed" in m for m in mismatched):
             hint = " (hint: set MODEL.BACKBONE.IMG_SIZE to the checkpoint's position grid x 16)"
         if any("class_head" in m for m in mismatched):
-            hint += " (hint: a different number of classes; use skip_class_head / --skip-class-head to fine-tune)"
+            hint += (
+                " (hint: a different number of classes; "
+                "use skip_class_head / --skip-class-head to fine-tune)"
+            )
         raise CheckpointError(
             f"{path} ({layout} layout) does not fit the model: " + " | ".join(problems) + hint
         )

@@ -376,7 +376,8 @@ class VidEoMTOnline(nn.Module):
         n = labels.shape[0]
         if ids.shape != (n, t) or masks.shape != (n, t, h, w):
             raise ValueError(
-                f"training clip {index}: instances need ids ({n}, {t}) and masks ({n}, {t}, {h}, {w}), "
+                f"training clip {index}: instances need ids ({n}, {t}) and masks ({n}, {t}, {h}, "
+                f"{w}), "
                 f"got {tuple(ids.shape)} and {tuple(masks.shape)}"
             )
         num_classes = self.criterion.num_classes

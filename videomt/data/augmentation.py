@@ -44,7 +44,8 @@ class ResizeTransform(Transform):
     def apply_image(self, img: np.ndarray, nearest: bool = False) -> np.ndarray:
         if img.shape[:2] != (self.h, self.w):
             raise ValueError(
-                f"ResizeTransform: input is {img.shape[:2]} but the transform expects {(self.h, self.w)}"
+                f"ResizeTransform: input is {img.shape[:2]} but the transform expects "
+                f"{(self.h, self.w)}"
             )
         if nearest:
             return img[_pil_nearest_index(self.h, self.new_h)][
@@ -52,7 +53,8 @@ class ResizeTransform(Transform):
             ]
         if img.dtype != np.uint8 or img.shape[2:] not in ((), (3,)):
             raise ValueError(
-                f"ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got {img.dtype} "
+                "ResizeTransform: bilinear resizing takes uint8 (H, W[, 3]) frames, got "
+                f"{img.dtype} "
                 f"{img.shape}"
             )
         return np.asarray(Image.fromarray(img).resize((self.new_w, self.new_h), Image.BILINEAR))
@@ -161,7 +163,8 @@ class ResizeShortestEdgeClip(ClipAugmentation):
             raise ValueError(f"ResizeShortestEdgeClip: unknown sample_style '{sample_style}'")
         if self.sample_style == "range" and len(self.short_edge_length) != 2:
             raise ValueError(
-                f"ResizeShortestEdgeClip: 'range' needs (min, max) sizes, got {self.short_edge_length}"
+                "ResizeShortestEdgeClip: 'range' needs (min, max) sizes, got "
+                f"{self.short_edge_length}"
             )
         self.max_size = int(max_size)
 

@@ -160,7 +160,8 @@ def split_vipseg_json(
         missing = [n for n in names if n not in videos]
         if missing:
             raise DatasetError(
-                f"{src}: {len(missing)} videos of {split}.txt are not in the JSON (first: {missing[0]})"
+                f"{src}: {len(missing)} videos of {split}.txt are not in the JSON (first: "
+                f"{missing[0]})"
             )
         out = {"videos": [videos[n] for n in names], "categories": data.get("categories", [])}
         if any(n in anns for n in names):

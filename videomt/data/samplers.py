@@ -88,7 +88,8 @@ class MixedTrainingBatchSampler:
         self.rank, self.world_size = _resolve_rank_world(rank, world_size)
         if batch_size % self.world_size:
             raise ValueError(
-                f"total batch size {batch_size} is not divisible by the world size {self.world_size}"
+                f"total batch size {batch_size} is not divisible by the world size "
+                f"{self.world_size}"
             )
         self.batch_size, self.per_rank = int(batch_size), int(batch_size) // self.world_size
         self.seed, self.start_iter = int(seed), int(start_iter)

@@ -348,7 +348,8 @@ def ensure_synthetic(name: str, root: str | None = None) -> str:
         return folder
     if os.path.exists(folder):
         raise DatasetError(
-            f"{folder}: exists but is not a complete synthetic dataset (no {_MARKER}); delete it to "
+            f"{folder}: exists but is not a complete synthetic dataset (no {_MARKER}); delete it "
+            "to "
             "regenerate"
         )
     try:

@@ -2,10 +2,12 @@
 dicts of :mod:`videomt.data.catalog`. The JSON (``panoptic_gt_VIPSeg_<split>.json``, from VIPSeg's
 ``create_panoptic_video_labels`` step)::
 
-    {"videos": [{"video_id": str, "images": [{"file_name": "<frame>.png", "id", "height", "width"},
-    ...]}, ...],
-     "annotations": [{"video_id": str, "annotations": [{"file_name": "<frame>.png", "image_id", "segments_info":
-                      [{"id", "category_id" (raw 0..123), "iscrowd", "area"?, "bbox"?}]}, ...]}],
+    {"videos": [{"video_id": str,
+                 "images": [{"file_name": "<frame>.png", "id", "height", "width"}, ...]}, ...],
+     "annotations": [{"video_id": str,
+                      "annotations": [{"file_name": "<frame>.png", "image_id",
+                                       "segments_info": [{"id", "category_id" (raw 0..123),
+                                                          "iscrowd", "area"?, "bbox"?}]}, ...]}],
      "categories": [{"id", "name", "isthing", "color"?}]}
 
 Image names come from the mask folder, so they end in ``.png`` although the frames on disk are
@@ -39,7 +41,8 @@ def _images_by_video(json_file: str, videos: Any) -> dict[str, list[dict]]:
             or any(not isinstance(im, dict) or "file_name" not in im for im in images)
         ):
             raise DatasetError(
-                f"{json_file}: videos[{i}] must be a dict with 'video_id' and a list of 'images' with "
+                f"{json_file}: videos[{i}] must be a dict with 'video_id' and a list of 'images' "
+                "with "
                 f"'file_name'"
             )
         out[str(v["video_id"])] = images
@@ -128,7 +131,8 @@ def load_vipseg_json(
             or not isinstance(va.get("annotations"), list)
         ):
             raise DatasetError(
-                f"{json_file}: annotations[{i}] must be a dict with 'video_id' and an 'annotations' "
+                f"{json_file}: annotations[{i}] must be a dict with 'video_id' and an "
+                "'annotations' "
                 "list"
             )
         vid, frames = str(va["video_id"]), va["annotations"]
@@ -142,7 +146,8 @@ def load_vipseg_json(
                 or not isinstance(fa.get("segments_info"), list)
             ):
                 raise DatasetError(
-                    f"{json_file}: video {vid} frame {f}: needs 'file_name' and a 'segments_info' list"
+                    f"{json_file}: video {vid} frame {f}: needs 'file_name' and a 'segments_info' "
+                    "list"
                 )
             for s in fa["segments_info"]:
                 if s.get("category_id") not in raw_to_contiguous:

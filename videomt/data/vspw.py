@@ -63,7 +63,8 @@ def load_vspw(data_root: str, split_file: str, with_masks: bool = True) -> list[
             mask_hw = image_size(rec["sem_seg_file_names"][0])
             if mask_hw != (h, w):
                 raise DatasetError(
-                    f"{rec['sem_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with frame "
+                    f"{rec['sem_seg_file_names'][0]}: mask size {list(mask_hw)} disagrees with "
+                    "frame "
                     f"size [{h}, {w}] of video {vid}"
                 )
         out.append(rec)

@@ -3,7 +3,8 @@
 sets)::
 
     {"videos": [{"id", "file_names": ["<video>/<frame>.jpg", ...], "height", "width", "length"?}],
-     "annotations": [{"id", "video_id", "category_id", "iscrowd"?, "segmentations": [RLE | polygons | None per frame],
+     "annotations": [{"id", "video_id", "category_id", "iscrowd"?,
+                      "segmentations": [RLE | polygons | None per frame],
                       "bboxes": [[x, y, w, h] | None per frame]?}] | null,
      "categories": [{"id", "name"}]}
 """
@@ -55,7 +56,8 @@ def _object(
             return None
     else:
         raise DatasetError(
-            f"{where}: segmentation must be an RLE dict or a polygon list, got {type(segm).__name__}"
+            f"{where}: segmentation must be an RLE dict or a polygon list, got "
+            f"{type(segm).__name__}"
         )
     if not bbox:
         bbox = [float(v) for v in mask_util.toBbox(to_rle(segm, h, w, where, DatasetError))]
@@ -72,7 +74,8 @@ def _object(
 def _video_record(json_file: str, image_root: str, v: Any, index: int) -> dict:
     if not isinstance(v, dict) or "id" not in v or "file_names" not in v:
         raise DatasetError(
-            f"{json_file}: videos[{index}] must be a dict with 'id', 'file_names', 'height', 'width'"
+            f"{json_file}: videos[{index}] must be a dict with 'id', 'file_names', 'height', "
+            "'width'"
         )
     vid, names = v["id"], v["file_names"]
     if not isinstance(names, list):
@@ -171,7 +174,8 @@ def load_ytvis_json(
             vid, aid, cat, segms = a["video_id"], a["id"], a["category_id"], a["segmentations"]
         except (KeyError, TypeError):
             raise DatasetError(
-                f"{json_file}: annotation {a.get('id') if isinstance(a, dict) else a!r} lacks one of "
+                f"{json_file}: annotation {a.get('id') if isinstance(a, dict) else a!r} lacks one "
+                "of "
                 f"'id', 'video_id', 'category_id', 'segmentations'"
             ) from None
         if vid not in videos:
@@ -180,7 +184,8 @@ def load_ytvis_json(
             raise DatasetError(f"{json_file}: annotation {aid} points to unknown video {vid}")
         if cat not in id_map:
             raise DatasetError(
-                f"{json_file}: annotation {aid} has category_id {cat} not in the dataset's categories "
+                f"{json_file}: annotation {aid} has category_id {cat} not in the dataset's "
+                "categories "
                 f"{sorted(id_map)}"
             )
         rec, bboxes = videos[vid], a.get("bboxes")
@@ -192,8 +197,10 @@ def load_ytvis_json(
                 or (bboxes is not None and len(bboxes) != length)
             ):
                 raise DatasetError(
-                    f"{json_file}: annotation {aid} of video {vid}: {len(segms) if isinstance(segms, list) else 'no'} "
-                    f"segmentations / {len(bboxes) if bboxes is not None else '-'} bboxes for {length} frames "
+                    f"{json_file}: annotation {aid} of video {vid}: "
+                    f"{len(segms) if isinstance(segms, list) else 'no'} "
+                    f"segmentations / {len(bboxes) if bboxes is not None else '-'} bboxes for "
+                    f"{length} frames "
                     f"(annotation points to missing frames)"
                 )
             for f, segm in enumerate(segms):

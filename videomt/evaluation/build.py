@@ -24,7 +24,8 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str) -> DatasetEvaluator
     kind = {"ytvis": "vis"}.get(meta.get("evaluator_type"), meta.get("evaluator_type")) or task
     if kind != task:
         raise ValueError(
-            f"dataset {dataset_name} is evaluated as '{kind}' but MODEL.BACKBONE.TEST.TASK is '{task}'"
+            f"dataset {dataset_name} is evaluated as '{kind}' but MODEL.BACKBONE.TEST.TASK is "
+            f"'{task}'"
         )
     if kind not in _EVALUATORS:
         raise ValueError(f"no evaluator for task '{kind}' (dataset {dataset_name})")

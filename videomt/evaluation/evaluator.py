@@ -116,7 +116,8 @@ class YTVISEvaluator(DatasetEvaluator):
         )
         if not isinstance(gt, dict) or not gt.get("annotations"):
             logger.info(
-                f"{self.dataset_name}: no ground-truth annotations; upload results.zip to the server"
+                f"{self.dataset_name}: no ground-truth annotations; upload results.zip to the "
+                "server"
             )
             return {}
         return {"segm": evaluate_ytvis(gt, records)}

@@ -75,7 +75,8 @@ def _check_size(core: VidEoMT, input_size) -> tuple[int, int]:
     h, w = (int(v) for v in input_size)
     if h <= 0 or w <= 0 or h % core.patch_size or w % core.patch_size:
         raise ValueError(
-            f"export input size {h}x{w} must be positive multiples of the patch size {core.patch_size}"
+            f"export input size {h}x{w} must be positive multiples of the patch size "
+            f"{core.patch_size}"
         )
     return h, w
 
@@ -144,10 +145,14 @@ def export_metadata(model, folder: str, class_names: list[str], input_size) -> s
     )
     meta = {
         "inputs": {
-            "frames": "float32 (B, 3, H, W): RGB in [0, 255] minus pixel_mean, divided by pixel_std, "
-            "zero-padded bottom/right to multiples of size_divisibility",
-            "state": "float32 (B, Q, C): initial_state.npy (repeated over B) for a stream's first frame, "
-            "then the previous next_state",
+            "frames": (
+                "float32 (B, 3, H, W): RGB in [0, 255] minus pixel_mean, divided by pixel_std, "
+                "zero-padded bottom/right to multiples of size_divisibility"
+            ),
+            "state": (
+                "float32 (B, Q, C): initial_state.npy (repeated over B) for a stream's first "
+                "frame, then the previous next_state"
+            ),
         },
         "outputs": {
             "class_logits": "(B, Q, K+1), last = no object",

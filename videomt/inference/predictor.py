@@ -323,7 +323,8 @@ class VideoStream:
         arr = as_rgb_frame(frame, f"stream frame {self.num_frames}")
         if self.frame_size is not None and arr.shape[:2] != self.frame_size:
             raise VideoInputError(
-                f"stream frame {self.num_frames} is {arr.shape[0]}x{arr.shape[1]} but the stream started at "
+                f"stream frame {self.num_frames} is {arr.shape[0]}x{arr.shape[1]} but the stream "
+                "started at "
                 f"{self.frame_size[0]}x{self.frame_size[1]} (call stream.reset() for a new video)"
             )
         return arr

@@ -120,7 +120,8 @@ class VideoSource:
                 first_hw = frame.shape[:2]
             elif frame.shape[:2] != first_hw:
                 raise VideoInputError(
-                    f"{self.name}: frame {count} is {frame.shape[0]}x{frame.shape[1]} but frame 0 is "
+                    f"{self.name}: frame {count} is {frame.shape[0]}x{frame.shape[1]} but frame 0 "
+                    "is "
                     f"{first_hw[0]}x{first_hw[1]} (all frames of a video must have one size)"
                 )
             count += 1
