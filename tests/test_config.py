@@ -1,14 +1,15 @@
-"""Config system: defaults, _BASE_ inheritance, dead reference keys, unknown keys, published
+"""Config system: defaults, _BASE_ inheritance, ignored reference keys, unknown keys, published
 configs."""
 
 import glob
 import os
+import re
 
 import pytest
 import torch
 
 from videomt import get_cfg, load_config
-from videomt.config import ConfigError
+from videomt.config import IGNORED_KEYS, ConfigError
 from videomt.model import build_core
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,6 +59,65 @@ VERSION: 2
     cfg = load_config(str(tmp_path / "ref.yaml"), ["MODEL.BACKBONE.MASKED", "True"])
     assert cfg.MODEL.BACKBONE.NUM_CLASSES == 40
     assert "RESNETS" not in cfg.MODEL and "MASKED" not in cfg.MODEL.BACKBONE
+
+
+def test_ignored_keys_set_to_other_values_get_one_warning_naming_them(tmp_path, caplog):
+    (tmp_path / "ref.yaml").write_text(
+        "MODEL:\n  BACKBONE:\n    NHEADS: 8\n    TEST: {WINDOW_INFERENCE: False}\n"
+        "DATASETS: {DATASET_TYPE_TEST: [video_panoptic]}\n"
+        "INPUT: {LSJ_AUG: {ENABLED: False, IMAGE_SIZE: 512}}\n"
+    )
+    with caplog.at_level("WARNING", logger="videomt.config"):
+        cfg = load_config(
+            str(tmp_path / "ref.yaml"),
+            ["MODEL.BACKBONE.FUSED_QKV", "True", "SOLVER.OPTIMIZER", "ADAMW"],
+        )
+    file_warnings = [r.getMessage() for r in caplog.records if "ref.yaml" in r.getMessage()]
+    assert len(file_warnings) == 1
+    for key in ("WINDOW_INFERENCE", "DATASET_TYPE_TEST", "LSJ_AUG.IMAGE_SIZE"):
+        assert key in file_warnings[0]
+    # set to the reference default: ignoring it changes nothing, so no word about it
+    assert "NHEADS" not in file_warnings[0] and "LSJ_AUG.ENABLED" not in file_warnings[0]
+    override_warnings = [r.getMessage() for r in caplog.records if "command-line" in r.getMessage()]
+    assert len(override_warnings) == 1 and "MODEL.BACKBONE.FUSED_QKV" in override_warnings[0]
+    assert "SOLVER.OPTIMIZER" not in override_warnings[0]
+    assert "LSJ_AUG" not in cfg.INPUT and "FUSED_QKV" not in cfg.MODEL.BACKBONE
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="videomt.config"):
+        for path in glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True):
+            load_config(path)
+    assert not caplog.records, "our own configs set keys that nothing reads"
+
+
+def test_every_config_key_is_read_or_listed_as_ignored():
+    """Each key of get_cfg() is read by name somewhere outside config.py (``.KEY`` or
+    ``"KEY"``), and no key is both declared and in IGNORED_KEYS."""
+    sources = glob.glob(os.path.join(ROOT, "videomt", "**", "*.py"), recursive=True)
+    sources += glob.glob(os.path.join(ROOT, "tools", "*.py")) + glob.glob(
+        os.path.join(ROOT, "*.py")
+    )
+    code = "".join(
+        open(f, encoding="utf-8").read() for f in sources if not f.endswith(os.sep + "config.py")
+    )
+
+    def leaves(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict):
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield prefix + key
+
+    declared = list(leaves(get_cfg()))
+    unread = [
+        k
+        for k in declared
+        if not re.search(rf"\.{k.split('.')[-1]}\b|[\"']{k.split('.')[-1]}[\"']", code)
+    ]
+    assert not unread, (
+        f"config keys nothing reads (read them or move them to IGNORED_KEYS): {unread}"
+    )
+    both = [k for k in declared if any(k == i or k.startswith(i + ".") for i in IGNORED_KEYS)]
+    assert not both, f"keys both declared and ignored: {both}"
 
 
 def test_unknown_key_names_key_and_file(tmp_path):

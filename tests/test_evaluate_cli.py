@@ -201,8 +201,11 @@ def test_vpq_stq_and_vss(tmp_path):
 
 
 def test_cli_wrapper_keeps_the_whole_first_line(capsys):
-    """KeyError messages keep their own quotes (not the ones KeyError adds), exit status 2."""
+    """User errors: the first line of the message (KeyError-based ones without the quotes that
+    KeyError adds), exit status 2."""
     from videomt.cli import run_cli
+    from videomt.config import ConfigError
+    from videomt.data.catalog import UnknownDatasetError
 
     def fail(exc):
         def main():
@@ -212,15 +215,37 @@ def test_cli_wrapper_keeps_the_whole_first_line(capsys):
 
     for exc, line in [
         (
-            KeyError("dataset 'x' is not registered; close names: 'ytvis_2019_val'"),
+            UnknownDatasetError("dataset 'x' is not registered; close names: 'ytvis_2019_val'"),
             "dataset 'x' is not registered; close names: 'ytvis_2019_val'",
         ),
-        (ValueError("key 'A.B' unknown\nsecond line"), "key 'A.B' unknown"),
+        (ConfigError("key 'A.B' unknown\nsecond line"), "key 'A.B' unknown"),
     ]:
         with pytest.raises(SystemExit) as e:
             run_cli(fail(exc))
         assert e.value.code == 2
         assert capsys.readouterr().err == f"error: {line}\n"
+
+
+def test_cli_wrapper_lets_a_bug_through(tmp_path):
+    """Only user errors become one line: any other exception keeps its traceback (exit 1)."""
+    from videomt.cli import run_cli
+
+    for bug in (KeyError("a key our code got wrong"), ValueError("a bug"), OSError("disk")):
+
+        def main(bug=bug):
+            raise bug
+
+        with pytest.raises(type(bug)):
+            run_cli(main)
+    script = tmp_path / "bug.py"
+    script.write_text(
+        "from videomt.cli import run_cli\ndef main():\n    return {}['missing']\nrun_cli(main)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert r.returncode == 1
+    assert "Traceback" in r.stderr and "KeyError: 'missing'" in r.stderr
 
 
 def test_train_net_without_config_file_is_a_user_error(tmp_path):

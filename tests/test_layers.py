@@ -17,11 +17,12 @@ PACKAGE = "videomt"
 
 # Parts of the package (the first name after ``videomt.``), bottom layer first.
 LAYERS: list[set[str]] = [
-    {"errors", "utils"},
+    {"errors"},
+    {"utils"},
     {"config", "cli"},
     {"data", "modeling"},
     {"postprocess", "checkpoint"},
-    {"model", "convert"},
+    {"model", "hub"},
     {"evaluation"},
     {"engine", "inference"},
     {""},  # the package's __init__: the public entry points

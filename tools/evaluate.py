@@ -24,6 +24,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from videomt.cli import run_cli  # noqa: E402
+from videomt.errors import UserError  # noqa: E402
 from videomt.utils.files import json_safe  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def _vps_paths(a):
     pred_json = a.pred_json or (os.path.join(a.submit_dir, "pred.json") if a.submit_dir else None)
     pred_dir = a.pred_dir or (os.path.join(a.submit_dir, "pan_pred") if a.submit_dir else None)
     if not pred_json or not pred_dir:
-        raise ValueError(
+        raise UserError(
             "give --submit-dir (with pred.json and pan_pred/) or --pred-json and --pred-dir"
         )
     return pred_json, pred_dir, a.pan_gt_json_file, a.truth_dir
@@ -56,7 +57,7 @@ def run(a) -> dict:
         elif a.gt_short and a.gt_long:
             gt = {"short": a.gt_short, "long": a.gt_long, "full": a.gt_full}
         else:
-            raise ValueError("give --gt-dir or both --gt-short and --gt-long")
+            raise UserError("give --gt-dir or both --gt-short and --gt-long")
         return evaluate_ytvis22(gt, a.results, area_ranges=a.area_ranges)
     if a.task in ("vpq", "stq"):
         fn = evaluate_vpq if a.task == "vpq" else evaluate_stq

@@ -23,6 +23,7 @@ from tqdm import tqdm  # noqa: E402
 
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
+from videomt.errors import UserError  # noqa: E402
 from videomt.inference import VideoPredictor, open_video  # noqa: E402
 from videomt.inference.visualize import draw_result  # noqa: E402
 from videomt.inference.writers import check_output_path, open_writer  # noqa: E402
@@ -68,9 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.max_frames is not None and args.max_frames <= 0:
-        raise ValueError(f"--max-frames must be positive, got {args.max_frames}")
+        raise UserError(f"--max-frames must be positive, got {args.max_frames}")
     if args.fps is not None and args.fps <= 0:
-        raise ValueError(f"--fps must be positive, got {args.fps}")
+        raise UserError(f"--fps must be positive, got {args.fps}")
     check_output_path(args.output)
     webcam = args.input.isdigit()
     source = open_video(int(args.input) if webcam else args.input, args.max_frames)

@@ -1,27 +1,21 @@
-"""Shared command-line plumbing: user errors become one line on stderr and exit status 2."""
+"""Shared command-line plumbing: a user error is one line on stderr and exit status 2; anything
+else is a bug and keeps its traceback (exit status 1)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
-__all__ = ["USER_ERRORS", "USAGE_ERROR", "error_line", "run_cli"]
+from .errors import UserError
 
-# Errors caused by user input (files, configs, shapes). Anything else is a bug and keeps its
-# traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValueError,
-    FileNotFoundError,
-    PermissionError,
-    IsADirectoryError,
-    NotADirectoryError,
-    KeyError,
-)
+__all__ = ["USAGE_ERROR", "error_line", "run_cli"]
+
 USAGE_ERROR = 2  # the exit status of every CLI for a user error (argparse's too)
 
 
 def error_line(e: BaseException) -> str:
-    """The first line of an error's message, whole (``KeyError`` without its added quotes)."""
+    """The first line of an error's message, whole (a ``KeyError`` subclass without the quotes
+    that ``KeyError`` adds)."""
     text = (
         e.args[0]
         if isinstance(e, KeyError) and len(e.args) == 1 and isinstance(e.args[0], str)
@@ -32,10 +26,11 @@ def error_line(e: BaseException) -> str:
 
 
 def run_cli(main: Callable[[], int | None]) -> None:
-    """Call ``main()``; print ``error: <message>`` and exit 2 on a user error."""
+    """Call ``main()``; on a :class:`~videomt.errors.UserError` print ``error: <message>`` and
+    exit 2. Other exceptions propagate: Python prints their traceback and exits 1."""
     try:
         code = main()
-    except USER_ERRORS as e:
+    except UserError as e:
         print(f"error: {error_line(e)}", file=sys.stderr)
         sys.exit(USAGE_ERROR)
     sys.exit(code or 0)

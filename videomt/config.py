@@ -2,12 +2,15 @@
 
 Key names follow the reference VidEoMT code (Detectron2 + ``add_videomt_config``) so the
 reference YAML files load unchanged. Keys that appear in reference YAMLs but that no code
-reads are listed in ``DEAD_KEYS``: they are accepted and ignored. Any other unknown key is an
-error that names the key and the file.
+reads are listed in ``IGNORED_KEYS`` with their reference default: they are accepted and dropped,
+and a config that sets one to another value gets one warning naming it (the setting changes
+nothing). Any other unknown key is an error that names the key and the file.
 """
 
 from __future__ import annotations
 
+import ast
+import logging
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -15,109 +18,149 @@ from typing import Any
 import yaml
 from fvcore.common.config import CfgNode as _FvCfgNode
 
-__all__ = ["CfgNode", "ConfigError", "get_cfg", "DEAD_KEYS", "default_device"]
+from .errors import ConfigError
+
+__all__ = ["CfgNode", "ConfigError", "get_cfg", "IGNORED_KEYS", "default_device"]
+
+logger = logging.getLogger(__name__)
 
 
-class ConfigError(ValueError):
-    """A config file or override that cannot be applied (message names the key and source)."""
+# Keys (or whole subtrees) that reference YAMLs may set but that nothing here reads, with the
+# value at which ignoring them changes nothing (the reference default; ANY_VALUE: every value
+# set is reported). Detectron2 and Mask2Former settings of other architectures and solvers, and
+# VidEoMT keys that its own code never read or that our implementation fixes.
+ANY_VALUE = object()
+IGNORED_KEYS: dict[str, Any] = {
+    "VERSION": 2,
+    "VIS_PERIOD": 0,
+    "CUDNN_BENCHMARK": False,
+    "GLOBAL": ANY_VALUE,
+    "MODEL.MASK_ON": False,
+    "MODEL.KEYPOINT_ON": False,
+    "MODEL.LOAD_PROPOSALS": False,
+    "MODEL.RESNETS": ANY_VALUE,
+    "MODEL.FPN": ANY_VALUE,
+    "MODEL.MASK_FORMER": ANY_VALUE,
+    "MODEL.SEM_SEG_HEAD": ANY_VALUE,
+    "MODEL.ROI_HEADS": ANY_VALUE,
+    "MODEL.ROI_BOX_HEAD": ANY_VALUE,
+    "MODEL.ROI_MASK_HEAD": ANY_VALUE,
+    "MODEL.ROI_KEYPOINT_HEAD": ANY_VALUE,
+    "MODEL.ROI_BOX_CASCADE_HEAD": ANY_VALUE,
+    "MODEL.RPN": ANY_VALUE,
+    "MODEL.ANCHOR_GENERATOR": ANY_VALUE,
+    "MODEL.PROPOSAL_GENERATOR": ANY_VALUE,
+    "MODEL.RETINANET": ANY_VALUE,
+    "MODEL.PANOPTIC_FPN": ANY_VALUE,
+    "MODEL.SWIN": ANY_VALUE,
+    "MODEL.DINO": ANY_VALUE,
+    "MODEL.BACKBONE.NAME": "VidEoMT",  # one backbone: no registry to choose from
+    "MODEL.BACKBONE.FUSED_QKV": False,  # timm's DINOv3 attention is always one fused qkv
+    "MODEL.BACKBONE.FREEZE_AT": 2,
+    "MODEL.BACKBONE.NHEADS": 8,
+    "MODEL.BACKBONE.DROPOUT": 0.1,
+    "MODEL.BACKBONE.DIM_FEEDFORWARD": 2048,
+    "MODEL.BACKBONE.ENC_LAYERS": 0,
+    "MODEL.BACKBONE.DEC_LAYERS": 6,
+    "MODEL.BACKBONE.PRE_NORM": False,
+    "MODEL.BACKBONE.WINDOW_INFERENCE": True,
+    "MODEL.BACKBONE.TRANSFORMER_IN_FEATURE": "res5",
+    "MODEL.BACKBONE.ENFORCE_INPUT_PROJ": False,
+    "MODEL.BACKBONE.TEST.SEMANTIC_ON": True,
+    "MODEL.BACKBONE.TEST.INSTANCE_ON": False,
+    "MODEL.BACKBONE.TEST.PANOPTIC_ON": False,
+    "MODEL.BACKBONE.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE": False,
+    "MODEL.BACKBONE.TEST.WINDOW_INFERENCE": True,  # test videos always run window by window
+    "MODEL.BACKBONE.NUM_Q": 200,
+    "MODEL.BACKBONE.MASKED": False,
+    "MODEL.BACKBONE.TRACKER_BLOCKS": [22, 23],
+    "MODEL.BACKBONE.ATTN_MASK_ANNEALING_ENABLED": True,
+    "MODEL.BACKBONE.START_STEPS": [14782, 29564, 44346, 59128],
+    "MODEL.BACKBONE.END_STEPS": [29564, 44346, 59128, 73910],
+    "MODEL.BACKBONE.DYNAMIC_EVAL": False,
+    "MODEL.BACKBONE.REID_BRANCH": True,
+    "MODEL.BACKBONE.CONTEXT_FILTER_SIZE": 9,
+    "INPUT.COLOR_AUG_SSD": False,
+    "INPUT.SIZE_DIVISIBILITY": -1,
+    "INPUT.CROP.SINGLE_CATEGORY_MAX_AREA": 1.0,
+    "INPUT.IMAGE_SIZE": 1024,
+    "INPUT.MIN_SCALE": 0.1,
+    "INPUT.MAX_SCALE": 2.0,
+    "INPUT.MASK_FORMAT": "polygon",
+    "INPUT.DATASET_MAPPER_NAME": ANY_VALUE,
+    "INPUT.LSJ_AUG.ENABLED": False,  # large-scale jitter: off in every reference config
+    "INPUT.LSJ_AUG.IMAGE_SIZE": 1024,
+    "INPUT.LSJ_AUG.MIN_SCALE": 0.1,
+    "INPUT.LSJ_AUG.MAX_SCALE": 2.0,
+    "DATASETS.PROPOSAL_FILES_TRAIN": [],
+    "DATASETS.PROPOSAL_FILES_TEST": [],
+    "DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TRAIN": 2000,
+    "DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST": 1000,
+    # the test mapper follows MODEL.BACKBONE.TEST.TASK
+    "DATASETS.DATASET_TYPE_TEST": ["video_instance"],
+    "DATALOADER.SAMPLER_TRAIN": "TrainingSampler",
+    "DATALOADER.REPEAT_THRESHOLD": 0.0,
+    "DATALOADER.ASPECT_RATIO_GROUPING": True,  # clips are lists, not padded image batches
+    "SOLVER.STEPS": [30000],
+    "SOLVER.GAMMA": 0.1,
+    "SOLVER.MOMENTUM": 0.9,
+    "SOLVER.NESTEROV": False,
+    "SOLVER.WARMUP_FACTOR": 0.001,
+    "SOLVER.WARMUP_ITERS": 1000,
+    "SOLVER.WARMUP_METHOD": "linear",
+    "SOLVER.LR_SCHEDULER_NAME": "WarmupMultiStepLR",
+    "SOLVER.BIAS_LR_FACTOR": 1.0,
+    "SOLVER.WEIGHT_DECAY_NORM": 0.0,
+    "SOLVER.WEIGHT_DECAY_BIAS": None,
+    "SOLVER.REFERENCE_WORLD_SIZE": 0,
+    "SOLVER.BASE_LR_END": 0.0,
+    "SOLVER.WEIGHT_DECAY_EMBED": 0.0,
+    "SOLVER.OPTIMIZER": "ADAMW",
+    "SOLVER.BACKBONE_MULTIPLIER": 0.1,
+    "SOLVER.POLY_LR_POWER": 0.9,
+    "SOLVER.POLY_LR_CONSTANT_ENDING": 0.0,
+    "SOLVER.RESCALE_INTERVAL": False,
+    "TEST.DETECTIONS_PER_IMAGE": 100,
+    "TEST.EXPECTED_RESULTS": [],
+    "TEST.KEYPOINT_OKS_SIGMAS": [],
+    "TEST.PRECISE_BN": ANY_VALUE,
+    "TEST.AUG.MIN_SIZES": [400, 500, 600, 700, 800, 900, 1000, 1100, 1200],
+    "TEST.AUG.MAX_SIZE": 4000,
+    "TEST.AUG.FLIP": True,
+}
 
 
-# Dotted keys (or key prefixes) that reference YAMLs may set but nothing here reads.
-# Detectron2 defaults inherited by the reference configs, Mask2Former leftovers and the
-# VidEoMT keys marked dead in SPEC 9.2.
-DEAD_KEYS: tuple[str, ...] = (
-    "VERSION",
-    "VIS_PERIOD",
-    "CUDNN_BENCHMARK",
-    "GLOBAL",
-    "MODEL.MASK_ON",
-    "MODEL.KEYPOINT_ON",
-    "MODEL.LOAD_PROPOSALS",
-    "MODEL.RESNETS",
-    "MODEL.FPN",
-    "MODEL.MASK_FORMER",
-    "MODEL.SEM_SEG_HEAD",
-    "MODEL.ROI_HEADS",
-    "MODEL.ROI_BOX_HEAD",
-    "MODEL.ROI_MASK_HEAD",
-    "MODEL.ROI_KEYPOINT_HEAD",
-    "MODEL.ROI_BOX_CASCADE_HEAD",
-    "MODEL.RPN",
-    "MODEL.ANCHOR_GENERATOR",
-    "MODEL.PROPOSAL_GENERATOR",
-    "MODEL.RETINANET",
-    "MODEL.PANOPTIC_FPN",
-    "MODEL.SWIN",
-    "MODEL.DINO",
-    "MODEL.BACKBONE.FREEZE_AT",
-    "MODEL.BACKBONE.NHEADS",
-    "MODEL.BACKBONE.DROPOUT",
-    "MODEL.BACKBONE.DIM_FEEDFORWARD",
-    "MODEL.BACKBONE.ENC_LAYERS",
-    "MODEL.BACKBONE.DEC_LAYERS",
-    "MODEL.BACKBONE.PRE_NORM",
-    "MODEL.BACKBONE.WINDOW_INFERENCE",
-    "MODEL.BACKBONE.HIDDEN_DIM",
-    "MODEL.BACKBONE.TRANSFORMER_IN_FEATURE",
-    "MODEL.BACKBONE.ENFORCE_INPUT_PROJ",
-    "MODEL.BACKBONE.TEST.SEMANTIC_ON",
-    "MODEL.BACKBONE.TEST.INSTANCE_ON",
-    "MODEL.BACKBONE.TEST.PANOPTIC_ON",
-    "MODEL.BACKBONE.TEST.SEM_SEG_POSTPROCESSING_BEFORE_INFERENCE",
-    "MODEL.BACKBONE.NUM_Q",
-    "MODEL.BACKBONE.MASKED",
-    "MODEL.BACKBONE.TRACKER_BLOCKS",
-    "MODEL.BACKBONE.ATTN_MASK_ANNEALING_ENABLED",
-    "MODEL.BACKBONE.START_STEPS",
-    "MODEL.BACKBONE.END_STEPS",
-    "MODEL.BACKBONE.DYNAMIC_EVAL",
-    "MODEL.BACKBONE.REID_BRANCH",
-    "MODEL.BACKBONE.CONTEXT_FILTER_SIZE",
-    "INPUT.COLOR_AUG_SSD",
-    "INPUT.SIZE_DIVISIBILITY",
-    "INPUT.CROP.SINGLE_CATEGORY_MAX_AREA",
-    "INPUT.IMAGE_SIZE",
-    "INPUT.MIN_SCALE",
-    "INPUT.MAX_SCALE",
-    "INPUT.MASK_FORMAT",
-    "INPUT.DATASET_MAPPER_NAME",
-    "DATASETS.PROPOSAL_FILES_TRAIN",
-    "DATASETS.PROPOSAL_FILES_TEST",
-    "DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TRAIN",
-    "DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST",
-    "DATALOADER.SAMPLER_TRAIN",
-    "DATALOADER.REPEAT_THRESHOLD",
-    "SOLVER.STEPS",
-    "SOLVER.GAMMA",
-    "SOLVER.MOMENTUM",
-    "SOLVER.NESTEROV",
-    "SOLVER.WARMUP_FACTOR",
-    "SOLVER.WARMUP_ITERS",
-    "SOLVER.WARMUP_METHOD",
-    "SOLVER.LR_SCHEDULER_NAME",
-    "SOLVER.BIAS_LR_FACTOR",
-    "SOLVER.WEIGHT_DECAY_NORM",
-    "SOLVER.WEIGHT_DECAY_BIAS",
-    "SOLVER.REFERENCE_WORLD_SIZE",
-    "SOLVER.BASE_LR_END",
-    "SOLVER.WEIGHT_DECAY_EMBED",
-    "SOLVER.OPTIMIZER",
-    "SOLVER.BACKBONE_MULTIPLIER",
-    "SOLVER.POLY_LR_POWER",
-    "SOLVER.POLY_LR_CONSTANT_ENDING",
-    "SOLVER.RESCALE_INTERVAL",
-    "TEST.DETECTIONS_PER_IMAGE",
-    "TEST.EXPECTED_RESULTS",
-    "TEST.KEYPOINT_OKS_SIGMAS",
-    "TEST.PRECISE_BN",
-    "TEST.AUG.MIN_SIZES",
-    "TEST.AUG.MAX_SIZE",
-    "TEST.AUG.FLIP",
-)
+def _ignored_key(dotted: str) -> str | None:
+    """The ``IGNORED_KEYS`` entry that covers ``dotted`` (the key itself or a subtree), or None."""
+    for key in IGNORED_KEYS:
+        if dotted == key or dotted.startswith(key + "."):
+            return key
+    return None
 
 
-def _is_dead(dotted: str) -> bool:
-    return any(dotted == k or dotted.startswith(k + ".") for k in DEAD_KEYS)
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively, so YAML lists and Python tuples compare equal."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _changes_something(dotted: str, value: Any) -> bool:
+    """Whether setting ignored key ``dotted`` to ``value`` asks for something that is not done."""
+    default = IGNORED_KEYS[_ignored_key(dotted)]
+    if default is ANY_VALUE or dotted not in IGNORED_KEYS:
+        return True
+    return _plain(value) != _plain(default)
+
+
+def _warn_ignored(source: str, settings: list[tuple[str, Any]]) -> None:
+    """One warning naming every ignored key that ``source`` sets to a value that would matter."""
+    if settings:
+        shown = ", ".join(f"{key}={value!r}" for key, value in settings)
+        logger.warning(
+            f"{source}: ignored config keys (nothing reads them; see IGNORED_KEYS in "
+            f"videomt/config.py) set to non-default values: {shown}"
+        )
 
 
 def default_device() -> str:
@@ -127,7 +170,8 @@ def default_device() -> str:
 
 
 class CfgNode(_FvCfgNode):
-    """fvcore ``CfgNode`` that drops dead reference keys and names the file of an unknown key."""
+    """fvcore ``CfgNode`` that drops ignored reference keys (warning once per source about those
+    set to a value that would matter) and names the file of an unknown key."""
 
     def merge_from_file(self, cfg_filename: str, allow_unsafe: bool = False) -> None:
         if not os.path.isfile(cfg_filename):
@@ -148,9 +192,12 @@ class CfgNode(_FvCfgNode):
     def merge_from_list(self, cfg_list: list) -> None:
         if len(cfg_list) % 2:
             raise ConfigError(f"command-line overrides: expected KEY VALUE pairs, got {cfg_list}")
-        kept = []
+        kept, ignored = [], []
         for key, value in zip(cfg_list[0::2], cfg_list[1::2]):
-            if _is_dead(key):
+            if _ignored_key(key):
+                value = _literal(value)
+                if _changes_something(key, value):
+                    ignored.append((key, value))
                 continue
             node, leaf = self, key.split(".")
             for part in leaf[:-1]:
@@ -160,32 +207,57 @@ class CfgNode(_FvCfgNode):
             if not isinstance(node, dict) or leaf[-1] not in node:
                 raise ConfigError(f"command-line overrides: unknown config key '{key}'")
             kept += [key, value]
+        _warn_ignored("command-line overrides", ignored)
         try:
             super().merge_from_list(kept)
         except (AssertionError, ValueError, KeyError) as e:
             raise ConfigError(f"command-line overrides: {e}") from None
 
     def _merge_checked(self, loaded: dict, source: str) -> None:
-        cleaned = self._drop_dead(loaded, prefix="", source=source)
+        ignored: list[tuple[str, Any]] = []
+        cleaned = self._drop_ignored(loaded, "", source, ignored)
+        _warn_ignored(source, ignored)
         other = CfgNode(cleaned)
         try:
             self.merge_from_other_cfg(other)
         except (AssertionError, ValueError, KeyError) as e:
             raise ConfigError(f"{source}: {str(e).strip(chr(39)).strip()}") from None
 
-    def _drop_dead(self, loaded: dict, prefix: str, source: str) -> dict:
+    def _drop_ignored(
+        self, loaded: dict, prefix: str, source: str, ignored: list[tuple[str, Any]]
+    ) -> dict:
+        """``loaded`` without the ignored keys, which go to ``ignored`` as (key, value) where the
+        value would matter; an unknown key raises ``ConfigError``."""
         out: dict[str, Any] = {}
         for k, v in loaded.items():
             dotted = prefix + k
-            if _is_dead(dotted):
+            if _ignored_key(dotted):
+                ignored += [(key, value) for key, value in _leaves(v, dotted)]
                 continue
             if isinstance(v, dict):
-                out[k] = self._drop_dead(v, dotted + ".", source)
+                kept = self._drop_ignored(v, dotted + ".", source, ignored)
+                if kept or _has_key(self, dotted):
+                    out[k] = kept
                 continue
             out[k] = v
             if not _has_key(self, dotted):
                 raise ConfigError(f"{source}: unknown config key '{dotted}'")
         return out
+
+
+def _leaves(value: Any, dotted: str) -> list[tuple[str, Any]]:
+    """(key, value) of the ignored settings under ``dotted`` that would matter."""
+    if isinstance(value, dict):
+        return [leaf for k, v in value.items() for leaf in _leaves(v, f"{dotted}.{k}")]
+    return [(dotted, value)] if _changes_something(dotted, value) else []
+
+
+def _literal(text: Any) -> Any:
+    """A command-line override value as the config would read it (``"True"`` -> True)."""
+    try:
+        return ast.literal_eval(text) if isinstance(text, str) else text
+    except (ValueError, SyntaxError):
+        return text
 
 
 def _has_key(cfg: dict, dotted: str) -> bool:
@@ -219,7 +291,6 @@ def get_cfg() -> CfgNode:
     cfg.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
 
     b = cfg.MODEL.BACKBONE = C()
-    b.NAME = "VidEoMT"
     b.MODEL_NAME = "vit_large_patch14_reg4_dinov2"  # timm name, or an HF DINOv3 id
     b.PRETRAINED = ""  # "" random init | "timm" timm's weights | path to a local file
     b.IMG_SIZE = 640  # position-table grid = IMG_SIZE / PATCH_SIZE
@@ -228,10 +299,14 @@ def get_cfg() -> CfgNode:
     b.NUM_OBJECT_QUERIES = 100
     b.NUM_CLASSES = 133
     b.NORM_QUERIES = False
-    b.FUSED_QKV = False
     b.DROP_PATH_RATE = 0.0
     b.DEPTH = 0  # > 0 overrides the ViT depth (tiny test / quickstart models)
     b.GRAD_CHECKPOINTING = False  # recompute ViT block activations in backward (less memory)
+    # PMT (MODEL.META_ARCHITECTURE pmt_online) only; VidEoMT reads none of these four:
+    b.NUM_BLOCKS = 6  # decoder (query) blocks
+    b.HIDDEN_DIM = 1024  # decoder MLP hidden units (0: the encoder width)
+    b.INTERACTION_INDICES = []  # the 4 tapped encoder blocks ([]: the last block of each quarter)
+    b.FROZEN_ENCODER = True  # PMT's encoder is always frozen (False is refused)
     b.ROPE_RESCALE = 2.0  # DINOv3 training: RoPE coords x log-uniform [1/R, R] per clip (<= 1: off)
     b.SIZE_DIVISIBILITY = 32
     b.DEEP_SUPERVISION = True
@@ -247,7 +322,6 @@ def get_cfg() -> CfgNode:
     b.TEST.MAX_NUM = 20
     b.TEST.OBJECT_MASK_THRESHOLD = 0.0
     b.TEST.OVERLAP_THRESHOLD = 0.0
-    b.TEST.WINDOW_INFERENCE = True
     b.TEST.WINDOW_SIZE = 3
 
     cfg.INPUT = C()
@@ -276,11 +350,6 @@ def get_cfg() -> CfgNode:
     cfg.INPUT.PSEUDO.CROP.ENABLED = False
     cfg.INPUT.PSEUDO.CROP.TYPE = "absolute_range"
     cfg.INPUT.PSEUDO.CROP.SIZE = (384, 600)
-    cfg.INPUT.LSJ_AUG = C()
-    cfg.INPUT.LSJ_AUG.ENABLED = False
-    cfg.INPUT.LSJ_AUG.IMAGE_SIZE = 1024
-    cfg.INPUT.LSJ_AUG.MIN_SCALE = 0.1
-    cfg.INPUT.LSJ_AUG.MAX_SCALE = 2.0
 
     cfg.DATASETS = C()
     cfg.DATASETS.TRAIN = ()
@@ -288,12 +357,10 @@ def get_cfg() -> CfgNode:
     cfg.DATASETS.DATASET_RATIO = [1.0]
     cfg.DATASETS.DATASET_NEED_MAP = [False]
     cfg.DATASETS.DATASET_TYPE = ["video_instance"]
-    cfg.DATASETS.DATASET_TYPE_TEST = ["video_instance"]
 
     cfg.DATALOADER = C()
     cfg.DATALOADER.NUM_WORKERS = 4
     cfg.DATALOADER.FILTER_EMPTY_ANNOTATIONS = True
-    cfg.DATALOADER.ASPECT_RATIO_GROUPING = True
 
     s = cfg.SOLVER = C()
     s.IMS_PER_BATCH = 16
@@ -303,6 +370,9 @@ def get_cfg() -> CfgNode:
     s.LLRD = 0.8
     s.POLY_POWER = 0.9
     s.WARMUP_STEPS = [500, 1000]
+    # two_stage_warmup_poly: head / encoder groups warm up over WARMUP_STEPS [w1, w2] in turn;
+    # warmup_poly: every group warms up linearly over WARMUP_STEPS[0], then poly decay (PMT)
+    s.LR_SCHEDULE = "two_stage_warmup_poly"
     s.CHECKPOINT_PERIOD = 5000
     s.ACCUMULATION_STEPS = (
         1  # micro-batches per optimizer step (IMS_PER_BATCH clips in total per step)
@@ -310,7 +380,8 @@ def get_cfg() -> CfgNode:
     s.LOG_PERIOD = 20  # iterations between metrics.json / console / TensorBoard / wandb writes
     s.AMP = C()
     s.AMP.ENABLED = False
-    s.AMP.DTYPE = "float16"  # float16 (with a grad scaler) | bfloat16; AMP is CUDA-only
+    s.AMP.DTYPE = "float16"  # float16 (with a grad scaler) | bfloat16
+    s.AMP.ON_CPU = False  # also apply AMP.ENABLED when training on the CPU (slower than fp32 there)
     s.CLIP_GRADIENTS = C()
     s.CLIP_GRADIENTS.ENABLED = False  # reference YAMLs request clipping that never ran: see README
     s.CLIP_GRADIENTS.CLIP_TYPE = "full_model"

@@ -21,6 +21,8 @@ from fvcore.transforms.transform import (
 )
 from PIL import Image
 
+from ..errors import ConfigError
+
 _CV2_MAX_CHANNELS = 128  # OpenCV 5 rejects more channels; masks are stacked as channels
 
 
@@ -160,9 +162,9 @@ class ResizeShortestEdgeClip(ClipAugmentation):
         self.short_edge_length = tuple(int(s) for s in sizes)
         self.sample_style = sample_style.replace("_by_clip", "")
         if self.sample_style not in ("choice", "range"):
-            raise ValueError(f"ResizeShortestEdgeClip: unknown sample_style '{sample_style}'")
+            raise ConfigError(f"ResizeShortestEdgeClip: unknown sample_style '{sample_style}'")
         if self.sample_style == "range" and len(self.short_edge_length) != 2:
-            raise ValueError(
+            raise ConfigError(
                 "ResizeShortestEdgeClip: 'range' needs (min, max) sizes, got "
                 f"{self.short_edge_length}"
             )
@@ -188,7 +190,7 @@ class RandomCropClip(ClipAugmentation):
 
     def __init__(self, crop_type: str, crop_size: Sequence[float]):
         if crop_type not in ("relative", "relative_range", "absolute", "absolute_range"):
-            raise ValueError(f"RandomCropClip: unknown crop type '{crop_type}'")
+            raise ConfigError(f"RandomCropClip: unknown crop type '{crop_type}'")
         self.crop_type, self.crop_size = crop_type, tuple(crop_size)
 
     def crop_hw(self, h: int, w: int, rng: np.random.Generator) -> tuple[int, int]:
@@ -337,7 +339,7 @@ def _colour_and_rotation(names: Sequence[str], clip_rotation: bool) -> list[Clip
     }
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"unknown augmentation name(s) {unknown}; known: {sorted(known)}")
+        raise ConfigError(f"unknown augmentation name(s) {unknown}; known: {sorted(known)}")
     return [cls() for n, cls in known.items() if n in names]  # always in this order
 
 
@@ -358,7 +360,7 @@ def _crop_and_resize(crop_cfg, min_size, max_size, sampling, flip: str) -> list[
         )
     augs.append(ResizeShortestEdgeClip(min_size, max_size, sampling))
     if flip not in ("none", "flip_by_clip", "horizontal", "vertical"):
-        raise ValueError(f"INPUT.RANDOM_FLIP: unknown mode '{flip}'")
+        raise ConfigError(f"INPUT.RANDOM_FLIP: unknown mode '{flip}'")
     if flip != "none":
         augs.append(
             RandomFlipClip(0.5, horizontal=flip != "vertical", by_clip=flip == "flip_by_clip")

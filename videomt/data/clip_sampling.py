@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 def sample_clip_indices(
     length: int,
@@ -28,7 +30,7 @@ def sample_clip_indices(
     if length < 1:
         raise ValueError(f"cannot sample a clip from a video with {length} frames")
     if num_frames < 1:
-        raise ValueError(f"SAMPLING_FRAME_NUM must be >= 1, got {num_frames}")
+        raise ConfigError(f"INPUT.SAMPLING_FRAME_NUM must be >= 1, got {num_frames}")
     if 2 * frame_range + 1 == num_frames:
         if length < num_frames:
             idx = list(range(length)) + rng.integers(0, length, size=num_frames - length).tolist()

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 from PIL import Image
 
+from ..errors import UserError
 from ..utils.dist import process_map
 from ..utils.files import read_json, write_json
 from .catalog import DatasetError
@@ -25,7 +26,7 @@ def filter_coco_for_target(coco: dict, target: str, drop_empty_images: bool = Fa
     ``COCO_TO_TARGET``); ids stay COCO ids (the loader maps them). Images left without annotations
     stay unless ``drop_empty_images`` (training drops them with ``FILTER_EMPTY_ANNOTATIONS``)."""
     if target not in COCO_TO_TARGET:
-        raise ValueError(f"unknown target '{target}' (choose from {sorted(COCO_TO_TARGET)})")
+        raise UserError(f"unknown target '{target}' (choose from {sorted(COCO_TO_TARGET)})")
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
             raise DatasetError(f"COCO JSON has no '{key}' list")

@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..errors import ConfigError
 from ..utils.dist import get_rank, get_world_size
 
 _TAG_SOURCE, _TAG_PERM = 0x50C, 0x9E3  # domain separators for the seed sequences
@@ -80,15 +81,15 @@ class MixedTrainingBatchSampler:
         self.sizes = [int(s) for s in sizes]
         ratios = [1.0] * len(self.sizes) if ratios is None else [float(r) for r in ratios]
         if len(ratios) != len(self.sizes) or any(r < 0 for r in ratios) or sum(ratios) <= 0:
-            raise ValueError(
-                f"dataset ratios {ratios} must be {len(self.sizes)} non-negative numbers "
+            raise ConfigError(
+                f"DATASETS.DATASET_RATIO {ratios} must be {len(self.sizes)} non-negative numbers "
                 "with a positive sum"
             )
         self.probs = np.asarray(ratios, dtype=np.float64) / sum(ratios)
         self.rank, self.world_size = _resolve_rank_world(rank, world_size)
         if batch_size % self.world_size:
-            raise ValueError(
-                f"total batch size {batch_size} is not divisible by the world size "
+            raise ConfigError(
+                f"SOLVER.IMS_PER_BATCH {batch_size} is not divisible by the world size "
                 f"{self.world_size}"
             )
         self.batch_size, self.per_rank = int(batch_size), int(batch_size) // self.world_size

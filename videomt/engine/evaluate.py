@@ -7,6 +7,7 @@ import logging
 from torch import nn
 
 from ..data.build import build_test_loader
+from ..errors import ConfigError
 from ..evaluation.build import build_evaluator, inference_output_dir
 from ..evaluation.evaluator import inference_on_dataset, print_csv_format, save_metrics
 
@@ -19,7 +20,7 @@ def evaluate_model(cfg, model: nn.Module) -> dict:
     """``{dataset name: metrics}``; outputs and ``metrics.json`` under
     ``OUTPUT_DIR/inference/<dataset>/`` (a short folder name for ``ytvis_json:...`` sets)."""
     if cfg.TEST.AUG.ENABLED:
-        raise ValueError(
+        raise ConfigError(
             "TEST.AUG.ENABLED: test-time augmentation is not supported (as in the reference)"
         )
     results = {}

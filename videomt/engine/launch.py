@@ -11,6 +11,8 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from ..errors import UserError
+
 __all__ = ["launch"]
 
 
@@ -48,7 +50,7 @@ def launch(
         return
     if not dist_url or dist_url == "auto":
         if num_machines > 1:
-            raise ValueError("--dist-url tcp://HOST:PORT is required with --num-machines > 1")
+            raise UserError("--dist-url tcp://HOST:PORT is required with --num-machines > 1")
         dist_url = f"tcp://127.0.0.1:{_free_port()}"
     mp.start_processes(
         _worker,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from ..data.catalog import MetadataCatalog, dataset_output_name
+from ..errors import ConfigError
 from .dense_evaluators import VPSEvaluator, VSSEvaluator
 from .evaluator import DatasetEvaluator, YTVISEvaluator
 
@@ -23,15 +24,15 @@ def build_evaluator(cfg, dataset_name: str, output_dir: str) -> DatasetEvaluator
     task = cfg.MODEL.BACKBONE.TEST.TASK
     kind = {"ytvis": "vis"}.get(meta.get("evaluator_type"), meta.get("evaluator_type")) or task
     if kind != task:
-        raise ValueError(
+        raise ConfigError(
             f"dataset {dataset_name} is evaluated as '{kind}' but MODEL.BACKBONE.TEST.TASK is "
             f"'{task}'"
         )
     if kind not in _EVALUATORS:
-        raise ValueError(f"no evaluator for task '{kind}' (dataset {dataset_name})")
+        raise ConfigError(f"no evaluator for task '{kind}' (dataset {dataset_name})")
     classes = meta.get("thing_classes" if kind == "vis" else "stuff_classes")
     if classes is not None and cfg.MODEL.BACKBONE.NUM_CLASSES > len(classes):
-        raise ValueError(
+        raise ConfigError(
             f"MODEL.BACKBONE.NUM_CLASSES is {cfg.MODEL.BACKBONE.NUM_CLASSES} but dataset "
             f"{dataset_name} has {len(classes)} classes: the model's extra classes cannot be scored"
         )

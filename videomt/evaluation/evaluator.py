@@ -39,7 +39,7 @@ class DatasetEvaluator:
 def check_class(dataset_name: str, label: int, num_classes: int) -> None:
     """A predicted contiguous class must be one of the dataset's."""
     if not 0 <= label < num_classes:
-        raise ValueError(
+        raise EvaluationError(
             f"{dataset_name}: predicted class {label} is outside the dataset's {num_classes} "
             f"classes (MODEL.BACKBONE.NUM_CLASSES too large?)"
         )

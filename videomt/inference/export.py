@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..modeling.videomt import VidEoMT
 from .runtime import FrameStep
 
@@ -67,14 +68,14 @@ def _dynamic_shapes(core: VidEoMT, part: str, input_size: tuple[int, int]):
 
 def _module(core: VidEoMT, part: str) -> nn.Module:
     if part not in ("step", "encode"):
-        raise ValueError(f"unknown export part '{part}' (step or encode)")
+        raise UserError(f"unknown export part '{part}' (step or encode)")
     return (FrameStep(core) if part == "step" else Encode(core)).eval()
 
 
 def _check_size(core: VidEoMT, input_size) -> tuple[int, int]:
     h, w = (int(v) for v in input_size)
     if h <= 0 or w <= 0 or h % core.patch_size or w % core.patch_size:
-        raise ValueError(
+        raise UserError(
             f"export input size {h}x{w} must be positive multiples of the patch size "
             f"{core.patch_size}"
         )

@@ -16,6 +16,7 @@ import contextlib
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..modeling.videomt import VidEoMT
 
 __all__ = ["DTYPES", "resolve_dtype", "autocast", "cast_core_weights", "FrameStep", "CoreRunner"]
@@ -29,7 +30,7 @@ def resolve_dtype(dtype) -> torch.dtype:
         return torch.float32
     if isinstance(dtype, torch.dtype):
         if dtype not in DTYPES.values():
-            raise ValueError(f"dtype {dtype} is not supported (use one of {sorted(DTYPES)})")
+            raise UserError(f"dtype {dtype} is not supported (use one of {sorted(DTYPES)})")
         return dtype
     key = (
         str(dtype)
@@ -39,7 +40,7 @@ def resolve_dtype(dtype) -> torch.dtype:
         .replace("float16", "fp16")
     )
     if key not in DTYPES:
-        raise ValueError(f"unknown dtype '{dtype}' (use one of {sorted(DTYPES)})")
+        raise UserError(f"unknown dtype '{dtype}' (use one of {sorted(DTYPES)})")
     return DTYPES[key]
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pycocotools.mask as mask_util
 import torch
 
+from ...errors import ConfigError
 from ..augmentation import ClipAugmentation, apply_clip_augmentations
 from ..catalog import DatasetError
 from ..clip_sampling import sample_clip_indices
@@ -21,7 +22,7 @@ from ..rle import check_counts, to_rle
 def check_image_format(fmt: str) -> str:
     """Validate ``INPUT.FORMAT`` (``"RGB"`` or ``"BGR"``)."""
     if fmt not in ("RGB", "BGR"):
-        raise ValueError(f"INPUT.FORMAT must be one of ('RGB', 'BGR'), got '{fmt}'")
+        raise ConfigError(f"INPUT.FORMAT must be one of ('RGB', 'BGR'), got '{fmt}'")
     return fmt
 
 
