@@ -35,6 +35,7 @@ from videomt.data.metadata import (
     YTVIS_2019_CLASSES,
     YTVIS_2021_CLASSES,
 )
+from videomt.errors import ConfigError
 
 # pycocotools + numpy 2 emit a DeprecationWarning on every decode; not ours.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -589,5 +590,39 @@ def test_register_functions_let_the_callers_metadata_win(register):
         assert (got.ignore_label, got.image_root, got.thing_classes) == (0, "/elsewhere", ["a"])
         assert name in DatasetCatalog.list()
     finally:
+        DatasetCatalog.remove(name)
+        MetadataCatalog.remove(name)
+
+
+def test_a_newly_registered_dataset_format_loads_without_editing_a_table(tmp_path, monkeypatch):
+    """A new on-disk format is one decorated loader; datasets registered in it load through it."""
+    from videomt.data import DATASET_FORMATS, register_dataset
+
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path))
+    (tmp_path / "clips").mkdir()
+    (tmp_path / "clips" / "list.txt").write_text("a/0.jpg a/1.jpg\nb/0.jpg\n")
+
+    @DATASET_FORMATS.register_as("_test_frame_lists")
+    def load_frame_lists(paths, name, load_arg):
+        with open(paths["list_file"]) as f:
+            videos = [line.split() for line in f if line.strip()]
+        return [
+            {"video_id": i, "file_names": frames, "length": len(frames), "tag": load_arg}
+            for i, frames in enumerate(videos)
+        ]
+
+    name = "_test_frame_list_videos"
+    try:
+        register_dataset(
+            name, "_test_frame_lists", {"list_file": "clips/list.txt"}, "x", evaluator_type="vss"
+        )
+        dicts = DatasetCatalog.get(name)
+        assert [d["length"] for d in dicts] == [2, 1] and dicts[0]["tag"] == "x"
+        assert MetadataCatalog.get(name).list_file == str(tmp_path / "clips" / "list.txt")
+        with pytest.raises(ConfigError, match="unknown dataset format '_test_nope'") as e:
+            register_dataset("_test_other", "_test_nope", {})
+        assert "_test_other" in str(e.value) and "_test_frame_lists" in str(e.value)
+    finally:
+        DATASET_FORMATS._obj_map.pop("_test_frame_lists")
         DatasetCatalog.remove(name)
         MetadataCatalog.remove(name)

@@ -14,11 +14,12 @@ from fvcore.transforms.transform import CropTransform, HFlipTransform, Transform
 from PIL import Image
 from pycocotools import mask as mask_util
 
-from videomt.config import get_cfg
+from videomt.config import ConfigError, get_cfg
 from videomt.data.augmentation import ClipAugmentation, RandomRotationClip, ResizeTransform
 from videomt.data.build import build_test_loader, build_train_loader, filter_empty_annotations
 from videomt.data.catalog import DatasetCatalog, DatasetError, MetadataCatalog
 from videomt.data.mappers import (
+    MAPPER_REGISTRY,
     CocoClipDatasetMapper,
     PanopticDatasetVideoMapper,
     SemanticDatasetVideoMapper,
@@ -676,7 +677,7 @@ def test_loader_config_errors(tmp_path):
     datasets = [[coco_image(tmp_path / "coco")], [vis_video(tmp_path / "v1", 1)]]
     with pytest.raises(ValueError, match="DATASET_RATIO"):
         build_train_loader(loader_cfg(DATASETS__DATASET_RATIO=[1.0, 1.0, 1.0]), datasets=datasets)
-    with pytest.raises(ValueError, match="unknown type"):
+    with pytest.raises(ValueError, match="DATASETS.DATASET_TYPE: unknown dataset type"):
         build_train_loader(
             loader_cfg(DATASETS__DATASET_TYPE=["image_instance", "video"]), datasets=datasets
         )
@@ -777,5 +778,25 @@ def test_malformed_rle_in_a_video_is_a_dataset_error_naming_the_frame(tmp_path):
 
 
 def test_build_mapper_names_an_unknown_dataset_type():
-    with pytest.raises(ValueError, match=r"unknown dataset type 'video_bogus'; known: \["):
+    with pytest.raises(ConfigError, match="DATASETS.DATASET_TYPE") as e:
         build_mapper(get_cfg(), "video_bogus")
+    assert "'video_bogus'" in str(e.value) and "video_instance" in str(e.value)
+
+
+def test_a_newly_registered_mapper_is_used_for_its_dataset_type():
+    """A new training mapper is one decorated class: no table to edit."""
+
+    @MAPPER_REGISTRY.register_as("_test_video_depth")
+    class DepthMapper:
+        def __init__(self, scale: float):
+            self.scale = scale
+
+        @classmethod
+        def from_config(cls, cfg, is_train, dataset_name):
+            return {"scale": float(cfg.INPUT.SAMPLING_FRAME_NUM)}
+
+    try:
+        mapper = build_mapper(get_cfg(), "_test_video_depth", True, "any")
+        assert isinstance(mapper, DepthMapper) and mapper.scale == 2.0
+    finally:
+        MAPPER_REGISTRY._obj_map.pop("_test_video_depth")

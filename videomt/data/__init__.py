@@ -2,7 +2,7 @@
 loaders, synthetic videos. Importing it registers every reference name and the ``synthetic_*``
 sets."""
 
-from .builtin import register_all_builtin
+from .builtin import DATASET_FORMATS, register_all_builtin, register_dataset
 from .catalog import (
     DatasetCatalog,
     DatasetError,
@@ -32,6 +32,8 @@ __all__ = [
     "dataset_root",
     "parse_ytvis_json_name",
     "register_all_builtin",
+    "DATASET_FORMATS",
+    "register_dataset",
     "register_ytvis_instances",
     "register_coco_pseudo_instances",
     "register_vipseg_panoptic",

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import logging
 import pickle
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
-from .catalog import DatasetCatalog
-from .mappers import MAPPER_BY_TYPE, build_mapper
+from ..errors import ConfigError
+from .catalog import DatasetCatalog, DatasetError
+from .mappers import MAPPER_REGISTRY, build_mapper
 from .samplers import ClipKey, InferenceSampler, MixedTrainingBatchSampler
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,62 @@ class SerializedList:
         return pickle.loads(
             memoryview(self._data[int(self._ends[i - 1]) if i else 0 : int(self._ends[i])])
         )
+
+
+class WorkerErrorLoader(DataLoader):
+    """A ``DataLoader`` whose worker errors reach the caller as they were raised in the worker:
+    same type, the worker's own message first (e.g. the file a dataset error is about), instead
+    of PyTorch's "Caught DatasetError in DataLoader worker process 0." above a traceback text.
+    Workers ignore SIGINT / SIGTERM: the main process decides how to stop (the trainer saves a
+    checkpoint first) and ends its workers itself."""
+
+    def __iter__(self):
+        return _NamedErrors(super().__iter__())
+
+
+class _NamedErrors:
+    def __init__(self, batches):
+        self._batches = batches
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self._batches)
+        except StopIteration:
+            raise
+        except Exception as e:
+            original = _worker_message(e)
+            if original is None:
+                raise
+            try:
+                unwrapped = type(e)(original)
+            except Exception:
+                raise e from None
+            raise unwrapped from e
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+
+def _worker_message(e: Exception) -> str | None:
+    """The message a loader worker's exception had in the worker, or None when ``e`` is not a
+    worker error re-raised by PyTorch."""
+    text = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else ""
+    if not text.startswith(f"Caught {type(e).__name__} in DataLoader worker process"):
+        return None
+    cls = type(e)
+    label = (
+        cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    )
+    start = text.rfind(f"\n{label}: ")
+    return text[start + len(label) + 3 :].strip() if start >= 0 else None
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class ClipDataset(Dataset):
@@ -91,7 +149,7 @@ def filter_empty_annotations(dicts: list[dict], name: str = "dataset") -> list[d
         len(kept),
     )
     if not kept:
-        raise ValueError(
+        raise DatasetError(
             f"dataset '{name}': none of its {len(dicts)} videos/images has a non-crowd "
             "annotation (DATALOADER.FILTER_EMPTY_ANNOTATIONS removed them all)"
         )
@@ -103,7 +161,7 @@ def _per_dataset(values: Sequence, n: int, key: str) -> list:
     if len(values) == 1 and n > 1:
         return values * n
     if len(values) != n:
-        raise ValueError(f"{key} has {len(values)} entries but DATASETS.TRAIN names {n} datasets")
+        raise ConfigError(f"{key} has {len(values)} entries but DATASETS.TRAIN names {n} datasets")
     return values
 
 
@@ -114,13 +172,10 @@ def get_train_dataset_dicts(
     look-up."""
     names = list(cfg.DATASETS.TRAIN)
     if not names:
-        raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
+        raise ConfigError("DATASETS.TRAIN is empty: name at least one training dataset")
     types = _per_dataset(cfg.DATASETS.DATASET_TYPE, len(names), "DATASETS.DATASET_TYPE")
     for t in types:
-        if t not in MAPPER_BY_TYPE:
-            raise ValueError(
-                f"DATASETS.DATASET_TYPE: unknown type '{t}'; known: {tuple(MAPPER_BY_TYPE)}"
-            )
+        MAPPER_REGISTRY.lookup(t, "DATASETS.DATASET_TYPE")  # before any dataset is loaded
     if datasets is None:
         datasets = [DatasetCatalog.get(n) for n in names]
     if len(datasets) != len(names):
@@ -131,11 +186,11 @@ def get_train_dataset_dicts(
     for name, dtype, dicts in zip(names, types, datasets):
         dicts = list(dicts)
         if not dicts:
-            raise ValueError(f"training dataset '{name}' is empty")
+            raise DatasetError(f"training dataset '{name}' is empty")
         if dtype in ("video_instance", "image_instance") and all(
             d.get("annotations") is None for d in dicts
         ):
-            raise ValueError(
+            raise DatasetError(
                 f"training dataset '{name}' has no annotations (a test/validation split without "
                 "ground truth cannot be trained on)"
             )
@@ -183,11 +238,12 @@ def build_train_loader(
         logger.info("Training set '%s': %d items, ratio %s", name, len(d), r)
     # NB: no worker_init_fn touching thread settings: cv2.setNumThreads / torch.set_num_threads
     # in a forked worker can deadlock (seen with OpenCV 5 / torch 2.x).
-    return DataLoader(
+    return WorkerErrorLoader(
         ClipDataset(dicts, mappers, seed),
         batch_sampler=sampler,
         num_workers=int(cfg.DATALOADER.NUM_WORKERS),
         collate_fn=list,
+        worker_init_fn=_ignore_stop_signals,
     )
 
 
@@ -207,11 +263,12 @@ def build_test_loader(
         dicts, mapper or build_mapper(cfg, is_train=False, dataset_name=dataset_name)
     )
     workers = int(cfg.DATALOADER.NUM_WORKERS)
-    return DataLoader(
+    return WorkerErrorLoader(
         dataset,
         batch_size=1,
         sampler=InferenceSampler(len(dataset), rank=rank, world_size=world_size),
         num_workers=workers,
         collate_fn=list,
+        worker_init_fn=_ignore_stop_signals,
         **({"prefetch_factor": 1} if workers > 0 else {}),
     )

@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..utils.registry import Registry
 from .catalog import (
     DatasetCatalog,
     DatasetError,
     MetadataCatalog,
     dataset_root,
+    image_root_candidates,
     parse_ytvis_json_name,
 )
 from .metadata import (
@@ -78,24 +80,50 @@ BUILTIN_VSPW = {
 }
 
 
-def _register(
-    name: str, kind: str, paths: dict[str, str], load_arg: Any = None, **meta: Any
+DATASET_FORMATS = Registry("dataset format")
+DATASET_FORMATS.__doc__ = """Loaders of on-disk dataset formats by name. A loader is
+``loader(paths, name, load_arg) -> list of dataset dicts``: ``paths`` maps metadata keys
+(``json_file``, ``image_root``, ...) to absolute paths, ``load_arg`` is the format's extra argument.
+A function registered with ``@DATASET_FORMATS.register_as("my_format")`` serves every dataset
+registered with :func:`register_dataset` in that format."""
+
+
+@DATASET_FORMATS.register_as("vis")
+def _load_ytvis_format(paths: dict[str, str], name: str, load_arg: Any) -> list[dict]:
+    return load_ytvis_json(paths["json_file"], paths["image_root"], name)
+
+
+@DATASET_FORMATS.register_as("coco")
+def _load_coco_pseudo_format(paths: dict[str, str], name: str, coco_to_contiguous) -> list[dict]:
+    return load_coco_pseudo_json(paths["json_file"], paths["image_root"], coco_to_contiguous)
+
+
+@DATASET_FORMATS.register_as("vps")
+def _load_vipseg_format(paths: dict[str, str], name: str, categories) -> list[dict]:
+    return load_vipseg_json(
+        paths["json_file"], paths["image_root"], paths["panoptic_root"], categories
+    )
+
+
+@DATASET_FORMATS.register_as("vss")
+def _load_vspw_format(paths: dict[str, str], name: str, with_masks) -> list[dict]:
+    return load_vspw(paths["image_root"], paths["split_file"], with_masks)
+
+
+def register_dataset(
+    name: str, dataset_format: str, paths: dict[str, str], load_arg: Any = None, **meta: Any
 ) -> None:
-    """Register ``name``, read by the ``kind`` loader from ``paths`` (metadata key -> path under the
-    datasets root, also lazy metadata); ``load_arg``: the COCO id map, VIPSeg categories or VSPW's
-    ``with_masks``."""
+    """Register ``name``, read by the loader of ``dataset_format`` (a name in
+    :data:`DATASET_FORMATS`) from ``paths`` (metadata key -> path under the datasets root, also
+    set as lazy metadata); ``load_arg``: the format's extra argument (COCO id map, VIPSeg
+    categories, VSPW's ``with_masks``); ``meta``: the dataset's metadata."""
+    loader = DATASET_FORMATS.lookup(dataset_format, f"dataset '{name}'")
 
     def load() -> list[dict]:
         if name in SYNTHETIC_SPECS:
             ensure_synthetic(name)
-        p = {key: os.path.join(dataset_root(), rel) for key, rel in paths.items()}
-        if kind == "vis":
-            return load_ytvis_json(p["json_file"], p["image_root"], name)
-        if kind == "coco":
-            return load_coco_pseudo_json(p["json_file"], p["image_root"], load_arg)
-        if kind == "vps":
-            return load_vipseg_json(p["json_file"], p["image_root"], p["panoptic_root"], load_arg)
-        return load_vspw(p["image_root"], p["split_file"], load_arg)
+        absolute = {key: os.path.join(dataset_root(), rel) for key, rel in paths.items()}
+        return loader(absolute, name, load_arg)
 
     DatasetCatalog.register(name, load)
     metadata = MetadataCatalog.get(name).set(**meta)
@@ -104,15 +132,25 @@ def _register(
 
 
 def _resolve_ytvis_json(name: str) -> bool:
-    """Register a config-only ``ytvis_json:<json>:<image_root>`` name."""
-    if not name.startswith("ytvis_json:"):
+    """Register a config-only ``ytvis_json:<json>:<image_root>`` or bare ``<path>.json`` name."""
+    if not (name.startswith("ytvis_json:") or name.endswith(".json")):
         return False
     parsed = parse_ytvis_json_name(name)
     if parsed is None:
         raise DatasetError(
             f"dataset name '{name}': expected 'ytvis_json:<path/to/file.json>:<image_root>'"
         )
-    register_ytvis_instances(name, {}, *parsed)
+    json_file, image_root = parsed
+    if not name.startswith("ytvis_json:"):
+        if not os.path.isfile(json_file):
+            raise DatasetError(f"dataset '{name}': no such JSON file")
+        if not os.path.isdir(image_root):
+            raise DatasetError(
+                f"dataset '{name}': no frame folder at "
+                + " or ".join(image_root_candidates(json_file))
+                + f"; name it 'ytvis_json:{json_file}:<image_root>'"
+            )
+    register_ytvis_instances(name, {}, json_file, image_root)
     return True
 
 
@@ -123,7 +161,7 @@ def register_all_builtin() -> None:
     DatasetCatalog.resolvers.append(_resolve_ytvis_json)
     for name, (img, js, classes) in BUILTIN_YTVIS.items():
         paths = dict(json_file=js, image_root=img, dataset_root=js.split("/")[0])
-        _register(
+        register_dataset(
             name,
             "vis",
             dict(paths, **_YTVIS_2022_GT) if name == "ytvis_2022_val" else paths,
@@ -132,7 +170,7 @@ def register_all_builtin() -> None:
             **thing_metadata(classes),
         )
     for name, (img, js, target) in BUILTIN_COCO_PSEUDO.items():
-        _register(
+        register_dataset(
             name,
             "coco",
             dict(json_file=js, image_root=img, dataset_root="coco"),
@@ -144,7 +182,7 @@ def register_all_builtin() -> None:
             **thing_metadata(TARGET_CLASSES[target]),
         )
     for name, (img, pan, js) in BUILTIN_VIPSEG.items():
-        _register(
+        register_dataset(
             name,
             "vps",
             dict(json_file=js, image_root=img, panoptic_root=pan, dataset_root=_VIPSEG),
@@ -153,7 +191,7 @@ def register_all_builtin() -> None:
             **things_first_metadata(vipseg_categories()),
         )
     for name, (data, split, with_masks) in BUILTIN_VSPW.items():
-        _register(
+        register_dataset(
             name,
             "vss",
             dict(image_root=data, split_file=split, dataset_root="VSPW_480p"),
@@ -176,7 +214,7 @@ def register_all_builtin() -> None:
             "vps": SYNTHETIC_PANOPTIC_CATEGORIES,
             "vss": True,
         }.get(kind)
-        _register(
+        register_dataset(
             name,
             kind,
             dict(synthetic_layout(name, folder), dataset_root=folder),

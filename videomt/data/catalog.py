@@ -29,12 +29,14 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import UserError
 
-class DatasetError(ValueError):
+
+class DatasetError(UserError):
     """A dataset that cannot be loaded as it is (message names the file and the problem)."""
 
 
-class UnknownDatasetError(KeyError):
+class UnknownDatasetError(DatasetError, KeyError):
     """A dataset name that is not registered (message lists close names)."""
 
     def __str__(self) -> str:
@@ -47,10 +49,31 @@ def dataset_root() -> str:
 
 
 def parse_ytvis_json_name(name: str) -> tuple[str, str] | None:
-    """``"ytvis_json:<path ending in .json>:<image_root>"`` -> ``(json_path, image_root)``, else
+    """``"ytvis_json:<path ending in .json>:<image_root>"`` -> ``(json_path, image_root)``; a bare
+    ``"<path>.json"`` -> ``(path, its frame folder)`` (see :func:`default_image_root`); else
     ``None``."""
     m = re.match(r"^ytvis_json:(?P<json>.+?\.json):(?P<root>.+)$", name)
-    return (m.group("json"), m.group("root")) if m else None
+    if m:
+        return m.group("json"), m.group("root")
+    if name.endswith(".json") and not name.startswith("ytvis_json:"):
+        return name, default_image_root(name)
+    return None
+
+
+def image_root_candidates(json_file: str) -> list[str]:
+    """Where a bare JSON path's frames may be: ``<dir>/<stem>/JPEGImages`` (YouTube-VIS:
+    ``train.json`` next to ``train/JPEGImages``), then ``<dir>/JPEGImages``."""
+    stem = os.path.splitext(json_file)[0]
+    return [
+        os.path.join(stem, "JPEGImages"),
+        os.path.join(os.path.dirname(json_file), "JPEGImages"),
+    ]
+
+
+def default_image_root(json_file: str) -> str:
+    """The first existing folder of :func:`image_root_candidates`, else the first candidate."""
+    candidates = image_root_candidates(json_file)
+    return next((c for c in candidates if os.path.isdir(c)), candidates[0])
 
 
 def dataset_output_name(name: str) -> str:

@@ -12,6 +12,7 @@ import pycocotools.mask as mask_util
 import torch
 
 from ...errors import ConfigError
+from ...utils.registry import Registry
 from ..augmentation import ClipAugmentation, apply_clip_augmentations
 from ..catalog import DatasetError
 from ..clip_sampling import sample_clip_indices
@@ -137,6 +138,12 @@ def clip_output(
         "frame_idx": frame_idx,
         "file_names": file_names,
     }
+
+
+MAPPER_REGISTRY = Registry("dataset type")
+MAPPER_REGISTRY.__doc__ = """Training mappers by ``DATASETS.DATASET_TYPE`` name. A class registered
+with ``@MAPPER_REGISTRY.register_as("my_type")`` is used for the training sets of that type; it
+is built as ``cls(**cls.from_config(cfg, is_train, dataset_name))``."""
 
 
 class ClipMapper:

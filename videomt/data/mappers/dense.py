@@ -10,7 +10,7 @@ import numpy as np
 from ..augmentation import build_segmentation_augmentation
 from ..catalog import MetadataCatalog
 from ..io import read_panoptic_ids, read_semantic_png
-from .common import ClipMapper, expect_same_size
+from .common import MAPPER_REGISTRY, ClipMapper, expect_same_size
 
 IGNORE_LABEL = 255
 
@@ -41,6 +41,7 @@ class _DenseClipMapper(ClipMapper):
         return ids, np.asarray(labels, dtype=np.int64), masks
 
 
+@MAPPER_REGISTRY.register_as("video_panoptic")
 class PanopticDatasetVideoMapper(_DenseClipMapper):
     """VIPSeg-style dict -> one training clip with one target per non-crowd segment listed in the
     sampled frames' ``segments_infos`` and present in the augmented masks, in first-listed order,
@@ -60,6 +61,7 @@ class PanopticDatasetVideoMapper(_DenseClipMapper):
         return maps, seg_ids, [segment_class[sid] for sid in seg_ids]
 
 
+@MAPPER_REGISTRY.register_as("video_semantic")
 class SemanticDatasetVideoMapper(_DenseClipMapper):
     """VSPW-style dict -> one training clip with one target per class present in the clip
     (ascending); PNG values become classes through ``value_to_class`` (256 entries, 255 =

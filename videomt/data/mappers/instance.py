@@ -16,7 +16,14 @@ from ..augmentation import (
     build_pseudo_augmentation,
 )
 from ..catalog import DatasetError
-from .common import ClipMapper, check_image_format, clip_output, read_frame, transform_segmentations
+from .common import (
+    MAPPER_REGISTRY,
+    ClipMapper,
+    check_image_format,
+    clip_output,
+    read_frame,
+    transform_segmentations,
+)
 
 
 def instance_clip_targets(
@@ -43,6 +50,7 @@ def instance_clip_targets(
     return ids[keep], labels[keep], masks[keep]
 
 
+@MAPPER_REGISTRY.register_as("video_instance")
 class YTVISDatasetMapper(ClipMapper):
     """Video instance dataset dict -> one augmented training clip (format of
     :func:`~videomt.data.mappers.common.clip_output`); crowd objects are left out."""
@@ -79,6 +87,7 @@ class YTVISDatasetMapper(ClipMapper):
         return instance_clip_targets(frame_objects, out_hw)
 
 
+@MAPPER_REGISTRY.register_as("image_instance")
 class CocoClipDatasetMapper:
     """COCO image dict -> a ``sampling_frame_num``-frame pseudo-clip of the image: ``shared``
     augmentations (crop / resize / flip) are drawn once for the image, then ``per_frame`` ones make
