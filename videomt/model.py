@@ -1,5 +1,6 @@
-"""The meta-architecture: pixel normalisation, padding, window inference around the VidEoMT core,
-and in training mode the weighted losses of a batch of clips.
+"""The meta-architectures: pixel normalisation, padding, window inference around a model core
+(VidEoMT or PMT, see ``modeling/core.py``), and in training mode the weighted losses of a batch
+of clips.
 
 ``build_model(cfg)`` is the one place where config keys become constructor arguments
 (``from_config``); the classes themselves take plain arguments.
@@ -8,6 +9,7 @@ and in training mode the weighted losses of a batch of clips.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -16,15 +18,18 @@ from fvcore.common.registry import Registry
 from torch import nn
 from torch.nn import functional as F
 
-from .modeling.backbone import is_dinov3
+from .checkpoint import load_backbone_weights
+from .errors import ConfigError
 from .modeling.criterion import VideoSetCriterion, loss_weight_dict
 from .modeling.matcher import ConsistentMatcher
+from .modeling.pmt import PMT
 from .modeling.videomt import VidEoMT
 from .postprocess import postprocess_vis, postprocess_vps, postprocess_vss
 
 __all__ = [
     "META_ARCH_REGISTRY",
     "VidEoMTOnline",
+    "PMTOnline",
     "build_model",
     "build_core",
     "build_criterion",
@@ -33,8 +38,43 @@ __all__ = [
     "clip_generator",
 ]
 
-META_ARCH_REGISTRY = Registry("META_ARCH")
-META_ARCH_REGISTRY.__doc__ = "Meta-architectures by MODEL.META_ARCHITECTURE name."
+
+class MetaArchRegistry(Registry):
+    """fvcore ``Registry`` whose classes can also be registered under config names."""
+
+    def register_as(self, *names: str):
+        """Class decorator: register under the class name and each of ``names``."""
+
+        def register(cls):
+            for name in (cls.__name__, *names):
+                self._do_register(name, cls)
+            return cls
+
+        return register
+
+    def names(self) -> list[str]:
+        return sorted(name for name, _ in self)
+
+
+META_ARCH_REGISTRY = MetaArchRegistry("META_ARCH")
+META_ARCH_REGISTRY.__doc__ = """Meta-architectures by ``MODEL.META_ARCHITECTURE`` name. A class
+registered with ``@META_ARCH_REGISTRY.register_as("name")`` is selectable by that name (and its
+class name); it provides ``build_core(cfg)`` (its one config -> core place; ``from_config`` is
+inherited) and takes a core that follows ``videomt.modeling.core``."""
+
+
+def encoder_init(pretrained: str) -> str:
+    """``create_encoder``'s ``pretrained`` for a ``MODEL.BACKBONE.PRETRAINED`` value: "", "none"
+    and "timm" as they are; a file starts random and is loaded by :func:`load_pretrained_file`."""
+    return pretrained if pretrained in ("", "none", "timm") else ""
+
+
+def load_pretrained_file(core: nn.Module, pretrained: str) -> nn.Module:
+    """Load a ``MODEL.BACKBONE.PRETRAINED`` backbone file (not "", "none", "timm") into
+    ``core.encoder``."""
+    if encoder_init(pretrained) != pretrained:
+        load_backbone_weights(core.encoder, pretrained)
+    return core
 
 
 def core_kwargs_from_config(cfg) -> dict:
@@ -47,29 +87,69 @@ def core_kwargs_from_config(cfg) -> dict:
         num_classes=b.NUM_CLASSES,
         first_query_block=b.SEGMENTER_BLOCKS[0],
         norm_queries=b.NORM_QUERIES,
-        pretrained=b.PRETRAINED,
+        pretrained=encoder_init(b.PRETRAINED),
         drop_path_rate=b.DROP_PATH_RATE,
         depth=b.DEPTH,
         grad_checkpointing=b.GRAD_CHECKPOINTING,
     )
 
 
-def build_core(cfg) -> VidEoMT:
+def build_core(cfg) -> nn.Module:
+    """The core (pure-PyTorch module) of the meta-architecture named in the config."""
+    return meta_arch_class(cfg).build_core(cfg)
+
+
+def build_videomt_core(cfg) -> VidEoMT:
     """The pure-PyTorch VidEoMT module described by ``cfg.MODEL.BACKBONE``."""
     blocks = list(cfg.MODEL.BACKBONE.SEGMENTER_BLOCKS)
     try:
         core = VidEoMT(**core_kwargs_from_config(cfg))
     except ValueError as e:
         if "query block" in str(e):
-            raise ValueError(f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks}: {e}") from None
+            raise ConfigError(f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks}: {e}") from None
         raise
     depth = len(core.encoder.blocks)
     if blocks != list(range(blocks[0], depth)):
-        raise ValueError(
+        raise ConfigError(
             f"MODEL.BACKBONE.SEGMENTER_BLOCKS {blocks} must be the last consecutive blocks "
             f"of the {depth}-block encoder (e.g. {list(range(depth - len(blocks), depth))})"
         )
-    return core
+    return load_pretrained_file(core, cfg.MODEL.BACKBONE.PRETRAINED)
+
+
+def build_pmt_core(cfg) -> PMT:
+    """The pure-PyTorch PMT module described by ``cfg.MODEL.BACKBONE``."""
+    b = cfg.MODEL.BACKBONE
+    if not b.FROZEN_ENCODER:
+        raise ConfigError(
+            "MODEL.BACKBONE.FROZEN_ENCODER False: PMT trains its decoder over a frozen encoder "
+            "only (MODEL.META_ARCHITECTURE videomt_online fine-tunes the encoder)"
+        )
+    for key, value in (("GRAD_CHECKPOINTING", False), ("DROP_PATH_RATE", 0.0)):
+        if b[key] != value:
+            raise ConfigError(
+                f"MODEL.BACKBONE.{key} {b[key]}: not used by PMT (frozen encoder); set {value}"
+            )
+    try:
+        core = PMT(
+            b.MODEL_NAME,
+            img_size=b.IMG_SIZE,
+            patch_size=b.PATCH_SIZE,
+            num_queries=b.NUM_OBJECT_QUERIES,
+            num_classes=b.NUM_CLASSES,
+            taps=list(b.INTERACTION_INDICES) or None,
+            num_blocks=b.NUM_BLOCKS,
+            mlp_dim=b.HIDDEN_DIM,
+            pretrained=encoder_init(b.PRETRAINED),
+            depth=b.DEPTH,
+        )
+    except ValueError as e:
+        if str(e).startswith("taps"):
+            raise ConfigError(f"MODEL.BACKBONE.INTERACTION_INDICES: {e}") from None
+        if str(e).startswith("num_blocks"):
+            raise ConfigError(f"MODEL.BACKBONE.NUM_BLOCKS: {e}") from None
+        raise
+    return load_pretrained_file(core, b.PRETRAINED)
 
 
 def build_criterion(cfg, num_query_blocks: int) -> VideoSetCriterion:
@@ -132,7 +212,7 @@ def pad_frames(frames: torch.Tensor, divisibility: int) -> torch.Tensor:
     return F.pad(frames, (0, pw, 0, ph)) if ph or pw else frames
 
 
-@META_ARCH_REGISTRY.register()
+@META_ARCH_REGISTRY.register_as("videomt_online", "videomt")
 class VidEoMTOnline(nn.Module):
     """Normalise + pad frames, run the core (in windows at inference) and post-process."""
 
@@ -163,7 +243,7 @@ class VidEoMTOnline(nn.Module):
         DINOv3 clip's RoPE coordinates by a log-uniform factor in [1/R, R]."""
         super().__init__()
         if task not in (None, "vis", "vps", "vss"):
-            raise ValueError(f"unknown MODEL.BACKBONE.TEST.TASK '{task}' (vis, vps or vss)")
+            raise ConfigError(f"unknown MODEL.BACKBONE.TEST.TASK '{task}' (vis, vps or vss)")
         if task == "vps" and num_things is None:
             raise ValueError("panoptic post-processing needs the number of thing classes")
         self.task, self.max_num = task, max_num
@@ -185,8 +265,12 @@ class VidEoMTOnline(nn.Module):
         self.rope_rescale = rope_rescale
 
     @classmethod
+    def build_core(cls, cfg) -> nn.Module:
+        return build_videomt_core(cfg)
+
+    @classmethod
     def from_config(cls, cfg) -> dict:
-        core = build_core(cfg)
+        core = cls.build_core(cfg)
         return dict(
             core=core,
             pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
@@ -219,30 +303,52 @@ class VidEoMTOnline(nn.Module):
         x = (frames.to(self.device, torch.float32) - self.pixel_mean) / self.pixel_std
         return pad_frames(x, self.size_divisibility), image_size
 
+    def forward_window(
+        self, x: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One window of a video through the core: normalised, padded frames (n, 3, H', W') and
+        the state (1, Q, C) carried from the previous window (None: the video's first window).
+        Returns (class logits (n, Q, K+1), mask logits (n, Q, H'/4, W'/4), next state)."""
+        out = self.core(x.unsqueeze(0), state)
+        return out["pred_logits"][0], out["pred_masks"][0], out["state"]
+
     @torch.no_grad()
+    def run_windows(
+        self, windows: Iterable[torch.Tensor], forward_window: Callable | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, tuple[int, int], tuple[int, int]]]:
+        """The inference window loop: ``windows`` yields the consecutive (n, 3, H, W) pixel
+        chunks of one video; each is normalised and padded on the device, run with the query
+        state of the previous window, and its outputs come back at once, so memory holds one
+        window. ``forward_window`` (default :meth:`forward_window`, same signature) lets a
+        caller run the core another way (e.g. in low precision).
+
+        Yields per window (class logits (n, Q, K+1), mask logits (n, Q, H'/4, W'/4)) as fp32 on
+        the CPU, the frames' size (H, W) and the padded size (H', W').
+        """
+        forward_window = forward_window or self.forward_window
+        state = None
+        for frames in windows:
+            x, image_size = self.preprocess(frames)  # (n, 3, H', W')
+            logits, masks, state = forward_window(x, state)
+            yield logits.float().cpu(), masks.float().cpu(), image_size, tuple(x.shape[-2:])
+
     def run_video(self, frames: torch.Tensor, window_size: int | None = None) -> dict:
-        """Raw outputs for one whole video, processed in windows with the query state carried
-        across windows (results do not depend on the window size).
+        """Raw outputs for one whole video, processed in windows of ``window_size`` frames
+        (default ``TEST.WINDOW_SIZE``; < 0 or 0 with no default: the whole video at once) with
+        the query state carried across windows (results do not depend on the window size).
 
         frames: (T, 3, H, W) pixels. Returns ``pred_logits`` (T, Q, K+1) and ``pred_masks``
         (T, Q, H'/4, W'/4) as fp32 on the CPU, plus ``image_size`` (H, W) and ``padded_size``.
         """
         window = window_size or self.window_size or frames.shape[0]
         window = frames.shape[0] if window < 0 else window
-        state, logits, masks = None, [], []
-        for start in range(
-            0, frames.shape[0], window
-        ):  # normalise per window: bounded device memory
-            x, image_size = self.preprocess(frames[start : start + window])
-            out = self.core(x.unsqueeze(0), state)
-            state = out["state"]
-            logits.append(out["pred_logits"][0].float().cpu())
-            masks.append(out["pred_masks"][0].float().cpu())
+        chunks = (frames[start : start + window] for start in range(0, frames.shape[0], window))
+        logits, masks, image_size, padded_size = zip(*self.run_windows(chunks))
         return {
             "pred_logits": torch.cat(logits),
             "pred_masks": torch.cat(masks),
-            "image_size": image_size,
-            "padded_size": tuple(x.shape[-2:]),
+            "image_size": image_size[-1],
+            "padded_size": padded_size[-1],
         }
 
     def forward(
@@ -303,16 +409,20 @@ class VidEoMTOnline(nn.Module):
         groups: dict[tuple[int, int], list[int]] = {}
         for i, inp in enumerate(batched_inputs):
             groups.setdefault(self.padded_size(inp["image"].shape[-2:]), []).append(i)
-        total: dict[str, torch.Tensor] = {}
+        batches = []  # per group: (video (B, T, 3, H, W), B target dicts, B generators)
         for indices in groups.values():
             clips, gens = [batched_inputs[i] for i in indices], [generators[i] for i in indices]
-            video, targets = self.prepare_training_batch(clips)  # (B, T, 3, H, W), B dicts
-            num_aux = (
-                self.criterion.num_aux
-            )  # the last query block's input carries no loss: not computed
-            outputs = self.core(
-                video, rope_scale=self.draw_rope_scale(gens), with_aux=num_aux > 0, num_aux=num_aux
-            )
+            batches.append((*self.prepare_training_batch(clips), gens))
+        num_aux = (
+            self.criterion.num_aux
+        )  # the last query block's input carries no loss: not computed
+        group_outputs = self.forward_training_groups(
+            [video for video, _, _ in batches],
+            [self.draw_rope_scale(gens) for _, _, gens in batches],
+            num_aux,
+        )
+        total: dict[str, torch.Tensor] = {}
+        for (_, targets, gens), outputs in zip(batches, group_outputs):
             for k, v in self.criterion(outputs, targets, gens, num_masks, num_clips).items():
                 total[k] = (
                     total[k] + v if k in total else v
@@ -320,14 +430,25 @@ class VidEoMTOnline(nn.Module):
         weights = self.criterion.weight_dict
         return {k: v * weights[k] for k, v in total.items() if k in weights}
 
+    def forward_training_groups(
+        self, videos: list[torch.Tensor], rope_scales: list, num_aux: int
+    ) -> list[dict]:
+        """The core on each group of equal-size training clips (B_i, T, 3, H_i, W_i) with its
+        RoPE factors (None or (B_i,)); the clips of different groups do not interact."""
+        return [
+            self.core(video, rope_scale=scale, with_aux=num_aux > 0, num_aux=num_aux)
+            for video, scale in zip(videos, rope_scales)
+        ]
+
     def padded_size(self, hw) -> tuple[int, int]:
         """(H, W) rounded up to multiples of the size divisibility."""
         div = self.size_divisibility
         return int(math.ceil(hw[0] / div) * div), int(math.ceil(hw[1] / div) * div)
 
     def draw_rope_scale(self, generators: list[torch.Generator]) -> torch.Tensor | None:
-        """One DINOv3 RoPE coordinate factor per clip, log-uniform in [1/R, R]; None for DINOv2."""
-        if not is_dinov3(self.core.encoder) or self.rope_rescale <= 1:
+        """One RoPE coordinate factor per clip, log-uniform in [1/R, R]; None when the core has
+        no rotary positions (VidEoMT with DINOv2) or R <= 1."""
+        if not self.core.uses_rope or self.rope_rescale <= 1:
             return None
         log_r = math.log(self.rope_rescale)
         return torch.cat(
@@ -340,23 +461,16 @@ class VidEoMTOnline(nn.Module):
     def prepare_training_batch(self, batched_inputs: list[dict]) -> tuple[torch.Tensor, list[dict]]:
         """Normalised clips padded bottom/right to one common size divisible by the size
         divisibility -> (B, T, 3, H, W), and per clip the targets with masks placed top-left in
-        that size: ``labels`` (N,), ``ids`` (N, T), ``masks`` bool (N, T, H, W)."""
-        if not batched_inputs:
-            raise ValueError("training batch is empty")
-        lengths = {inp["image"].shape[0] for inp in batched_inputs}
-        if len(lengths) != 1:
-            raise ValueError(
-                f"training clips must have the same number of frames, got {sorted(lengths)}"
-            )
+        that size: ``labels`` (N,), ``ids`` (N, T), ``masks`` bool (N, T, H, W). The clips are
+        checked by :meth:`losses` (non-empty batch, ``instances``, one clip length)."""
+        num_frames = batched_inputs[0]["image"].shape[0]
         height, width = self.padded_size(
             (
                 max(inp["image"].shape[-2] for inp in batched_inputs),
                 max(inp["image"].shape[-1] for inp in batched_inputs),
             )
         )
-        video = torch.zeros(
-            len(batched_inputs), lengths.pop(), 3, height, width, device=self.device
-        )
+        video = torch.zeros(len(batched_inputs), num_frames, 3, height, width, device=self.device)
         targets = []
         for b, inp in enumerate(batched_inputs):
             frames = inp["image"]  # (T, 3, h, w)
@@ -368,8 +482,6 @@ class VidEoMTOnline(nn.Module):
         return video, targets
 
     def _clip_targets(self, inp: dict, index: int, padded: tuple[int, int]) -> dict:
-        if "instances" not in inp:
-            raise ValueError(f"training clip {index} has no 'instances' (use a training mapper)")
         inst = inp["instances"]
         t, _, h, w = inp["image"].shape
         ids, labels, masks = inst["ids"], inst["labels"], inst["masks"]
@@ -382,7 +494,7 @@ class VidEoMTOnline(nn.Module):
             )
         num_classes = self.criterion.num_classes
         if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-            raise ValueError(
+            raise ConfigError(
                 f"training clip {index}: class labels {labels.tolist()} outside "
                 f"[0, MODEL.BACKBONE.NUM_CLASSES={num_classes})"
             )
@@ -412,6 +524,24 @@ class VidEoMTOnline(nn.Module):
         return out
 
 
+@META_ARCH_REGISTRY.register_as("pmt_online")
+class PMTOnline(VidEoMTOnline):
+    """The VidEoMT meta-architecture around the PMT core (frozen encoder + query decoder): same
+    pre-/post-processing, targets, matcher and losses. In training, all clips of a micro-batch
+    share the fusion BatchNorm statistics, whatever their padded sizes."""
+
+    @classmethod
+    def build_core(cls, cfg) -> nn.Module:
+        return build_pmt_core(cfg)
+
+    def forward_training_groups(
+        self, videos: list[torch.Tensor], rope_scales: list, num_aux: int
+    ) -> list[dict]:
+        return self.core.forward_clips(
+            videos, rope_scale=rope_scales, with_aux=num_aux > 0, num_aux=num_aux
+        )
+
+
 def _num_things(cfg) -> int | None:
     """Thing-class count for panoptic post-processing, from the test dataset's metadata."""
     if cfg.MODEL.BACKBONE.TEST.TASK != "vps" or not cfg.DATASETS.TEST:
@@ -422,16 +552,18 @@ def _num_things(cfg) -> int | None:
     return int(getattr(meta, "num_things", None) or len(meta.thing_classes))
 
 
+def meta_arch_class(cfg) -> type:
+    """The registered class named by ``MODEL.META_ARCHITECTURE``."""
+    name = cfg.MODEL.META_ARCHITECTURE
+    if name not in META_ARCH_REGISTRY:
+        raise ConfigError(
+            f"unknown MODEL.META_ARCHITECTURE '{name}' (known: {META_ARCH_REGISTRY.names()})"
+        )
+    return META_ARCH_REGISTRY.get(name)
+
+
 def build_model(cfg) -> nn.Module:
     """The meta-architecture named by ``MODEL.META_ARCHITECTURE`` on ``MODEL.DEVICE``."""
-    name = cfg.MODEL.META_ARCHITECTURE
-    aliases = {
-        "videomt_online": "VidEoMTOnline",
-        "videomt": "VidEoMTOnline",
-        "VidEoMTOnline": "VidEoMTOnline",
-    }
-    if name not in aliases:
-        raise ValueError(f"unknown MODEL.META_ARCHITECTURE '{name}' (known: {sorted(aliases)})")
-    cls = META_ARCH_REGISTRY.get(aliases[name])
+    cls = meta_arch_class(cfg)
     model = cls(**cls.from_config(cfg))
     return model.to(torch.device(cfg.MODEL.DEVICE))

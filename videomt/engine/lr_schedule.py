@@ -1,11 +1,16 @@
-"""The reference's two-stage warmup + polynomial learning-rate schedule, built from
-fvcore param schedulers and applied per parameter group as a multiplier of its initial lr.
+"""Warmup + polynomial learning-rate schedules, built from fvcore param schedulers and applied per
+parameter group as a multiplier of its initial lr. ``SOLVER.LR_SCHEDULE`` picks one.
 
-With ``s`` the iteration, ``w1, w2 = WARMUP_STEPS`` and ``N = MAX_ITER``:
+With ``s`` the iteration, ``N = MAX_ITER`` and ``power = POLY_POWER``:
+
+``two_stage_warmup_poly`` (VidEoMT, ``WARMUP_STEPS = [w1, w2]``):
 
 * head groups:    s / w1 for s < w1, then (1 - (s - w1) / (N - w1)) ** power
 * encoder groups: 0 for s < w1, (s - w1) / w2 for s < w1 + w2,
                   then (1 - (s - w1 - w2) / (N - w1 - w2)) ** power
+
+``warmup_poly`` (PMT, ``WARMUP_STEPS = [w]``): every group s / w for s < w, then
+(1 - (s - w) / (N - w)) ** power.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from fvcore.common.param_scheduler import (
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-__all__ = ["two_stage_warmup_poly", "GroupLRScheduler", "build_lr_scheduler"]
+from ..errors import ConfigError
+
+__all__ = ["two_stage_warmup_poly", "warmup_poly", "GroupLRScheduler", "build_lr_scheduler"]
 
 
 def _composite(parts: list[tuple[ParamScheduler, int]], max_iter: int) -> ParamScheduler:
@@ -38,7 +45,7 @@ def two_stage_warmup_poly(
     """Multipliers by group kind ("head", "encoder") as fvcore schedulers of ``s / max_iter``."""
     w1, w2 = (int(w) for w in warmup_steps)
     if min(w1, w2) < 0 or w1 + w2 >= max_iter:
-        raise ValueError(
+        raise ConfigError(
             f"SOLVER.WARMUP_STEPS {[w1, w2]} must be non-negative and sum to less than "
             f"SOLVER.MAX_ITER ({max_iter})"
         )
@@ -53,6 +60,28 @@ def two_stage_warmup_poly(
         max_iter,
     )
     return {"head": head, "encoder": encoder}
+
+
+def warmup_poly(
+    max_iter: int, warmup_steps: tuple[int, ...], power: float
+) -> dict[str, ParamScheduler]:
+    """One multiplier for every group kind: linear warmup over ``warmup_steps[0]`` iterations,
+    then polynomial decay to 0 at ``max_iter``."""
+    steps = [int(w) for w in warmup_steps]
+    if not steps or any(steps[1:]) or not 0 <= steps[0] < max_iter:
+        raise ConfigError(
+            f"SOLVER.WARMUP_STEPS {steps} with SOLVER.LR_SCHEDULE warmup_poly must be one "
+            f"warmup length [w] (0 <= w < SOLVER.MAX_ITER {max_iter})"
+        )
+    warmup = steps[0]
+    poly = PolynomialDecayParamScheduler(1.0, power)
+    schedule = _composite(
+        [(LinearParamScheduler(0.0, 1.0), warmup), (poly, max_iter - warmup)], max_iter
+    )
+    return {"head": schedule, "encoder": schedule}
+
+
+SCHEDULES = {"two_stage_warmup_poly": two_stage_warmup_poly, "warmup_poly": warmup_poly}
 
 
 class GroupLRScheduler(LRScheduler):
@@ -90,6 +119,9 @@ class GroupLRScheduler(LRScheduler):
 
 def build_lr_scheduler(cfg, optimizer: Optimizer) -> GroupLRScheduler:
     s = cfg.SOLVER
-    return GroupLRScheduler(
-        optimizer, two_stage_warmup_poly(s.MAX_ITER, s.WARMUP_STEPS, s.POLY_POWER), s.MAX_ITER
-    )
+    if s.LR_SCHEDULE not in SCHEDULES:
+        raise ConfigError(
+            f"unknown SOLVER.LR_SCHEDULE '{s.LR_SCHEDULE}' (known: {sorted(SCHEDULES)})"
+        )
+    multipliers = SCHEDULES[s.LR_SCHEDULE](s.MAX_ITER, s.WARMUP_STEPS, s.POLY_POWER)
+    return GroupLRScheduler(optimizer, multipliers, s.MAX_ITER)

@@ -9,6 +9,8 @@ index that starts at the encoder depth ``L``:
 * before the blocks (embeddings): lr = base * llrd ** (L - 1)   (block index left at 0)
 
 Every other parameter (queries, query updater, heads, upscaler) gets the base learning rate.
+Frozen parameters (``requires_grad=False``) are left out, so a PMT model (frozen encoder) gets
+the PMT recipe: one learning rate and one weight decay for every trainable tensor, no LLRD.
 Each group records ``kind`` ("encoder" or "head"): the schedule warms the two kinds up differently.
 """
 

@@ -8,11 +8,12 @@ embedding for a token sequence that has queries in front, and run one block.
 from __future__ import annotations
 
 import math
-import os
 
 import timm
 import torch
 from torch import nn
+
+from ..errors import UserError
 
 __all__ = [
     "BackboneError",
@@ -20,6 +21,7 @@ __all__ = [
     "create_encoder",
     "embed_frames",
     "rope_for_sequence",
+    "rope_table",
     "run_block",
     "is_dinov3",
     "scaled_rope_table",
@@ -37,7 +39,7 @@ _DINOV3_HF_TO_TIMM = {
 }
 
 
-class BackboneError(ValueError):
+class BackboneError(UserError):
     """An unknown backbone name or an unusable pretrained-weights file."""
 
 
@@ -77,11 +79,18 @@ def create_encoder(
 ) -> nn.Module:
     """Create the timm ViT with a ``patch_size`` grid of ``img_size`` and dynamic input size.
 
-    ``pretrained``: "" random init; "timm" timm's own weights (downloaded; DINOv2 14x14 kernels and
-    37x37 positions are resampled to ``patch_size`` and ``img_size/patch_size`` by timm's filter);
-    otherwise a local file in timm or HF-DINOv3 layout, loaded through the same filter.
-    ``depth`` > 0 overrides the number of blocks (small test models).
+    ``pretrained``: "" (or "none") random init; "timm" timm's own weights (downloaded; DINOv2
+    14x14 kernels and 37x37 positions are resampled to ``patch_size`` and ``img_size/patch_size``
+    by timm's filter). A local backbone file is loaded into the returned encoder by
+    ``videomt.checkpoint.load_backbone_weights`` (the model builders do it for
+    ``MODEL.BACKBONE.PRETRAINED``). ``depth`` > 0 overrides the number of blocks (small test
+    models).
     """
+    if pretrained not in ("", "none", "timm"):
+        raise BackboneError(
+            f"pretrained '{pretrained}': create_encoder takes '', 'none' or 'timm'; load a "
+            "backbone file with videomt.checkpoint.load_backbone_weights(encoder, path)"
+        )
     name = resolve_timm_name(model_name)
     kwargs = dict(
         img_size=img_size,
@@ -92,39 +101,11 @@ def create_encoder(
     )
     if depth > 0:
         kwargs["depth"] = depth
-    if pretrained in ("", "none"):
-        encoder = timm.create_model(name, pretrained=False, **kwargs)
-    elif pretrained == "timm":
-        encoder = timm.create_model(name, pretrained=True, **kwargs)
-    else:
-        if not os.path.isfile(pretrained):
-            raise BackboneError(f"{pretrained}: pretrained backbone file not found")
-        encoder = timm.create_model(name, pretrained=False, **kwargs)
-        _load_local_pretrained(encoder, name, pretrained)
+    encoder = timm.create_model(name, pretrained=pretrained == "timm", **kwargs)
     if hasattr(encoder, "patch_embed"):
         encoder.patch_embed.strict_img_size = False
         encoder.patch_embed.dynamic_img_pad = False
     return encoder
-
-
-def _load_local_pretrained(encoder: nn.Module, timm_name: str, path: str) -> None:
-    """Load a local backbone file through timm's checkpoint filter (resamples patch/pos embeds)."""
-    from ..utils.weights import hf_dinov3_to_timm, read_state_dict
-
-    state = read_state_dict(path)
-    if any(k.startswith(("embeddings.", "layer.")) for k in state):  # HF DINOv3 layout
-        state = hf_dinov3_to_timm(state)
-    module = __import__(type(encoder).__module__, fromlist=["checkpoint_filter_fn"])
-    filter_fn = getattr(module, "checkpoint_filter_fn", None)
-    if filter_fn is not None:
-        state = filter_fn(state, encoder)
-    missing, unexpected = encoder.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith("mask_token")]
-    if missing or unexpected:
-        raise BackboneError(
-            f"{path}: backbone weights do not fit {timm_name}: "
-            f"missing {missing[:8]}, unexpected {unexpected[:8]}"
-        )
 
 
 def embed_frames(encoder: nn.Module, frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -166,21 +147,31 @@ def rope_for_sequence(
     """
     if not is_dinov3(encoder):
         return None
+    return rope_table(encoder.rope, grid, num_extra, dtype=dtype, scale=scale)
+
+
+def rope_table(
+    rope: nn.Module,
+    grid: tuple[int, int],
+    num_extra: int,
+    dtype: torch.dtype | None = None,
+    scale: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The [sin | cos] table of a timm ``RotaryEmbeddingDinoV3`` for ``num_extra`` unrotated
+    tokens followed by the Hg*Wg patches (see ``rope_for_sequence`` for the shapes)."""
     if scale is None:
-        rope = encoder.rope.get_embed(shape=list(grid))  # (Hg*Wg, 2*head_dim) = [sin | cos]
+        table = rope.get_embed(shape=list(grid))  # (Hg*Wg, 2*head_dim) = [sin | cos]
     else:
-        rope = scaled_rope_table(encoder.rope, grid, scale)  # (N, Hg*Wg, 2*head_dim)
+        table = scaled_rope_table(rope, grid, scale)  # (N, Hg*Wg, 2*head_dim)
     if num_extra:
-        half = rope.shape[-1] // 2
-        lead = (*rope.shape[:-2], num_extra, half)
-        rope = torch.cat(
-            [torch.cat([rope.new_zeros(lead), rope.new_ones(lead)], dim=-1), rope], dim=-2
+        half = table.shape[-1] // 2
+        lead = (*table.shape[:-2], num_extra, half)
+        table = torch.cat(
+            [torch.cat([table.new_zeros(lead), table.new_ones(lead)], dim=-1), table], dim=-2
         )
     if scale is not None:
-        rope = rope.unsqueeze(
-            1
-        )  # (N, 1, S, 2*head_dim): one table per sequence, shared by the heads
-    return rope if dtype is None else rope.to(dtype)
+        table = table.unsqueeze(1)  # (N, 1, S, 2*head_dim): one table per sequence, all heads
+    return table if dtype is None else table.to(dtype)
 
 
 def scaled_rope_table(rope: nn.Module, grid: tuple[int, int], scale: torch.Tensor) -> torch.Tensor:

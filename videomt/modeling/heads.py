@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["LayerNorm2d", "ScaleBlock", "MaskMLP", "num_upscale_blocks"]
+__all__ = ["LayerNorm2d", "ScaleBlock", "MaskMLP", "num_upscale_blocks", "predict_from_tokens"]
 
 
 def num_upscale_blocks(patch_size: int) -> int:
@@ -46,3 +46,22 @@ class MaskMLP(nn.Sequential):
         super().__init__(
             nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim)
         )
+
+
+def predict_from_tokens(
+    core: nn.Module, x: torch.Tensor, grid: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Class and mask logits from a token sequence, with the core's ``class_head``, ``mask_head``
+    and ``upscale`` (every core has the same heads).
+
+    x: (N, Q + P + Hg*Wg, C) laid out [queries | cls, reg | patches], Q = ``core.num_queries``,
+    P = ``core.num_prefix_tokens``. Returns class logits (N, Q, K+1) and mask logits
+    (N, Q, Hg*s, Wg*s), s = 2**num_upscale.
+    """
+    queries = x[:, : core.num_queries]  # (N, Q, C)
+    patches = x[:, core.num_queries + core.num_prefix_tokens :]  # (N, Hg*Wg, C)
+    pixel = patches.transpose(1, 2).reshape(x.shape[0], -1, grid[0], grid[1])  # (N, C, Hg, Wg)
+    pixel = core.upscale(pixel)  # (N, C, 4Hg, 4Wg)
+    mask_embed = core.mask_head(queries)  # (N, Q, C)
+    masks = torch.einsum("nqc,nchw->nqhw", mask_embed, pixel)
+    return core.class_head(queries), masks

@@ -1,5 +1,5 @@
-"""The VidEoMT module: a plain ViT whose last blocks also process object queries that are
-propagated and fused from frame to frame.
+"""The VidEoMT module, a model core (contract in ``core.py``): a plain ViT whose last blocks also
+process object queries that are propagated and fused from frame to frame.
 
 Pure PyTorch + timm, no config object and no hidden state between calls:
 
@@ -22,8 +22,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .backbone import create_encoder, embed_frames, rope_for_sequence, run_block
-from .heads import MaskMLP, ScaleBlock, num_upscale_blocks
+from .backbone import create_encoder, embed_frames, is_dinov3, rope_for_sequence, run_block
+from .core import check_video, unroll
+from .heads import MaskMLP, ScaleBlock, num_upscale_blocks, predict_from_tokens
 
 __all__ = ["VidEoMT"]
 
@@ -93,6 +94,11 @@ class VidEoMT(nn.Module):
     def num_query_blocks(self) -> int:
         return len(self.encoder.blocks) - self.first_query_block
 
+    @property
+    def uses_rope(self) -> bool:
+        """DINOv3 encoders rotate positions (``rope_scale`` applies); DINOv2 uses a table."""
+        return is_dinov3(self.encoder)
+
     def _block(self, block: nn.Module, x: torch.Tensor, rope: torch.Tensor | None) -> torch.Tensor:
         if self.grad_checkpointing and self.training and torch.is_grad_enabled():
             return checkpoint(run_block, block, x, rope, use_reentrant=False)
@@ -105,13 +111,7 @@ class VidEoMT(nn.Module):
         x: (N, Q + P + Hg*Wg, C) laid out [queries | cls, reg | patches].
         Returns class logits (N, Q, K+1) and mask logits (N, Q, Hg*s, Wg*s), s = 2**num_upscale.
         """
-        queries = x[:, : self.num_queries]  # (N, Q, C)
-        patches = x[:, self.num_queries + self.num_prefix_tokens :]  # (N, Hg*Wg, C)
-        pixel = patches.transpose(1, 2).reshape(x.shape[0], -1, grid[0], grid[1])  # (N, C, Hg, Wg)
-        pixel = self.upscale(pixel)  # (N, C, 4Hg, 4Wg)
-        mask_embed = self.mask_head(queries)  # (N, Q, C)
-        masks = torch.einsum("nqc,nchw->nqhw", mask_embed, pixel)
-        return self.class_head(queries), masks
+        return predict_from_tokens(self, x, grid)
 
     # ------------------------------------------------------------------ stream API
     def encode(
@@ -189,31 +189,19 @@ class VidEoMT(nn.Module):
         and, with ``with_aux`` (default: in training mode), ``aux_outputs`` (one dict per query
         block, same shapes; only the first ``num_aux`` blocks' when given). rope_scale: None or
         (B,) DINOv3 RoPE factors, one per clip."""
-        if video.dim() != 5 or video.shape[2] != 3:
-            raise ValueError(f"video must be (B, T, 3, H, W), got {tuple(video.shape)}")
+        check_video(video)
         b, t = video.shape[:2]
         frame_scale = (
             None if rope_scale is None else rope_scale.repeat_interleave(t)
         )  # (B*T,) video-major
         tokens, grid = self.encode(video.flatten(0, 1), frame_scale)  # (B*T, S, C)
-        tokens = tokens.unflatten(0, (b, t))  # (B, T, S, C)
         with_aux = self.training if with_aux is None else with_aux
-        frames = []
-        for i in range(t):
-            out, state = self.step(
-                tokens[:, i], state, grid, with_aux=with_aux, rope_scale=rope_scale, num_aux=num_aux
-            )
-            frames.append(out)
-        result = _stack_time(frames)
-        result["state"] = state
-        if with_aux:
-            result["aux_outputs"] = [
-                _stack_time([f["aux_outputs"][j] for f in frames])
-                for j in range(len(frames[0]["aux_outputs"]))
-            ]
-        return result
-
-
-def _stack_time(frames: list[dict]) -> dict:
-    """Stack per-frame {pred_logits (B,Q,K+1), pred_masks (B,Q,h,w)} along a new time dim 1."""
-    return {k: torch.stack([f[k] for f in frames], dim=1) for k in ("pred_logits", "pred_masks")}
+        return unroll(
+            self,
+            tokens.unflatten(0, (b, t)),  # (B, T, S, C)
+            grid,
+            state,
+            rope_scale=rope_scale,
+            with_aux=with_aux,
+            num_aux=num_aux,
+        )
