@@ -677,7 +677,7 @@ def test_loader_config_errors(tmp_path):
     datasets = [[coco_image(tmp_path / "coco")], [vis_video(tmp_path / "v1", 1)]]
     with pytest.raises(ValueError, match="DATASET_RATIO"):
         build_train_loader(loader_cfg(DATASETS__DATASET_RATIO=[1.0, 1.0, 1.0]), datasets=datasets)
-    with pytest.raises(ValueError, match="DATASETS.DATASET_TYPE: unknown dataset type"):
+    with pytest.raises(ValueError, match="unknown DATASETS.DATASET_TYPE 'video'"):
         build_train_loader(
             loader_cfg(DATASETS__DATASET_TYPE=["image_instance", "video"]), datasets=datasets
         )
@@ -799,4 +799,5 @@ def test_a_newly_registered_mapper_is_used_for_its_dataset_type():
         mapper = build_mapper(get_cfg(), "_test_video_depth", True, "any")
         assert isinstance(mapper, DepthMapper) and mapper.scale == 2.0
     finally:
-        MAPPER_REGISTRY._obj_map.pop("_test_video_depth")
+        for name in ("_test_video_depth", "DepthMapper"):
+            MAPPER_REGISTRY._obj_map.pop(name)

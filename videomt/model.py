@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable, Iterator
 import numpy as np
 import torch
 import torch.distributed as dist
-from fvcore.common.registry import Registry
 from torch import nn
 from torch.nn import functional as F
 
@@ -25,6 +24,7 @@ from .modeling.matcher import ConsistentMatcher
 from .modeling.pmt import PMT
 from .modeling.videomt import VidEoMT
 from .postprocess import postprocess_vis, postprocess_vps, postprocess_vss
+from .utils.registry import Registry
 
 __all__ = [
     "META_ARCH_REGISTRY",
@@ -39,24 +39,7 @@ __all__ = [
 ]
 
 
-class MetaArchRegistry(Registry):
-    """fvcore ``Registry`` whose classes can also be registered under config names."""
-
-    def register_as(self, *names: str):
-        """Class decorator: register under the class name and each of ``names``."""
-
-        def register(cls):
-            for name in (cls.__name__, *names):
-                self._do_register(name, cls)
-            return cls
-
-        return register
-
-    def names(self) -> list[str]:
-        return sorted(name for name, _ in self)
-
-
-META_ARCH_REGISTRY = MetaArchRegistry("META_ARCH")
+META_ARCH_REGISTRY = Registry("META_ARCH")
 META_ARCH_REGISTRY.__doc__ = """Meta-architectures by ``MODEL.META_ARCHITECTURE`` name. A class
 registered with ``@META_ARCH_REGISTRY.register_as("name")`` is selectable by that name (and its
 class name); it provides ``build_core(cfg)`` (its one config -> core place; ``from_config`` is
@@ -554,12 +537,7 @@ def _num_things(cfg) -> int | None:
 
 def meta_arch_class(cfg) -> type:
     """The registered class named by ``MODEL.META_ARCHITECTURE``."""
-    name = cfg.MODEL.META_ARCHITECTURE
-    if name not in META_ARCH_REGISTRY:
-        raise ConfigError(
-            f"unknown MODEL.META_ARCHITECTURE '{name}' (known: {META_ARCH_REGISTRY.names()})"
-        )
-    return META_ARCH_REGISTRY.get(name)
+    return META_ARCH_REGISTRY.lookup(cfg.MODEL.META_ARCHITECTURE, "MODEL.META_ARCHITECTURE")
 
 
 def build_model(cfg) -> nn.Module:

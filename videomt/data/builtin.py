@@ -117,7 +117,7 @@ def register_dataset(
     :data:`DATASET_FORMATS`) from ``paths`` (metadata key -> path under the datasets root, also
     set as lazy metadata); ``load_arg``: the format's extra argument (COCO id map, VIPSeg
     categories, VSPW's ``with_masks``); ``meta``: the dataset's metadata."""
-    loader = DATASET_FORMATS.lookup(dataset_format, f"dataset '{name}'")
+    loader = DATASET_FORMATS.lookup(dataset_format, "dataset format", where=f"dataset '{name}'")
 
     def load() -> list[dict]:
         if name in SYNTHETIC_SPECS:

@@ -18,12 +18,14 @@ class Registry(_FvRegistry):
     names that configs use (``"video_instance"``, ``"vis"``, ...)."""
 
     def register_as(self, *names: str) -> Callable[[Any], Any]:
-        """Decorator: register the class or function under each of ``names`` (under its own
-        ``__name__`` when none is given). A name registered twice is an error (fvcore's
-        ``AssertionError``), so two entries cannot silently replace each other."""
+        """Decorator: register a class under each of ``names`` and its class name (Detectron2's
+        convention), a function under each of ``names`` (its ``__name__`` when none is given). A
+        name registered twice is an error (fvcore's ``AssertionError``), so two entries cannot
+        silently replace each other."""
 
         def register(obj: Any) -> Any:
-            for name in names or (obj.__name__,):
+            own_name = (obj.__name__,) if isinstance(obj, type) or not names else ()
+            for name in (*names, *own_name):
                 self._do_register(name, obj)
             return obj
 
@@ -32,9 +34,11 @@ class Registry(_FvRegistry):
     def names(self) -> list[str]:
         return sorted(name for name, _ in self)
 
-    def lookup(self, name: str, key: str) -> Any:
-        """The entry registered as ``name``; a :class:`~videomt.errors.ConfigError` naming the
-        config ``key`` that gave the name and the known names when there is none."""
+    def lookup(self, name: str, key: str, where: str = "") -> Any:
+        """The entry registered as ``name``; when there is none, a
+        :class:`~videomt.errors.ConfigError` naming the config ``key`` that gave the name (after
+        ``where``, e.g. the dataset concerned) and the known names."""
         if name not in self:
-            raise ConfigError(f"{key}: unknown {self._name} '{name}' (known: {self.names()})")
+            prefix = f"{where}: " if where else ""
+            raise ConfigError(f"{prefix}unknown {key} '{name}' (known: {self.names()})")
         return self.get(name)
