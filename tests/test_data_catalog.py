@@ -461,11 +461,7 @@ def test_mask_size_disagrees_with_video(tmp_path):
     data = fx.ytvis_dict()
     data["annotations"][2]["segmentations"][1] = fx.rle_str(fx.box_mask(0, 0, 4, 4, 20, 30))
     js, root = fx.write_ytvis(str(tmp_path), data)
-    with pytest.raises(
-        DatasetError,
-        match=r"annotation 200 of video 9 frame 1: mask size "
-        r"\[20, 30\] disagrees with video size \[24, 32\]",
-    ):
+    with pytest.raises(DatasetError, match=r"annotation 200 of video 9 frame 1: mask size"):
         load_ytvis_json(js, root)
 
 

@@ -229,9 +229,7 @@ def test_ytvis_mask_size_disagreeing_with_frame_names_the_file(tmp_path):
     d = vis_video(tmp_path / "v")
     for frame in d["annotations"]:
         frame[0]["segmentation"] = rle(np.ones((20, 30), np.uint8))
-    with pytest.raises(
-        DatasetError, match=r"\.png.*RLE size \[20, 30\] disagrees with the frame size \[40, 60\]"
-    ):
+    with pytest.raises(DatasetError, match=r"\.png.*RLE size \[20, 30\].*\[40, 60\]"):
         vis_mapper()(d, rng=np.random.default_rng(0))
 
 
@@ -376,9 +374,7 @@ def test_odd_polygon_is_one_clear_error(tmp_path):
     mapper = CocoClipDatasetMapper(
         shared_augmentations=[], frame_augmentations=[], sampling_frame_num=1
     )
-    with pytest.raises(
-        DatasetError, match=r"img\.png, annotation id 7: a polygon has an odd number of coordinates"
-    ):
+    with pytest.raises(DatasetError, match=r"img\.png, annotation id 7: .*odd number"):
         mapper(d, rng=np.random.default_rng(0))
 
 

@@ -39,15 +39,9 @@ def test_uncompressed_and_polygons_go_through_pycocotools():
     poly = to_rle([[2.0, 1.0, 4.0, 1.0, 4.0, 3.0, 2.0, 3.0]], 6, 5, "f", DatasetError)
     assert mask_util.area(poly) > 0
     assert to_rle([[1.0, 2.0]], 6, 5, "f", DatasetError) is None  # no polygon of 3+ points
-    with pytest.raises(
-        DatasetError,
-        match="f: uncompressed RLE counts must be non-negative integers adding up "
-        "to height\\*width = 30",
-    ):
+    with pytest.raises(DatasetError, match=r"^f: uncompressed RLE counts .* = 30"):
         to_rle({"size": [6, 5], "counts": runs[:-1]}, 6, 5, "f", DatasetError)
-    with pytest.raises(
-        DatasetError, match=r"f: RLE size \[6, 5\] disagrees with the frame size \[5, 6\]"
-    ):
+    with pytest.raises(DatasetError, match=r"^f: RLE size \[6, 5\] .*\[5, 6\]"):
         to_rle({"size": [6, 5], "counts": runs}, 5, 6, "f", DatasetError)
 
 

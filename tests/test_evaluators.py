@@ -15,6 +15,7 @@ from videomt.data import DatasetCatalog, MetadataCatalog
 from videomt.data.io import read_semantic_png
 from videomt.evaluation.build import build_evaluator, inference_output_dir
 from videomt.evaluation.dense_evaluators import VPSEvaluator, VSSEvaluator
+from videomt.evaluation.errors import EvaluationError
 from videomt.evaluation.evaluator import YTVISEvaluator, save_metrics
 
 
@@ -133,10 +134,10 @@ def test_dense_evaluators_reject_classes_outside_the_dataset(tmp_path):
         "pred_masks": torch.ones(1, 4, 4, dtype=torch.int32),
         "segments_infos": [{"id": 1, "isthing": False, "category_id": 8}],
     }
-    with pytest.raises(ValueError, match="predicted class 8 is outside the dataset's 8 classes"):
+    with pytest.raises(EvaluationError, match="predicted class 8 .* 8 classes"):
         vps.process([{"video_id": "v", "file_names": ["a.jpg"]}], [out])
     vss = VSSEvaluator("synthetic_vss_val", str(tmp_path))
-    with pytest.raises(ValueError, match="predicted class 9 is outside the dataset's 8 classes"):
+    with pytest.raises(EvaluationError, match="predicted class 9 .* 8 classes"):
         vss.process(
             [{"video_id": "v", "file_names": ["a.jpg"]}],
             [{"pred_sem_seg": torch.full((1, 4, 4), 9)}],
@@ -173,5 +174,5 @@ def test_ytvis_evaluator_rejects_classes_outside_the_dataset(tmp_path):
         "pred_labels": torch.tensor([7]),
         "pred_masks": torch.zeros(1, 2, 4, 4, dtype=torch.bool),
     }
-    with pytest.raises(ValueError, match="predicted class 7 is outside the dataset's 5 classes"):
+    with pytest.raises(EvaluationError, match="predicted class 7 .* 5 classes"):
         ev.process([{"video_id": 1}], [out])
