@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from videomt.cli import run_cli
 from videomt.config import load_config
-from videomt.convert import convert_to_hf
+from videomt.checkpoint import convert_to_hf
 from videomt.data import DatasetCatalog
 from videomt.data.augmentation import shortest_edge_size
 from videomt.data.catalog import DatasetError

@@ -4,7 +4,9 @@ import pytest
 import timm
 import torch
 
-from videomt.checkpoint import timm_dinov3_to_hf
+from tests.model_fixtures import small_cfg
+from videomt import build_model
+from videomt.checkpoint import CheckpointError, load_backbone_weights, timm_dinov3_to_hf
 from videomt.modeling.backbone import BackboneError, create_encoder, resolve_timm_name
 
 
@@ -15,14 +17,32 @@ def test_local_dinov2_file_is_resampled_to_patch16(tmp_path):
     )
     path = tmp_path / "dinov2_s.pth"
     torch.save(src.state_dict(), path)  # the native 14x14 kernel / 9x9 position layout
-    enc = create_encoder(
-        "vit_small_patch14_reg4_dinov2", img_size=64, pretrained=str(path), depth=2
-    )
+    enc = create_encoder("vit_small_patch14_reg4_dinov2", img_size=64, depth=2)
+    load_backbone_weights(enc, str(path))
     assert enc.patch_embed.proj.weight.shape == (384, 3, 16, 16)
     assert enc.pos_embed.shape == (1, 16, 384)  # (64/16)^2 positions
     assert torch.equal(enc.blocks[1].mlp.fc1.weight, src.blocks[1].mlp.fc1.weight)
     assert torch.equal(enc.reg_token, src.reg_token)
     assert not torch.equal(enc.patch_embed.proj.weight[:, :, :14, :14], torch.zeros(384, 3, 14, 14))
+
+
+def test_pretrained_file_from_the_config_loads_into_the_encoder(tmp_path):
+    torch.manual_seed(0)
+    src = timm.create_model("vit_small_patch14_reg4_dinov2", pretrained=False, depth=3)
+    path = tmp_path / "dinov2_s.pth"
+    torch.save(src.state_dict(), path)
+    cfg = small_cfg(
+        **{
+            "MODEL.BACKBONE.DEPTH": 3,
+            "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1, 2],
+            "MODEL.BACKBONE.PRETRAINED": str(path),
+        }
+    )
+    encoder = build_model(cfg).core.encoder
+    assert torch.equal(encoder.blocks[2].attn.qkv.weight, src.blocks[2].attn.qkv.weight)
+    cfg.MODEL.BACKBONE.PRETRAINED = str(tmp_path / "missing.pth")
+    with pytest.raises(CheckpointError, match=r"missing\.pth: checkpoint not found"):
+        build_model(cfg)
 
 
 def test_local_hf_dinov3_file(tmp_path):
@@ -34,9 +54,8 @@ def test_local_hf_dinov3_file(tmp_path):
     save_file(
         {k: v.contiguous() for k, v in timm_dinov3_to_hf(src.state_dict()).items()}, str(path)
     )
-    enc = create_encoder(
-        "facebook/dinov3-vits16-pretrain-lvd1689m", img_size=64, pretrained=str(path), depth=2
-    )
+    enc = create_encoder("facebook/dinov3-vits16-pretrain-lvd1689m", img_size=64, depth=2)
+    load_backbone_weights(enc, str(path))
     for k, v in src.state_dict().items():
         assert torch.equal(enc.state_dict()[k], v), k
 
@@ -61,5 +80,8 @@ def test_names_and_errors(tmp_path):
     )
     with pytest.raises(BackboneError, match="unknown timm model 'vit_smol"):
         resolve_timm_name("vit_smol_patch14_reg4_dinov2")
-    with pytest.raises(BackboneError, match="not found"):
+    encoder = create_encoder("vit_small_patch14_reg4_dinov2", depth=1)
+    with pytest.raises(CheckpointError, match=r"none\.pth: checkpoint not found"):
+        load_backbone_weights(encoder, str(tmp_path / "none.pth"))
+    with pytest.raises(BackboneError, match="none.pth"):  # a file is not create_encoder's
         create_encoder("vit_small_patch14_reg4_dinov2", pretrained=str(tmp_path / "none.pth"))

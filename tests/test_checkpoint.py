@@ -12,6 +12,8 @@ from model_fixtures import IMG, NUM_CLASSES, NUM_QUERIES, hf_videomt, perturb_, 
 from videomt import build_model, load_checkpoint, load_config
 from videomt.checkpoint import (
     CheckpointError,
+    convert_to_hf,
+    convert_to_videomt,
     detect_layout,
     hf_to_videomt,
     read_state_dict,
@@ -21,7 +23,6 @@ from videomt.checkpoint import (
     videomt_to_official,
 )
 from videomt.config import default_device
-from videomt.convert import convert_to_hf, convert_to_videomt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -269,6 +270,8 @@ def test_convert_cli_errors_are_one_line(tmp_path):
             str(bad),
             "--dst",
             str(tmp_path / "out"),
+            "--config",
+            os.path.join(ROOT, "configs", "ytvis19", "videomt_dinov2_small.yaml"),
         ],
         capture_output=True,
         text=True,
@@ -285,12 +288,30 @@ def test_convert_cli_errors_are_one_line(tmp_path):
             str(bad),
             "--dst",
             str(tmp_path / "out"),
+            "--config",
+            os.path.join(ROOT, "configs", "ytvis19", "videomt_dinov2_small.yaml"),
         ],
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr == f"error: {bad}: is empty (0 bytes), not a checkpoint\n"
+    # without --config the written config.yaml would carry default test sizes: refused
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
+            "--src",
+            str(bad),
+            "--dst",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: --config is required with --to videomt")
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
 def test_round_trip_dinov3_official_layout():

@@ -3,10 +3,12 @@
 import torch
 
 from videomt.postprocess import (
+    best_class_per_query,
     postprocess_vis,
     postprocess_vps,
     postprocess_vss,
     resize_mask_logits,
+    top_query_class_pairs,
 )
 
 
@@ -36,21 +38,46 @@ def test_resize_crops_padding_before_resizing_to_original():
     assert (out > 0).float().mean() > 0.95  # the padding was cropped: the mask fills the video
 
 
-def test_vis_topk_uses_video_averaged_logits():
-    logits = torch.zeros(2, 3, 3)  # T=2, Q=3, K=2 (+ no-object)
-    logits[0, 0] = torch.tensor([4.0, 0.0, 0.0])
-    logits[1, 0] = torch.tensor([0.0, 0.0, 0.0])  # mean [2, 0, 0]
-    logits[:, 1] = torch.tensor([0.0, 3.0, 0.0])
-    logits[:, 2] = torch.tensor([0.0, 0.0, 5.0])  # mostly no-object
-    out = postprocess_vis(_outputs(logits, _half_masks(2, 3)), (8, 8), max_num=2)
-    expected = logits.mean(0).softmax(-1)[:, :2]
-    best = expected.flatten().topk(2)
-    assert out["pred_scores"].tolist() == best.values.tolist()
-    assert out["pred_ids"].tolist() == (best.indices // 2).tolist()
-    assert out["pred_labels"].tolist() == (best.indices % 2).tolist()
-    assert out["pred_masks"].shape == (2, 2, 8, 8) and out["pred_masks"].dtype == torch.bool
-    q0 = out["pred_ids"].tolist().index(0)
-    assert out["pred_masks"][q0, :, :, :4].all() and not out["pred_masks"][q0, :, :, 4:].any()
+def _video_logits(probs, swing):
+    """Class logits (T=2, Q, K+1) whose video mean is log(probs) (so the mean's softmax is
+    ``probs``) while each frame alone is pushed by +swing / -swing."""
+    mean = torch.tensor(probs).log()
+    return torch.stack([mean + torch.tensor(swing), mean - torch.tensor(swing)])
+
+
+# Video-level class probabilities (Q=3, K=2 + no-object), by hand:
+#   query 0: [0.6, 0.3 | 0.1], query 1: [0.5, 0.45 | 0.05], query 2: [0.1, 0.2 | 0.7].
+# Per frame the swing makes query 0 prefer class 1 in frame 0 and query 1 class 0 strongly,
+# so a rule that does not average over the video picks other pairs.
+PROBS = [[0.6, 0.3, 0.1], [0.5, 0.45, 0.05], [0.1, 0.2, 0.7]]
+SWING = [[-3.0, 3.0, 0.0], [4.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+
+
+def test_vis_top_pairs_of_video_averaged_probabilities():
+    """Pairs by probability: (q0, c0) 0.6 > (q1, c0) 0.5 > (q1, c1) 0.45 > (q0, c1) 0.3 > ...
+    The evaluation rule keeps the top 3 pairs, query 1 twice (the published protocol)."""
+    logits = _video_logits(PROBS, SWING)
+    out = postprocess_vis(_outputs(logits, _half_masks(2, 3)), (8, 8), max_num=3)
+    torch.testing.assert_close(out["pred_scores"], torch.tensor([0.6, 0.5, 0.45]))
+    assert out["pred_ids"].tolist() == [0, 1, 1]
+    assert out["pred_labels"].tolist() == [0, 0, 1]
+    masks = out["pred_masks"]
+    assert masks.shape == (3, 2, 8, 8) and masks.dtype == torch.bool
+    assert masks[0, :, :, :4].all() and not masks[0, :, :, 4:].any()  # query 0: left half
+    assert masks[1, :, :, 4:].all() and not masks[1, :, :, :4].any()  # query 1: right half
+    assert torch.equal(masks[1], masks[2])
+
+
+def test_best_class_per_query_gives_each_query_once():
+    """Query 0: class 0 (0.6); query 1: class 0 (0.5); query 2: best non-void class 1 (0.2)."""
+    class_logits = torch.tensor(PROBS).log()
+    scores, labels, queries = best_class_per_query(class_logits, max_num=3)
+    torch.testing.assert_close(scores, torch.tensor([0.6, 0.5, 0.2]))
+    assert queries.tolist() == [0, 1, 2] and labels.tolist() == [0, 0, 1]
+    scores, labels, queries = best_class_per_query(class_logits, max_num=2)
+    assert queries.tolist() == [0, 1] and labels.tolist() == [0, 0]
+    scores, labels, queries = top_query_class_pairs(class_logits, max_num=2)
+    assert queries.tolist() == [0, 1] and labels.tolist() == [0, 0]
 
 
 def test_vss_argmax_of_probability_weighted_masks():

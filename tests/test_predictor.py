@@ -63,38 +63,42 @@ def predictors():
     }
 
 
-@pytest.mark.parametrize("task", ["vis", "vps", "vss"])
-def test_predictor_on_mp4_equals_evaluation_path(predictors, task, tmp_path):
-    predictor = predictors[task]
+def test_predictor_input_path_equals_the_evaluation_mapper(predictors, tmp_path):
+    """An mp4 decoded and resized by the predictor gives the raw outputs that the dataset
+    evaluation computes from the same frames stored as PNGs and read by the test mapper."""
+    predictor = predictors["vss"]
     path = tmp_path / "video.mp4"
     write_mp4(path, moving_squares())
-    frames = decode(
-        path
-    )  # the frames the predictor sees (lossy codec): the evaluation gets the same
-    results = list(predictor(str(path)))
-    expected, _ = evaluation_path(predictor.model, frames, tmp_path)
-    assert [r["frame_index"] for r in results] == list(range(T))
-    for t, r in enumerate(results):
-        if task == "vis":
-            torch.testing.assert_close(r["scores"], expected["pred_scores"], rtol=0, atol=1e-6)
-            assert torch.equal(r["labels"], expected["pred_labels"])
-            assert torch.equal(r["track_ids"], expected["pred_ids"])
-            assert r["masks"].shape == (6, H, W) and r["masks"].dtype == torch.bool
-            assert torch.equal(r["masks"], expected["pred_masks"][:, t])
-        elif task == "vps":
-            assert torch.equal(r["panoptic_seg"], expected["pred_masks"][t])
-            present = set(r["panoptic_seg"].unique().tolist()) - {0}
-            video_segments = {
-                s["id"]: (s["isthing"], s["category_id"]) for s in expected["segments_infos"]
-            }
-            assert {s["id"]: (s["isthing"], s["category_id"]) for s in r["segments_info"]} == {
-                i: video_segments[i] for i in present
-            }
-        else:
-            assert r["sem_seg"].shape == (H, W)
-            assert torch.equal(r["sem_seg"], expected["pred_sem_seg"][t])
-    if task == "vps":  # the thresholds leave a non-trivial video: some segments, not every query
-        assert 0 < len(expected["segments_infos"]) < 10
+    frames = decode(path)  # the frames the predictor sees (lossy codec)
+    raw = list(predictor.raw_frames(str(path)))
+    _, expected = evaluation_path(predictor.model, frames, tmp_path)
+    assert len(raw) == T
+    for t, (logits, masks, geo) in enumerate(raw):
+        assert geo.output_size == (H, W) and geo.padded_size == expected["padded_size"]
+        torch.testing.assert_close(logits, expected["pred_logits"][t], rtol=0, atol=1e-5)
+        torch.testing.assert_close(masks, expected["pred_masks"][t], rtol=0, atol=1e-5)
+
+
+def test_vis_results_are_one_entry_per_query(predictors, tmp_path):
+    """Each frame lists a query at most once, with its best class of the video-mean logits,
+    most probable first; the evaluation's (query, class) pairs repeat queries on this video."""
+    predictor = predictors["vis"]
+    frames = moving_squares()
+    raw = list(predictor.raw_frames(frames))
+    mean = torch.stack([logits for logits, _, _ in raw]).mean(0)  # (Q, K+1)
+    probs = mean.softmax(-1)[:, :-1]  # (Q, K)
+    evaluation, _ = evaluation_path(predictor.model, frames, tmp_path)
+    pairs = evaluation["pred_ids"].tolist()
+    assert len(set(pairs)) < len(pairs)  # the evaluation rule repeats a query here
+    for r in predictor(frames):
+        ids = r["track_ids"].tolist()
+        assert len(ids) == predictor.model.max_num == len(set(ids))
+        assert torch.equal(r["labels"], probs[r["track_ids"]].argmax(-1))
+        torch.testing.assert_close(r["scores"], probs[r["track_ids"]].max(-1).values)
+        assert r["scores"].tolist() == sorted(r["scores"].tolist(), reverse=True)
+        others = [q for q in range(probs.shape[0]) if q not in ids]
+        assert probs[others].max() <= r["scores"].min() + 1e-6  # no better query left out
+        assert r["masks"].shape == (len(ids), H, W) and r["masks"].dtype == torch.bool
 
 
 def test_long_video_second_pass_reruns_the_model(predictors, tmp_path):

@@ -2,7 +2,8 @@
 """Convert a VidEoMT checkpoint (official .pth, HF directory, or ours) to this project's format or
 HF.
 
-python tools/convert_checkpoint.py --src yt_2019_vit_large_68.6.pth --dst out/yt19_L
+python tools/convert_checkpoint.py --src yt_2019_vit_large_68.6.pth --dst out/yt19_L \
+    --config configs/ytvis19/videomt_dinov2_large.yaml
 python tools/convert_checkpoint.py --src out/yt19_L/model_final.pth --dst out/yt19_L_hf --to hf
 """
 
@@ -13,6 +14,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from videomt.cli import run_cli  # noqa: E402
+from videomt.errors import UserError  # noqa: E402
 
 
 def main() -> int:
@@ -27,7 +29,8 @@ def main() -> int:
     parser.add_argument(
         "--config",
         default=None,
-        help="(--to videomt) base YAML for the non-architecture keys, e.g. the published config",
+        help="(--to videomt, required) the model's published YAML: test sizes, datasets and the "
+        "other keys weights cannot tell; the architecture keys come from the weights",
     )
     parser.add_argument(
         "--class-names",
@@ -35,7 +38,14 @@ def main() -> int:
         help="(--to hf) comma-separated class names, or a dataset name known to videomt",
     )
     args = parser.parse_args()
-    from videomt.convert import convert_to_hf, convert_to_videomt
+    if args.to == "videomt" and not args.config:
+        # without it config.yaml would carry the defaults' test sizes and detection count, and
+        # predictions would silently differ from the published model's
+        raise UserError(
+            "--config is required with --to videomt (the model's YAML, e.g. "
+            "configs/ytvis19/videomt_dinov2_large.yaml): the weights do not say its test sizes"
+        )
+    from videomt.checkpoint import convert_to_hf, convert_to_videomt
 
     if args.to == "videomt":
         weights, config = convert_to_videomt(args.src, args.dst, base_config=args.config)

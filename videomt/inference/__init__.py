@@ -7,7 +7,7 @@ stream = predictor.stream()                 # online, causal classes
 result = stream.step(frame)
 """
 
-from .frame_results import FrameGeometry, PanopticVideo
+from ..postprocess import FrameGeometry, PanopticVideo
 from .predictor import VideoPredictor, VideoStream
 from .runtime import CoreRunner, FrameStep, resolve_dtype
 from .video_io import VideoInputError, VideoSource, as_rgb_frame, open_video

@@ -35,7 +35,13 @@ from ..data.augmentation import apply_clip_augmentations
 from ..data.mappers.common import frames_to_tensor
 from ..data.mappers.inference import VideoTestMapper
 from ..model import build_model
-from .frame_results import FrameGeometry, PanopticVideo, instance_result, semantic_result
+from ..postprocess import (
+    FrameGeometry,
+    PanopticVideo,
+    best_class_per_query,
+    instance_masks,
+    semantic_map,
+)
 from .runtime import CoreRunner
 from .video_io import VideoInputError, VideoSource, as_rgb_frame, open_video
 
@@ -125,20 +131,23 @@ class VideoPredictor:
     def raw_frames(
         self, video, max_frames: int | None = None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, FrameGeometry]]:
-        """Model outputs frame by frame, as the evaluation computes them (windows of
-        ``TEST.WINDOW_SIZE`` frames, query state carried across windows): yields
+        """Model outputs frame by frame, through the evaluation's window loop
+        (``VidEoMTOnline.run_windows``: windows of ``TEST.WINDOW_SIZE`` frames, query state
+        carried across windows) in this predictor's precision: yields
         (class logits (Q, K+1), mask logits (Q, H'/4, W'/4), geometry), fp32 on the CPU."""
         source = open_video(video, max_frames)
-        state = None
         frames = iter(source)
-        while True:
-            chunk = list(islice(frames, self.window_size))
-            if not chunk:
-                return
-            x, geo = self._model_input(chunk)
-            logits, masks, state = self.runner.window(x, state)
-            logits, masks = logits.cpu(), masks.cpu()
-            for i in range(len(chunk)):
+        output_sizes = []  # each window's original frame size, for its geometry
+
+        def windows():
+            while chunk := list(islice(frames, self.window_size)):
+                output_sizes.append(tuple(chunk[0].shape[:2]))
+                yield self.resize(chunk)
+
+        outputs = self.model.run_windows(windows(), self.runner.window)
+        for w, (logits, masks, image_size, padded_size) in enumerate(outputs):
+            geo = FrameGeometry(padded_size, tuple(image_size), output_sizes[w])
+            for i in range(logits.shape[0]):
                 yield logits[i], masks[i], geo
 
     def __call__(
@@ -148,8 +157,11 @@ class VideoPredictor:
         frames), yielded in order; see the module docstring for the two passes. Each result has
         ``frame_index`` and the task's fields:
 
-        * vis: ``scores`` (N,), ``labels`` (N,), ``track_ids`` (N,), ``masks`` bool (N, H, W);
-          the same N tracks (video-level classes) in every frame, masks possibly empty;
+        * vis: ``scores`` (N,), ``labels`` (N,), ``track_ids`` (N,), ``masks`` bool (N, H, W):
+          one entry per query (its best class; the ``TEST.MAX_NUM`` queries with the most
+          probable best class), the same N tracks (video-level classes) in every frame, masks
+          possibly empty. The dataset evaluation instead keeps the top (query, class) pairs,
+          where one query may appear with two classes (``videomt.postprocess``);
         * vps: ``panoptic_seg`` int32 (H, W) (0 = void) and ``segments_info`` (segments present);
         * vss: ``sem_seg`` int64 (H, W).
         """
@@ -195,23 +207,45 @@ class VideoPredictor:
     def _results(
         self, mean: torch.Tensor, frames: Iterable[tuple[torch.Tensor, FrameGeometry]]
     ) -> Iterator[dict]:
-        m = self.model
         if self.task == "vps":
-            video = PanopticVideo(
-                mean,
-                object_mask_threshold=m.object_mask_threshold,
-                overlap_threshold=m.overlap_threshold,
-                num_things=m.num_things,
-            )
+            video = self._panoptic_video(mean)
             for masks, geo in frames:
                 video.add(masks, geo)
             results = video.frames()
-        elif self.task == "vis":
-            results = (instance_result(mean, masks, geo, m.max_num) for masks, geo in frames)
         else:
-            results = (semantic_result(mean, masks, geo) for masks, geo in frames)
+            results = (self.frame_result(mean, masks, geo) for masks, geo in frames)
         for t, result in enumerate(results):
             yield {"frame_index": t, **result}
+
+    def frame_result(
+        self, class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry
+    ) -> dict:
+        """One frame's instance or semantic result from the class logits (Q, K+1) that decide
+        the classes and the frame's mask logits (Q, h, w).
+
+        vis: one entry per query (``best_class_per_query``): ``scores`` (N,), ``labels`` (N,),
+        ``track_ids`` (N,) (the query: an object keeps its id in every frame) and ``masks`` bool
+        (N, H0, W0). vss: ``sem_seg`` (H0, W0) int64.
+        """
+        if self.task == "vss":
+            return {"sem_seg": semantic_map(class_logits, masks, geo)}
+        scores, labels, queries = best_class_per_query(class_logits, self.model.max_num)
+        return {
+            "scores": scores,
+            "labels": labels,
+            "track_ids": queries,
+            "masks": instance_masks(masks, queries, geo),
+        }
+
+    def _panoptic_video(self, class_logits: torch.Tensor, stable_ids: bool = False):
+        m = self.model
+        return PanopticVideo(
+            class_logits,
+            object_mask_threshold=m.object_mask_threshold,
+            overlap_threshold=m.overlap_threshold,
+            num_things=m.num_things,
+            stable_ids=stable_ids,
+        )
 
     # ------------------------------------------------------------------ online
     def stream(self) -> VideoStream:
@@ -254,18 +288,9 @@ class VideoPredictor:
         self, class_logits: torch.Tensor, masks: torch.Tensor, geo: FrameGeometry
     ) -> dict:
         """One frame's result from causal class logits (Q, K+1) and its mask logits."""
-        m = self.model
-        if self.task == "vis":
-            return instance_result(class_logits, masks, geo, m.max_num)
-        if self.task == "vss":
-            return semantic_result(class_logits, masks, geo)
-        video = PanopticVideo(
-            class_logits,
-            object_mask_threshold=m.object_mask_threshold,
-            overlap_threshold=m.overlap_threshold,
-            num_things=m.num_things,
-            stable_ids=True,
-        )
+        if self.task != "vps":
+            return self.frame_result(class_logits, masks, geo)
+        video = self._panoptic_video(class_logits, stable_ids=True)
         video.add(masks, geo)
         return next(video.frames())
 

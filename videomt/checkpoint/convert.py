@@ -8,22 +8,13 @@ import os
 
 import torch
 
-from .checkpoint import (
-    CheckpointError,
-    detect_layout,
-    infer_architecture,
-    read_hf_config,
-    read_state_dict,
-    resolve_weights,
-    to_videomt_layout,
-    videomt_to_hf,
-)
-from .config import get_cfg
+from ..config import get_cfg
+from .architecture import VIT_SIZES, infer_architecture
+from .files import CheckpointError, read_state_dict, resolve_weights
+from .keymaps import videomt_to_hf
+from .layouts import LAYOUTS, detect_layout
 
 __all__ = ["convert_to_videomt", "convert_to_hf", "architecture_of"]
-
-_HEADS = {384: 6, 768: 12, 1024: 16, 1536: 24}
-_DEFAULT_DEPTH = {"small": 12, "base": 12, "large": 24, "giant": 40}
 
 
 def architecture_of(src: str) -> tuple[dict, dict]:
@@ -34,15 +25,11 @@ def architecture_of(src: str) -> tuple[dict, dict]:
         layout = detect_layout(state)
     except CheckpointError as e:
         raise CheckpointError(f"{src}: {e}") from None
-    blocks = None
-    if layout.startswith("official") and "backbone.attn_mask_probs" in state:
-        blocks = int(state["backbone.attn_mask_probs"].numel())
-    if layout == "hf" and os.path.isdir(src):
-        blocks = int(read_hf_config(src).get("num_blocks", 0)) or None
-    ours = to_videomt_layout(state, layout)
+    blocks = LAYOUTS[layout].query_blocks(state, src)
+    ours = LAYOUTS[layout].to_videomt(state)
     arch = infer_architecture(ours)
-    size = arch["model_name"].split("_")[1]
-    arch["num_query_blocks"] = blocks or (4 if size == "large" else 3)
+    large = VIT_SIZES[arch["embed_dim"]].name == "large"
+    arch["num_query_blocks"] = blocks or (4 if large else 3)  # the published models' counts
     arch["layout"] = layout
     return ours, arch
 
@@ -63,7 +50,7 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     b.PATCH_SIZE = arch["patch_size"]
     b.NUM_OBJECT_QUERIES = arch["num_queries"]
     b.NUM_CLASSES = arch["num_classes"]
-    default_depth = _DEFAULT_DEPTH[arch["model_name"].split("_")[1]]
+    default_depth = VIT_SIZES[arch["embed_dim"]].depth
     b.DEPTH = 0 if arch["depth"] == default_depth else arch["depth"]
     b.SEGMENTER_BLOCKS = list(range(arch["depth"] - arch["num_query_blocks"], arch["depth"]))
     b.PRETRAINED = ""
@@ -107,7 +94,7 @@ def convert_to_hf(
         "architectures": ["VideomtForUniversalSegmentation"],
         "hidden_size": dim,
         "num_hidden_layers": arch["depth"],
-        "num_attention_heads": _HEADS[dim],
+        "num_attention_heads": VIT_SIZES[dim].num_heads,
         "mlp_ratio": 4,
         "hidden_act": "gelu",
         "layer_norm_eps": 1e-6,

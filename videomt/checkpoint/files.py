@@ -1,8 +1,6 @@
 """Reading weight files: local files, URLs and HF hub ids, tensors only, one-line errors.
 
-Shared by :mod:`videomt.checkpoint` (layouts, loading into a model) and the backbone builder
-(local pretrained files), so it sits below both. Nothing is ever unpickled beyond tensors:
-``.pth`` files load with ``weights_only=True``.
+Nothing is ever unpickled beyond tensors: ``.pth`` files load with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -13,24 +11,22 @@ import re
 import urllib.parse
 import warnings
 import zipfile
-from collections.abc import Callable
 
 import torch
 
-from .files import sniff
+from ..errors import UserError
+from ..utils.files import read_json, sniff
 
 __all__ = [
     "CheckpointError",
     "cache_dir",
     "resolve_weights",
     "read_state_dict",
-    "rename_keys",
-    "hf_dinov3_to_timm",
-    "DINOV3_TIMM_HF_KEYS",
+    "read_hf_config",
 ]
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A checkpoint that cannot be read or does not fit the model (message names the file)."""
 
 
@@ -165,71 +161,9 @@ def _hf_weights_file(directory: str) -> str:
     raise CheckpointError(f"{directory}: no model.safetensors in this directory")
 
 
-# ---------------------------------------------------------------------------------------- key maps
-# (timm DINOv3 key, HF DINOv3 key) for everything but q/k/v.
-DINOV3_TIMM_HF_KEYS = [
-    ("cls_token", "embeddings.cls_token"),
-    ("reg_token", "embeddings.register_tokens"),
-    ("patch_embed.proj.{p}", "embeddings.patch_embeddings.{p}"),
-    ("blocks.{i}.norm1.{p}", "layer.{i}.norm1.{p}"),
-    ("blocks.{i}.norm2.{p}", "layer.{i}.norm2.{p}"),
-    ("blocks.{i}.attn.q_bias", "layer.{i}.attention.q_proj.bias"),
-    ("blocks.{i}.attn.v_bias", "layer.{i}.attention.v_proj.bias"),
-    ("blocks.{i}.attn.proj.{p}", "layer.{i}.attention.o_proj.{p}"),
-    ("blocks.{i}.gamma_1", "layer.{i}.layer_scale1.lambda1"),
-    ("blocks.{i}.gamma_2", "layer.{i}.layer_scale2.lambda1"),
-    ("blocks.{i}.mlp.fc1.{p}", "layer.{i}.mlp.up_proj.{p}"),
-    ("blocks.{i}.mlp.fc2.{p}", "layer.{i}.mlp.down_proj.{p}"),
-    ("norm.{p}", "norm.{p}"),
-]
-
-
-def _pattern(template: str) -> re.Pattern:
-    rx = (
-        re.escape(template)
-        .replace(r"\{i\}", r"(?P<i>\d+)")
-        .replace(r"\{p\}", r"(?P<p>weight|bias)")
-    )
-    return re.compile("^" + rx + "$")
-
-
-def rename_keys(
-    state: dict,
-    pairs: list[tuple[str, str]],
-    forward: bool,
-    what: str,
-    passthrough: Callable[[str], bool] = lambda k: False,
-) -> dict:
-    """Rename keys with (a, b) template pairs (a -> b if forward else b -> a)."""
-    compiled = [(_pattern(a if forward else b), b if forward else a) for a, b in pairs]
-    out = {}
-    for key, value in state.items():
-        for rx, target in compiled:
-            m = rx.match(key)
-            if m:
-                out[target.format(**m.groupdict())] = value
-                break
-        else:
-            if not passthrough(key):
-                raise CheckpointError(f"{what}: unexpected key '{key}'")
-    return out
-
-
-def hf_dinov3_to_timm(state: dict) -> dict:
-    """HF ``DINOv3ViTModel`` keys (``layer.i`` or ``model.layer.i``) -> timm ``*_dinov3_qkvb``
-    keys."""
-    state = {
-        re.sub(r"^model\.layer\.", "layer.", k): v
-        for k, v in state.items()
-        if not k.endswith("mask_token") and "inv_freq" not in k
-    }
-    rx = re.compile(r"^layer\.(\d+)\.attention\.([qkv])_proj\.weight$")
-    out = {}
-    for key in [k for k in state if rx.match(k)]:
-        i = rx.match(key).group(1)
-        if key.endswith("q_proj.weight"):
-            parts = [state[f"layer.{i}.attention.{n}_proj.weight"] for n in "qkv"]
-            out[f"blocks.{i}.attn.qkv.weight"] = torch.cat(parts, dim=0)
-    rest = {k: v for k, v in state.items() if not rx.match(k)}
-    out.update(rename_keys(rest, DINOV3_TIMM_HF_KEYS, forward=False, what="HF DINOv3 weights"))
-    return out
+def read_hf_config(directory: str) -> dict:
+    """``config.json`` of an HF model directory."""
+    path = os.path.join(directory, "config.json")
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{directory}: no config.json in this HF directory")
+    return read_json(path, "HF config", CheckpointError)
