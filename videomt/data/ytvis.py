@@ -43,9 +43,22 @@ def _object(
 ) -> dict | None:
     """The object dict, ``segm`` as stored: an RLE of the ``of`` size or its 3+ point polygons
     (none: ``None``)."""
+    if isinstance(iscrowd, str) or iscrowd not in (0, 1):  # also False / True; not "yes", None
+        raise DatasetError(f"{where}: 'iscrowd' must be 0 or 1, got {iscrowd!r}")
+    if bbox and not (
+        isinstance(bbox, (list, tuple))
+        and len(bbox) == 4
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bbox)
+    ):
+        raise DatasetError(f"{where}: a bbox must be 4 numbers [x, y, w, h], got {bbox!r}")
     if isinstance(segm, dict):
         if "counts" not in segm or "size" not in segm:
             raise DatasetError(f"{where}: RLE without 'counts'/'size'")
+        if not isinstance(segm["counts"], (str, list)):
+            raise DatasetError(
+                f"{where}: RLE 'counts' must be a string or a list of run lengths, got "
+                f"{type(segm['counts']).__name__}"
+            )
         if list(segm["size"]) != [h, w]:
             raise DatasetError(
                 f"{where}: mask size {list(segm['size'])} disagrees with {of} size [{h}, {w}]"
@@ -78,8 +91,10 @@ def _video_record(json_file: str, image_root: str, v: Any, index: int) -> dict:
             "'width'"
         )
     vid, names = v["id"], v["file_names"]
-    if not isinstance(names, list):
-        raise DatasetError(f"{json_file}: video {vid}: 'file_names' must be a list")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise DatasetError(
+            f"{json_file}: video {vid}: 'file_names' must be a list of frame paths (strings)"
+        )
     try:
         h, w = int(v["height"]), int(v["width"])
     except (KeyError, TypeError, ValueError):
