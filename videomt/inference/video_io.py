@@ -6,8 +6,9 @@ video twice); a webcam can be iterated once.
 
 Documented conversions: grayscale frames (``(H, W)`` or ``(H, W, 1)``) are replicated to RGB,
 RGBA frames lose their alpha channel, channel-first arrays ``(3, H, W)`` are transposed. Anything
-else (floats, changing frame sizes, zero frames, unreadable files) raises
-:class:`VideoInputError` with one line naming the input and the problem.
+else (floats, changing frame sizes, zero frames, unreadable files, a video file that decodes to
+fewer frames than its container declares) raises :class:`VideoInputError` with one line naming
+the input and the problem: a video is never silently shortened.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 
 from ..data.catalog import DatasetError
 from ..data.io import read_image_rgb
+from ..errors import UserError
 
 __all__ = [
     "VideoInputError",
@@ -45,8 +47,19 @@ VIDEO_EXTENSIONS = (
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
-class VideoInputError(ValueError):
+class VideoInputError(UserError):
     """A video, frame or stream input that cannot be used as it is (one-line message)."""
+
+
+def _to_uint8_hint(dtype: np.dtype) -> str:
+    """How to turn frames of ``dtype`` into uint8, for the error message."""
+    if np.issubdtype(dtype, np.floating):
+        return " (for floats in [0, 1] pass (x * 255).round().astype(np.uint8))"
+    if dtype == np.uint16:
+        return " (for 16-bit frames in [0, 65535] pass (x >> 8).astype(np.uint8))"
+    if np.issubdtype(dtype, np.integer):
+        return " (for values already in [0, 255] pass x.astype(np.uint8))"
+    return ""
 
 
 def as_rgb_frame(frame, where: str) -> np.ndarray:
@@ -61,8 +74,8 @@ def as_rgb_frame(frame, where: str) -> np.ndarray:
         raise VideoInputError(f"{where}: expected an image array, got {type(frame).__name__}")
     if frame.dtype != np.uint8:
         raise VideoInputError(
-            f"{where}: frames must be uint8 RGB in [0, 255], got dtype {frame.dtype} "
-            "(for floats in [0, 1] pass (x * 255).round().astype(np.uint8))"
+            f"{where}: frames must be uint8 RGB in [0, 255], got dtype {frame.dtype}"
+            + _to_uint8_hint(frame.dtype)
         )
     if frame.ndim == 3 and frame.shape[-1] not in (1, 3, 4) and frame.shape[0] in (1, 3, 4):
         frame = frame.transpose(1, 2, 0)  # channel-first -> channel-last
@@ -153,18 +166,30 @@ class _FileVideo(VideoSource):
             raise VideoInputError(f"{path}: not a readable video ({_first_line(e)})") from None
         super().__init__(path, fps=fps, num_frames=frames, max_frames=max_frames)
         self.path = path
+        self.declared_frames = frames  # the container's frame count (None: not declared)
 
     def _raw_frames(self):
         import av
 
+        decoded = 0
         try:
             with av.open(self.path) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 for frame in container.decode(stream):
+                    decoded += 1
                     yield frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as e:
-            raise VideoInputError(f"{self.path}: decoding failed ({_first_line(e)})") from None
+            raise VideoInputError(
+                f"{self.path}: decoding failed after {decoded} frames ({_first_line(e)})"
+            ) from None
+        # A truncated or damaged file can end early without a decoder error (frame-threaded
+        # decoding drops the broken frames): the container's own count tells.
+        if self.declared_frames and decoded < self.declared_frames:
+            raise VideoInputError(
+                f"{self.path}: only {decoded} of the {self.declared_frames} frames the file "
+                "declares could be decoded (the file is truncated or damaged)"
+            )
 
 
 class _FrameFolder(VideoSource):
@@ -253,7 +278,12 @@ class _Webcam(VideoSource):
     def __init__(self, index: int, max_frames: int | None = None):
         import cv2
 
-        self.capture = cv2.VideoCapture(index)
+        level = cv2.utils.logging.getLogLevel()  # OpenCV's own WARN lines would repeat our error
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            self.capture = cv2.VideoCapture(index)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
         if not self.capture.isOpened():
             raise VideoInputError(f"webcam {index}: cannot be opened (no camera with this index?)")
         fps = self.capture.get(cv2.CAP_PROP_FPS) or None
