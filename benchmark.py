@@ -34,15 +34,15 @@ import time
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
+from videomt.checkpoint import convert_to_hf
 from videomt.cli import run_cli
 from videomt.config import load_config
-from videomt.checkpoint import convert_to_hf
 from videomt.data import DatasetCatalog
 from videomt.data.augmentation import shortest_edge_size
 from videomt.data.catalog import DatasetError
 from videomt.data.mappers.inference import VideoTestMapper
+from videomt.errors import UserError
 from videomt.evaluation.evaluator import YTVISEvaluator
 from videomt.inference import VideoPredictor, open_video
 from videomt.inference.benchmarking import (
@@ -58,6 +58,8 @@ from videomt.inference.benchmarking import (
 from videomt.inference.runtime import CoreRunner
 from videomt.inference.writers import Mp4Writer
 from videomt.model import pad_frames
+from videomt.utils.device import resolve_device
+from videomt.utils.progress import progress_bar
 
 TASKS = ("fps", "flops", "throughput", "hf", "offline", "precision")
 DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config's test rule
@@ -160,9 +162,9 @@ def check_args(args) -> None:
         value = getattr(args, name)
         if value < (0 if name == "warmup_iters" else 1):
             bound = ">= 0" if name == "warmup_iters" else ">= 1"
-            raise ValueError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
+            raise UserError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
     if args.input_size and min(args.input_size) < 1:
-        raise ValueError(f"--input-size must be positive, got {args.input_size}")
+        raise UserError(f"--input-size must be positive, got {args.input_size}")
 
 
 def random_video(predictor: VideoPredictor, hw: tuple[int, int], frames: int) -> torch.Tensor:
@@ -280,7 +282,7 @@ def precision_parity(args, cfg, tmp: str) -> dict:
     """Instance AP on ``DATASETS.TEST[0]`` (first ``--num-videos`` videos) of the offline predictor
     in fp32 and in ``--dtype``, with the same weights, and how much their predictions agree."""
     if cfg.MODEL.BACKBONE.TEST.TASK != "vis":
-        raise ValueError(
+        raise UserError(
             "--task precision scores instance segmentation (MODEL.BACKBONE.TEST.TASK vis)"
         )
     name = cfg.DATASETS.TEST[0]
@@ -291,7 +293,7 @@ def precision_parity(args, cfg, tmp: str) -> dict:
         predictor = VideoPredictor(cfg, weights=args.model_weights, dtype=dtype)
         evaluator = YTVISEvaluator(name, os.path.join(tmp, dtype))
         tracks[dtype] = []
-        for d in tqdm(dicts, desc=dtype, unit="video"):
+        for d in progress_bar(dicts, desc=dtype, unit="video"):
             frames = list(predictor(d["file_names"]))
             video = {
                 "pred_scores": frames[0]["scores"],
@@ -352,7 +354,7 @@ def compare_with_hf(args, cfg, tmp: str) -> dict:
     side = int(cfg.MODEL.BACKBONE.IMG_SIZE)  # HF's VidEoMT has no position interpolation
     hw = tuple(args.input_size) if args.input_size else (side, side)
     if hw != (side, side):
-        raise ValueError(
+        raise UserError(
             "--task hf: HF's VidEoMT runs only at MODEL.BACKBONE.IMG_SIZE x IMG_SIZE "
             f"({side}x{side}), "
             f"got --input-size {hw[0]} {hw[1]}"
@@ -378,7 +380,7 @@ def compare_with_hf(args, cfg, tmp: str) -> dict:
     outputs = {k: fn() for k, fn in variants.items()}  # also the warm-up run
     times = {k: [] for k in variants}
     names = list(variants)
-    for rep in tqdm(range(args.iters), desc="hf vs ours", unit="round"):
+    for rep in progress_bar(range(args.iters), desc="hf vs ours", unit="round"):
         for k in names[rep % len(names) :] + names[: rep % len(names)]:
             times[k].extend(time_frames(variants[k], "cpu", 0, 1, desc=k))
     ref_logits, ref_masks = (t.reshape(-1) for t in outputs["hf_fp32"])
@@ -412,7 +414,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
     cfg = build_cfg(args)
-    device = torch.device(cfg.MODEL.DEVICE)
+    device = resolve_device(cfg.MODEL.DEVICE, "--device")
     compile_on = args.compile if args.compile is not None else device.type == "cuda"
     mode = args.compile_mode or ("reduce-overhead" if device.type == "cuda" else True)
     out = {

@@ -54,8 +54,8 @@ def read_gif(path):
 
 
 def test_png_folder_output_and_confidence_threshold(frames_dir, tmp_path):
-    """PNG output is lossless: above every score nothing is drawn (frames unchanged); at 0 every
-    track is; a threshold between the two best scores draws only the best track."""
+    """PNG output is lossless: at 1 nothing is drawn (every score is below it: frames unchanged);
+    at 0 every track is; a threshold between the two best scores draws only the best track."""
     torch.manual_seed(0)
     predictor = VideoPredictor(load_config(QUICKSTART, TINY_OPTS))
     scores = next(iter(predictor(str(frames_dir))))[
@@ -64,14 +64,14 @@ def test_png_folder_output_and_confidence_threshold(frames_dir, tmp_path):
     middle = float(scores[0] + scores[1]) / 2
     inputs = moving_squares()
     outputs = {}
-    for thr in ("0", str(middle), "1.01"):
+    for thr in ("0", str(middle), "1"):
         demo(frames_dir, tmp_path / f"out_{thr}", "--confidence-threshold", thr)
         files = sorted(os.listdir(tmp_path / f"out_{thr}"))
         assert files == [f"frame_{t:03d}.png" for t in range(T)]  # named after the input frames
         outputs[thr] = np.stack(
             [np.asarray(Image.open(tmp_path / f"out_{thr}" / f)) for f in files]
         )
-    assert np.array_equal(outputs["1.01"], inputs)
+    assert np.array_equal(outputs["1"], inputs)
     assert (outputs["0"] != inputs).any(-1).mean() > 0.5  # masks, outlines, labels and the legend
     assert (outputs[str(middle)] != inputs).any() and (outputs[str(middle)] != outputs["0"]).any()
     one_track = draw_result(
@@ -87,7 +87,7 @@ def test_gif_and_mp4_outputs(frames_dir, tmp_path):
     gif, duration = read_gif(tmp_path / "out.gif")
     assert gif.shape == (T, H, W, 3) and duration == 250
     assert (gif != decode(video)).any(-1).mean() > 0.5  # overlays visible
-    demo(video, tmp_path / "plain.gif", "--confidence-threshold", "1.01")  # nothing drawn
+    demo(video, tmp_path / "plain.gif", "--confidence-threshold", "1")  # nothing drawn
     assert (
         np.abs(read_gif(tmp_path / "plain.gif")[0].astype(int) - decode(video)).mean() < 4
     )  # right colours
@@ -131,6 +131,15 @@ def test_stream_and_offline_agree_on_the_last_frame(frames_dir, tmp_path):
             ["--input", "{frames}", "--output", "o.gif", "MODEL.BACKBONE.NUM_CLASES", "3"],
             "unknown config key",
         ),
+        (
+            ["--input", "{frames}", "--output", "o.gif", "--confidence-threshold", "1.5"],
+            "--confidence-threshold must be in [0, 1], got 1.5",
+        ),
+        (
+            ["--input", "{frames}", "--output", "o.gif", "--device", "cuda:99"],
+            "--device is 'cuda:99' but",
+        ),
+        (["--input", "{frames}", "--output", "{text}/o.gif"], "notes.mp4 is a file, not a folder"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(frames_dir, tmp_path, args, message):

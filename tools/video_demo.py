@@ -19,14 +19,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tqdm import tqdm  # noqa: E402
-
+# Light modules only: mistakes in the arguments or the config are reported before the model
+# stack (timm, torchvision) loads; main() imports the rest.
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
 from videomt.errors import UserError  # noqa: E402
-from videomt.inference import VideoPredictor, open_video  # noqa: E402
-from videomt.inference.visualize import draw_result  # noqa: E402
-from videomt.inference.writers import check_output_path, open_writer  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,7 +41,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--confidence-threshold",
         type=float,
         default=0.5,
-        help="draw objects scoring at least this (instance tracks, panoptic segments)",
+        help="draw objects scoring at least this, in [0, 1] (instance tracks, panoptic segments)",
     )
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     p.add_argument(
@@ -72,10 +69,23 @@ def main(argv=None) -> int:
         raise UserError(f"--max-frames must be positive, got {args.max_frames}")
     if args.fps is not None and args.fps <= 0:
         raise UserError(f"--fps must be positive, got {args.fps}")
+    if not 0.0 <= args.confidence_threshold <= 1.0:  # scores are probabilities
+        raise UserError(
+            f"--confidence-threshold must be in [0, 1], got {args.confidence_threshold}"
+        )
+    cfg = load_config(args.config_file, args.opts)
+    from videomt.utils.device import resolve_device
+
+    if args.device is not None:
+        resolve_device(args.device, "--device")
+    from videomt.inference import VideoPredictor, open_video
+    from videomt.inference.visualize import draw_result
+    from videomt.inference.writers import check_output_path, open_writer
+    from videomt.utils.progress import progress_bar
+
     check_output_path(args.output)
     webcam = args.input.isdigit()
     source = open_video(int(args.input) if webcam else args.input, args.max_frames)
-    cfg = load_config(args.config_file, args.opts)
     predictor = VideoPredictor(cfg, device=args.device, dtype=args.dtype)
     fps = args.fps or source.fps or 10.0
 
@@ -85,7 +95,10 @@ def main(argv=None) -> int:
     with open_writer(args.output, fps, source.frame_names) as writer:
         if args.stream or webcam:
             stream = predictor.stream()
-            for frame in tqdm(source, total=source.num_frames, desc="demo (online)", unit="frame"):
+            frames = progress_bar(
+                source, total=source.num_frames, desc="demo (online)", unit="frame"
+            )
+            for frame in frames:
                 writer.write(draw(frame, stream.step(frame)))
         else:
             for frame, result in zip(source, predictor(source, progress=True)):

@@ -13,13 +13,13 @@ import contextlib
 import platform
 import resource
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
-from fvcore.nn import FlopCountAnalysis
-from tqdm import tqdm
 
+from ..utils.progress import progress_bar
 from .runtime import CoreRunner, FrameStep
 
 __all__ = [
@@ -79,7 +79,7 @@ def time_frames(
     times: list[float] = []
     for _ in range(warmup):
         fn()
-    for _ in tqdm(range(iters), desc=desc, unit="it", leave=False):
+    for _ in progress_bar(range(iters), desc=desc, unit="it", leave=False):
         with timer.region(times):
             fn()
     return times
@@ -139,6 +139,10 @@ def unfused_attention(module: torch.nn.Module):
 def count_flops(core, input_size: tuple[int, int], device="cpu") -> dict:
     """fvcore FLOPs (1 multiply-add = 1 flop) of one steady-state frame (batch 1, a propagated
     state) through :class:`FrameStep`, attention counted; and the parameter count."""
+    with warnings.catch_warnings():  # fvcore.nn scripts a loss at import: torch's deprecation
+        warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
+
     step = FrameStep(core).eval()
     frame = torch.zeros(1, 3, *input_size, device=device)
     state = core.initial_state(1).detach().clone()

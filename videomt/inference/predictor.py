@@ -34,6 +34,8 @@ from ..data import MetadataCatalog
 from ..data.augmentation import apply_clip_augmentations
 from ..data.mappers.common import frames_to_tensor
 from ..data.mappers.inference import VideoTestMapper
+from ..errors import ConfigError
+from ..hub import load_pretrained
 from ..model import build_model
 from ..postprocess import (
     FrameGeometry,
@@ -42,6 +44,7 @@ from ..postprocess import (
     instance_masks,
     semantic_map,
 )
+from ..utils.device import resolve_device
 from .runtime import CoreRunner
 from .video_io import VideoInputError, VideoSource, as_rgb_frame, open_video
 
@@ -83,6 +86,9 @@ class VideoPredictor:
         cfg.defrost()
         if device is not None:
             cfg.MODEL.DEVICE = str(device)
+        resolved = resolve_device(
+            cfg.MODEL.DEVICE, "device" if device is not None else "MODEL.DEVICE"
+        )
         if model is None:
             weights = cfg.MODEL.WEIGHTS if weights is None else weights
             if weights:
@@ -95,12 +101,12 @@ class VideoPredictor:
                     "no weights given (MODEL.WEIGHTS is empty): the predictor uses random weights"
                 )
         elif device is not None:
-            model = model.to(torch.device(device))
+            model = model.to(resolved)
         cfg.freeze()
         self.cfg = cfg
         self.model = model.eval()
         if self.model.task is None:
-            raise ValueError("MODEL.BACKBONE.TEST.TASK must be vis, vps or vss for the predictor")
+            raise ConfigError("MODEL.BACKBONE.TEST.TASK must be vis, vps or vss for the predictor")
         self.task = self.model.task
         self.runner = CoreRunner(self.model.core, dtype=dtype, compile=compile)
         self.mapper = VideoTestMapper(**VideoTestMapper.from_config(cfg))
@@ -108,6 +114,19 @@ class VideoPredictor:
         self.cache_bytes = int(cache_mb * 2**20)
         self.class_names = _class_names(cfg, self.model.core.num_classes, self.task)
         self.last_offline_run: dict = {}  # frames and how pass 2 got its mask logits, for reports
+
+    @classmethod
+    def from_pretrained(cls, name_or_dir: str, **kwargs) -> VideoPredictor:
+        """A predictor of a published model (``tools/publish.py``): a local folder, or a
+        Hugging Face hub id ``org/name`` / ``hf://org/name[@revision]``; ``kwargs`` as for the
+        constructor (``device``, ``dtype``, ...)."""
+        pretrained = load_pretrained(name_or_dir)
+        cfg = pretrained.cfg.clone()
+        cfg.defrost()
+        cfg.DATASETS.TEST = ()  # the class names come with the model, not from its datasets
+        predictor = cls(cfg, pretrained.weights, **kwargs)
+        predictor.class_names = list(pretrained.class_names)
+        return predictor
 
     @property
     def device(self) -> torch.device:

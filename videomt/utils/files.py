@@ -9,11 +9,21 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from typing import Any
 
 import numpy as np
 
-__all__ = ["sniff", "read_json", "json_safe", "write_json"]
+from ..errors import UserError
+
+__all__ = [
+    "sniff",
+    "read_json",
+    "json_safe",
+    "write_json",
+    "OutputDirError",
+    "require_writable_dir",
+]
 
 
 def sniff(path: str) -> str | None:
@@ -76,3 +86,26 @@ def write_json(path: str, obj: Any, indent: int | None = 2) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
         json.dump(json_safe(obj), f, indent=indent, allow_nan=False)
+
+
+class OutputDirError(UserError):
+    """An output folder that cannot be created or written (read-only disk, no permission)."""
+
+
+def require_writable_dir(path: str, what: str) -> str:
+    """Check, before any work is done and without creating folders, that folder ``path`` exists
+    or can be created and that files can be written in it; raises :class:`OutputDirError` with one
+    line naming ``what`` (e.g. ``OUTPUT_DIR``) and the reason (read-only file system, permission
+    denied, a file in the way)."""
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):  # the deepest part of the path that exists
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OutputDirError(f"{what} {path}: {existing} is a file, not a folder")
+    try:  # a probe file, deleted at once: the OS's own answer (read-only mounts, ACLs, quotas)
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        reason = (e.strerror or type(e).__name__).lower()
+        raise OutputDirError(f"{what} {path}: cannot write in {existing} ({reason})") from None
+    return path
