@@ -104,7 +104,35 @@ def test_flops_vit_s_matches_spec_at_640():
     res = count_flops(videomt.build_model(cfg).core, (640, 640))
     assert res["gflops_per_frame"] == pytest.approx(68.0, rel=0.02)
     assert res["gflops_by_operator"]["matmul"] > 20  # attention (q @ k, attn @ v) is counted
-    assert res["params"] == sum(p.numel() for p in videomt.build_model(cfg).parameters())
+    assert res["params"] == VIT_S_YTVIS19_PARAMS
+
+
+# Parameters of the ViT-S YouTube-VIS 2019 model (width 384, 12 blocks, 16x16 patches, 40x40
+# positions at 640 px, 4 registers, 200 queries, 40 classes), counted by hand from the layer
+# shapes. The encoder's 22,215,168 are also what timm reports for vit_small_patch14_reg4_dinov2
+# created with patch_size=16, img_size=640.
+_BLOCK = sum(
+    [
+        2 * 2 * 384,  # two LayerNorms
+        384 * 3 * 384 + 3 * 384,  # qkv projection
+        384 * 384 + 384,  # attention output projection
+        2 * 384,  # two LayerScales
+        384 * 1536 + 1536 + 1536 * 384 + 384,  # MLP
+    ]
+)
+VIT_S_YTVIS19_PARAMS = sum(
+    [
+        3 * 16 * 16 * 384 + 384,  # patch embedding
+        384 + 4 * 384 + 1600 * 384,  # class token, registers, positions
+        12 * _BLOCK,
+        2 * 384,  # final LayerNorm
+        200 * 384,  # learned queries
+        384 * 384 + 384,  # query propagation
+        384 * 41 + 41,  # class head (40 classes + no-object)
+        3 * (384 * 384 + 384),  # mask MLP
+        2 * (384 * 384 * 2 * 2 + 384 + 384 * 9 + 2 * 384),  # 2 upsampling blocks
+    ]
+)  # 24,087,977
 
 
 def test_flops_json_honours_input_size(tmp_path):
@@ -180,7 +208,7 @@ def test_hf_comparison_json(tmp_path):
     )  # the same weights give the same outputs
     assert res["ours_bf16"]["mask_sign_agreement_vs_hf"] > 0.95
     assert {"s_median", "fps", "speedup_vs_hf_fp32"} <= set(res["ours_bf16"])
-    assert res["hf_fp32"]["speedup_vs_hf_fp32"] == 1
+    assert res["hf_fp32"]["s_median"] > 0
 
 
 @pytest.mark.parametrize("cache_mb, second_pass", [("64", "cached"), ("0", "re-ran the model")])
