@@ -98,6 +98,8 @@ IGNORED_KEYS: dict[str, Any] = {
     "DATASETS.PRECOMPUTED_PROPOSAL_TOPK_TEST": 1000,
     # the test mapper follows MODEL.BACKBONE.TEST.TASK
     "DATASETS.DATASET_TYPE_TEST": ["video_instance"],
+    # COCO pseudo-video sets (coco2ytvis2019_*, ...) map their classes to the target's by name
+    "DATASETS.DATASET_NEED_MAP": [False],
     "DATALOADER.SAMPLER_TRAIN": "TrainingSampler",
     "DATALOADER.REPEAT_THRESHOLD": 0.0,
     "DATALOADER.ASPECT_RATIO_GROUPING": True,  # clips are lists, not padded image batches
@@ -279,6 +281,10 @@ def get_cfg() -> CfgNode:
     cfg = C()
     cfg.SEED = 42
     cfg.OUTPUT_DIR = "./output"
+    # Longest wait of a multi-process run for the other processes in one collective operation:
+    # a frozen or lost process then ends the job instead of hanging it. Raise it when the main
+    # process alone works longer between collectives (evaluation scoring, very slow disks).
+    cfg.DIST_TIMEOUT_SECONDS = 1800.0
 
     cfg.MODEL = C()
     cfg.MODEL.META_ARCHITECTURE = "videomt_online"
@@ -355,7 +361,6 @@ def get_cfg() -> CfgNode:
     cfg.DATASETS.TRAIN = ()
     cfg.DATASETS.TEST = ()
     cfg.DATASETS.DATASET_RATIO = [1.0]
-    cfg.DATASETS.DATASET_NEED_MAP = [False]
     cfg.DATASETS.DATASET_TYPE = ["video_instance"]
 
     cfg.DATALOADER = C()

@@ -24,7 +24,6 @@ logger = logging.getLogger(__name__)
 # Per-dataset list keys and the value a YouTube-VIS JSON training set takes.
 _OWN_DATA_LIST_DEFAULTS = {
     "DATASET_RATIO": 1.0,
-    "DATASET_NEED_MAP": False,
     "DATASET_TYPE": "video_instance",
 }
 _INSTANCE_TYPES = ("video_instance", "image_instance")
