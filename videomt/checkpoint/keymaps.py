@@ -123,8 +123,8 @@ def fuse_qkv(state: dict, attention: str, params=("weight", "bias")) -> dict:
 
 
 def split_qkv(state: dict, attention: str) -> dict:
-    """Inverse of :func:`fuse_qkv`: every ``{attention}.qkv.{p}`` -> ``{attention}.{q,k,v}_proj.{p}``
-    (its three row blocks); other keys are kept as they are."""
+    """Inverse of :func:`fuse_qkv`: every ``{attention}.qkv.{p}`` ->
+    ``{attention}.{q,k,v}_proj.{p}`` (its three row blocks); other keys are kept as they are."""
     rx = _pattern(attention + ".qkv.{p}")
     out = dict(state)
     for key in state:

@@ -111,10 +111,11 @@ class _DatasetCatalog(dict):
         """Run the loader of ``name``; an unknown name raises ``KeyError`` listing close names."""
         if not self.resolve(name):
             close = difflib.get_close_matches(name, list(self), n=5, cutoff=0.6)
+            hint = "; close names: " + ", ".join(close) if close else ""
             raise UnknownDatasetError(
-                f"dataset '{name}' is not registered{'; close names: ' + ', '.join(close) if close else ''} "
-                f"(DatasetCatalog.list() shows all {len(self)} names; a YouTube-VIS JSON can be named "
-                f"as 'ytvis_json:<file.json>:<image_root>')"
+                f"dataset '{name}' is not registered{hint} (DatasetCatalog.list() shows all "
+                f"{len(self)} names; a YouTube-VIS JSON can be named as "
+                "'ytvis_json:<file.json>:<image_root>')"
             )
         try:
             return self[name]()

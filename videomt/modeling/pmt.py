@@ -9,8 +9,8 @@ split in two so that several PMT models can share one encoder pass::
     tokens = core.fuse(taps)                     # this model's BatchNorm + lateral MLPs: (N, S, C)
     out, state = core.step(tokens_t, state, grid)  # 6 decoder blocks for one frame of B streams
 
-``encode(frames)`` is ``fuse(encoder_features(frames)[0])`` is the core contract's ``encode``. Models
-trained on different tasks over the same frozen encoder can run ``encoder_features`` once per
+``encode(frames)`` is ``fuse(encoder_features(frames)[0])`` is the core contract's ``encode``.
+Models trained on different tasks over the same frozen encoder can run ``encoder_features`` once per
 frame and each its own ``fuse`` + ``step``; ``encoder_fingerprint()`` (a content hash of the
 encoder weights, cached until a weight changes) or ``shares_encoder_with(other)`` tells whether
 two cores may share that pass.

@@ -1,4 +1,5 @@
-"""The one check that a requested device exists on this machine (config, CLI flag or API argument)."""
+"""The one check that a requested device exists on this machine (config, CLI flag or API
+argument)."""
 
 from __future__ import annotations
 
