@@ -13,7 +13,7 @@ import torch
 import videomt
 from tests.model_fixtures import small_cfg
 from tests.video_fixtures import moving_squares
-from videomt.checkpoint import CheckpointError
+from videomt.checkpoint import CheckpointError, read_state_dict
 from videomt.data import MetadataCatalog
 
 huggingface_hub = pytest.importorskip("huggingface_hub")
@@ -140,6 +140,8 @@ def test_push_and_load_back_from_the_hub(run_dir, tmp_path, hub):
 def test_unknown_hub_id_and_bad_folders_are_one_line(tmp_path, hub):
     with pytest.raises(CheckpointError, match="org/missing: no model 'org/missing' on the Hug"):
         videomt.VideoPredictor.from_pretrained("org/missing")
+    with pytest.raises(CheckpointError, match="hf://org/missing: no model 'org/missing' on the"):
+        read_state_dict("hf://org/missing")  # MODEL.WEIGHTS hf://org/missing
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="not a published VidEoMT model .no config.yaml"):
         videomt.VideoPredictor.from_pretrained(str(tmp_path / "empty"))

@@ -16,6 +16,7 @@ import torch
 
 from ..errors import UserError
 from ..utils.files import read_json, sniff
+from ..utils.hf_hub import hub_snapshot, parse_hub_id
 
 __all__ = [
     "CheckpointError",
@@ -31,7 +32,6 @@ class CheckpointError(UserError):
 
 
 _URL_SCHEMES = ("http://", "https://", "file://")
-_HF_ID = re.compile(r"^(hf://)?(?P<repo>[\w.-]+/[\w.-]+)(@(?P<rev>[\w./-]+))?$")
 
 
 def cache_dir() -> str:
@@ -55,26 +55,11 @@ def resolve_weights(path: str) -> str:
             except (OSError, ValueError) as e:  # urllib's errors are OSErrors
                 raise CheckpointError(f"{path}: download failed ({_first_line(e)})") from None
         return dst
-    match = _HF_ID.match(path)
     local_like = os.path.exists(path) or path.endswith(
         (".pth", ".pt", ".pkl", ".bin", ".safetensors")
     )
-    if match and (path.startswith("hf://") or not local_like):
-        try:
-            from huggingface_hub import snapshot_download  # optional dependency
-        except ImportError:
-            raise CheckpointError(
-                f"{path}: looks like an HF hub id but huggingface_hub is not "
-                f"installed (pip install huggingface_hub)"
-            ) from None
-        try:
-            return snapshot_download(
-                match["repo"],
-                revision=match["rev"],
-                allow_patterns=["*.json", "*.safetensors", "*.bin", "*.pth"],
-            )
-        except Exception as e:  # hub errors have many types (network, auth, not found)
-            raise CheckpointError(f"{path}: HF hub download failed ({_first_line(e)})") from None
+    if parse_hub_id(path) and (path.startswith("hf://") or not local_like):
+        return hub_snapshot(path, ["*.json", "*.safetensors", "*.bin", "*.pth"], CheckpointError)
     return path
 
 

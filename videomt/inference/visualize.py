@@ -18,7 +18,7 @@ import torch
 
 from ..data.metadata import palette
 
-__all__ = ["draw_result", "frame_items", "track_colour", "DrawItem"]
+__all__ = ["draw_result", "draw_items", "frame_items", "track_colour", "DrawItem"]
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _MAX_LEGEND = 12
@@ -118,7 +118,13 @@ def draw_result(
     legend: bool = True,
 ) -> np.ndarray:
     """(H, W, 3) uint8 RGB frame + its result -> a new (H, W, 3) uint8 RGB image."""
-    items = frame_items(result, class_names, confidence_threshold)
+    return draw_items(frame, frame_items(result, class_names, confidence_threshold), alpha, legend)
+
+
+def draw_items(
+    frame: np.ndarray, items: Sequence[DrawItem], alpha: float = 0.5, legend: bool = True
+) -> np.ndarray:
+    """(H, W, 3) uint8 RGB frame + what to draw on it -> a new (H, W, 3) uint8 RGB image."""
     out = frame.astype(np.float32)
     for item in items:
         out[item.mask] = out[item.mask] * (1 - alpha) + np.asarray(item.colour, np.float32) * alpha
