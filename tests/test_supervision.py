@@ -67,6 +67,7 @@ def test_instance_results_round_trip(results):
 
 def test_panoptic_and_semantic_results(results):
     frames, names = results["vps"]
+    assert any(r["segments_info"] for r in frames)
     for r in frames:
         det = to_detections(r, names)
         pan = np.asarray(r["panoptic_seg"])
