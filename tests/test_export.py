@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from tests.video_fixtures import TINY_OPTS
+from videomt.data.augmentation import shortest_edge_size
 from videomt.inference.export import STEP_INPUTS, STEP_OUTPUTS, onnx_step_parity
 from videomt.inference.runtime import FrameStep
 from videomt.modeling.backbone import is_dinov3
@@ -152,3 +153,33 @@ def test_dinov3_step_exports_and_matches_onnxruntime(tmp_path):
     assert is_dinov3(model.core.encoder)  # really the RoPE path
     for size in ((64, 64), (32, 96)):
         assert onnx_step_parity(model.core, str(tmp_path / "step.onnx"), size, num_frames=2) < 1e-4
+
+
+def readme_onnx_snippet() -> str:
+    """The README's onnxruntime snippet (the python block that opens ``step.onnx``)."""
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+        blocks = f.read().split("```python\n")[1:]
+    [code] = [b.split("```")[0] for b in blocks if 'InferenceSession(f"{folder}/step.onnx"' in b]
+    return code
+
+
+def test_readme_onnxruntime_snippet_runs_and_matches_pytorch(exported):
+    out, model = exported
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["test_resize"]["min_size"] == 32 and meta["test_resize"]["max_size"] == 64
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (45, 70, 3), dtype=np.uint8) for _ in range(3)]
+    code = readme_onnx_snippet().replace('folder = "export/yt19_S"', f"folder = {str(out)!r}")
+    scope = {"frames": frames}
+    exec(code, scope)
+    prepared = [scope["prepare"](rgb) for rgb in frames]
+    h, w = shortest_edge_size(45, 70, 32, 64)
+    assert prepared[0].shape == (1, 3, -(-h // 32) * 32, -(-w // 32) * 32)
+    step = FrameStep(model.core).eval()
+    state = model.core.initial_state(1)
+    with torch.no_grad():
+        for x in prepared:  # PyTorch on the same inputs, state fed back
+            logits, masks, state = step(torch.from_numpy(x), state)
+    assert np.abs(scope["class_logits"] - logits.numpy()).max() < 1e-4
+    assert np.abs(scope["mask_logits"] - masks.numpy()).max() < 1e-4
+    assert np.abs(scope["state"] - state.numpy()).max() < 1e-4

@@ -69,7 +69,13 @@ def main(argv=None) -> int:
     core = predictor.model.core
     size = tuple(args.input_size) if args.input_size else (cfg.MODEL.BACKBONE.IMG_SIZE,) * 2
     os.makedirs(args.output, exist_ok=True)
-    export_metadata(predictor.model, args.output, predictor.class_names, size)
+    export_metadata(
+        predictor.model,
+        args.output,
+        predictor.class_names,
+        size,
+        test_resize=(cfg.INPUT.MIN_SIZE_TEST, cfg.INPUT.MAX_SIZE_TEST),
+    )
     formats = ["onnx", "torch-export"] if args.format == "both" else [args.format]
     for part in ["step", "encode"] if args.part == "both" else [args.part]:
         if "torch-export" in formats:

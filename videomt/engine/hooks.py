@@ -124,14 +124,20 @@ class EvalHook(HookBase):
 
 
 class PeriodicWriter(HookBase):
-    """Flush the metric writers every ``period`` iterations and at the end."""
+    """Flush the metric writers every ``period`` iterations and at the end, and once after the
+    first ``first`` iterations of a run (or a resumed run), so the first log line comes within
+    seconds, not after a whole ``period``."""
 
-    def __init__(self, writers: list, period: int = 20):
-        self.writers, self.period = writers, int(period)
+    def __init__(self, writers: list, period: int = 20, first: int = 5):
+        self.writers, self.period, self.first = writers, int(period), int(first)
 
     def after_step(self) -> None:
         it = self.trainer.iter
-        if (it + 1) % self.period == 0 or it == self.trainer.max_iter - 1:
+        if (
+            (it + 1) % self.period == 0
+            or it == self.trainer.max_iter - 1
+            or it - self.trainer.start_iter + 1 == self.first
+        ):
             for w in self.writers:
                 w.write(self.trainer.storage)
 

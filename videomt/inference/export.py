@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -101,7 +102,12 @@ def export_onnx(
     names_in = ["frames"] if part == "encode" else STEP_INPUTS
     names_out = ["tokens"] if part == "encode" else STEP_OUTPUTS
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # frames and state share their batch axis on purpose; the exporter warns that the second
+        # "batch" name is not used
+        warnings.filterwarnings(
+            "ignore", "# The axis name: .* will not be used, since it shares", UserWarning
+        )
         program = torch.onnx.export(
             module,
             args,
@@ -135,9 +141,16 @@ def export_program(
     return path
 
 
-def export_metadata(model, folder: str, class_names: list[str], input_size) -> str:
+def export_metadata(
+    model,
+    folder: str,
+    class_names: list[str],
+    input_size,
+    test_resize: tuple[int, int] | None = None,
+) -> str:
     """``metadata.json`` (what a deployment needs to prepare frames and read outputs) and
-    ``initial_state.npy`` (the first frame's state, (1, Q, C) float32)."""
+    ``initial_state.npy`` (the first frame's state, (1, Q, C) float32). ``test_resize``:
+    (``INPUT.MIN_SIZE_TEST``, ``INPUT.MAX_SIZE_TEST``), the resize the model was evaluated with."""
     core = model.core
     os.makedirs(folder, exist_ok=True)
     np.save(
@@ -172,6 +185,15 @@ def export_metadata(model, folder: str, class_names: list[str], input_size) -> s
         "class_names": list(class_names),
         "export_input_size": list(input_size),
     }
+    if test_resize is not None:
+        meta["test_resize"] = {
+            "min_size": int(test_resize[0]),
+            "max_size": int(test_resize[1]),
+            "rule": (
+                "scale = min(min_size / min(H, W), max_size / max(H, W)); new side = "
+                "int(side * scale + 0.5); PIL bilinear on uint8 RGB, then normalise and pad"
+            ),
+        }
     path = os.path.join(folder, "metadata.json")
     with open(path, "w") as f:
         json.dump(meta, f, indent=2)
