@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from fvcore.common.checkpoint import Checkpointer
 
+from ..checkpoint import CheckpointError
+
 __all__ = [
     "TrainingCheckpointer",
     "CheckpointReadError",
@@ -40,8 +42,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-class CheckpointReadError(ValueError):
-    """A training checkpoint that cannot be read (truncated, not a checkpoint, unsafe pickle)."""
+# A training checkpoint that cannot be read (truncated, not a checkpoint, unsafe pickle) raises
+# the package's one checkpoint error; the old name stays importable.
+CheckpointReadError = CheckpointError
 
 
 class DiskFullError(ValueError):
