@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from videomt.cli import run_cli  # noqa: E402
+from videomt.errors import UserError  # noqa: E402
 from videomt.hub import publish_run, push_to_hub  # noqa: E402
 from videomt.utils.hf_hub import parse_hub_id  # noqa: E402
 
@@ -46,7 +47,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.push is not None and (parse_hub_id(args.push) is None or "@" in args.push):
-        raise ValueError(f"--push {args.push}: expected a hub repository id 'org/name'")
+        raise UserError(f"--push {args.push}: expected a hub repository id 'org/name'")
     repo_id = args.push.removeprefix("hf://") if args.push else None
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
     done = publish_run(

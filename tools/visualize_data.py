@@ -30,6 +30,7 @@ from videomt.config import load_config  # noqa: E402
 from videomt.data.build import build_train_loader  # noqa: E402
 from videomt.data.catalog import DatasetCatalog, MetadataCatalog  # noqa: E402
 from videomt.engine.own_data import fit_config_to_training_data  # noqa: E402
+from videomt.errors import UserError  # noqa: E402
 from videomt.inference.visualize import DrawItem, draw_items, track_colour  # noqa: E402
 from videomt.inference.writers import open_writer  # noqa: E402
 
@@ -96,7 +97,7 @@ def clip_name(clip: dict, k: int) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.num_clips <= 0:
-        raise ValueError(f"--num-clips must be positive, got {args.num_clips}")
+        raise UserError(f"--num-clips must be positive, got {args.num_clips}")
     cfg = fit_config_to_training_data(load_config(args.config_file, args.opts))
     cfg.defrost()
     cfg.DATALOADER.NUM_WORKERS = 0

@@ -25,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
 
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
+from videomt.errors import UserError  # noqa: E402
 from videomt.inference import VideoPredictor, open_video  # noqa: E402
 from videomt.inference.video_io import VideoInputError  # noqa: E402
 from videomt.inference.visualize import draw_result  # noqa: E402
@@ -62,9 +63,10 @@ class Segmenter:
         confidence: float,
         progress=lambda fraction, desc="": None,
     ) -> str:
-        """Path of the segmented MP4 of ``video``; bad input raises ``ValueError`` (one line)."""
+        """Path of the segmented MP4 of ``video``; bad input raises a ``UserError`` (one
+        line)."""
         if not video:
-            raise ValueError("no video: upload one or record one with the webcam first")
+            raise UserError("no video: upload one or record one with the webcam first")
         source = open_video(video, self.max_frames)
         progress(0.0, desc="loading the model")
         predictor = self.predictor(config, weights.strip())
@@ -91,7 +93,7 @@ def build_app(configs: list[str], weights: str, segmenter: Segmenter):
     def run(video, config, weights, confidence, progress=gr.Progress()):  # noqa: B008
         try:
             return segmenter(video, config, weights, confidence, progress)
-        except (ValueError, OSError, KeyError) as e:
+        except UserError as e:  # a bug keeps its traceback (in the server log)
             raise gr.Error(str(e).strip().splitlines()[0] if str(e).strip() else repr(e)) from None
 
     with gr.Blocks(title="VidEoMT") as app:
