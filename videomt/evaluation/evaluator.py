@@ -12,11 +12,11 @@ import zipfile
 import numpy as np
 import torch
 from pycocotools import mask as mask_util
-from tqdm import tqdm
 
 from ..data.catalog import MetadataCatalog
 from ..utils.dist import all_gather_objects, get_world_size, is_main_process
 from ..utils.files import read_json, write_json
+from ..utils.progress import progress_bar
 from .errors import EvaluationError
 from .ytvis import evaluate as evaluate_ytvis
 
@@ -138,10 +138,10 @@ def inference_on_dataset(model: torch.nn.Module, data_loader, evaluator: Dataset
     model.eval()
     with (
         torch.no_grad(),
-        tqdm(
+        progress_bar(
             data_loader,
+            enabled=is_main_process(),
             unit="video",
-            disable=not is_main_process(),
             desc=f"inference ({get_world_size()} proc)",
         ) as bar,
     ):

@@ -26,7 +26,6 @@ from itertools import islice
 import numpy as np
 import torch
 from fvcore.common.config import CfgNode
-from tqdm import tqdm
 
 from ..checkpoint import load_checkpoint
 from ..config import load_config
@@ -45,6 +44,7 @@ from ..postprocess import (
     semantic_map,
 )
 from ..utils.device import resolve_device
+from ..utils.progress import progress_bar
 from .runtime import CoreRunner
 from .video_io import VideoInputError, VideoSource, as_rgb_frame, open_video
 
@@ -194,10 +194,10 @@ class VideoPredictor:
     def _offline(self, source: VideoSource, progress: bool) -> Iterator[dict]:
         total, count, cached_bytes = None, 0, 0
         cache: list[tuple[torch.Tensor, FrameGeometry]] | None = []
-        for logits, masks, geo in tqdm(
+        for logits, masks, geo in progress_bar(
             self.raw_frames(source),
+            enabled=progress,
             total=source.num_frames,
-            disable=not progress,
             desc="pass 1/2 (classes)",
             unit="frame",
         ):
@@ -218,8 +218,8 @@ class VideoPredictor:
             "second_pass": "cached" if cache is not None else "re-ran the model",
         }
         frames = cache if cache is not None else ((m, g) for _, m, g in self.raw_frames(source))
-        frames = tqdm(
-            frames, total=count, disable=not progress, desc="pass 2/2 (masks)", unit="frame"
+        frames = progress_bar(
+            frames, enabled=progress, total=count, desc="pass 2/2 (masks)", unit="frame"
         )
         yield from self._results(mean, frames)
 
