@@ -279,8 +279,10 @@ def offline_video(args, predictor, tmp: str) -> dict:
 
 
 def precision_parity(args, cfg, tmp: str) -> dict:
-    """Instance AP on ``DATASETS.TEST[0]`` (first ``--num-videos`` videos) of the offline predictor
-    in fp32 and in ``--dtype``, with the same weights, and how much their predictions agree."""
+    """Instance AP on ``DATASETS.TEST[0]`` (first ``--num-videos`` videos) of the dataset
+    evaluation's path (test mapper, window loop, top (query, class) pairs) run by the predictor's
+    runner in fp32 and in ``--dtype``, with the same weights, and how much their predictions
+    agree."""
     if cfg.MODEL.BACKBONE.TEST.TASK != "vis":
         raise UserError(
             "--task precision scores instance segmentation (MODEL.BACKBONE.TEST.TASK vis)"
@@ -294,13 +296,10 @@ def precision_parity(args, cfg, tmp: str) -> dict:
         evaluator = YTVISEvaluator(name, os.path.join(tmp, dtype))
         tracks[dtype] = []
         for d in progress_bar(dicts, desc=dtype, unit="video"):
-            frames = list(predictor(d["file_names"]))
-            video = {
-                "pred_scores": frames[0]["scores"],
-                "pred_labels": frames[0]["labels"],
-                "pred_ids": frames[0]["track_ids"],
-                "pred_masks": torch.stack([f["masks"] for f in frames], 1),
-            }
+            mapped = predictor.mapper(d)
+            model = predictor.model
+            raw = model.run_video(mapped["image"], forward_window=predictor.runner.window)
+            video = model.postprocess(raw, (mapped["height"], mapped["width"]))
             evaluator.process([{"video_id": d["video_id"]}], [video])
             tracks[dtype].append(video)
         out[f"ap_{dtype}"] = evaluator.evaluate()["segm"]["AP"]

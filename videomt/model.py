@@ -315,10 +315,16 @@ class VidEoMTOnline(nn.Module):
             logits, masks, state = forward_window(x, state)
             yield logits.float().cpu(), masks.float().cpu(), image_size, tuple(x.shape[-2:])
 
-    def run_video(self, frames: torch.Tensor, window_size: int | None = None) -> dict:
+    def run_video(
+        self,
+        frames: torch.Tensor,
+        window_size: int | None = None,
+        forward_window: Callable | None = None,
+    ) -> dict:
         """Raw outputs for one whole video, processed in windows of ``window_size`` frames
         (default ``TEST.WINDOW_SIZE``; < 0 or 0 with no default: the whole video at once) with
-        the query state carried across windows (results do not depend on the window size).
+        the query state carried across windows (results do not depend on the window size);
+        ``forward_window`` as for :meth:`run_windows`.
 
         frames: (T, 3, H, W) pixels. Returns ``pred_logits`` (T, Q, K+1) and ``pred_masks``
         (T, Q, H'/4, W'/4) as fp32 on the CPU, plus ``image_size`` (H, W) and ``padded_size``.
@@ -326,7 +332,8 @@ class VidEoMTOnline(nn.Module):
         window = window_size or self.window_size or frames.shape[0]
         window = frames.shape[0] if window < 0 else window
         chunks = (frames[start : start + window] for start in range(0, frames.shape[0], window))
-        logits, masks, image_size, padded_size = zip(*self.run_windows(chunks))
+        outputs = self.run_windows(chunks, forward_window)
+        logits, masks, image_size, padded_size = zip(*outputs)
         return {
             "pred_logits": torch.cat(logits),
             "pred_masks": torch.cat(masks),
