@@ -259,56 +259,30 @@ def test_weights_from_an_hf_hub_id(tmp_path, monkeypatch):
     assert len(calls) == 2
 
 
-def test_convert_cli_errors_are_one_line(tmp_path):
-    bad = tmp_path / "bad.pth"
-    bad.write_bytes(b"garbage")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
-            "--src",
-            str(bad),
-            "--dst",
-            str(tmp_path / "out"),
-            "--config",
-            os.path.join(ROOT, "configs", "ytvis19", "videomt_dinov2_small.yaml"),
-        ],
+def convert_cli(src, dst, *options):
+    """tools/convert_checkpoint.py run as a user runs it."""
+    script = os.path.join(ROOT, "tools", "convert_checkpoint.py")
+    return subprocess.run(
+        [sys.executable, script, "--src", str(src), "--dst", str(dst), *options],
         capture_output=True,
         text=True,
     )
+
+
+def test_convert_cli_errors_are_one_line(tmp_path):
+    config = ("--config", os.path.join(ROOT, "configs", "ytvis19", "videomt_dinov2_small.yaml"))
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"garbage")
+    proc = convert_cli(bad, tmp_path / "out", *config)
     assert proc.returncode != 0
     assert proc.stderr.startswith("error: ") and "bad.pth" in proc.stderr
     assert "Traceback" not in proc.stderr
     bad.write_bytes(b"")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
-            "--src",
-            str(bad),
-            "--dst",
-            str(tmp_path / "out"),
-            "--config",
-            os.path.join(ROOT, "configs", "ytvis19", "videomt_dinov2_small.yaml"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = convert_cli(bad, tmp_path / "out", *config)
     assert proc.returncode == 2
     assert proc.stderr == f"error: {bad}: is empty (0 bytes), not a checkpoint\n"
     # without --config the written config.yaml would carry default test sizes: refused
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
-            "--src",
-            str(bad),
-            "--dst",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    proc = convert_cli(bad, tmp_path / "out")
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: --config is required with --to videomt")
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "out").exists()

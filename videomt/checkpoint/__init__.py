@@ -24,12 +24,14 @@ from .loading import load_backbone_weights, load_checkpoint, save_checkpoint
 from .pmt import official_pmt_to_videomt, videomt_to_official_pmt  # registers the PMT layouts
 
 __all__ = [
-    "CheckpointError",
-    "cache_dir",
-    "resolve_weights",
-    "read_state_dict",
-    "read_hf_config",
+    "load_checkpoint",
+    "save_checkpoint",
     "load_backbone_weights",
+    "CheckpointError",
+    "read_state_dict",
+    "resolve_weights",
+    "cache_dir",
+    "read_hf_config",
     "detect_layout",
     "to_videomt_layout",
     "videomt_to_official",
@@ -38,8 +40,6 @@ __all__ = [
     "Layout",
     "LAYOUTS",
     "register_layout",
-    "load_checkpoint",
-    "save_checkpoint",
     "videomt_to_hf",
     "hf_to_videomt",
     "hf_dinov3_to_timm",
