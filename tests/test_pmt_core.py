@@ -31,7 +31,8 @@ def trainable(module) -> int:
     [
         ("vit_large_patch14_reg4_dinov2", 1024, 54_889_513, 304_791_552),
         ("facebook/dinov3-vitl16-pretrain-lvd1689m", 1024, 54_889_513, 303_128_576),
-        ("vit_small_patch14_reg4_dinov2", 0, 7_804_073, None),
+        # the ViT-S encoder's count is checked by hand in test_benchmark (VIT_S_YTVIS19_PARAMS)
+        ("vit_small_patch14_reg4_dinov2", 0, 7_804_073, 22_215_168),
     ],
 )
 def test_parameter_counts_of_the_published_architecture(
@@ -42,9 +43,7 @@ def test_parameter_counts_of_the_published_architecture(
     with torch.device("meta"):
         core = PMT(name, num_queries=200, num_classes=40, mlp_dim=mlp_dim)
     assert trainable(core) == trainable_count
-    assert sum(p.numel() for p in core.encoder.parameters()) == (
-        frozen_count or sum(p.numel() for p in core.encoder.parameters())
-    )
+    assert sum(p.numel() for p in core.encoder.parameters()) == frozen_count
     assert trainable(core.encoder) == 0
     assert core.taps == default_taps(len(core.encoder.blocks))
 
