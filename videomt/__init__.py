@@ -9,6 +9,7 @@ __all__ = [
     "build_model",
     "load_checkpoint",
     "VideoPredictor",
+    "MultiTaskPredictor",
     "__version__",
 ]
 
@@ -28,9 +29,10 @@ def load_checkpoint(model, path, **kwargs):
 
 
 def __getattr__(name):
-    """``videomt.VideoPredictor`` (imported on first use, like the helpers above)."""
-    if name == "VideoPredictor":
-        from .inference import VideoPredictor
+    """``videomt.VideoPredictor`` and ``videomt.MultiTaskPredictor`` (imported on first use, like
+    the helpers above)."""
+    if name in ("VideoPredictor", "MultiTaskPredictor"):
+        from . import inference
 
-        return VideoPredictor
+        return getattr(inference, name)
     raise AttributeError(f"module 'videomt' has no attribute '{name}'")

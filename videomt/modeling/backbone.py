@@ -160,7 +160,10 @@ def rope_table(
     """The [sin | cos] table of a timm ``RotaryEmbeddingDinoV3`` for ``num_extra`` unrotated
     tokens followed by the Hg*Wg patches (see ``rope_for_sequence`` for the shapes)."""
     if scale is None:
-        table = rope.get_embed(shape=list(grid))  # (Hg*Wg, 2*head_dim) = [sin | cos]
+        # = rope.get_embed(shape=list(grid)) bit for bit, but from tensor ops on the grid: timm's
+        # float(Hg) would freeze the frame size of an exported (ONNX / torch.export) graph
+        ones = torch.ones(1, device=rope.periods.device)
+        table = scaled_rope_table(rope, grid, ones)[0]  # (Hg*Wg, 2*head_dim) = [sin | cos]
     else:
         table = scaled_rope_table(rope, grid, scale)  # (N, Hg*Wg, 2*head_dim)
     if num_extra:
