@@ -6,6 +6,9 @@
     python benchmark.py --task flops --config-file configs/ytvis19/videomt_dinov2_small.yaml \\
         --input-size 640 640
     python benchmark.py --task throughput --config-file ... --streams 8
+    # PMT: 1, 2, 3 models on one shared encoder pass vs each model with its own encoder
+    python benchmark.py --task multitask --config-file configs/ytvis19/pmt_dinov2_large.yaml \
+        --num-tasks 3
     # + decoding, resizing, post-processing:
     python benchmark.py --task fps --config-file ... --end-to-end
     python benchmark.py --task hf --config-file configs/ytvis19/videomt_dinov2_small.yaml \
@@ -15,6 +18,8 @@
     # AP in fp32 vs bf16:
     python benchmark.py --task precision --config-file configs/quickstart/synthetic_vis.yaml \
         --dtype bf16 --num-videos 8 MODEL.WEIGHTS output/quickstart_synthetic_vis/model_final.pth
+    # this CPU's fp32 and bf16 matmul rates (record the ratio with every CPU timing):
+    OMP_NUM_THREADS=1 python benchmark.py --task matmul
 
 No dataset and no weights are needed: weights are random unless ``--model-weights`` (or
 ``MODEL.WEIGHTS``) is given, frames come from the config's first test dataset when it is on disk,
@@ -44,10 +49,11 @@ from videomt.data.catalog import DatasetError
 from videomt.data.mappers.inference import VideoTestMapper
 from videomt.errors import UserError
 from videomt.evaluation.evaluator import YTVISEvaluator
-from videomt.inference import VideoPredictor, open_video
+from videomt.inference import MultiTaskPredictor, VideoPredictor, open_video
 from videomt.inference.benchmarking import (
     count_flops,
     environment,
+    matmul_rates,
     peak_memory_mb,
     reset_peak_memory,
     summarize,
@@ -61,7 +67,7 @@ from videomt.model import pad_frames
 from videomt.utils.device import resolve_device
 from videomt.utils.progress import progress_bar
 
-TASKS = ("fps", "flops", "throughput", "hf", "offline", "precision")
+TASKS = ("fps", "flops", "throughput", "hf", "offline", "precision", "matmul", "multitask")
 DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config's test rule
 
 
@@ -70,7 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--config-file", required=True, metavar="FILE")
+    p.add_argument("--config-file", default=None, metavar="FILE", help="(every task but matmul)")
     p.add_argument(
         "--model-weights", default=None, help="checkpoint (default: MODEL.WEIGHTS, else random)"
     )
@@ -100,6 +106,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="random frames of this size instead of the dataset / configured test size",
     )
     p.add_argument("--streams", type=int, default=4, help="--task throughput: concurrent streams")
+    p.add_argument(
+        "--num-tasks",
+        type=int,
+        default=3,
+        help="--task multitask: time 1 .. N PMT models sharing one encoder pass",
+    )
     p.add_argument(
         "--end-to-end",
         action="store_true",
@@ -158,7 +170,8 @@ def build_cfg(args):
 
 
 def check_args(args) -> None:
-    for name in ("warmup_iters", "iters", "streams", "num_videos", "frames", "video_frames"):
+    names = ("warmup_iters", "iters", "streams", "num_tasks", "num_videos", "frames")
+    for name in names + ("video_frames",):
         value = getattr(args, name)
         if value < (0 if name == "warmup_iters" else 1):
             bound = ">= 0" if name == "warmup_iters" else ">= 1"
@@ -327,6 +340,62 @@ def precision_parity(args, cfg, tmp: str) -> dict:
     return out
 
 
+def multitask_cost(args, cfg) -> dict:
+    """Per-frame milliseconds (batch 1, propagated states) of k = 1 .. ``--num-tasks`` PMT models
+    of ``cfg`` over one frozen encoder: run as a ``MultiTaskPredictor`` (the encoder once per
+    frame, then each model's fusion + decoder) and run one after the other as separate models
+    (each its own encoder pass), on the same frames. The models differ in their decoders only
+    (random decoders, or all ``--model-weights``); compile is not used here."""
+    models = []
+    for seed in range(args.num_tasks):
+        torch.manual_seed(seed)
+        model = VideoPredictor(cfg, weights=args.model_weights).model
+        if models:  # the first model's frozen encoder for every task
+            model.core.encoder.load_state_dict(models[0].core.encoder.state_dict())
+        models.append(model)
+    multi = MultiTaskPredictor([cfg] * args.num_tasks, models=models, dtype=args.dtype)
+    videos, source = frames_source(args, cfg, multi.predictors[0])
+    frames = [video[t : t + 1] for video in videos for t in range(video.shape[0])]
+    rows = []
+    for k in range(1, args.num_tasks + 1):
+        shared = MultiTaskPredictor([cfg] * k, models=models[:k], dtype=args.dtype)
+        row = {"tasks": k, **time_shared_and_separate(args, shared, frames)}
+        row["separate_over_shared"] = (
+            row["separate_models"]["ms_mean"] / row["shared_encoder"]["ms_mean"]
+        )
+        print(
+            f"{k} task(s): shared encoder {row['shared_encoder']['ms_mean']:.1f} ms/frame, "
+            f"separate models {row['separate_models']['ms_mean']:.1f} ms/frame "
+            f"({row['separate_over_shared']:.2f}x), {source}"
+        )
+        rows.append(row)
+    return {"source": source, "input_size": list(frames[0].shape[-2:]), "by_num_tasks": rows}
+
+
+def time_shared_and_separate(args, shared: MultiTaskPredictor, frames: list) -> dict:
+    """Per-frame timings of ``shared.step`` (one encoder pass) and of its models' own runners
+    stepped one after the other (one encoder pass each), cycling over ``frames``."""
+    runners = [p.runner for p in shared.predictors]
+    states = {"shared": [None] * len(runners), "separate": [None] * len(runners)}
+    position = [0]
+
+    def next_frame():
+        position[0] += 1
+        return frames[position[0] % len(frames)]
+
+    def run_shared():
+        states["shared"] = shared.step(next_frame(), states["shared"])[2]
+
+    def run_separate():
+        frame = next_frame()
+        states["separate"] = [r.step(frame, s)[2] for r, s in zip(runners, states["separate"])]
+
+    return {
+        name: summarize(time_frames(fn, shared.device, args.warmup_iters, args.iters, desc=name))
+        for name, fn in (("shared_encoder", run_shared), ("separate_models", run_separate))
+    }
+
+
 def current_rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -412,6 +481,17 @@ def compare_with_hf(args, cfg, tmp: str) -> dict:
 def main(argv=None) -> int:
     args = parse_args(argv)
     check_args(args)
+    if args.task == "matmul":  # the CPU's fp32 and bf16 matmul rates: no model, no config
+        out = {"task": "matmul", **matmul_rates()}
+        print(
+            f"{out['cpu']}, {out['num_threads']} thread(s): fp32 {out['fp32_gmacs_per_s']:.1f}, "
+            f"bf16 {out['bf16_gmacs_per_s']:.1f} GMAC/s ({out['size']}^2 matmul), "
+            f"bf16/fp32 {out['bf16_over_fp32']:.2f}x"
+        )
+        write_results(args.json, out)
+        return 0
+    if not args.config_file:
+        raise UserError(f"--config-file is required for --task {args.task}")
     cfg = build_cfg(args)
     device = resolve_device(cfg.MODEL.DEVICE, "--device")
     compile_on = args.compile if args.compile is not None else device.type == "cuda"
@@ -451,6 +531,10 @@ def main(argv=None) -> int:
             f"{out['whole_video_frames_mb']:.0f} MB of frames + "
             f"{out['whole_video_mask_logits_mb']:.0f} MB of mask logits)"
         )
+    elif args.task == "multitask":
+        reset_peak_memory(device)
+        out.update(multitask_cost(args, cfg))
+        out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
     elif args.task == "flops":
         predictor = VideoPredictor(cfg, weights=args.model_weights, device="cpu")
         hw = tuple(args.input_size) if args.input_size else configured_size(cfg)
@@ -496,11 +580,15 @@ def main(argv=None) -> int:
                 "step)"
             )
         out["peak_memory_mb"], out["peak_memory_kind"] = peak_memory_mb(device)
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_results(args.json, out)
     return 0
+
+
+def write_results(path: str | None, out: dict) -> None:
+    if path:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(out, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import benchmark
 import videomt
 from tests.model_fixtures import small_cfg
 from tests.video_fixtures import TINY_OPTS
-from videomt.inference.benchmarking import count_flops
+from videomt.inference.benchmarking import count_flops, matmul_rates
 from videomt.inference.runtime import CoreRunner
 
 QUICKSTART = "configs/quickstart/synthetic_vis.yaml"
@@ -167,6 +167,7 @@ def test_compiled_step_matches_eager_on_cpu():
         (["--task", "fps", "--iters", "0"], "--iters must be >= 1"),
         (["--task", "speed"], "invalid choice"),
         (["--task", "fps", "MODEL.NOPE", "1"], "unknown config key"),
+        (["--task", "fps", "--device", "cuda:99"], "--device is 'cuda:99' but"),
     ],
 )
 def test_user_errors(args, message, tmp_path):
@@ -177,6 +178,13 @@ def test_user_errors(args, message, tmp_path):
         timeout=300,
     )
     assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_matmul_rates_report_both_precisions_and_their_ratio():
+    out = matmul_rates(size=64, repeats=1)
+    assert out["fp32_gmacs_per_s"] > 0 and out["bf16_gmacs_per_s"] > 0
+    assert out["bf16_over_fp32"] == out["bf16_gmacs_per_s"] / out["fp32_gmacs_per_s"]
+    assert out["num_threads"] == torch.get_num_threads()
 
 
 def test_bf16_runner_keeps_the_state_path_in_fp32_and_agrees_with_fp32():
