@@ -6,7 +6,8 @@ the query propagation (``q`` and ``query_updater``), and run under ``torch.autoc
 stay in low precision from block to block (no fp32 round trips between ops, no per-call weight
 casts), while the propagated state ``query_updater(q_out) + q`` is computed and carried in fp32 so
 that rounding does not build up over a long stream. Outputs come back as fp32. On a CPU with
-AVX512-BF16 / AMX this is about twice as fast as fp32 (see ``model_zoo/benchmarks.md``).
+AVX512-BF16 / AMX this is about 1.5-2.5x as fast as fp32 (``model_zoo/benchmarks.md``); on a CPU
+without bf16 units it is much slower than fp32 (``benchmark.py --task matmul`` shows the ratio).
 """
 
 from __future__ import annotations
