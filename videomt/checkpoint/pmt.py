@@ -87,9 +87,13 @@ def official_pmt_to_videomt(state: dict, dinov3: bool) -> dict:
     return out
 
 
-def videomt_to_official_pmt(state: dict, dinov3: bool = False) -> dict:
+def videomt_to_official_pmt(
+    state: dict, dinov3: bool = False, no_object_weight: float = 0.1
+) -> dict:
     """Our PMT keys -> the official layout, with its unused buffers (``attn_mask_probs`` all
-    ones, one per decoder block; the encoder wrapper's ImageNet ``pixel_mean`` / ``pixel_std``)."""
+    ones, one per decoder block; the encoder wrapper's ImageNet ``pixel_mean`` / ``pixel_std``)
+    and, when ``state`` has none, the criterion's class weights (1 per class,
+    ``no_object_weight`` for no-object)."""
     out, encoder, blocks = {}, {}, {}
     for key, value in state.items():
         if key.startswith("core.encoder."):
@@ -111,6 +115,10 @@ def videomt_to_official_pmt(state: dict, dinov3: bool = False) -> dict:
     out[_DECODER + "attn_mask_probs"] = torch.ones(num_blocks)
     out["backbone.encoder.pixel_mean"] = torch.tensor(_PIXEL_MEAN).view(1, 3, 1, 1)
     out["backbone.encoder.pixel_std"] = torch.tensor(_PIXEL_STD).view(1, 3, 1, 1)
+    if "criterion.empty_weight" not in out:
+        weight = torch.ones(state["core.class_head.bias"].shape[0])  # (K+1,)
+        weight[-1] = no_object_weight
+        out["criterion.empty_weight"] = weight
     return out
 
 
