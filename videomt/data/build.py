@@ -4,6 +4,7 @@ the plain list of mapped dicts (``collate_fn=list``, Detectron2's trivial collat
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import signal
 from collections.abc import Callable, Sequence
@@ -46,8 +47,8 @@ class WorkerErrorLoader(DataLoader):
     """A ``DataLoader`` whose worker errors reach the caller as they were raised in the worker:
     same type, the worker's own message first (e.g. the file a dataset error is about), instead
     of PyTorch's "Caught DatasetError in DataLoader worker process 0." above a traceback text.
-    Workers ignore SIGINT / SIGTERM: the main process decides how to stop (the trainer saves a
-    checkpoint first) and ends its workers itself."""
+    Workers leave SIGINT to the main process and exit quietly on SIGTERM: the main process
+    decides how to stop (the trainer saves a checkpoint first)."""
 
     def __iter__(self):
         return _NamedErrors(super().__iter__())
@@ -93,9 +94,12 @@ def _worker_message(e: Exception) -> str | None:
     return text[start + len(label) + 3 :].strip() if start >= 0 else None
 
 
-def _ignore_stop_signals(worker_id: int) -> None:
+def _quiet_stop_signals(worker_id: int) -> None:
+    """In a loader worker: Ctrl-C is the main process's to handle, and SIGTERM (a job's whole
+    process group signalled, or the main process ending its workers) exits with status 0, so the
+    main process's watchdog does not raise "worker killed by signal" while it saves a checkpoint."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
 
 
 class ClipDataset(Dataset):
@@ -243,7 +247,7 @@ def build_train_loader(
         batch_sampler=sampler,
         num_workers=int(cfg.DATALOADER.NUM_WORKERS),
         collate_fn=list,
-        worker_init_fn=_ignore_stop_signals,
+        worker_init_fn=_quiet_stop_signals,
     )
 
 
@@ -269,6 +273,6 @@ def build_test_loader(
         sampler=InferenceSampler(len(dataset), rank=rank, world_size=world_size),
         num_workers=workers,
         collate_fn=list,
-        worker_init_fn=_ignore_stop_signals,
+        worker_init_fn=_quiet_stop_signals,
         **({"prefetch_factor": 1} if workers > 0 else {}),
     )
