@@ -1,6 +1,7 @@
 """The one device check and the one output-folder check that every CLI and the predictor use."""
 
 import errno
+import os
 import tempfile
 
 import pytest
@@ -9,6 +10,8 @@ import torch
 from videomt.errors import UserError
 from videomt.utils.device import DeviceError, resolve_device
 from videomt.utils.files import OutputDirError, require_writable_dir
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_resolve_device_accepts_what_exists():
@@ -53,3 +56,12 @@ def test_output_folder_checks_without_creating_anything(tmp_path, monkeypatch):
     assert str(e.value) == (
         f"OUTPUT_DIR {target}: cannot write in {tmp_path} (read-only file system)"
     )
+
+
+def test_predictor_names_its_device_argument():
+    from videomt.inference import VideoPredictor
+
+    with pytest.raises(DeviceError, match=r"^device is 'cuda:99' but"):
+        VideoPredictor(
+            os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml"), device="cuda:99"
+        )
