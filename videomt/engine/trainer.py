@@ -12,6 +12,7 @@ running the whole batch: a run is reproducible on any number of machines.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import math
 import os
@@ -51,6 +52,15 @@ from .optimizer import build_optimizer
 __all__ = ["Trainer", "micro_batches", "amp_settings"]
 
 logger = logging.getLogger(__name__)
+
+# The buffers (pixel mean / std, class weights) are constants, equal on every rank: no sync
+# before each forward. Newer torch names the option forward_sync_buffers and warns (once per
+# process) about the old name.
+_NO_FORWARD_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+    else {"broadcast_buffers": False}
+)
 
 _AMP_DTYPES = {
     "float16": torch.float16,
@@ -131,7 +141,7 @@ class Trainer:
         if self.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model: nn.Module = DistributedDataParallel(
-                model, device_ids=ids, broadcast_buffers=False
+                model, device_ids=ids, **_NO_FORWARD_BUFFER_SYNC
             )
         else:
             self.model = model
