@@ -5,6 +5,9 @@
         --input my_video.mp4 --output out.gif MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
     python tools/video_demo.py ... --input frames_folder/ --output out_frames/      # PNG per frame
     python tools/video_demo.py ... --input 0 --output webcam.mp4 --max-frames 300  # webcam, online
+    # PMT models over one frozen encoder: one encoder pass per frame, tasks side by side
+    python tools/video_demo.py --config-file vis.yaml vps.yaml --weights vis.pth vps.pth \
+        --input my_video.mp4 --output out.mp4
 
 Offline (default): classes are decided from the whole video (the evaluation protocol); the video
 is read twice. ``--stream``: online, frame by frame, with causal running class scores (what a
@@ -21,6 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # Light modules only: mistakes in the arguments or the config are reported before the model
 # stack (timm, torchvision) loads; main() imports the rest.
+import numpy as np  # noqa: E402
+
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
 from videomt.errors import UserError  # noqa: E402
@@ -30,7 +35,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--config-file", required=True, metavar="FILE", help="model config (YAML)")
+    p.add_argument(
+        "--config-file",
+        required=True,
+        nargs="+",
+        metavar="FILE",
+        help="model config (YAML); several PMT configs sharing one frozen encoder draw their "
+        "tasks side by side (one encoder pass per frame)",
+    )
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        default=None,
+        metavar="FILE",
+        help="one checkpoint per --config-file (default: each config's MODEL.WEIGHTS)",
+    )
     p.add_argument(
         "--input",
         required=True,
@@ -73,12 +92,16 @@ def main(argv=None) -> int:
         raise UserError(
             f"--confidence-threshold must be in [0, 1], got {args.confidence_threshold}"
         )
-    cfg = load_config(args.config_file, args.opts)
+    if args.weights is not None and len(args.weights) != len(args.config_file):
+        raise UserError(
+            f"--weights: got {len(args.weights)} files for {len(args.config_file)} --config-file"
+        )
+    cfgs = [load_config(path, args.opts) for path in args.config_file]
     from videomt.utils.device import resolve_device
 
     if args.device is not None:
         resolve_device(args.device, "--device")
-    from videomt.inference import VideoPredictor, open_video
+    from videomt.inference import MultiTaskPredictor, VideoPredictor, open_video
     from videomt.inference.visualize import draw_result
     from videomt.inference.writers import check_output_path, open_writer
     from videomt.utils.progress import progress_bar
@@ -86,11 +109,25 @@ def main(argv=None) -> int:
     check_output_path(args.output)
     webcam = args.input.isdigit()
     source = open_video(int(args.input) if webcam else args.input, args.max_frames)
-    predictor = VideoPredictor(cfg, device=args.device, dtype=args.dtype)
+    weights = args.weights or [None] * len(cfgs)
+    if len(cfgs) == 1:
+        predictor = VideoPredictor(cfgs[0], weights[0], device=args.device, dtype=args.dtype)
+        class_names = [predictor.class_names]
+    else:
+        predictor = MultiTaskPredictor(
+            cfgs, weights, device=args.device, dtype=args.dtype, names=args.config_file
+        )
+        class_names = predictor.class_names
     fps = args.fps or source.fps or 10.0
 
-    def draw(frame, result):
-        return draw_result(frame, result, predictor.class_names, args.confidence_threshold)
+    def draw(frame, results):
+        """One panel per task, left to right in --config-file order."""
+        results = results if isinstance(results, list) else [results]
+        panels = [
+            draw_result(frame, result, names, args.confidence_threshold)
+            for result, names in zip(results, class_names)
+        ]
+        return panels[0] if len(panels) == 1 else np.concatenate(panels, axis=1)
 
     with open_writer(args.output, fps, source.frame_names) as writer:
         if args.stream or webcam:

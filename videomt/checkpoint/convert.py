@@ -34,11 +34,17 @@ def architecture_of(src: str) -> tuple[dict, dict]:
     return ours, arch
 
 
+def is_pmt_state(state: dict) -> bool:
+    """Our-layout weights of a PMT-video model (frozen encoder + fusion BatchNorms + decoder)."""
+    return any(k.startswith("core.bn.") for k in state)
+
+
 def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tuple[str, str]:
     """Write ``dst/model_final.pth`` and a complete ``dst/config.yaml`` reproducing ``src``.
 
     ``base_config`` (e.g. the published YAML) supplies what weights cannot tell (datasets, test
-    settings, NORM_QUERIES); the architecture keys are always taken from the weights.
+    settings, NORM_QUERIES, PMT's tapped blocks); the architecture keys are always taken from the
+    weights (for PMT: the meta-architecture, decoder blocks and MLP width too).
     """
     state, arch = architecture_of(src)
     cfg = get_cfg()
@@ -52,7 +58,14 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     b.NUM_CLASSES = arch["num_classes"]
     default_depth = VIT_SIZES[arch["embed_dim"]].depth
     b.DEPTH = 0 if arch["depth"] == default_depth else arch["depth"]
-    b.SEGMENTER_BLOCKS = list(range(arch["depth"] - arch["num_query_blocks"], arch["depth"]))
+    if is_pmt_state(state):
+        cfg.MODEL.META_ARCHITECTURE = "pmt_online"
+        b.FROZEN_ENCODER = True
+        b.NUM_BLOCKS = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("core.blocks."))
+        b.HIDDEN_DIM = int(state["core.blocks.0.mlp.fc1.weight"].shape[0])
+        # the tapped blocks leave no trace in the weights: INTERACTION_INDICES stays the config's
+    else:
+        b.SEGMENTER_BLOCKS = list(range(arch["depth"] - arch["num_query_blocks"], arch["depth"]))
     b.PRETRAINED = ""
     os.makedirs(dst, exist_ok=True)
     weights = os.path.join(dst, "model_final.pth")
@@ -75,6 +88,10 @@ def convert_to_hf(
     from safetensors.torch import save_file
 
     state, arch = architecture_of(src)
+    if is_pmt_state(state):
+        raise CheckpointError(
+            f"{src}: a PMT-video checkpoint; HF transformers has no PMT model (use --to videomt)"
+        )
     if "dinov3" in arch["model_name"]:
         raise CheckpointError(
             f"{src}: HF transformers has no DINOv3 VidEoMT model; only DINOv2 converts to HF"

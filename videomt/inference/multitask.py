@@ -57,6 +57,7 @@ class MultiTaskPredictor:
         weights: None (each config's ``MODEL.WEIGHTS``) or one checkpoint (or None) per config.
         device, dtype, cache_mb: as for :class:`VideoPredictor` (one device and precision for all).
         models: already built meta-architectures, one per config, instead of building them.
+        names: how messages name each model (default: its config path, else "config <i>").
 
     Raises ``ConfigError`` (one line) when a model is not a PMT model, when the models sit on
     different devices or prepare frames differently, or when their frozen encoders differ
@@ -72,6 +73,7 @@ class MultiTaskPredictor:
         dtype=None,
         *,
         models: Sequence[nn.Module] | None = None,
+        names: Sequence[str] | None = None,
         cache_mb: float = 1024.0,
     ):
         if isinstance(configs, (str, bytes)) or not configs:
@@ -86,7 +88,11 @@ class MultiTaskPredictor:
             VideoPredictor(cfg, w, device=device, model=m)
             for cfg, w, m in zip(configs, weights, models)
         ]
-        self.names = [c if isinstance(c, str) else f"config {i + 1}" for i, c in enumerate(configs)]
+        self.names = (
+            list(names)
+            if names is not None
+            else [c if isinstance(c, str) else f"config {i + 1}" for i, c in enumerate(configs)]
+        )
         self._check_shareable()
         lead = self.predictors[0].model.core
         for p in self.predictors[1:]:
