@@ -1,34 +1,39 @@
 #!/usr/bin/env python
 """Train or evaluate VidEoMT (Detectron2-style command line).
 
-python train_net_video.py --config-file configs/quickstart/synthetic_vis.yaml python
-train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --num-gpus 8 python
-train_net_video.py --config-file ... --resume                  # continue OUTPUT_DIR/last_checkpoint
+python train_net_video.py --config-file configs/quickstart/synthetic_vis.yaml
+python train_net_video.py --config-file configs/ytvis19/videomt_dinov2_small.yaml --num-gpus 8
+python train_net_video.py --config-file ... --resume    # continue OUTPUT_DIR/last_checkpoint
 python train_net_video.py --config-file ... --eval-only MODEL.WEIGHTS yt_2019_vit_small_52.8.pth
 """
 
 import logging
 
-from videomt import build_model, load_checkpoint
+# Only light modules at the top: a config typo is reported before torch's model stack loads.
 from videomt.cli import run_cli
-from videomt.engine.checkpointer import TrainingCheckpointer
-from videomt.engine.comm import is_main_process
-from videomt.engine.defaults import default_argument_parser, default_setup
-from videomt.engine.env import write_env_info
-from videomt.engine.evaluate import evaluate_model
-from videomt.engine.launch import launch
-from videomt.engine.trainer import Trainer
+from videomt.engine.defaults import default_argument_parser, default_setup, load_run_config
+from videomt.errors import ConfigError
 
 logger = logging.getLogger("videomt")
 
 
-def evaluate(cfg, resume: bool = False) -> dict:
+def evaluate(cfg, resume: bool = False, random_weights: bool = False) -> dict:
     """Evaluate MODEL.WEIGHTS (or, with --resume, the last checkpoint of OUTPUT_DIR) on
     DATASETS.TEST."""
+    from videomt import build_model, load_checkpoint
+    from videomt.engine.checkpointer import TrainingCheckpointer
+    from videomt.engine.evaluate import evaluate_model
+
     cfg = cfg.clone()
     cfg.defrost()
     last = TrainingCheckpointer(None, cfg.OUTPUT_DIR, save_to_disk=False)
     weights = last.get_checkpoint_file() if resume and last.has_checkpoint() else cfg.MODEL.WEIGHTS
+    if not weights and not random_weights:
+        where = " and OUTPUT_DIR has no checkpoint to --resume" if resume else ""
+        raise ConfigError(
+            f"--eval-only: MODEL.WEIGHTS is empty{where}, so the scores would be those of random "
+            "weights; give MODEL.WEIGHTS <checkpoint> (or --random-weights to score them on purpose)"
+        )
     if resume and weights == cfg.MODEL.WEIGHTS:
         logger.info(f"--resume: no checkpoint in {cfg.OUTPUT_DIR}; evaluating MODEL.WEIGHTS")
     if weights:
@@ -40,16 +45,29 @@ def evaluate(cfg, resume: bool = False) -> dict:
         info = load_checkpoint(model, weights)
         logger.info(f"loaded {weights} ({info['layout']} layout)")
     else:
-        logger.warning("MODEL.WEIGHTS is empty: evaluating randomly initialised weights")
+        logger.warning("--random-weights: evaluating randomly initialised weights (scores near 0)")
+    log_environment(cfg)
     return evaluate_model(cfg, model)
+
+
+def log_environment(cfg) -> None:
+    """Write ``OUTPUT_DIR/env.txt`` and log it once, when the run has been set up and starts."""
+    from videomt.engine.comm import is_main_process
+    from videomt.engine.env import write_env_info
+
+    if is_main_process():
+        logger.info(
+            f"environment (also in {cfg.OUTPUT_DIR}/env.txt):\n" + write_env_info(cfg.OUTPUT_DIR)
+        )
 
 
 def main(args) -> dict:
     cfg = default_setup(args)
-    env = write_env_info(cfg.OUTPUT_DIR) if is_main_process() else ""
-    logger.info("environment:\n" + env)
     if args.eval_only:
-        return evaluate(cfg, resume=args.resume)
+        return evaluate(cfg, resume=args.resume, random_weights=args.random_weights)
+    from videomt.engine.checkpointer import TrainingCheckpointer
+    from videomt.engine.trainer import Trainer
+
     if (
         args.resume
         and TrainingCheckpointer(None, cfg.OUTPUT_DIR, save_to_disk=False).has_checkpoint()
@@ -60,11 +78,16 @@ def main(args) -> dict:
         )
     trainer = Trainer(cfg)
     trainer.resume_or_load(resume=args.resume)
+    log_environment(cfg)
     return trainer.train()
 
 
 def cli() -> int:
     args = default_argument_parser(__doc__).parse_args()
+    # config, device and OUTPUT_DIR errors: one line, before any process starts
+    load_run_config(args)
+    from videomt.engine.launch import launch
+
     launch(
         main,
         args.num_gpus,

@@ -30,6 +30,7 @@ def eval_quickstart(tmp_path, out, *extra):
             "--config-file",
             QUICKSTART,
             "--eval-only",
+            "--random-weights",
             *extra,
             "MODEL.DEVICE",
             "cpu",
@@ -91,6 +92,18 @@ def test_eval_only_quickstart_end_to_end(tmp_path):
                 "cpu",
             ],
             "nowhere.pth: checkpoint not found",
+        ),
+        (
+            ["--config-file", QUICKSTART, "--eval-only", "MODEL.DEVICE", "cpu"],
+            "--eval-only: MODEL.WEIGHTS is empty, so the scores would be those of random weights",
+        ),
+        (
+            ["--config-file", QUICKSTART, "--eval-only", "MODEL.DEVICE", "cuda:99"],
+            "MODEL.DEVICE is 'cuda:99' but",
+        ),
+        (
+            ["--config-file", QUICKSTART, "MODEL.DEVICE", "gpu"],
+            "MODEL.DEVICE: 'gpu' is not a device name",
         ),
     ],
 )

@@ -8,9 +8,18 @@ import os
 import sys
 
 from ..config import CfgNode, load_config
+from ..errors import UserError
+from ..utils.device import resolve_device
+from ..utils.files import require_writable_dir
 from .comm import get_rank, is_main_process
 
-__all__ = ["default_argument_parser", "default_setup", "setup_logger", "seed_everything"]
+__all__ = [
+    "default_argument_parser",
+    "load_run_config",
+    "default_setup",
+    "setup_logger",
+    "seed_everything",
+]
 
 
 def seed_everything(seed: int) -> None:
@@ -27,7 +36,7 @@ def seed_everything(seed: int) -> None:
 
 def default_argument_parser(description: str = "VidEoMT") -> argparse.ArgumentParser:
     """``--config-file --resume --eval-only --num-gpus --num-machines --machine-rank --dist-url``
-    followed by ``KEY VALUE`` config overrides, as in Detectron2."""
+    followed by ``KEY VALUE`` config overrides, as in Detectron2, plus ``--random-weights``."""
     parser = argparse.ArgumentParser(
         description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -36,6 +45,11 @@ def default_argument_parser(description: str = "VidEoMT") -> argparse.ArgumentPa
         "--resume", action="store_true", help="resume from OUTPUT_DIR/last_checkpoint"
     )
     parser.add_argument("--eval-only", action="store_true", help="evaluate MODEL.WEIGHTS only")
+    parser.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="with --eval-only and no MODEL.WEIGHTS: score random weights on purpose (smoke test)",
+    )
     parser.add_argument("--num-gpus", type=int, default=1, help="processes per machine")
     parser.add_argument("--num-machines", type=int, default=1)
     parser.add_argument("--machine-rank", type=int, default=0)
@@ -71,13 +85,24 @@ def setup_logger(output_dir: str | None) -> logging.Logger:
     return logging.getLogger("videomt")
 
 
-def default_setup(args: argparse.Namespace) -> CfgNode:
-    """Config from ``args``; creates OUTPUT_DIR with ``config.yaml`` and ``log.txt``."""
+def load_run_config(args: argparse.Namespace) -> CfgNode:
+    """The run's config from ``args``, checked before any process starts or any file is written:
+    the config file and keys exist, ``MODEL.DEVICE`` is on this machine, ``OUTPUT_DIR`` is
+    writable (one-line errors)."""
     if not args.config_file:  # the bare defaults build a ViT-L and name no dataset: nothing useful
-        raise ValueError(
+        raise UserError(
             "--config-file is required (e.g. --config-file configs/quickstart/synthetic_vis.yaml)"
         )
     cfg = load_config(args.config_file, args.opts)
+    resolve_device(cfg.MODEL.DEVICE, "MODEL.DEVICE")
+    require_writable_dir(cfg.OUTPUT_DIR, "OUTPUT_DIR")
+    return cfg
+
+
+def default_setup(args: argparse.Namespace) -> CfgNode:
+    """Config from ``args`` (:func:`load_run_config`); creates OUTPUT_DIR with ``config.yaml`` and
+    ``log.txt``."""
+    cfg = load_run_config(args)
     seed_everything(cfg.SEED)
     logger = setup_logger(cfg.OUTPUT_DIR)
     logger.info(f"command line: {' '.join(sys.argv)}")
