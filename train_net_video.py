@@ -32,7 +32,8 @@ def evaluate(cfg, resume: bool = False, random_weights: bool = False) -> dict:
         where = " and OUTPUT_DIR has no checkpoint to --resume" if resume else ""
         raise ConfigError(
             f"--eval-only: MODEL.WEIGHTS is empty{where}, so the scores would be those of random "
-            "weights; give MODEL.WEIGHTS <checkpoint> (or --random-weights to score them on purpose)"
+            "weights; give MODEL.WEIGHTS <checkpoint> (or --random-weights to score them on "
+            "purpose)"
         )
     if resume and weights == cfg.MODEL.WEIGHTS:
         logger.info(f"--resume: no checkpoint in {cfg.OUTPUT_DIR}; evaluating MODEL.WEIGHTS")

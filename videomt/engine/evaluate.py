@@ -16,9 +16,10 @@ __all__ = ["evaluate_model"]
 logger = logging.getLogger(__name__)
 
 
-def evaluate_model(cfg, model: nn.Module) -> dict:
+def evaluate_model(cfg, model: nn.Module, build_evaluator=build_evaluator) -> dict:
     """``{dataset name: metrics}``; outputs and ``metrics.json`` under
-    ``OUTPUT_DIR/inference/<dataset>/`` (a short folder name for ``ytvis_json:...`` sets)."""
+    ``OUTPUT_DIR/inference/<dataset>/`` (a short folder name for ``ytvis_json:...`` sets).
+    ``build_evaluator(cfg, dataset_name, output_dir)`` makes each set's evaluator."""
     if cfg.TEST.AUG.ENABLED:
         raise ConfigError(
             "TEST.AUG.ENABLED: test-time augmentation is not supported (as in the reference)"

@@ -23,6 +23,7 @@ from ..utils.files import json_safe
 
 __all__ = [
     "EventStorage",
+    "get_event_storage",
     "JSONWriter",
     "ConsoleWriter",
     "TensorboardWriter",
@@ -43,14 +44,39 @@ def peak_memory_mb(device: torch.device | None = None) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KB on Linux
 
 
+# The storages of the training runs in progress, innermost last (see get_event_storage).
+_CURRENT_STORAGES: list[EventStorage] = []
+
+
+def get_event_storage() -> EventStorage:
+    """The :class:`EventStorage` of the training run in progress, as Detectron2's: any module can
+    log a metric while training with ``get_event_storage().put_scalar(name, value)``; the
+    trainer's writers report it (``metrics.json``, console, TensorBoard, wandb). Raises
+    ``RuntimeError`` outside training (no ``with EventStorage(...)`` block is open)."""
+    if not _CURRENT_STORAGES:
+        raise RuntimeError(
+            "get_event_storage() is only available while training (inside 'with EventStorage()')"
+        )
+    return _CURRENT_STORAGES[-1]
+
+
 class EventStorage:
-    """Scalar histories keyed by name; ``iter`` is the iteration being recorded."""
+    """Scalar histories keyed by name; ``iter`` is the iteration being recorded. Used as a
+    context manager (``with storage:``), it is what :func:`get_event_storage` returns inside."""
 
     def __init__(self, start_iter: int = 0):
         self.iter = int(start_iter)
         self._history: dict[str, HistoryBuffer] = defaultdict(HistoryBuffer)
         self._latest: dict[str, tuple[float, int]] = {}
         self._unsmoothed: set[str] = set(_LATEST)
+
+    def __enter__(self) -> EventStorage:
+        _CURRENT_STORAGES.append(self)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        assert _CURRENT_STORAGES[-1] is self, "EventStorage blocks must nest"
+        _CURRENT_STORAGES.pop()
 
     def put_scalar(self, name: str, value: float, smooth: bool = True) -> None:
         """Record ``value`` at this iteration; ``smooth=False`` (e.g. evaluation metrics): writers

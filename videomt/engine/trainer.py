@@ -25,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import load_checkpoint
 from ..data.build import build_train_loader
+from ..evaluation.build import build_evaluator
 from ..model import build_model, count_loss_targets, global_loss_normalizer
 from .checkpointer import TrainingCheckpointer
 from .comm import get_world_size, is_main_process
@@ -127,12 +128,12 @@ class Trainer:
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
         if cfg.SEED >= 0:
             seed_everything(cfg.SEED)  # same initial weights on every rank and in every run
-        model = build_model(cfg)
+        model = self.build_model(cfg)
         model.train()
         self.device = model.device
         self.module = model  # unwrapped (checkpoints, evaluation)
-        self.optimizer = build_optimizer(cfg, model)
-        self.scheduler = build_lr_scheduler(cfg, self.optimizer)
+        self.optimizer = self.build_optimizer(cfg, model)
+        self.scheduler = self.build_lr_scheduler(cfg, self.optimizer)
         self.amp, self.amp_dtype = amp_settings(cfg, self.device)
         # fp16 needs loss scaling (its gradients underflow); bf16 has fp32's exponent range
         self.scaler = torch.amp.GradScaler(
@@ -158,6 +159,38 @@ class Trainer:
         self.storage = EventStorage()
         self.hooks: list[HookBase] = []
 
+    # ------------------------------------------------------------------ extension points
+    # As Detectron2's DefaultTrainer: a subclass overrides one of these to change that part.
+    @classmethod
+    def build_model(cls, cfg) -> nn.Module:
+        """The model to train (on ``MODEL.DEVICE``): the meta-architecture of the config."""
+        return build_model(cfg)
+
+    @classmethod
+    def build_optimizer(cls, cfg, model: nn.Module) -> torch.optim.Optimizer:
+        return build_optimizer(cfg, model)
+
+    @classmethod
+    def build_lr_scheduler(cls, cfg, optimizer: torch.optim.Optimizer):
+        """A scheduler stepped once per iteration (``step()``), saved in checkpoints."""
+        return build_lr_scheduler(cfg, optimizer)
+
+    @classmethod
+    def build_train_loader(cls, cfg, start_iter: int = 0):
+        """An iterable of batches (lists of mapped clips) from iteration ``start_iter`` on."""
+        return build_train_loader(cfg, start_iter=start_iter)
+
+    @classmethod
+    def build_evaluator(cls, cfg, dataset_name: str, output_dir: str):
+        """The ``DatasetEvaluator`` of one ``DATASETS.TEST`` set, writing under ``output_dir``."""
+        return build_evaluator(cfg, dataset_name, output_dir)
+
+    @classmethod
+    def test(cls, cfg, model: nn.Module) -> dict:
+        """``{dataset name: metrics}`` of ``model`` on every ``DATASETS.TEST`` set, with the
+        evaluators of :meth:`build_evaluator`."""
+        return evaluate_model(cfg, model, build_evaluator=cls.build_evaluator)
+
     # ------------------------------------------------------------------ set-up
     def resume_or_load(self, resume: bool = True) -> None:
         """``resume``: continue from ``OUTPUT_DIR/last_checkpoint`` (model, optimizer, schedule,
@@ -171,7 +204,8 @@ class Trainer:
             return
         if resume:
             logger.info(
-                f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR} (no last_checkpoint), starting fresh"
+                f"--resume: no checkpoint in {self.cfg.OUTPUT_DIR} (no last_checkpoint), "
+                "starting fresh"
             )
         self.start_iter = 0
         weights = self.cfg.MODEL.WEIGHTS
@@ -216,7 +250,7 @@ class Trainer:
             IterationTimer(),
             LRSchedulerHook(self.optimizer, self.scheduler),
             PeriodicCheckpointer(self.checkpointer, cfg.SOLVER.CHECKPOINT_PERIOD, self.max_iter),
-            EvalHook(cfg.TEST.EVAL_PERIOD, lambda: evaluate_model(cfg, self.module)),
+            EvalHook(cfg.TEST.EVAL_PERIOD, lambda: self.test(cfg, self.module)),
             PeriodicWriter(writers, cfg.SOLVER.LOG_PERIOD),  # last: sees this step's eval metrics
         ]
 
@@ -235,26 +269,27 @@ class Trainer:
             f"({self.world_size} process(es) x {self.accum_steps} accumulation step(s), "
             f"{self.cfg.SOLVER.IMS_PER_BATCH} clips per step)"
         )
-        loader = build_train_loader(self.cfg, start_iter=self.start_iter)
+        loader = self.build_train_loader(self.cfg, start_iter=self.start_iter)
         self._data = iter(loader)
         self.iter = self.start_iter
         self.storage = EventStorage(self.start_iter)
-        for h in self.hooks:
-            h.before_train()
-        try:
-            for iteration in range(self.start_iter, self.max_iter):
-                self.iter = iteration
-                self.storage.iter = iteration
-                for h in self.hooks:
-                    h.before_step()
-                self.run_step()
-                for h in self.hooks:
-                    h.after_step()
-        finally:
-            if self.start_iter >= self.max_iter:
-                self.iter = self.max_iter - 1
+        with self.storage:  # get_event_storage() returns it, also in the hooks
             for h in self.hooks:
-                h.after_train()
+                h.before_train()
+            try:
+                for iteration in range(self.start_iter, self.max_iter):
+                    self.iter = iteration
+                    self.storage.iter = iteration
+                    for h in self.hooks:
+                        h.before_step()
+                    self.run_step()
+                    for h in self.hooks:
+                        h.after_step()
+            finally:
+                if self.start_iter >= self.max_iter:
+                    self.iter = self.max_iter - 1
+                for h in self.hooks:
+                    h.after_train()
         evals = [h for h in self.hooks if isinstance(h, EvalHook)]
         return evals[0].results[-1][1] if evals and evals[0].results else {}
 
@@ -300,7 +335,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
 
     def _check_and_log(self, totals: dict[str, torch.Tensor], data_time: float) -> None:
-        """Average the losses over processes; stop on a non-finite one (before the weights change)."""
+        """Average the losses over processes; stop on a non-finite one (before the weights
+        change)."""
         names = sorted(totals)
         values = torch.stack([totals[k] for k in names]).to(torch.float64)
         if self.world_size > 1:
