@@ -28,6 +28,7 @@ import torch
 from fvcore.common.checkpoint import Checkpointer
 
 from ..checkpoint import CheckpointError
+from ..errors import UserError
 
 __all__ = [
     "TrainingCheckpointer",
@@ -47,7 +48,7 @@ logger = logging.getLogger(__name__)
 CheckpointReadError = CheckpointError
 
 
-class DiskFullError(ValueError):
+class DiskFullError(UserError):
     """Not enough space on the device to write a checkpoint (the previous one is kept)."""
 
 
