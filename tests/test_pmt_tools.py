@@ -307,3 +307,16 @@ def test_convert_official_pmt_checkpoint(tmp_path):
         a, b = original.core(video), converted.core(video)
     assert torch.equal(a["pred_logits"], b["pred_logits"])
     assert torch.equal(a["pred_masks"], b["pred_masks"])
+
+
+def test_inference_rope_table_is_timms_bit_for_bit():
+    """rope_table builds the table from tensor ops (so exports keep H, W dynamic): exactly timm's
+    get_embed, for PMT's DINOv2 decoder RoPE and for a DINOv3 encoder's."""
+    from timm.layers.pos_embed_sincos import RotaryEmbeddingDinoV3
+
+    from videomt.modeling.backbone import create_encoder, rope_table
+
+    dinov3 = create_encoder("facebook/dinov3-vits16-pretrain-lvd1689m", img_size=64, depth=1)
+    for rope in (RotaryEmbeddingDinoV3(64, temperature=100.0, rotate_half=True), dinov3.rope):
+        for grid in ((4, 4), (2, 6), (30, 40)):
+            assert torch.equal(rope_table(rope, grid, 0), rope.get_embed(shape=list(grid)))
