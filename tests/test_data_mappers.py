@@ -671,13 +671,13 @@ def test_loaders_through_the_catalog(tmp_path):
 
 def test_loader_config_errors(tmp_path):
     datasets = [[coco_image(tmp_path / "coco")], [vis_video(tmp_path / "v1", 1)]]
-    with pytest.raises(ValueError, match="DATASET_RATIO"):
+    with pytest.raises(ConfigError, match="DATASET_RATIO"):
         build_train_loader(loader_cfg(DATASETS__DATASET_RATIO=[1.0, 1.0, 1.0]), datasets=datasets)
-    with pytest.raises(ValueError, match="unknown DATASETS.DATASET_TYPE 'video'"):
+    with pytest.raises(ConfigError, match="unknown DATASETS.DATASET_TYPE 'video'"):
         build_train_loader(
             loader_cfg(DATASETS__DATASET_TYPE=["image_instance", "video"]), datasets=datasets
         )
-    with pytest.raises(ValueError, match="not divisible"):
+    with pytest.raises(ConfigError, match="not divisible"):
         build_train_loader(
             loader_cfg(SOLVER__IMS_PER_BATCH=3), datasets=datasets, world_size=2, rank=0
         )
