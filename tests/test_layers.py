@@ -10,6 +10,7 @@ it started.
 from __future__ import annotations
 
 import ast
+import functools
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +72,7 @@ def imported_names(tree: ast.AST, module: str, is_package: bool) -> list[tuple[s
     return found
 
 
+@functools.cache
 def import_graph() -> dict[str, dict[str, int]]:
     """{module: {imported package module: first line}}; a name that is not a module counts as
     its nearest enclosing module (``from .x import f`` -> ``x``)."""
