@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     try:
         import gradio  # noqa: F401
     except ImportError:
-        raise ValueError("the web demo needs gradio (pip install gradio)") from None
+        raise UserError("the web demo needs gradio (pip install gradio)") from None
     app = build_app(configs, args.weights, Segmenter(args.opts, args.device, args.max_frames))
     app.queue().launch(server_name=args.host, server_port=args.port, show_error=True)
     return 0
