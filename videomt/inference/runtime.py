@@ -112,9 +112,13 @@ class CoreRunner:
         return self.core.q.weight.device
 
     def initial_state(self, batch_size: int) -> torch.Tensor:
-        """The learned queries as a contiguous fp32 (B, Q, C) state (the same strides as every
-        later state, so a compiled step is not specialised twice)."""
-        return self.core.initial_state(batch_size).float().contiguous()
+        """The learned queries as a new contiguous fp32 (B, Q, C) tensor: the same strides as every
+        later state and no memory shared with the ``q`` weight (at batch 1 the expanded queries
+        are already contiguous fp32, i.e. the weight itself, and torch.compile would trace the
+        step a second time for the second frame, whose state is a fresh tensor)."""
+        return (
+            self.core.initial_state(batch_size).float().clone(memory_format=torch.contiguous_format)
+        )
 
     @torch.inference_mode()
     def step(self, frames: torch.Tensor, state: torch.Tensor | None):
