@@ -12,6 +12,7 @@ from ..errors import UserError
 from ..utils.device import resolve_device
 from ..utils.files import require_writable_dir
 from .comm import get_rank, is_main_process
+from .own_data import fit_config_to_training_data
 
 __all__ = [
     "default_argument_parser",
@@ -106,6 +107,8 @@ def default_setup(args: argparse.Namespace) -> CfgNode:
     seed_everything(cfg.SEED)
     logger = setup_logger(cfg.OUTPUT_DIR)
     logger.info(f"command line: {' '.join(sys.argv)}")
+    if not args.eval_only:
+        cfg = fit_config_to_training_data(cfg)
     if is_main_process():
         path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
         with open(path, "w") as f:

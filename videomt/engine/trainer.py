@@ -49,6 +49,7 @@ from .hooks import (
 )
 from .lr_schedule import build_lr_scheduler
 from .optimizer import build_optimizer
+from .own_data import class_head_differs
 
 __all__ = ["Trainer", "micro_batches", "amp_settings"]
 
@@ -210,12 +211,11 @@ class Trainer:
         self.start_iter = 0
         weights = self.cfg.MODEL.WEIGHTS
         if weights:
-            info = load_checkpoint(
-                self.module,
-                weights,
-                strict=False,
-                skip_class_head=bool(self.cfg.MODEL.REINIT_CLASS_HEAD),
-            )
+            reinit_head = bool(self.cfg.MODEL.REINIT_CLASS_HEAD)
+            if not reinit_head and (why := class_head_differs(weights, self.module)):
+                logger.info(f"Class head re-initialised: {why}")
+                reinit_head = True
+            info = load_checkpoint(self.module, weights, strict=False, skip_class_head=reinit_head)
             logger.info(f"Initialised from {weights} ({info['layout']} layout)")
             if info["missing"]:
                 logger.info(
