@@ -38,12 +38,7 @@ def test_quick_device_check_on_cpu_writes_every_section(tmp_path):
     assert res["device"] == "cpu"
 
     runs = res["training"]
-    assert set(runs) == {
-        "vit_s_fp16",
-        "vit_s_fp16_activation_checkpointing",
-        "vit_s_bf16",
-        "vit_s_bf16_activation_checkpointing",
-    }
+    assert set(runs) == {"vit_s_fp16_activation_checkpointing", "vit_s_bf16"}  # --quick: 2 of 4
     for name, run in runs.items():
         assert run["iters_per_s"] > 0 and run["peak_memory_mb"] > 0, name
         assert math.isfinite(run["last_loss"]), name

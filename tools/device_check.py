@@ -248,41 +248,43 @@ def run_training(cfg, device: torch.device, hooks=()) -> tuple[Trainer, StepTime
 
 def training_section(args, tmp: str) -> dict:
     out = {}
-    for dtype in ("fp16", "bf16"):
-        for checkpointing in (False, True):
-            name = f"vit_s_{dtype}{'_activation_checkpointing' if checkpointing else ''}"
-            cfg = train_cfg(
-                args,
-                VIT_CONFIGS["small"],
-                os.path.join(tmp, name),
-                args.train_iters,
-                dtype,
-                [
-                    "SOLVER.IMS_PER_BATCH",
-                    "1",
-                    "MODEL.BACKBONE.GRAD_CHECKPOINTING",
-                    str(checkpointing),
-                ],
-            )
-            free_memory(args.device)
-            reset_peak_memory(args.device)
-            trainer, times = run_training(cfg, args.device)
-            timed = times.seconds[args.train_warmup :]
-            losses = [v for v, _ in trainer.storage.history("total_loss").values()]
-            peak, kind = peak_memory_mb(args.device)
-            out[name] = {
-                "iters_per_s": len(timed) / sum(timed),
-                "s_per_iter_median": sorted(timed)[len(timed) // 2],
-                "timed_iters": len(timed),
-                "peak_memory_mb": peak,
-                "peak_memory_kind": kind,
-                "first_loss": losses[0],
-                "last_loss": losses[-1],
-                "grad_scale": trainer.scaler.get_scale() if trainer.scaler.is_enabled() else None,
-                "clips_per_iter": int(cfg.SOLVER.IMS_PER_BATCH),
-                "frames_per_clip": int(cfg.INPUT.SAMPLING_FRAME_NUM),
-            }
-            del trainer
+    variants = [(d, c) for d in ("fp16", "bf16") for c in (False, True)]
+    if args.quick:  # each dtype and each activation-checkpointing setting once
+        variants = [("fp16", True), ("bf16", False)]
+    for dtype, checkpointing in variants:
+        name = f"vit_s_{dtype}{'_activation_checkpointing' if checkpointing else ''}"
+        cfg = train_cfg(
+            args,
+            VIT_CONFIGS["small"],
+            os.path.join(tmp, name),
+            args.train_iters,
+            dtype,
+            [
+                "SOLVER.IMS_PER_BATCH",
+                "1",
+                "MODEL.BACKBONE.GRAD_CHECKPOINTING",
+                str(checkpointing),
+            ],
+        )
+        free_memory(args.device)
+        reset_peak_memory(args.device)
+        trainer, times = run_training(cfg, args.device)
+        timed = times.seconds[args.train_warmup :]
+        losses = [v for v, _ in trainer.storage.history("total_loss").values()]
+        peak, kind = peak_memory_mb(args.device)
+        out[name] = {
+            "iters_per_s": len(timed) / sum(timed),
+            "s_per_iter_median": sorted(timed)[len(timed) // 2],
+            "timed_iters": len(timed),
+            "peak_memory_mb": peak,
+            "peak_memory_kind": kind,
+            "first_loss": losses[0],
+            "last_loss": losses[-1],
+            "grad_scale": trainer.scaler.get_scale() if trainer.scaler.is_enabled() else None,
+            "clips_per_iter": int(cfg.SOLVER.IMS_PER_BATCH),
+            "frames_per_clip": int(cfg.INPUT.SAMPLING_FRAME_NUM),
+        }
+        del trainer
     return out
 
 
