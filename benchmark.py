@@ -350,8 +350,8 @@ def multitask_cost(args, cfg) -> dict:
     for seed in range(args.num_tasks):
         torch.manual_seed(seed)
         model = VideoPredictor(cfg, weights=args.model_weights).model
-        if models:  # the first model's frozen encoder for every task
-            model.core.encoder.load_state_dict(models[0].core.encoder.state_dict())
+        if models:  # the first model's frozen encoder for every task (one copy in memory)
+            model.core.encoder = models[0].core.encoder
         models.append(model)
     multi = MultiTaskPredictor([cfg] * args.num_tasks, models=models, dtype=args.dtype)
     videos, source = frames_source(args, cfg, multi.predictors[0])
