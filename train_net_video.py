@@ -12,6 +12,7 @@ import logging
 # Only light modules at the top: a config typo is reported before torch's model stack loads.
 from videomt.cli import run_cli
 from videomt.engine.defaults import default_argument_parser, default_setup, load_run_config
+from videomt.engine.output_dir import record_dir, save_config
 from videomt.errors import ConfigError
 
 logger = logging.getLogger("videomt")
@@ -47,19 +48,20 @@ def evaluate(cfg, resume: bool = False, random_weights: bool = False) -> dict:
         logger.info(f"loaded {weights} ({info['layout']} layout)")
     else:
         logger.warning("--random-weights: evaluating randomly initialised weights (scores near 0)")
-    log_environment(cfg)
+    start_record(cfg, record_dir(cfg.OUTPUT_DIR, eval_only=True))
     return evaluate_model(cfg, model)
 
 
-def log_environment(cfg) -> None:
-    """Write ``OUTPUT_DIR/env.txt`` and log it once, when the run has been set up and starts."""
+def start_record(cfg, folder: str) -> None:
+    """The run starts: write ``folder/config.yaml`` and ``folder/env.txt`` and log the
+    environment once (``folder``: OUTPUT_DIR for a training, OUTPUT_DIR/inference for an
+    evaluation, so an evaluation never rewrites a training's record)."""
     from videomt.engine.comm import is_main_process
     from videomt.engine.env import write_env_info
 
+    logger.info(f"full config saved to {save_config(cfg, folder)}")
     if is_main_process():
-        logger.info(
-            f"environment (also in {cfg.OUTPUT_DIR}/env.txt):\n" + write_env_info(cfg.OUTPUT_DIR)
-        )
+        logger.info(f"environment (also in {folder}/env.txt):\n" + write_env_info(folder))
 
 
 def main(args) -> dict:
@@ -78,15 +80,19 @@ def main(args) -> dict:
             ""  # every weight comes from the checkpoint: skip the backbone download
         )
     trainer = Trainer(cfg)
-    trainer.resume_or_load(resume=args.resume)
-    log_environment(cfg)
-    return trainer.train()
+    trainer.resume_or_load(resume=args.resume)  # checks a resume fits before anything is written
+    if not trainer.already_finished:
+        start_record(cfg, cfg.OUTPUT_DIR)
+    results = trainer.train()
+    if trainer.stop_signal:  # stopped by SIGTERM / SIGINT with a checkpoint: not a finished run
+        raise SystemExit(130 if trainer.stop_signal == "SIGINT" else 143)
+    return results
 
 
 def cli() -> int:
     args = default_argument_parser(__doc__).parse_args()
     # config, device and OUTPUT_DIR errors: one line, before any process starts
-    load_run_config(args)
+    cfg = load_run_config(args)
     from videomt.engine.launch import launch
 
     launch(
@@ -96,6 +102,7 @@ def cli() -> int:
         machine_rank=args.machine_rank,
         dist_url=args.dist_url,
         args=(args,),
+        timeout_s=float(cfg.DIST_TIMEOUT_SECONDS),
     )
     return 0
 

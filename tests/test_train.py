@@ -119,6 +119,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
     proc.wait()
     assert not (out / "model_final.pth").exists(), "the run ended before it could be killed"
     assert (out / "last_checkpoint").exists()
+    assert (out / ".run.lock").exists()  # the killed run's lock file stays; its lock does not
     # resuming reads every weight from the checkpoint: the backbone's pretrained file is not touched
     no_backbone = dict(extra, **{"MODEL.BACKBONE.PRETRAINED": str(tmp_path / "not_there.pth")})
     resumed = run_cli(args + ["--resume"] + overrides(out, **no_backbone), tmp_path)
@@ -235,6 +236,8 @@ def _one_line_error(proc, message):
         ({"MODEL.BACKBONE.SEGMENTER_BLOCKS": "[4, 5]"}, "SEGMENTER_BLOCKS"),
         ({"DATASETS.TRAIN": "('no_such_dataset',)"}, "no_such_dataset"),
         ({"SOLVER.AMP.DTYPE": "float8"}, "SOLVER.AMP.DTYPE"),
+        ({"SOLVER.MAX_ITER": 0}, "SOLVER.MAX_ITER must be >= 1"),
+        ({"SOLVER.IMS_PER_BATCH": 0}, "SOLVER.IMS_PER_BATCH must be >= 1"),
     ],
 )
 def test_training_user_errors_are_one_line(tmp_path, extra, message):
@@ -291,8 +294,9 @@ def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):
         tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    log = (out / "log.txt").read_text()
+    log = (out / "inference" / "log.txt").read_text()  # the evaluation's own record
     assert f"loaded {out / 'model_final.pth'}" in log
+    assert "loaded" not in (out / "log.txt").read_text()  # the training's log is left alone
     assert (out / "inference" / "synthetic_vis_val" / "metrics.json").exists()
 
 

@@ -63,14 +63,16 @@ def test_eval_only_quickstart_end_to_end(tmp_path):
     assert zipfile.ZipFile(folder / "results.zip").namelist() == ["results.json"]
     metrics = json.loads((folder / "metrics.json").read_text())
     assert set(metrics["segm"]) >= {"AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10"}
-    assert (out / "log.txt").exists() and (out / "config.yaml").exists()
-    assert "copypaste: AP,AP50" in (out / "log.txt").read_text()
+    record = out / "inference"  # an evaluation's log and config, apart from a training's
+    assert (record / "log.txt").exists() and (record / "config.yaml").exists()
+    assert "copypaste: AP,AP50" in (record / "log.txt").read_text()
+    assert not (out / "log.txt").exists() and not (out / "config.yaml").exists()
 
     # two processes (gloo): each rank infers half of the videos, rank 0 gathers the same results
     eval_quickstart(tmp_path, tmp_path / "dist", "--num-gpus", "2")
     dist_folder = tmp_path / "dist" / "inference" / "synthetic_vis_val"
     assert json.loads((dist_folder / "results.json").read_text()) == results
-    assert (tmp_path / "dist" / "log.txt.rank1").exists()
+    assert (tmp_path / "dist" / "inference" / "log.txt.rank1").exists()
 
 
 @pytest.mark.parametrize(

@@ -284,7 +284,7 @@ def get_cfg() -> CfgNode:
     # Longest wait of a multi-process run for the other processes in one collective operation:
     # a frozen or lost process then ends the job instead of hanging it. Raise it when the main
     # process alone works longer between collectives (evaluation scoring, very slow disks).
-    cfg.DIST_TIMEOUT_SECONDS = 1800.0
+    cfg.DIST_TIMEOUT_SECONDS = 1800  # whole seconds
 
     cfg.MODEL = C()
     cfg.MODEL.META_ARCHITECTURE = "videomt_online"

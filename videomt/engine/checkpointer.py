@@ -34,6 +34,7 @@ __all__ = [
     "TrainingCheckpointer",
     "CheckpointReadError",
     "DiskFullError",
+    "CheckpointMismatchError",
     "atomic_torch_save",
     "remove_stale_temporary_files",
     "rng_state",
@@ -46,6 +47,53 @@ logger = logging.getLogger(__name__)
 # A training checkpoint that cannot be read (truncated, not a checkpoint, unsafe pickle) raises
 # the package's one checkpoint error; the old name stays importable.
 CheckpointReadError = CheckpointError
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A training checkpoint whose weights or optimizer state do not fit the model built now;
+    ``differences``: one ``"name (saved shape) vs (shape now)"`` string per offending tensor."""
+
+    def __init__(self, message: str, differences: list[str]):
+        super().__init__(message)
+        self.differences = differences
+
+
+def _shape(t) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else "absent"
+
+
+def state_mismatches(saved: dict, model: torch.nn.Module, optimizer=None) -> list[str]:
+    """What of a saved ``{"model", "optimizer"}`` checkpoint does not fit ``model`` / ``optimizer``:
+    missing, unexpected or reshaped weights, then optimizer states of another shape than their
+    parameter (the optimizer would fail at its first step)."""
+    ours = model.state_dict()
+    theirs = saved["model"]
+    out = [
+        f"{k} {_shape(theirs.get(k))} saved vs {_shape(ours.get(k))} now"
+        for k in sorted(set(ours) | set(theirs))
+        if k not in ours or k not in theirs or ours[k].shape != theirs[k].shape
+    ]
+    if out or optimizer is None or not isinstance(saved.get("optimizer"), dict):
+        return out
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    names = {id(p): n for n, p in model.named_parameters()}
+    saved_groups = saved["optimizer"].get("param_groups", [])
+    if [len(g["params"]) for g in saved_groups] != [
+        len(g["params"]) for g in optimizer.param_groups
+    ]:
+        return [
+            f"optimizer parameter groups of sizes {[len(g['params']) for g in saved_groups]} saved "
+            f"vs {[len(g['params']) for g in optimizer.param_groups]} now"
+        ]
+    index = [i for g in saved_groups for i in g["params"]]
+    for i, p in zip(index, params):
+        for key, value in saved["optimizer"].get("state", {}).get(i, {}).items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
+                out.append(
+                    f"optimizer state '{key}' of {names.get(id(p), i)} {_shape(value)} saved vs "
+                    f"{_shape(p)} now"
+                )
+    return out
 
 
 class DiskFullError(UserError):
@@ -177,6 +225,7 @@ class TrainingCheckpointer(Checkpointer):
     ):
         super().__init__(model, save_dir, save_to_disk=save_to_disk, **checkpointables)
         self.logger = logger
+        self._resuming = ""  # the path being resumed from, while load() runs
 
     def save(self, name: str, **kwargs: Any) -> None:
         if not self.save_dir or not self.save_to_disk:
@@ -243,10 +292,31 @@ class TrainingCheckpointer(Checkpointer):
             )
         return data
 
+    def _load_model(self, checkpoint: dict):
+        """A full resume (``load(path)``) refuses a checkpoint that does not fit before changing
+        anything; a partial one keeps fvcore's non-strict behaviour."""
+        if self._resuming:
+            differences = state_mismatches(
+                checkpoint, self.model, self.checkpointables.get("optimizer")
+            )
+            if differences:
+                raise CheckpointMismatchError(
+                    f"{self._resuming}: {len(differences)} saved tensor(s) do not fit the model "
+                    f"built now, e.g. {differences[0]}",
+                    differences,
+                )
+        return super()._load_model(checkpoint)
+
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict:
+        """Restore ``path`` (everything when ``checkpointables`` is None: a resume, which must fit
+        the model and optimizer exactly, else :class:`CheckpointMismatchError`)."""
         if path and not os.path.isfile(path):
             raise CheckpointReadError(f"{path}: checkpoint file not found")
-        extra = super().load(path, checkpointables)
+        self._resuming = path if checkpointables is None else ""
+        try:
+            extra = super().load(path, checkpointables)
+        finally:
+            self._resuming = ""
         if checkpointables is None and "rng" in extra:
             set_rng_state(extra.pop("rng"))
         return extra

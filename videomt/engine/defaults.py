@@ -12,6 +12,7 @@ from ..errors import UserError
 from ..utils.device import resolve_device
 from ..utils.files import require_writable_dir
 from .comm import get_rank, is_main_process
+from .output_dir import claim_output_dir, record_dir
 from .own_data import fit_config_to_training_data
 
 __all__ = [
@@ -101,17 +102,15 @@ def load_run_config(args: argparse.Namespace) -> CfgNode:
 
 
 def default_setup(args: argparse.Namespace) -> CfgNode:
-    """Config from ``args`` (:func:`load_run_config`); creates OUTPUT_DIR with ``config.yaml`` and
-    ``log.txt``."""
+    """Config from ``args`` (:func:`load_run_config`); claims OUTPUT_DIR for this run (one run
+    per folder, no new training over an old one: :mod:`.output_dir`) and starts ``log.txt`` in
+    the run's record folder (OUTPUT_DIR, or OUTPUT_DIR/inference for ``--eval-only``).
+    ``config.yaml`` is written later, when the run starts (:func:`.output_dir.save_config`)."""
     cfg = load_run_config(args)
+    claim_output_dir(cfg.OUTPUT_DIR, resume=args.resume, eval_only=args.eval_only)
     seed_everything(cfg.SEED)
-    logger = setup_logger(cfg.OUTPUT_DIR)
+    logger = setup_logger(record_dir(cfg.OUTPUT_DIR, args.eval_only))
     logger.info(f"command line: {' '.join(sys.argv)}")
     if not args.eval_only:
         cfg = fit_config_to_training_data(cfg)
-    if is_main_process():
-        path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
-        with open(path, "w") as f:
-            f.write(cfg.dump())
-        logger.info(f"full config saved to {path}")
     return cfg

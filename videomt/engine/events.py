@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import math
 import os
 import resource
 from collections import defaultdict
@@ -122,27 +123,63 @@ class EventStorage:
 
 
 class JSONWriter:
-    """Append one JSON line per logged iteration to ``path`` (Detectron2's ``metrics.json``)."""
+    """Append one JSON line per logged iteration to ``path`` (Detectron2's ``metrics.json``).
 
-    def __init__(self, path: str, window: int = 20):
+    The file stays valid JSON lines after any kill: on start, a partial last line (a kill during a
+    write) and the records of iterations ``>= start_iter`` (logged by a killed run after its last
+    checkpoint; a resume computes them again) are dropped, so a resumed run continues the record.
+    """
+
+    def __init__(self, path: str, window: int = 20, start_iter: int = 0):
         self.path, self.window = path, window
         self._written: dict[str, int] = {}
+        self._repair(int(start_iter))
+
+    def _repair(self, start_iter: int) -> None:
+        try:
+            with open(self.path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            return
+        lines = text.split("\n")
+        partial = lines.pop()  # "" when the file ends with a newline
+        kept = [line for line in lines if line.strip() and _iteration(line) < start_iter]
+        dropped = len([line for line in lines if line.strip()]) - len(kept)
+        if not partial and not dropped:
+            return
+        tmp = f"{self.path}.repair.tmp"
+        with open(tmp, "w") as f:
+            f.write("".join(line + "\n" for line in kept))
+        os.replace(tmp, self.path)
+        logger.info(
+            f"{self.path}: kept {len(kept)} records before iteration {start_iter}, dropped "
+            f"{dropped} later one(s)" + (" and a partial last line" if partial else "")
+        )
 
     def write(self, storage: EventStorage) -> None:
         new = storage.new_values(self.window, self._written)
         if not new:
             return
+        text = "".join(
+            json.dumps(json_safe({"iteration": it, **values}), sort_keys=True, allow_nan=False)
+            + "\n"
+            for it, values in new.items()
+        )
         with open(self.path, "a") as f:
-            for it, values in new.items():
-                f.write(
-                    json.dumps(
-                        json_safe({"iteration": it, **values}), sort_keys=True, allow_nan=False
-                    )
-                    + "\n"
-                )
+            f.write(text)  # one write per flush: a kill cuts at most the last line
 
     def close(self) -> None:
         pass
+
+
+def _iteration(line: str) -> float:
+    """The ``iteration`` of one metrics.json line (infinity for a line that is not a record)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return math.inf
+    it = record.get("iteration") if isinstance(record, dict) else None
+    return it if isinstance(it, int) else math.inf
 
 
 class ConsoleWriter:

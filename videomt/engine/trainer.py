@@ -16,6 +16,8 @@ import inspect
 import logging
 import math
 import os
+import signal
+import threading
 import time
 
 import torch
@@ -25,10 +27,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..checkpoint import load_checkpoint
 from ..data.build import build_train_loader
+from ..errors import ConfigError
 from ..evaluation.build import build_evaluator
 from ..model import build_model, count_loss_targets, global_loss_normalizer
-from .checkpointer import TrainingCheckpointer
-from .comm import get_world_size, is_main_process
+from .checkpointer import (
+    CheckpointMismatchError,
+    TrainingCheckpointer,
+    remove_stale_temporary_files,
+)
+from .comm import get_world_size, is_main_process, synchronize
 from .defaults import seed_everything
 from .evaluate import evaluate_model
 from .events import (
@@ -48,6 +55,7 @@ from .hooks import (
     PeriodicWriter,
 )
 from .lr_schedule import build_lr_scheduler
+from .numerics import NonFiniteError, gradient_tensors, non_finite_names, step_tensors
 from .optimizer import build_optimizer
 from .own_data import class_head_differs
 
@@ -90,7 +98,7 @@ def amp_settings(cfg, device: torch.device) -> tuple[bool, torch.dtype]:
     """
     dtype_name = str(cfg.SOLVER.AMP.DTYPE).lower()
     if dtype_name not in _AMP_DTYPES:
-        raise ValueError(
+        raise ConfigError(
             f"SOLVER.AMP.DTYPE must be one of {sorted(_AMP_DTYPES)}, got '{cfg.SOLVER.AMP.DTYPE}'"
         )
     requested = bool(cfg.SOLVER.AMP.ENABLED)
@@ -107,9 +115,13 @@ def check_batch_split(cfg, world_size: int) -> int:
     """Clips per micro-batch per process; a clear error when the batch does not split evenly."""
     total, accum = int(cfg.SOLVER.IMS_PER_BATCH), int(cfg.SOLVER.ACCUMULATION_STEPS)
     if accum < 1:
-        raise ValueError(f"SOLVER.ACCUMULATION_STEPS must be >= 1, got {accum}")
-    if total < 1 or total % (world_size * accum):
-        raise ValueError(
+        raise ConfigError(f"SOLVER.ACCUMULATION_STEPS must be >= 1, got {accum}")
+    if total < 1:
+        raise ConfigError(
+            f"SOLVER.IMS_PER_BATCH must be >= 1 (clips per optimizer step), got {total}"
+        )
+    if total % (world_size * accum):
+        raise ConfigError(
             f"SOLVER.IMS_PER_BATCH ({total}) must be divisible by processes x accumulation "
             f"steps ({world_size} x {accum} = {world_size * accum})"
         )
@@ -124,9 +136,13 @@ class Trainer:
         self.world_size = get_world_size()
         check_batch_split(cfg, self.world_size)
         if not cfg.DATASETS.TRAIN:
-            raise ValueError("DATASETS.TRAIN is empty: name at least one training dataset")
+            raise ConfigError("DATASETS.TRAIN is empty: name at least one training dataset")
         self.accum_steps = int(cfg.SOLVER.ACCUMULATION_STEPS)
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
+        if self.max_iter < 1:
+            raise ConfigError(
+                f"SOLVER.MAX_ITER must be >= 1 (optimizer steps to train), got {self.max_iter}"
+            )
         if cfg.SEED >= 0:
             seed_everything(cfg.SEED)  # same initial weights on every rank and in every run
         model = self.build_model(cfg)
@@ -159,6 +175,9 @@ class Trainer:
         self.iter = 0
         self.storage = EventStorage()
         self.hooks: list[HookBase] = []
+        self.stop_requested = False  # all processes stop after this step (a signal arrived)
+        self.stop_signal: str | None = None  # the signal that stopped training, if any
+        self._signal_received: str | None = None
 
     # ------------------------------------------------------------------ extension points
     # As Detectron2's DefaultTrainer: a subclass overrides one of these to change that part.
@@ -199,7 +218,16 @@ class Trainer:
         Otherwise initialise from ``MODEL.WEIGHTS`` (any layout, non-strict, as the reference)."""
         if resume and self.checkpointer.has_checkpoint():
             path = self.checkpointer.get_checkpoint_file()
-            extra = self.checkpointer.load(path)
+            try:
+                extra = self.checkpointer.load(path)
+            except CheckpointMismatchError as e:
+                raise CheckpointMismatchError(
+                    f"--resume: {path} cannot continue with this config: "
+                    f"{_changed_model_keys(self.cfg)}{len(e.differences)} saved tensor(s) do not "
+                    f"fit, e.g. {e.differences[0]}; restore those values, or train in a new "
+                    "OUTPUT_DIR (MODEL.WEIGHTS <checkpoint> starts from its weights)",
+                    e.differences,
+                ) from None
             self.start_iter = int(extra.get("iteration", -1)) + 1
             logger.info(f"Resumed from {path}: continuing at iteration {self.start_iter}")
             return
@@ -232,7 +260,9 @@ class Trainer:
         if is_main_process():
             writers = [
                 ConsoleWriter(self.max_iter),
-                JSONWriter(os.path.join(cfg.OUTPUT_DIR, "metrics.json")),
+                JSONWriter(
+                    os.path.join(cfg.OUTPUT_DIR, "metrics.json"), start_iter=self.start_iter
+                ),
             ]
             try:
                 writers.append(TensorboardWriter(cfg.OUTPUT_DIR))
@@ -260,8 +290,26 @@ class Trainer:
         self.hooks.extend(hooks)
 
     # ------------------------------------------------------------------ loop
+    @property
+    def already_finished(self) -> bool:
+        """A resumed run whose checkpoint is its last iteration: nothing left to train."""
+        return self.start_iter >= self.max_iter
+
     def train(self) -> dict:
-        """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the last evaluation results."""
+        """Train from ``start_iter`` to ``SOLVER.MAX_ITER``; returns the last evaluation results.
+
+        SIGTERM (how clusters preempt a job) or SIGINT (Ctrl-C) ends training after the current
+        step, on every process, with a checkpoint of that iteration (``stop_signal`` then names
+        the signal); a second Ctrl-C stops at once."""
+        if self.already_finished:
+            logger.warning(
+                f"Nothing to train: the run in {self.cfg.OUTPUT_DIR} already finished "
+                f"({self.start_iter} of SOLVER.MAX_ITER {self.max_iter} iterations done). Raise "
+                "SOLVER.MAX_ITER to train longer, or evaluate it with --eval-only --resume"
+            )
+            return {}
+        if is_main_process():
+            remove_stale_temporary_files(self.cfg.OUTPUT_DIR)
         if not self.hooks:
             self.register_hooks(self.build_hooks())
         logger.info(
@@ -277,21 +325,57 @@ class Trainer:
             for h in self.hooks:
                 h.before_train()
             try:
-                for iteration in range(self.start_iter, self.max_iter):
-                    self.iter = iteration
-                    self.storage.iter = iteration
-                    for h in self.hooks:
-                        h.before_step()
-                    self.run_step()
-                    for h in self.hooks:
-                        h.after_step()
+                with self._stop_on_signals():
+                    for iteration in range(self.start_iter, self.max_iter):
+                        self.iter = iteration
+                        self.storage.iter = iteration
+                        for h in self.hooks:
+                            h.before_step()
+                        self.run_step()
+                        for h in self.hooks:
+                            h.after_step()  # the checkpoint hook saves this iteration when stopping
+                        if self.stop_requested:
+                            self.stop_signal = (
+                                self._signal_received or "a signal on another process"
+                            )
+                            break
             finally:
-                if self.start_iter >= self.max_iter:
-                    self.iter = self.max_iter - 1
                 for h in self.hooks:
                     h.after_train()
+        if self.stop_signal:
+            synchronize()  # no process exits before the main one has saved
+            logger.warning(
+                f"Stopped by {self.stop_signal} after iteration {self.iter}, saved in "
+                f"{self.cfg.OUTPUT_DIR}: continue with --resume"
+            )
         evals = [h for h in self.hooks if isinstance(h, EvalHook)]
         return evals[0].results[-1][1] if evals and evals[0].results else {}
+
+    @contextlib.contextmanager
+    def _stop_on_signals(self):
+        """Catch SIGTERM / SIGINT while training (main thread only): the first one asks to stop
+        after this step, a second SIGINT raises KeyboardInterrupt at once."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def request_stop(signum, frame):
+            name = signal.Signals(signum).name
+            if self._signal_received and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            if not self._signal_received:
+                self._signal_received = name
+                logger.warning(
+                    f"{name} received: stopping after this step with a checkpoint "
+                    "(Ctrl-C again to stop at once, without one)"
+                )
+
+        previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
     def _loss_normalizer(self, micro: list[list]) -> tuple[float, float]:
         """(targets, clips) summed over micro-batches and processes, divided by the world size."""
@@ -332,26 +416,82 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(params, clip.CLIP_VALUE, norm_type=clip.NORM_TYPE)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self._check_finite_step()
         self.optimizer.zero_grad(set_to_none=True)
+
+    def _check_finite_step(self) -> None:
+        """Stop on a non-finite weight or optimizer state, at the step that produced it and
+        before any hook can save it, naming the first non-finite gradient when there is one (its
+        cause). Gradients are not blamed under an fp16 grad scaler, which skips steps with
+        non-finite gradients by design (the weights and state then stay finite)."""
+        bad = non_finite_names(step_tensors(self.module, self.optimizer))
+        if not bad:
+            return
+        if not self.scaler.is_enabled():
+            bad = non_finite_names(gradient_tensors(self.module)) + bad
+        more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+        raise NonFiniteError(
+            f"non-finite values at iteration {self.iter} (the losses were finite): "
+            f"{bad[0]}{more}; stopped before saving them. Lower SOLVER.BASE_LR or the loss "
+            "weights, or enable SOLVER.CLIP_GRADIENTS"
+        )
 
     def _check_and_log(self, totals: dict[str, torch.Tensor], data_time: float) -> None:
         """Average the losses over processes; stop on a non-finite one (before the weights
         change)."""
         names = sorted(totals)
         values = torch.stack([totals[k] for k in names]).to(torch.float64)
+        stop = torch.tensor([1.0 if self._signal_received else 0.0], dtype=torch.float64)
+        values = torch.cat([values, stop.to(values.device)])  # the stop request rides along
         if self.world_size > 1:
             dist.all_reduce(values)
             values /= self.world_size
-        losses = dict(zip(names, values.tolist()))
+        *values, stop_votes = values.tolist()
+        self.stop_requested = stop_votes > 0  # any process got a signal: all stop after this step
+        losses = dict(zip(names, values))
         total = sum(losses.values())
         if not math.isfinite(total):
             shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
-            raise FloatingPointError(
+            raise NonFiniteError(
                 f"non-finite loss at iteration {self.iter}: total_loss={total}, {shown}"
             )
         self.storage.put_scalars(
             total_loss=total, data_time=data_time, max_mem=peak_memory_mb(self.device), **losses
         )
+
+
+# Model keys that a checkpoint does not depend on (where the weights came from, where they run).
+_NOT_IN_CHECKPOINT = ("MODEL.WEIGHTS", "MODEL.DEVICE", "MODEL.BACKBONE.PRETRAINED")
+
+
+def _changed_model_keys(cfg) -> str:
+    """``"MODEL.X a -> b, ... (since OUTPUT_DIR/config.yaml); "`` for the model keys that differ
+    from the run's saved config, or "" (no saved config, or no model key changed)."""
+    import yaml
+
+    path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
+    try:
+        with open(path) as f:
+            saved = _flat(yaml.safe_load(f) or {})
+    except (OSError, yaml.YAMLError):
+        return ""
+    now = _flat(yaml.safe_load(cfg.dump()))
+    changed = [
+        f"{k} {saved.get(k, 'absent')} -> {now.get(k, 'absent')}"
+        for k in sorted(set(saved) | set(now))
+        if k.startswith("MODEL.") and k not in _NOT_IN_CHECKPOINT and saved.get(k) != now.get(k)
+    ]
+    return f"{', '.join(changed)} (changed since {path}); " if changed else ""
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def _plain(cfg) -> dict:
