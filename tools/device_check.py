@@ -2,7 +2,7 @@
 training speed and memory, online FPS (model only and end to end), agreement with HF transformers,
 bf16 accuracy, and NCCL + DDP. Writes one JSON and prints a table.
 
-    python tools/device_check.py --json device_check.json         # a GPU machine (~8 min, one H100)
+    python tools/device_check.py --json device_check.json   # a GPU machine (aim: < 8 min, H100)
     python tools/device_check.py --device cpu --quick --json out.json   # the same code, tiny sizes
 
 Sections (each runs even when an earlier one failed; failures are recorded and the exit code is 1):
@@ -23,8 +23,9 @@ Sections (each runs even when an earlier one failed; failures are recorded and t
 * ``distributed``: a 1-process NCCL group (gloo on a CPU, reported as such), an all-reduce, and
   trainer steps of the quickstart model wrapped in ``DistributedDataParallel``.
 
-``--quick`` shrinks every model and size so that the whole check runs on a CPU in about a minute
-(CI runs it); numbers from it measure nothing.
+``--quick`` shrinks every model and size (2-block ViT-S, 32-64 px frames, 1-3 iterations, 2 of the
+4 training variants) so that the whole check runs on a CPU (about 3 minutes on a busy 2-core
+machine; CI runs it); numbers from it measure nothing.
 """
 
 from __future__ import annotations
