@@ -142,6 +142,8 @@ def test_unknown_hub_id_and_bad_folders_are_one_line(tmp_path, hub):
         videomt.VideoPredictor.from_pretrained("org/missing")
     with pytest.raises(CheckpointError, match="hf://org/missing: no model 'org/missing' on the"):
         read_state_dict("hf://org/missing")  # MODEL.WEIGHTS hf://org/missing
+    with pytest.raises(CheckpointError, match="no such folder, and not a Hugging Face hub id"):
+        videomt.VideoPredictor.from_pretrained(str(tmp_path / "not_here"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(CheckpointError, match="not a published VidEoMT model .no config.yaml"):
         videomt.VideoPredictor.from_pretrained(str(tmp_path / "empty"))

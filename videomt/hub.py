@@ -22,7 +22,7 @@ from .checkpoint import CheckpointError, detect_layout, read_state_dict, to_vide
 from .config import CfgNode, load_config
 from .data import DatasetCatalog, MetadataCatalog
 from .utils.files import read_json
-from .utils.hf_hub import hub_snapshot
+from .utils.hf_hub import hub_snapshot, parse_hub_id
 
 __all__ = [
     "CONFIG_FILE",
@@ -66,10 +66,14 @@ def load_pretrained(name_or_dir: str) -> Pretrained:
     ``hf://org/name[@revision]``; downloaded once into the hub cache)."""
     if os.path.isdir(name_or_dir):
         directory = name_or_dir
-    elif name_or_dir.startswith("hf://") or not os.path.exists(name_or_dir):
-        directory = hub_snapshot(name_or_dir, [*_REQUIRED, CARD_FILE], CheckpointError)
-    else:
+    elif os.path.exists(name_or_dir):
         raise CheckpointError(f"{name_or_dir}: a published model is a folder, not a file")
+    elif parse_hub_id(name_or_dir) is None:
+        raise CheckpointError(
+            f"{name_or_dir}: no such folder, and not a Hugging Face hub id (org/name)"
+        )
+    else:
+        directory = hub_snapshot(name_or_dir, [*_REQUIRED, CARD_FILE], CheckpointError)
     missing = [f for f in _REQUIRED if not os.path.isfile(os.path.join(directory, f))]
     if missing:
         raise CheckpointError(
