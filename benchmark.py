@@ -20,6 +20,9 @@
         --dtype bf16 --num-videos 8 MODEL.WEIGHTS output/quickstart_synthetic_vis/model_final.pth
     # this CPU's fp32 and bf16 matmul rates (record the ratio with every CPU timing):
     OMP_NUM_THREADS=1 python benchmark.py --task matmul
+    # the trainer's per-step non-finite check against a whole training step (needs the config's
+    # training data; the synthetic quickstart sets are generated on first use):
+    python benchmark.py --task finite-check --config-file configs/quickstart/synthetic_vis.yaml
 
 No dataset and no weights are needed: weights are random unless ``--model-weights`` (or
 ``MODEL.WEIGHTS``) is given, frames come from the config's first test dataset when it is on disk,
@@ -67,7 +70,17 @@ from videomt.model import pad_frames
 from videomt.utils.device import resolve_device
 from videomt.utils.progress import progress_bar
 
-TASKS = ("fps", "flops", "throughput", "hf", "offline", "precision", "matmul", "multitask")
+TASKS = (
+    "fps",
+    "flops",
+    "throughput",
+    "hf",
+    "offline",
+    "precision",
+    "matmul",
+    "multitask",
+    "finite-check",
+)
 DEFAULT_VIDEO_HW = (720, 1280)  # the fallback video size, resized by the config's test rule
 
 
@@ -396,6 +409,51 @@ def time_shared_and_separate(args, shared: MultiTaskPredictor, frames: list) -> 
     }
 
 
+def finite_check_cost(args, cfg, tmp: str) -> dict:
+    """Median cost of the trainer's non-finite check (weights + optimizer state after a step)
+    and of a whole training step (the check included), over ``--iters`` steps of the config's
+    training recipe after ``--warmup-iters``."""
+    from videomt.engine.hooks import HookBase
+    from videomt.engine.numerics import non_finite_names, step_tensors
+    from videomt.engine.trainer import Trainer
+
+    cfg = cfg.clone()
+    cfg.defrost()
+    total = args.warmup_iters + args.iters
+    cfg.SOLVER.MAX_ITER = total + 1  # the last step also writes model_final: left out
+    cfg.SOLVER.WARMUP_STEPS = [0, 0]
+    cfg.SOLVER.CHECKPOINT_PERIOD = 0
+    cfg.SOLVER.LOG_PERIOD = 10**9
+    cfg.TEST.EVAL_PERIOD = 0
+    cfg.DATASETS.TEST = ()
+    cfg.OUTPUT_DIR = tmp
+    trainer = Trainer(cfg)
+    trainer.resume_or_load(resume=False)
+    checks: list[float] = []
+
+    class TimeCheck(HookBase):
+        def after_step(self) -> None:
+            named = step_tensors(trainer.module, trainer.optimizer)
+            start = time.perf_counter()
+            non_finite_names(named)
+            checks.append(time.perf_counter() - start)
+
+    hooks = trainer.build_hooks()
+    trainer.register_hooks(hooks[:2] + [TimeCheck()] + hooks[2:])
+    trainer.train()
+    steps = [v for v, _ in trainer.storage.history("time").values()][args.warmup_iters : total]
+    checks = checks[args.warmup_iters : total]
+    named = step_tensors(trainer.module, trainer.optimizer)
+    step_ms, check_ms = 1e3 * float(np.median(steps)), 1e3 * float(np.median(checks))
+    return {
+        "checked_tensors": len(named),
+        "checked_elements": sum(t.numel() for _, t in named),
+        "step_ms": step_ms,
+        "check_ms": check_ms,
+        "check_over_step_pct": 100 * check_ms / step_ms,
+    }
+
+
 def current_rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -509,7 +567,15 @@ def main(argv=None) -> int:
             "weights": args.model_weights or cfg.MODEL.WEIGHTS or "random",
         },
     }
-    if args.task == "hf":
+    if args.task == "finite-check":
+        with tempfile.TemporaryDirectory() as tmp:
+            out.update(finite_check_cost(args, cfg, tmp))
+        print(
+            f"finite-check: {out['check_ms']:.1f} ms per check ({out['checked_tensors']} tensors, "
+            f"{out['checked_elements'] / 1e6:.1f} M elements), training step {out['step_ms']:.1f} "
+            f"ms: {out['check_over_step_pct']:.2f}% of a step"
+        )
+    elif args.task == "hf":
         with tempfile.TemporaryDirectory() as tmp:
             out.update(compare_with_hf(args, cfg, tmp))
     elif args.task == "precision":

@@ -241,3 +241,27 @@ def test_precision_json(tmp_path):
     res = run(tmp_path, "--task", "precision", "--dtype", "bf16", "--num-videos", "1")
     assert res["videos"] == 1 and {"ap_fp32", "ap_bf16", "ap_delta"} <= set(res)
     assert res["same_tracks_fraction"] > 0.5 and 0.9 < res["mean_mask_iou_same_tracks"] <= 1
+
+
+def test_finite_check_json(tmp_path):
+    """--task finite-check trains a few steps and reports the check's cost against a step."""
+    res = run(
+        tmp_path,
+        "--task",
+        "finite-check",
+        "--warmup-iters",
+        "1",
+        "--iters",
+        "2",
+        "INPUT.MIN_SIZE_TRAIN",
+        "(64,)",
+        "INPUT.MAX_SIZE_TRAIN",
+        "96",
+        "MODEL.BACKBONE.TRAIN_NUM_POINTS",
+        "256",
+        "DATALOADER.NUM_WORKERS",
+        "0",
+    )
+    assert res["checked_tensors"] > 0 and res["checked_elements"] > res["checked_tensors"]
+    assert 0 < res["check_ms"] < res["step_ms"]
+    assert res["check_over_step_pct"] == pytest.approx(100 * res["check_ms"] / res["step_ms"])
