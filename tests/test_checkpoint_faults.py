@@ -103,3 +103,26 @@ def test_final_checkpoint_replaces_the_periodic_save_of_the_last_iteration(tmp_p
     assert (tmp_path / "last_checkpoint").read_text() == "model_final.pth"
     fresh = _checkpointer(tmp_path)
     assert fresh.load(fresh.get_checkpoint_file())["iteration"] == 7
+
+
+def test_disk_full_during_training_is_the_error_reported(tmp_path, monkeypatch):
+    """The final metrics flush on the same full disk must not replace the checkpoint's error."""
+    import errno as errno_module
+
+    from train_fixtures import tiny_cfg
+
+    from videomt.engine.events import JSONWriter
+    from videomt.engine.trainer import Trainer
+
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
+    trainer = Trainer(tiny_cfg(tmp_path / "full", **{"SOLVER.CHECKPOINT_PERIOD": 2}))
+    trainer.resume_or_load(resume=False)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+
+    def no_space(self, storage):
+        raise OSError(errno_module.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(JSONWriter, "write", no_space)
+    with pytest.raises(DiskFullError, match="model_0000001.pth"):
+        trainer.train()

@@ -324,6 +324,7 @@ class Trainer:
         with self.storage:  # get_event_storage() returns it, also in the hooks
             for h in self.hooks:
                 h.before_train()
+            failed = True
             try:
                 with self._stop_on_signals():
                     for iteration in range(self.start_iter, self.max_iter):
@@ -339,9 +340,16 @@ class Trainer:
                                 self._signal_received or "a signal on another process"
                             )
                             break
+                failed = False
             finally:
                 for h in self.hooks:
-                    h.after_train()
+                    if not failed:
+                        h.after_train()
+                        continue
+                    try:  # a second error (e.g. the full disk again) must not hide the first
+                        h.after_train()
+                    except Exception as e:
+                        logger.error(f"{type(h).__name__} failed after the error above: {e}")
         if self.stop_signal:
             synchronize()  # no process exits before the main one has saved
             logger.warning(
