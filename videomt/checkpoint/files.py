@@ -89,11 +89,12 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
             f"{path}: is a zip archive but not a PyTorch checkpoint (no data.pkl)"
         )
     if path.endswith(".safetensors"):
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         try:
             return load_file(path)
-        except Exception as e:  # safetensors raises its own error types
+        except (SafetensorError, OSError) as e:  # a corrupt or unreadable file, not our bug
             raise CheckpointError(
                 f"{path}: not a readable safetensors file ({_first_line(e)})"
             ) from None
