@@ -30,6 +30,17 @@ logger = logging.getLogger(__name__)
 # set is reported). Detectron2 and Mask2Former settings of other architectures and solvers, and
 # VidEoMT keys that its own code never read or that our implementation fixes.
 ANY_VALUE = object()
+
+
+class OneOf(tuple):
+    """Several values of an ignored key that all change nothing here."""
+
+
+class OnlyValue(tuple):
+    """An ignored reference knob whose other values select behaviour this project does not
+    implement: ``OnlyValue((v,))`` accepts ``v`` silently, another value is a ``ConfigError``."""
+
+
 IGNORED_KEYS: dict[str, Any] = {
     "VERSION": 2,
     "VIS_PERIOD": 0,
@@ -54,7 +65,8 @@ IGNORED_KEYS: dict[str, Any] = {
     "MODEL.PANOPTIC_FPN": ANY_VALUE,
     "MODEL.SWIN": ANY_VALUE,
     "MODEL.DINO": ANY_VALUE,
-    "MODEL.BACKBONE.NAME": "VidEoMT",  # one backbone: no registry to choose from
+    # no backbone registry: MODEL.META_ARCHITECTURE picks the model (PMT configs say "PMT")
+    "MODEL.BACKBONE.NAME": OneOf(("VidEoMT", "PMT")),
     "MODEL.BACKBONE.FUSED_QKV": False,  # timm's DINOv3 attention is always one fused qkv
     "MODEL.BACKBONE.FREEZE_AT": 2,
     "MODEL.BACKBONE.NHEADS": 8,
@@ -80,6 +92,16 @@ IGNORED_KEYS: dict[str, Any] = {
     "MODEL.BACKBONE.DYNAMIC_EVAL": False,
     "MODEL.BACKBONE.REID_BRANCH": True,
     "MODEL.BACKBONE.CONTEXT_FILTER_SIZE": 9,
+    # PMT-video: its video decoder never masks attention; RESIDUAL_PATH is read by nothing
+    "MODEL.BACKBONE.MASKED_ATTN_ENABLED": False,
+    "MODEL.BACKBONE.RESIDUAL_PATH": ANY_VALUE,
+    # PMT-video architecture knobs: only the value every published model uses is implemented
+    "MODEL.BACKBONE.EXTRA_BN": OnlyValue((True,)),  # BatchNorm on each tapped level
+    "MODEL.BACKBONE.LATERAL_PROJECTION": OnlyValue(("mlp",)),  # C -> C/2 -> C per level
+    "MODEL.BACKBONE.RESIDUAL_PROJECTION": OnlyValue((True,)),  # u + MLP(u), not MLP(u)
+    "MODEL.BACKBONE.LEVEL_SCALERS": OnlyValue((True,)),  # learned per-channel scale per level
+    "MODEL.BACKBONE.DECODER_PE": OnlyValue(("rope",)),  # rotary positions in the decoder
+    "MODEL.BACKBONE.DECODER_TYPE": OnlyValue(("online",)),  # queries propagated frame to frame
     "INPUT.COLOR_AUG_SSD": False,
     "INPUT.SIZE_DIVISIBILITY": -1,
     "INPUT.CROP.SINGLE_CATEGORY_MAX_AREA": 1.0,
@@ -152,11 +174,20 @@ def _changes_something(dotted: str, value: Any) -> bool:
     default = IGNORED_KEYS[_ignored_key(dotted)]
     if default is ANY_VALUE or dotted not in IGNORED_KEYS:
         return True
-    return _plain(value) != _plain(default)
+    accepted = default if isinstance(default, (OneOf, OnlyValue)) else (default,)
+    return all(_plain(value) != _plain(v) for v in accepted)
 
 
 def _warn_ignored(source: str, settings: list[tuple[str, Any]]) -> None:
-    """One warning naming every ignored key that ``source`` sets to a value that would matter."""
+    """One warning naming every ignored key that ``source`` sets to a value that would matter;
+    a ``ConfigError`` for the first knob set to a value whose behaviour is not implemented."""
+    for key, value in settings:
+        only = IGNORED_KEYS.get(key)
+        if isinstance(only, OnlyValue):
+            raise ConfigError(
+                f"{source}: {key} {value!r} is not implemented (only {only[0]!r}, the value of "
+                "every published model)"
+            )
     if settings:
         shown = ", ".join(f"{key}={value!r}" for key, value in settings)
         logger.warning(
