@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.video_fixtures import moving_squares
+from videomt.checkpoint import load_checkpoint
 from videomt.config import load_config
 from videomt.errors import ConfigError
 from videomt.inference import VideoPredictor
@@ -147,6 +148,39 @@ def test_different_encoders_are_refused_in_one_line(checkpoints, tmp_path):
         "config 2: its frozen encoder weights differ from config 1's; only models trained over "
         "the same frozen encoder can share one encoder pass"
     )
+
+
+def test_one_encoder_is_built_for_tasks_with_checkpoints(checkpoints, monkeypatch):
+    import videomt.modeling.pmt as pmt_module
+
+    built = []
+    create = pmt_module.create_encoder
+    monkeypatch.setattr(
+        pmt_module, "create_encoder", lambda *a, **k: built.append(1) or create(*a, **k)
+    )
+    tasks = list(TASK_OPTS)
+    multi = MultiTaskPredictor([pmt_cfg(t) for t in tasks], [checkpoints[t] for t in tasks])
+    assert len(built) == 1  # the first model's; the others are built around it
+    assert all(
+        p.model.core.encoder is multi.predictors[0].model.core.encoder for p in multi.predictors
+    )
+
+
+def test_a_checkpoint_with_another_encoder_is_refused_before_loading(checkpoints, tmp_path):
+    lead = build_model(pmt_cfg("vis"))
+    load_checkpoint(lead, checkpoints["vis"])
+    before = lead.core.encoder_fingerprint()
+    state = torch.load(checkpoints["vss"], weights_only=True)
+    key = next(k for k in state["model"] if k.startswith("core.encoder.blocks.1."))
+    state["model"][key] = state["model"][key] * 1.5
+    torch.save(state, tmp_path / "other.pth")
+    with pytest.raises(ConfigError, match="config 2: its frozen encoder weights differ"):
+        MultiTaskPredictor(
+            [pmt_cfg("vis"), pmt_cfg("vss")],
+            [None, str(tmp_path / "other.pth")],
+            models=[lead, None],
+        )
+    assert lead.core.encoder_fingerprint() == before  # the shared encoder was not written
 
 
 @pytest.mark.parametrize(

@@ -100,8 +100,10 @@ def build_videomt_core(cfg) -> VidEoMT:
     return load_pretrained_file(core, cfg.MODEL.BACKBONE.PRETRAINED)
 
 
-def build_pmt_core(cfg) -> PMT:
-    """The pure-PyTorch PMT module described by ``cfg.MODEL.BACKBONE``."""
+def build_pmt_core(cfg, encoder: nn.Module | None = None) -> PMT:
+    """The pure-PyTorch PMT module described by ``cfg.MODEL.BACKBONE``; ``encoder``: an already
+    built frozen encoder (e.g. another task model's) to hold instead of creating and loading one
+    (``MODEL.BACKBONE.PRETRAINED`` is then not read)."""
     b = cfg.MODEL.BACKBONE
     if not b.FROZEN_ENCODER:
         raise ConfigError(
@@ -125,6 +127,7 @@ def build_pmt_core(cfg) -> PMT:
             mlp_dim=b.HIDDEN_DIM,
             pretrained=encoder_init(b.PRETRAINED),
             depth=b.DEPTH,
+            encoder=encoder,
         )
     except ValueError as e:
         if str(e).startswith("taps"):
@@ -132,7 +135,7 @@ def build_pmt_core(cfg) -> PMT:
         if str(e).startswith("num_blocks"):
             raise ConfigError(f"MODEL.BACKBONE.NUM_BLOCKS: {e}") from None
         raise
-    return load_pretrained_file(core, b.PRETRAINED)
+    return core if encoder is not None else load_pretrained_file(core, b.PRETRAINED)
 
 
 def build_criterion(cfg, num_query_blocks: int) -> VideoSetCriterion:
@@ -252,8 +255,8 @@ class VidEoMTOnline(nn.Module):
         return build_videomt_core(cfg)
 
     @classmethod
-    def from_config(cls, cfg) -> dict:
-        core = cls.build_core(cfg)
+    def from_config(cls, cfg, core: nn.Module | None = None) -> dict:
+        core = cls.build_core(cfg) if core is None else core
         return dict(
             core=core,
             pixel_mean=list(cfg.MODEL.PIXEL_MEAN),
@@ -521,8 +524,8 @@ class PMTOnline(VidEoMTOnline):
     share the fusion BatchNorm statistics, whatever their padded sizes."""
 
     @classmethod
-    def build_core(cls, cfg) -> nn.Module:
-        return build_pmt_core(cfg)
+    def build_core(cls, cfg, encoder: nn.Module | None = None) -> nn.Module:
+        return build_pmt_core(cfg, encoder)
 
     def forward_training_groups(
         self, videos: list[torch.Tensor], rope_scales: list, num_aux: int
@@ -547,8 +550,10 @@ def meta_arch_class(cfg) -> type:
     return META_ARCH_REGISTRY.lookup(cfg.MODEL.META_ARCHITECTURE, "MODEL.META_ARCHITECTURE")
 
 
-def build_model(cfg) -> nn.Module:
-    """The meta-architecture named by ``MODEL.META_ARCHITECTURE`` on ``MODEL.DEVICE``."""
+def build_model(cfg, core: nn.Module | None = None) -> nn.Module:
+    """The meta-architecture named by ``MODEL.META_ARCHITECTURE`` on ``MODEL.DEVICE``; ``core``:
+    an already built core to wrap instead of building one (e.g. a PMT core around another
+    model's encoder: ``PMTOnline.build_core(cfg, encoder)``)."""
     cls = meta_arch_class(cfg)
-    model = cls(**cls.from_config(cfg))
+    model = cls(**cls.from_config(cfg, core))
     return model.to(torch.device(cfg.MODEL.DEVICE))

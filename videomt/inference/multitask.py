@@ -26,13 +26,19 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 
 import torch
+from fvcore.common.config import CfgNode
 from torch import nn
-from tqdm import tqdm
 
+from ..checkpoint import CheckpointError, load_checkpoint, read_state_dict, to_videomt_layout
+from ..config import load_config
 from ..errors import ConfigError
+from ..model import PMTOnline, build_model, meta_arch_class
 from ..modeling.core import unroll
 from ..modeling.pmt import PMT
 from ..postprocess import FrameGeometry
+from ..utils.device import resolve_device
+from ..utils.progress import progress_bar
+from .offline import first_pass
 from .predictor import VideoPredictor, VideoStream
 from .runtime import CoreRunner, autocast, resolve_dtype
 from .video_io import VideoInputError, VideoSource, open_video
@@ -47,6 +53,15 @@ FRAME_KEYS = (
     "MODEL.PIXEL_MEAN",
     "MODEL.PIXEL_STD",
 )
+# the config values that decide the encoder's architecture: equal for every task (its weights are
+# compared by content)
+ENCODER_KEYS = (
+    "MODEL.BACKBONE.MODEL_NAME",
+    "MODEL.BACKBONE.IMG_SIZE",
+    "MODEL.BACKBONE.PATCH_SIZE",
+    "MODEL.BACKBONE.DEPTH",
+)
+ENCODER_PREFIX = "core.encoder."  # the encoder's keys in this project's checkpoint layout
 
 
 class MultiTaskPredictor:
@@ -61,8 +76,12 @@ class MultiTaskPredictor:
 
     Raises ``ConfigError`` (one line) when a model is not a PMT model, when the models sit on
     different devices or prepare frames differently, or when their frozen encoders differ
-    (weights or tapped blocks). After the check every model uses the first model's encoder
-    module (one copy in memory).
+    (architecture, weights or tapped blocks). Every model holds the first model's encoder module
+    (one copy in memory). The first model is built as ``VideoPredictor`` builds it; a later task
+    with a checkpoint has its file's encoder tensors compared with that encoder first, and is
+    then built around it, so no second encoder is ever built (the file is read twice for that).
+    A model passed in, or one without a checkpoint, is compared by content once built and its own
+    encoder dropped before the next task is built.
     """
 
     def __init__(
@@ -83,20 +102,19 @@ class MultiTaskPredictor:
         for name, values in (("weights", weights), ("models", models)):
             if len(values) != len(configs):
                 raise ConfigError(f"got {len(configs)} configs but {len(values)} {name}")
-        # fp32 first: the encoders are compared on the weights as loaded
-        self.predictors = [
-            VideoPredictor(cfg, w, device=device, model=m)
-            for cfg, w, m in zip(configs, weights, models)
-        ]
         self.names = (
             list(names)
             if names is not None
             else [c if isinstance(c, str) else f"config {i + 1}" for i, c in enumerate(configs)]
         )
-        self._check_shareable()
-        lead = self.predictors[0].model.core
-        for p in self.predictors[1:]:
-            p.model.core.encoder = lead.encoder  # one copy of the (equal) frozen weights
+        # fp32 first: the encoders are compared on the weights as loaded
+        self.predictors = [VideoPredictor(configs[0], weights[0], device=device, model=models[0])]
+        self._check_model(self.predictors[0], self.names[0])
+        for cfg, w, m, name in zip(configs[1:], weights[1:], models[1:], self.names[1:]):
+            p = self._task_predictor(cfg, w, m, device, name)
+            self._check_model(p, name)
+            p.model.core.encoder = self.predictors[0].model.core.encoder  # one copy kept
+            self.predictors.append(p)
         self.dtype = resolve_dtype(dtype)
         for p in self.predictors:
             p.runner = CoreRunner(p.model.core, dtype=self.dtype)
@@ -104,43 +122,92 @@ class MultiTaskPredictor:
         self.cache_bytes = int(cache_mb * 2**20)
         self.last_offline_run: dict = {}
 
+    def _task_predictor(self, config, weights, model, device, name: str) -> VideoPredictor:
+        """The predictor of a task after the first. With a checkpoint, its model is built around
+        the first model's encoder module once the checkpoint's encoder tensors are found equal to
+        it, so no second encoder is ever built. A model passed in, or one without a checkpoint
+        (its encoder comes from ``MODEL.BACKBONE.PRETRAINED``), is built in full and compared by
+        content after loading."""
+        cfg = config if isinstance(config, CfgNode) else load_config(config)
+        weights = cfg.MODEL.WEIGHTS if weights is None else weights
+        if model is not None or not weights:
+            return VideoPredictor(cfg, weights or None, device=device, model=model)
+        cfg = cfg.clone()
+        cfg.defrost()
+        lead = self.predictors[0]
+        self._check_config(cfg, name)
+        if device is None:
+            asked = resolve_device(cfg.MODEL.DEVICE, "MODEL.DEVICE")
+        else:
+            asked = resolve_device(device, "device")
+        if torch.empty(0, device=asked).device != lead.device:
+            raise ConfigError(
+                f"{name}: device {asked} differs from {self.names[0]}'s {lead.device}"
+            )
+        self._check_checkpoint_encoder(weights, name)
+        cfg.MODEL.DEVICE = str(lead.device)
+        cfg.MODEL.BACKBONE.PRETRAINED = ""  # every weight comes from the checkpoint
+        core = meta_arch_class(cfg).build_core(cfg, encoder=lead.model.core.encoder)
+        model = build_model(cfg, core)
+        load_checkpoint(model, weights)  # rewrites the shared encoder with the equal values
+        return VideoPredictor(cfg, model=model)
+
     # ------------------------------------------------------------------ checks
-    def _check_shareable(self) -> None:
+    def _check_config(self, cfg, name: str) -> None:
+        """Refuse, before building anything, a config whose model cannot share the first
+        model's encoder pass: not PMT, other frame preparation or another encoder."""
+        lead_cfg, lead_name = self.predictors[0].cfg, self.names[0]
+        if not issubclass(meta_arch_class(cfg), PMTOnline):
+            raise _not_pmt(name, cfg)
+        for key in FRAME_KEYS + ENCODER_KEYS:
+            mine, theirs = _cfg_value(cfg, key), _cfg_value(lead_cfg, key)
+            if mine != theirs:
+                what = "prepare frames alike" if key in FRAME_KEYS else "use the same encoder"
+                raise ConfigError(
+                    f"{name}: {key} {mine} differs from {lead_name}'s {theirs}; the tasks "
+                    f"must {what} to share the encoder pass"
+                )
+
+    def _check_checkpoint_encoder(self, path: str, name: str) -> None:
+        """Refuse a checkpoint whose frozen encoder tensors differ from the first model's. A file
+        without the same encoder keys and shapes is left to ``load_checkpoint``, which names the
+        keys that do not fit (before loading anything)."""
+        state = read_state_dict(path)
+        try:
+            state = to_videomt_layout(state)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+        lead = self.predictors[0].model.core.encoder.state_dict()
+        theirs = {k: state.get(ENCODER_PREFIX + k) for k in lead}
+        if any(v is None or v.shape != lead[k].shape for k, v in theirs.items()):
+            return
+        for key, value in theirs.items():
+            if not torch.equal(value.to(lead[key].device, lead[key].dtype), lead[key]):
+                raise _encoders_differ(name, self.names[0])
+
+    def _check_model(self, p: VideoPredictor, name: str) -> None:
+        """Refuse a built model that cannot share the first model's encoder pass."""
+        if not isinstance(p.model.core, PMT):
+            raise _not_pmt(name, p.cfg)
         lead, lead_name = self.predictors[0], self.names[0]
-        for p, name in zip(self.predictors, self.names):
-            if not isinstance(p.model.core, PMT):
-                raise ConfigError(
-                    f"{name}: MODEL.META_ARCHITECTURE {p.cfg.MODEL.META_ARCHITECTURE} has no "
-                    "frozen encoder to share; only pmt_online models run as one multi-task pass"
-                )
-        for p, name in zip(self.predictors[1:], self.names[1:]):
-            if p.device != lead.device:
-                raise ConfigError(
-                    f"{name}: device {p.device} differs from {lead_name}'s {lead.device}"
-                )
-            for key in FRAME_KEYS:
-                mine, theirs = _cfg_value(p.cfg, key), _cfg_value(lead.cfg, key)
-                if mine != theirs:
-                    raise ConfigError(
-                        f"{name}: {key} {mine} differs from {lead_name}'s {theirs}; the tasks "
-                        "must prepare frames alike to share the encoder pass"
-                    )
-            if p.model.size_divisibility != lead.model.size_divisibility:
-                raise ConfigError(
-                    f"{name}: frames are padded to multiples of {p.model.size_divisibility}, "
-                    f"{lead_name}'s to {lead.model.size_divisibility}"
-                )
-            core, lead_core = p.model.core, lead.model.core
-            if core.taps != lead_core.taps:
-                raise ConfigError(
-                    f"{name}: MODEL.BACKBONE.INTERACTION_INDICES {core.taps} differ from "
-                    f"{lead_name}'s {lead_core.taps}; the tasks must tap the same encoder blocks"
-                )
-            if not core.shares_encoder_with(lead_core):
-                raise ConfigError(
-                    f"{name}: its frozen encoder weights differ from {lead_name}'s; only models "
-                    "trained over the same frozen encoder can share one encoder pass"
-                )
+        if p is lead:
+            return
+        if p.device != lead.device:
+            raise ConfigError(f"{name}: device {p.device} differs from {lead_name}'s {lead.device}")
+        self._check_config(p.cfg, name)
+        if p.model.size_divisibility != lead.model.size_divisibility:
+            raise ConfigError(
+                f"{name}: frames are padded to multiples of {p.model.size_divisibility}, "
+                f"{lead_name}'s to {lead.model.size_divisibility}"
+            )
+        core, lead_core = p.model.core, lead.model.core
+        if core.taps != lead_core.taps:
+            raise ConfigError(
+                f"{name}: MODEL.BACKBONE.INTERACTION_INDICES {core.taps} differ from "
+                f"{lead_name}'s {lead_core.taps}; the tasks must tap the same encoder blocks"
+            )
+        if core.encoder is not lead_core.encoder and not core.shares_encoder_with(lead_core):
+            raise _encoders_differ(name, lead_name)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -208,7 +275,7 @@ class MultiTaskPredictor:
         lead = self.predictors[0]
         states: list[torch.Tensor | None] = [None] * len(self.predictors)
         while chunk := list(islice(frames, self.window_size)):
-            x, geo = lead._model_input(chunk)  # (n, 3, H', W')
+            x, geo = lead.model_input(chunk)  # (n, 3, H', W')
             logits, masks, states = self.run_window(x, states)
             logits, masks = [t.cpu() for t in logits], [t.cpu() for t in masks]
             for i in range(x.shape[0]):
@@ -227,32 +294,16 @@ class MultiTaskPredictor:
         return self._offline(source, progress)
 
     def _offline(self, source: VideoSource, progress: bool) -> Iterator[list[dict]]:
-        totals: list[torch.Tensor] | None = None
-        count, cached_bytes = 0, 0
-        cache: list[tuple[list[torch.Tensor], FrameGeometry]] | None = []
-        for logits, masks, geo in tqdm(
+        frames = progress_bar(
             self.raw_frames(source),
+            enabled=progress,
             total=source.num_frames,
-            disable=not progress,
             desc="pass 1/2 (classes)",
             unit="frame",
-        ):
-            logits = [t.double() for t in logits]
-            totals = logits if totals is None else [a + b for a, b in zip(totals, logits)]
-            count += 1
-            if cache is not None:
-                cached_bytes += sum(m.numel() * m.element_size() for m in masks)
-                if cached_bytes <= self.cache_bytes:
-                    cache.append((masks, geo))
-                else:
-                    cache = None  # too long to cache: the next passes re-run the model
-        if totals is None:
-            raise VideoInputError(f"{source.name}: no frames")
-        means = [(t / count).float() for t in totals]  # (Q, K+1) video-mean class logits per task
-        self.last_offline_run = {
-            "frames": count,
-            "second_pass": "cached" if cache is not None else "re-ran the model",
-        }
+        )
+        first = first_pass(frames, self.cache_bytes, source.name)
+        means, cache, count = first  # means: per task (Q, K+1) video-mean class logits
+        self.last_offline_run = first.report
 
         def mask_frames():
             if cache is not None:
@@ -260,7 +311,7 @@ class MultiTaskPredictor:
             return ((m, g) for _, m, g in self.raw_frames(source))
 
         panoptic = {
-            i: p._panoptic_video(means[i]) for i, p in enumerate(self.predictors) if p.task == "vps"
+            i: p.panoptic_video(means[i]) for i, p in enumerate(self.predictors) if p.task == "vps"
         }
         if panoptic:  # a panoptic task's segments are decided over the whole video first
             for masks, geo in mask_frames():
@@ -271,8 +322,8 @@ class MultiTaskPredictor:
             frames = ((None, None) for _ in range(count))  # no mask logits needed any more
         else:
             frames = mask_frames()
-        frames = tqdm(
-            frames, total=count, disable=not progress, desc="pass 2/2 (masks)", unit="frame"
+        frames = progress_bar(
+            frames, enabled=progress, total=count, desc="pass 2/2 (masks)", unit="frame"
         )
         for t, (masks, geo) in enumerate(frames):
             results = []
@@ -306,13 +357,27 @@ class MultiTaskStream:
     def step(self, frame) -> list[dict]:
         """Feed one (H, W, 3) uint8 RGB frame; returns each task's result for it (as its
         ``VideoStream.step`` would), in config order."""
-        arr = self.streams[0]._check_frame(frame)
-        x, geo = self.predictor.predictors[0]._model_input([arr])  # (1, 3, H', W')
+        arr = self.streams[0].check_frame(frame)
+        x, geo = self.predictor.predictors[0].model_input([arr])  # (1, 3, H', W')
         logits, masks, states = self.predictor.step(x, [s.state for s in self.streams])
         return [
-            stream._advance(lg[0].cpu(), mk[0].cpu(), st, geo)
+            stream.advance(lg[0].cpu(), mk[0].cpu(), st, geo)
             for stream, lg, mk, st in zip(self.streams, logits, masks, states)
         ]
+
+
+def _not_pmt(name: str, cfg) -> ConfigError:
+    return ConfigError(
+        f"{name}: MODEL.META_ARCHITECTURE {cfg.MODEL.META_ARCHITECTURE} has no frozen encoder to "
+        "share; only pmt_online models run as one multi-task pass"
+    )
+
+
+def _encoders_differ(name: str, lead_name: str) -> ConfigError:
+    return ConfigError(
+        f"{name}: its frozen encoder weights differ from {lead_name}'s; only models trained over "
+        "the same frozen encoder can share one encoder pass"
+    )
 
 
 def _cfg_value(cfg, key: str):

@@ -45,6 +45,7 @@ from ..postprocess import (
 )
 from ..utils.device import resolve_device
 from ..utils.progress import progress_bar
+from .offline import first_pass
 from .runtime import CoreRunner
 from .video_io import VideoInputError, VideoSource, as_rgb_frame, open_video
 
@@ -141,8 +142,9 @@ class VideoPredictor:
         )
         return frames_to_tensor(resized, self.mapper.image_format)
 
-    def _model_input(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, FrameGeometry]:
-        """Frames -> normalised, padded (n, 3, H', W') on the device and their geometry."""
+    def model_input(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, FrameGeometry]:
+        """Frames of one size -> normalised, padded (n, 3, H', W') on the device and their
+        geometry (also the multi-task predictor's frame preparation)."""
         x, image_size = self.model.preprocess(self.resize(frames))
         return x, FrameGeometry(tuple(x.shape[-2:]), tuple(image_size), tuple(frames[0].shape[:2]))
 
@@ -192,42 +194,30 @@ class VideoPredictor:
         return self._offline(source, progress)
 
     def _offline(self, source: VideoSource, progress: bool) -> Iterator[dict]:
-        total, count, cached_bytes = None, 0, 0
-        cache: list[tuple[torch.Tensor, FrameGeometry]] | None = []
-        for logits, masks, geo in progress_bar(
+        frames = progress_bar(
             self.raw_frames(source),
             enabled=progress,
             total=source.num_frames,
             desc="pass 1/2 (classes)",
             unit="frame",
-        ):
-            total = logits.double() if total is None else total + logits.double()
-            count += 1
-            if cache is not None:
-                cached_bytes += masks.numel() * masks.element_size()
-                if cached_bytes <= self.cache_bytes:
-                    cache.append((masks, geo))
-                else:
-                    cache = None  # too long to cache: pass 2 re-runs the model
-                    logger.info(
-                        f"{source.name}: mask logits exceed cache_mb; pass 2 re-runs the model"
-                    )
-        mean = (total / count).float()  # (Q, K+1) video-mean class logits
-        self.last_offline_run = {
-            "frames": count,
-            "second_pass": "cached" if cache is not None else "re-ran the model",
-        }
-        frames = cache if cache is not None else ((m, g) for _, m, g in self.raw_frames(source))
-        frames = progress_bar(
-            frames, enabled=progress, total=count, desc="pass 2/2 (masks)", unit="frame"
         )
-        yield from self._results(mean, frames)
+        frames = (([lg], [mk], g) for lg, mk, g in frames)  # one model
+        first = first_pass(frames, self.cache_bytes, source.name)
+        self.last_offline_run = first.report
+        if first.cache is not None:
+            masks = ((m[0], g) for m, g in first.cache)
+        else:
+            masks = ((m, g) for _, m, g in self.raw_frames(source))
+        masks = progress_bar(
+            masks, enabled=progress, total=first.frames, desc="pass 2/2 (masks)", unit="frame"
+        )
+        yield from self._results(first.means[0], masks)
 
     def _results(
         self, mean: torch.Tensor, frames: Iterable[tuple[torch.Tensor, FrameGeometry]]
     ) -> Iterator[dict]:
         if self.task == "vps":
-            video = self._panoptic_video(mean)
+            video = self.panoptic_video(mean)
             for masks, geo in frames:
                 video.add(masks, geo)
             results = video.frames()
@@ -256,7 +246,8 @@ class VideoPredictor:
             "masks": instance_masks(masks, queries, geo),
         }
 
-    def _panoptic_video(self, class_logits: torch.Tensor, stable_ids: bool = False):
+    def panoptic_video(self, class_logits: torch.Tensor, stable_ids: bool = False):
+        """A ``PanopticVideo`` with this model's thresholds for class logits (Q, K+1)."""
         m = self.model
         return PanopticVideo(
             class_logits,
@@ -282,13 +273,13 @@ class VideoPredictor:
         for s, f in zip(streams, frames):
             if s.predictor is not self:
                 raise ValueError("every stream must come from this predictor (predictor.stream())")
-            arrays.append(s._check_frame(f))
+            arrays.append(s.check_frame(f))
         groups: dict[tuple[int, int], list[int]] = {}
         for i, a in enumerate(arrays):
             groups.setdefault(a.shape[:2], []).append(i)
         results: list[dict | None] = [None] * len(streams)
         for idx in groups.values():
-            x, geo = self._model_input([arrays[i] for i in idx])
+            x, geo = self.model_input([arrays[i] for i in idx])
             states = [streams[i].state for i in idx]
             state = (
                 None
@@ -300,7 +291,7 @@ class VideoPredictor:
             logits, masks, next_state = self.runner.step(x, state)
             logits, masks = logits.cpu(), masks.cpu()
             for j, i in enumerate(idx):
-                results[i] = streams[i]._advance(logits[j], masks[j], next_state[j : j + 1], geo)
+                results[i] = streams[i].advance(logits[j], masks[j], next_state[j : j + 1], geo)
         return results
 
     def stream_result(
@@ -309,7 +300,7 @@ class VideoPredictor:
         """One frame's result from causal class logits (Q, K+1) and its mask logits."""
         if self.task != "vps":
             return self.frame_result(class_logits, masks, geo)
-        video = self._panoptic_video(class_logits, stable_ids=True)
+        video = self.panoptic_video(class_logits, stable_ids=True)
         video.add(masks, geo)
         return next(video.frames())
 
@@ -363,7 +354,9 @@ class VideoStream:
         with causal classes) plus ``frame_index``."""
         return self.predictor.step_streams([self], [frame])[0]
 
-    def _check_frame(self, frame) -> np.ndarray:
+    def check_frame(self, frame) -> np.ndarray:
+        """The next frame as an (H, W, 3) uint8 RGB array; a frame of another size than the
+        stream's first is a ``VideoInputError``. Public for ``MultiTaskStream``, as ``advance``."""
         arr = as_rgb_frame(frame, f"stream frame {self.num_frames}")
         if self.frame_size is not None and arr.shape[:2] != self.frame_size:
             raise VideoInputError(
@@ -373,9 +366,11 @@ class VideoStream:
             )
         return arr
 
-    def _advance(
+    def advance(
         self, logits: torch.Tensor, masks: torch.Tensor, state: torch.Tensor, geo: FrameGeometry
     ) -> dict:
+        """Take one frame's model outputs (class logits (Q, K+1), mask logits (Q, h, w), next
+        state (1, Q, C)) into the stream and return its result."""
         self._state = state
         self.frame_size = geo.output_size
         self.logit_sum = (

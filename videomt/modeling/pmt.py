@@ -83,6 +83,7 @@ class PMT(nn.Module):
         mlp_dim: int = 0,
         pretrained: str = "",
         depth: int = 0,
+        encoder: nn.Module | None = None,
     ):
         """
         Args:
@@ -93,11 +94,20 @@ class PMT(nn.Module):
             taps: the 4 encoder blocks whose (normed) outputs are fused; None: ``default_taps``.
             num_blocks: decoder blocks (the query blocks).
             mlp_dim: hidden units of the decoder blocks' MLPs; 0: the encoder width C.
+            encoder: an already built encoder to hold (frozen here) instead of creating one, e.g.
+                another PMT's, so that several task models keep one encoder in memory;
+                ``model_name`` / ``img_size`` / ``pretrained`` / ``depth`` are then not used.
         """
         super().__init__()
-        self.encoder = create_encoder(
-            model_name, img_size=img_size, patch_size=patch_size, pretrained=pretrained, depth=depth
-        )
+        if encoder is None:
+            encoder = create_encoder(
+                model_name,
+                img_size=img_size,
+                patch_size=patch_size,
+                pretrained=pretrained,
+                depth=depth,
+            )
+        self.encoder = encoder
         self.encoder.requires_grad_(False)
         self.encoder.eval()
         dim = self.encoder.embed_dim
