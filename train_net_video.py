@@ -22,7 +22,7 @@ def evaluate(cfg, resume: bool = False, random_weights: bool = False) -> dict:
     """Evaluate MODEL.WEIGHTS (or, with --resume, the last checkpoint of OUTPUT_DIR) on
     DATASETS.TEST."""
     from videomt import build_model, load_checkpoint
-    from videomt.engine.checkpointer import TrainingCheckpointer
+    from videomt.checkpoint import TrainingCheckpointer
     from videomt.engine.evaluate import evaluate_model
 
     cfg = cfg.clone()
@@ -68,7 +68,7 @@ def main(args) -> dict:
     cfg = default_setup(args)
     if args.eval_only:
         return evaluate(cfg, resume=args.resume, random_weights=args.random_weights)
-    from videomt.engine.checkpointer import TrainingCheckpointer
+    from videomt.checkpoint import TrainingCheckpointer
     from videomt.engine.trainer import Trainer
 
     if (

@@ -10,12 +10,7 @@ from collections import namedtuple
 import pytest
 import torch
 
-from videomt.engine.checkpointer import (
-    CheckpointReadError,
-    DiskFullError,
-    TrainingCheckpointer,
-    remove_stale_temporary_files,
-)
+from videomt.checkpoint import CheckpointError, TrainingCheckpointer, remove_stale_temporary_files
 
 
 def _checkpointer(folder, size=(3, 2)):
@@ -37,7 +32,7 @@ def test_disk_full_before_writing_is_one_line_and_keeps_the_previous(tmp_path, m
     ckpt.save("model_0000004", iteration=4)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
-    with pytest.raises(DiskFullError) as e:
+    with pytest.raises(CheckpointError) as e:
         ckpt.save("model_0000009", iteration=9)
     msg = str(e.value)
     on_disk = os.path.getsize(tmp_path / "model_0000004.pth") / 2**20  # the same state's file
@@ -57,7 +52,7 @@ def test_disk_full_during_the_write_is_one_line(tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", no_space)
-    with pytest.raises(DiskFullError, match="not enough disk space to save model_0000009.pth"):
+    with pytest.raises(CheckpointError, match="not enough disk space to save model_0000009.pth"):
         ckpt.save("model_0000009", iteration=9)
     assert sorted(os.listdir(tmp_path)) == ["last_checkpoint", "model_0000004.pth"]
 
@@ -78,7 +73,7 @@ def test_empty_last_checkpoint_names_the_tag_and_the_checkpoints(tmp_path):
     (tmp_path / "last_checkpoint").write_text("  \n")
     fresh = _checkpointer(tmp_path)
     assert fresh.has_checkpoint()
-    with pytest.raises(CheckpointReadError) as e:
+    with pytest.raises(CheckpointError) as e:
         fresh.get_checkpoint_file()
     msg = str(e.value)
     assert f"{tmp_path / 'last_checkpoint'} is empty" in msg and "model_0000004.pth" in msg, msg
@@ -124,5 +119,5 @@ def test_disk_full_during_training_is_the_error_reported(tmp_path, monkeypatch):
         raise OSError(errno_module.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(JSONWriter, "write", no_space)
-    with pytest.raises(DiskFullError, match="model_0000001.pth"):
+    with pytest.raises(CheckpointError, match="model_0000001.pth"):
         trainer.train()

@@ -129,7 +129,7 @@ def test_resume_after_sigkill_is_exact(tmp_path):
 
 
 def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
-    from videomt.engine.checkpointer import TrainingCheckpointer
+    from videomt.checkpoint import TrainingCheckpointer
 
     model = torch.nn.Linear(3, 2)
     ckpt = TrainingCheckpointer(model, str(tmp_path))
@@ -159,7 +159,7 @@ def test_interrupted_checkpoint_write_keeps_previous(tmp_path, monkeypatch):
 def test_checkpoint_of_a_run_without_fp16_resumes_with_an_enabled_scaler(tmp_path):
     """A CPU / bf16 run saves an empty (disabled) grad-scaler state; resuming it with fp16 AMP
     starts the scaler fresh instead of failing in ``GradScaler.load_state_dict``."""
-    from videomt.engine.checkpointer import TrainingCheckpointer
+    from videomt.checkpoint import TrainingCheckpointer
 
     disabled = torch.amp.GradScaler("cpu", enabled=False)
     saved = TrainingCheckpointer(torch.nn.Linear(3, 2), str(tmp_path), grad_scaler=disabled)
@@ -235,6 +235,7 @@ def _one_line_error(proc, message):
         ),
         ({"MODEL.BACKBONE.SEGMENTER_BLOCKS": "[4, 5]"}, "SEGMENTER_BLOCKS"),
         ({"DATASETS.TRAIN": "('no_such_dataset',)"}, "no_such_dataset"),
+        ({"DATASETS.TRAIN": "()"}, "DATASETS.TRAIN is empty"),
         ({"SOLVER.AMP.DTYPE": "float8"}, "SOLVER.AMP.DTYPE"),
         ({"SOLVER.MAX_ITER": 0}, "SOLVER.MAX_ITER must be >= 1"),
         ({"SOLVER.IMS_PER_BATCH": 0}, "SOLVER.IMS_PER_BATCH must be >= 1"),
@@ -251,7 +252,7 @@ def test_corrupt_last_checkpoint_is_a_clear_error(tmp_path):
     (out / "model_0000003.pth").write_bytes(b"PK\x03\x04 this is not a complete checkpoint")
     (out / "last_checkpoint").write_text("model_0000003.pth")
     proc = run_cli(["--config-file", QUICKSTART, "--resume", *overrides(out)], tmp_path)
-    _one_line_error(proc, "model_0000003.pth: cannot read this training checkpoint")
+    _one_line_error(proc, "model_0000003.pth: not a readable training checkpoint")
 
 
 def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):

@@ -1,16 +1,24 @@
-"""Everything about weight files: reading (local files, URLs, HF hub ids; tensors only), layouts
-and key maps (ours, official VidEoMT, HF transformers, timm / HF DINOv3), loading into a model,
-and conversion between layouts.
+"""Everything about weight files: reading (local files, URLs, HF hub ids; tensors only) and
+atomic writing, layouts and key maps (ours, official VidEoMT, HF transformers, timm / HF DINOv3),
+loading into a model, conversion between layouts, and training checkpoints.
 
-Modules, bottom up: ``files`` (reading, :class:`CheckpointError`), ``keymaps`` (key renames and
-the one q/k/v fuse / split), ``layouts`` (the layout registry), ``architecture`` (what the
-tensors tell about the model), ``loading`` and ``convert``. Training checkpoints (optimizer,
-schedule, RNG states) are written and resumed by ``videomt.engine.checkpointer``.
+Modules, bottom up: ``files`` (reading, atomic writing, :class:`CheckpointError`), ``keymaps``
+(key renames and the one q/k/v fuse / split), ``layouts`` (the layout registry),
+``architecture`` (what the tensors tell about the model), ``loading``, ``convert`` and
+``training`` (the trainer's checkpoints with optimizer, schedule, grad scaler and RNG states).
 """
 
 from .architecture import VIT_SIZES, infer_architecture
 from .convert import architecture_of, convert_to_hf, convert_to_videomt
-from .files import CheckpointError, cache_dir, read_hf_config, read_state_dict, resolve_weights
+from .files import (
+    CheckpointError,
+    atomic_torch_save,
+    cache_dir,
+    read_hf_config,
+    read_state_dict,
+    remove_stale_temporary_files,
+    resolve_weights,
+)
 from .keymaps import hf_dinov3_to_timm, hf_to_videomt, timm_dinov3_to_hf, videomt_to_hf
 from .layouts import (
     LAYOUTS,
@@ -22,6 +30,7 @@ from .layouts import (
 )
 from .loading import load_backbone_weights, load_checkpoint, save_checkpoint
 from .pmt import official_pmt_to_videomt, videomt_to_official_pmt  # registers the PMT layouts
+from .training import CheckpointMismatchError, TrainingCheckpointer
 
 __all__ = [
     "load_checkpoint",
@@ -49,4 +58,8 @@ __all__ = [
     "architecture_of",
     "convert_to_videomt",
     "convert_to_hf",
+    "atomic_torch_save",
+    "remove_stale_temporary_files",
+    "TrainingCheckpointer",
+    "CheckpointMismatchError",
 ]

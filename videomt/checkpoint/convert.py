@@ -10,7 +10,13 @@ import torch
 
 from ..config import get_cfg
 from .architecture import VIT_SIZES, infer_architecture
-from .files import CheckpointError, read_state_dict, resolve_weights
+from .files import (
+    CheckpointError,
+    atomic_torch_save,
+    atomic_write,
+    read_state_dict,
+    resolve_weights,
+)
 from .keymaps import videomt_to_hf
 from .layouts import LAYOUTS, detect_layout
 
@@ -70,7 +76,7 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     os.makedirs(dst, exist_ok=True)
     weights = os.path.join(dst, "model_final.pth")
     cfg.MODEL.WEIGHTS = weights
-    torch.save(
+    atomic_torch_save(
         {"model": state, "source": os.path.abspath(src), "source_layout": arch["layout"]}, weights
     )
     del cfg.MODEL["DEVICE"]  # the machine that runs the config picks its device (get_cfg default)
@@ -85,7 +91,7 @@ def convert_to_hf(
 ) -> str:
     """Write an HF ``VideomtForUniversalSegmentation`` directory (config.json +
     model.safetensors)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save as safetensors_bytes
 
     state, arch = architecture_of(src)
     if is_pmt_state(state):
@@ -129,8 +135,9 @@ def convert_to_hf(
         "label2id": {n: i for i, n in enumerate(names)},
     }
     os.makedirs(dst, exist_ok=True)
-    save_file(
-        {k: v.contiguous() for k, v in hf_state.items()}, os.path.join(dst, "model.safetensors")
+    tensors = {k: v.contiguous() for k, v in hf_state.items()}
+    atomic_write(
+        os.path.join(dst, "model.safetensors"), lambda f: f.write(safetensors_bytes(tensors))
     )
     with open(os.path.join(dst, "config.json"), "w") as f:
         json.dump(config, f, indent=2)

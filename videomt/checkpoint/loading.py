@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import torch
 
-from .files import CheckpointError, read_state_dict
+from .files import CheckpointError, atomic_torch_save, read_state_dict
 from .keymaps import hf_dinov3_to_timm
 from .layouts import detect_layout, to_videomt_layout
 
@@ -78,9 +77,8 @@ def load_checkpoint(
 
 
 def save_checkpoint(model: torch.nn.Module, path: str, **extra) -> None:
-    """Write ``{"model": state_dict, **extra}`` (Detectron2 format)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    torch.save({"model": model.state_dict(), **extra}, path)
+    """Write ``{"model": state_dict, **extra}`` (Detectron2 format), atomically."""
+    atomic_torch_save({"model": model.state_dict(), **extra}, path)
 
 
 def load_backbone_weights(encoder: torch.nn.Module, path: str) -> None:

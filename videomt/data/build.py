@@ -174,9 +174,7 @@ def get_train_dataset_dicts(
 ) -> tuple[list[str], list[str], list[list[dict]]]:
     """Names, types and (filtered) dicts of ``DATASETS.TRAIN``; ``datasets`` replaces the catalog
     look-up."""
-    names = list(cfg.DATASETS.TRAIN)
-    if not names:
-        raise ConfigError("DATASETS.TRAIN is empty: name at least one training dataset")
+    names = list(cfg.DATASETS.TRAIN)  # an empty list is refused where training starts (Trainer)
     types = _per_dataset(cfg.DATASETS.DATASET_TYPE, len(names), "DATASETS.DATASET_TYPE")
     for t in types:
         MAPPER_REGISTRY.lookup(t, "DATASETS.DATASET_TYPE")  # before any dataset is loaded

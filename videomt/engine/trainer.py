@@ -25,16 +25,16 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import (
+    CheckpointMismatchError,
+    TrainingCheckpointer,
+    load_checkpoint,
+    remove_stale_temporary_files,
+)
 from ..data.build import build_train_loader
 from ..errors import ConfigError
 from ..evaluation.build import build_evaluator
 from ..model import build_model, count_loss_targets, global_loss_normalizer
-from .checkpointer import (
-    CheckpointMismatchError,
-    TrainingCheckpointer,
-    remove_stale_temporary_files,
-)
 from .comm import get_world_size, is_main_process, synchronize
 from .defaults import seed_everything
 from .evaluate import evaluate_model

@@ -1,52 +1,44 @@
 """Training checkpoints: Detectron2's file layout (``OUTPUT_DIR/model_XXXXXXX.pth``,
 ``model_final.pth``, ``last_checkpoint``) on fvcore's ``Checkpointer``, with
 
-* atomic writes: a checkpoint (and the ``last_checkpoint`` tag) is written to a temporary file in
-  the same folder and renamed into place, so a kill during a save never leaves a truncated
-  ``model_*.pth`` or a tag that points at one; the temporary files such a kill leaves behind are
-  removed when the next run starts (:func:`remove_stale_temporary_files`);
-* files created with the mode the umask allows (group-readable under the usual 0022 / 0002);
-* a full disk is one error naming the folder, the space needed and the space free (checked
-  before writing, and again if the write itself runs out of space);
-* safe reads: ``torch.load(weights_only=True)``, a clear error for an unreadable file;
+* the package's atomic writes (:func:`.files.atomic_write`): a checkpoint and the
+  ``last_checkpoint`` tag are renamed into place once complete, so a kill during a save never
+  leaves a truncated ``model_*.pth`` or a tag that points at one; a full disk is one error;
+* the package's safe reads (:func:`.files.load_torch_file`, ``weights_only=True``);
+* a resume that refuses a checkpoint that does not fit the model or optimizer built now, before
+  anything is changed;
 * the random-number-generator states (torch, python, numpy global) saved and restored.
 """
 
 from __future__ import annotations
 
-import errno
 import glob
 import logging
 import os
 import random
-import shutil
-import tempfile
 from typing import Any
 
 import numpy as np
 import torch
 from fvcore.common.checkpoint import Checkpointer
 
-from ..checkpoint import CheckpointError
-from ..errors import UserError
+from .files import (
+    CheckpointError,
+    atomic_torch_save,
+    atomic_write,
+    check_checkpoint_file,
+    load_torch_file,
+)
 
 __all__ = [
     "TrainingCheckpointer",
-    "CheckpointReadError",
-    "DiskFullError",
     "CheckpointMismatchError",
-    "atomic_torch_save",
-    "remove_stale_temporary_files",
+    "state_mismatches",
     "rng_state",
     "set_rng_state",
 ]
 
 logger = logging.getLogger(__name__)
-
-
-# A training checkpoint that cannot be read (truncated, not a checkpoint, unsafe pickle) raises
-# the package's one checkpoint error; the old name stays importable.
-CheckpointReadError = CheckpointError
 
 
 class CheckpointMismatchError(CheckpointError):
@@ -94,83 +86,6 @@ def state_mismatches(saved: dict, model: torch.nn.Module, optimizer=None) -> lis
                     f"{_shape(p)} now"
                 )
     return out
-
-
-class DiskFullError(UserError):
-    """Not enough space on the device to write a checkpoint (the previous one is kept)."""
-
-
-_TMP_SUFFIX = ".tmp"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _payload_bytes(obj: Any) -> int:
-    """Bytes of the tensors in ``obj`` (nested dicts / lists): about the size of its file."""
-    if isinstance(obj, torch.Tensor):
-        return obj.numel() * obj.element_size()
-    if isinstance(obj, dict):
-        return sum(_payload_bytes(v) for v in obj.values())
-    if isinstance(obj, (list, tuple)):
-        return sum(_payload_bytes(v) for v in obj)
-    return 0
-
-
-def _disk_full(path: str, needed: int) -> DiskFullError:
-    folder = os.path.dirname(os.path.abspath(path))
-    free = shutil.disk_usage(folder).free
-    return DiskFullError(
-        f"{folder}: not enough disk space to save {os.path.basename(path)} (needs about "
-        f"{needed / 2**20:.1f} MB, {free / 2**20:.1f} MB free); any previous checkpoint is kept: "
-        "free some space, then continue with --resume"
-    )
-
-
-def _atomic_write(path: str, write, needed: int = 0) -> None:
-    """``write(f)`` into a temporary file next to ``path``, then rename it to ``path``.
-
-    ``needed``: expected bytes, checked against the free space first."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    if needed and shutil.disk_usage(folder).free < needed:
-        raise _disk_full(path, needed)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=_TMP_SUFFIX, dir=folder)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600: give the usual file mode
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise _disk_full(path, needed) from None
-        raise
-
-
-def atomic_torch_save(obj: Any, path: str) -> None:
-    """``torch.save`` to ``path`` through a temporary file + rename."""
-    _atomic_write(path, lambda f: torch.save(obj, f), needed=_payload_bytes(obj))
-
-
-def remove_stale_temporary_files(folder: str) -> list[str]:
-    """Delete the temporary files that a run killed while saving left in ``folder``; only call
-    this while no other run writes there (the trainer holds the folder's lock)."""
-    stale = sorted(glob.glob(os.path.join(glob.escape(folder), ".*" + _TMP_SUFFIX)))
-    for path in stale:
-        os.remove(path)
-    if stale:
-        logger.info(
-            f"Removed {len(stale)} temporary file(s) left by an interrupted save in {folder}: "
-            + ", ".join(os.path.basename(p) for p in stale)
-        )
-    return stale
 
 
 def rng_state() -> dict:
@@ -255,7 +170,7 @@ class TrainingCheckpointer(Checkpointer):
                 os.path.basename(p)
                 for p in glob.glob(os.path.join(glob.escape(self.save_dir), "model_*.pth"))
             )
-            raise CheckpointReadError(
+            raise CheckpointError(
                 f"{tag} is empty (it should name the checkpoint to resume from); checkpoints in "
                 f"the folder: {', '.join(present) or 'none'}. Write one of their names into it, or "
                 "delete it to start fresh"
@@ -263,21 +178,15 @@ class TrainingCheckpointer(Checkpointer):
         return os.path.join(self.save_dir, name)
 
     def tag_last_checkpoint(self, last_filename_basename: str) -> None:
-        _atomic_write(
+        atomic_write(
             os.path.join(self.save_dir, "last_checkpoint"),
             lambda f: f.write(last_filename_basename.encode()),
         )
 
     def _load_file(self, f: str) -> dict:
-        try:
-            data = torch.load(f, map_location="cpu", weights_only=True)
-        except Exception as e:  # truncated zip, not a torch file, or a pickle that carries code
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise CheckpointReadError(
-                f"{f}: cannot read this training checkpoint ({first[:200]})"
-            ) from None
+        data = load_torch_file(f, "training checkpoint")
         if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-            raise CheckpointReadError(
+            raise CheckpointError(
                 f"{f}: not a training checkpoint (expected a dict with a 'model' state dict)"
             )
         scaler = self.checkpointables.get("grad_scaler")
@@ -310,8 +219,8 @@ class TrainingCheckpointer(Checkpointer):
     def load(self, path: str, checkpointables: list[str] | None = None) -> dict:
         """Restore ``path`` (everything when ``checkpointables`` is None: a resume, which must fit
         the model and optimizer exactly, else :class:`CheckpointMismatchError`)."""
-        if path and not os.path.isfile(path):
-            raise CheckpointReadError(f"{path}: checkpoint file not found")
+        if path:  # fvcore asserts on a missing file: name it in one line first
+            check_checkpoint_file(path)
         self._resuming = path if checkpointables is None else ""
         try:
             extra = super().load(path, checkpointables)
