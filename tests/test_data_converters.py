@@ -26,6 +26,11 @@ VIPSEG_CLI = os.path.join(REPO, "datasets", "utils", "vipseg_change2_720p.py")
 SPLIT_CLI = os.path.join(REPO, "datasets", "utils", "split_vipseg_json.py")
 
 
+def _run(cli: str, *args: str, cwd: str | None = None) -> subprocess.CompletedProcess:
+    """A dataset script run in a fresh Python process, its output captured as text."""
+    return subprocess.run([sys.executable, cli, *args], capture_output=True, text=True, cwd=cwd)
+
+
 def _coco_all_categories() -> dict:
     """One image per COCO category id 1..90 (one annotation each) + an empty image."""
     images = [
@@ -79,12 +84,7 @@ def test_coco_cli_then_loader(tmp_path):
     for im in _coco_all_categories()["images"]:
         fx.write_jpg(str(tmp_path / "train2017" / im["file_name"]))
     dst = str(tmp_path / "annotations" / "coco2ovis_train.json")
-    res = subprocess.run(
-        [sys.executable, COCO_CLI, "--src", src, "--target", "ovis", "--dst", dst],
-        capture_output=True,
-        text=True,
-        cwd=str(tmp_path),
-    )
+    res = _run(COCO_CLI, "--src", src, "--target", "ovis", "--dst", dst, cwd=str(tmp_path))
     assert res.returncode == 0, res.stderr
     assert "17 annotations kept, 73 dropped" in res.stdout
     contig = {c: t - 1 for c, t in COCO_TO_OVIS.items()}
@@ -98,11 +98,7 @@ def test_coco_cli_all_files_and_errors(tmp_path):
     ann = tmp_path / "coco" / "annotations"
     for split in ("train", "val"):
         fx.write_json(str(ann / f"instances_{split}2017.json"), _coco_all_categories())
-    res = subprocess.run(
-        [sys.executable, COCO_CLI, "--coco-root", str(tmp_path / "coco")],
-        capture_output=True,
-        text=True,
-    )
+    res = _run(COCO_CLI, "--coco-root", str(tmp_path / "coco"))
     assert res.returncode == 0, res.stderr
     for tag, mapping in (
         ("ytvis2019", COCO_TO_YTVIS_2019),
@@ -114,20 +110,7 @@ def test_coco_cli_all_files_and_errors(tmp_path):
             assert len(data["annotations"]) == len(mapping)
     bad = tmp_path / "bad.json"
     bad.write_text('{"images": [')
-    res = subprocess.run(
-        [
-            sys.executable,
-            COCO_CLI,
-            "--src",
-            str(bad),
-            "--target",
-            "ovis",
-            "--dst",
-            str(tmp_path / "o.json"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = _run(COCO_CLI, "--src", str(bad), "--target", "ovis", "--dst", str(tmp_path / "o.json"))
     assert res.returncode == 2 and "bad.json: invalid JSON" in res.stderr
 
 
@@ -172,19 +155,8 @@ def test_vipseg_resize_in_process(tmp_path):
 
 def test_vipseg_cli_parallel_and_errors(tmp_path):
     _write_vipseg_src(str(tmp_path / "src"), videos=("a", "b", "c"), h=30, w=50, frames=1)
-    res = subprocess.run(
-        [
-            sys.executable,
-            VIPSEG_CLI,
-            "--src",
-            str(tmp_path / "src"),
-            "--dst",
-            str(tmp_path / "dst"),
-            "--workers",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
+    res = _run(
+        VIPSEG_CLI, "--src", str(tmp_path / "src"), "--dst", str(tmp_path / "dst"), "--workers", "2"
     )
     assert res.returncode == 0, res.stderr
     assert "wrote 3 frames" in res.stdout
@@ -214,23 +186,8 @@ def test_split_vipseg_json_per_split_list(tmp_path):
     fx.write_jpg(os.path.join(img, "t1", "000.jpg"))
     (tmp_path / "train.txt").write_text("v1\n")
     (tmp_path / "test.txt").write_text("t1\n")
-    res = subprocess.run(
-        [
-            sys.executable,
-            SPLIT_CLI,
-            "--json",
-            js,
-            "--split-dir",
-            str(tmp_path),
-            "--dst",
-            str(tmp_path / "out"),
-            "--splits",
-            "train",
-            "test",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    split_args = ("--json", js, "--split-dir", str(tmp_path), "--dst", str(tmp_path / "out"))
+    res = _run(SPLIT_CLI, *split_args, "--splits", "train", "test")
     assert res.returncode == 0, res.stderr
     train = load_vipseg_json(str(tmp_path / "out" / "panoptic_gt_VIPSeg_train.json"), img, pan)
     assert [v["video_id"] for v in train] == ["v1"] and len(train[0]["segments_infos"]) == 2
@@ -238,22 +195,7 @@ def test_split_vipseg_json_per_split_list(tmp_path):
     assert "annotations" not in test and [v["video_id"] for v in test["videos"]] == ["t1"]
     assert test["categories"] == fx.PAN_CATEGORIES
     (tmp_path / "val.txt").write_text("v1\nv9\n")
-    res = subprocess.run(
-        [
-            sys.executable,
-            SPLIT_CLI,
-            "--json",
-            js,
-            "--split-dir",
-            str(tmp_path),
-            "--dst",
-            str(tmp_path / "out"),
-            "--splits",
-            "val",
-        ],
-        capture_output=True,
-        text=True,
-    )
+    res = _run(SPLIT_CLI, *split_args, "--splits", "val")
     assert (
         res.returncode == 2 and "1 videos of val.txt are not in the JSON (first: v9)" in res.stderr
     )

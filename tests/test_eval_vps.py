@@ -506,6 +506,12 @@ def test_bad_vps_inputs(tmp_path):
     q = with_pred(lambda d: d["annotations"].append({"video_id": "ghost", "annotations": []}))
     with pytest.raises(EvaluationError, match="unknown video_id 'ghost'"):
         evaluate_vpq(q, pdir, gp, gdir, num_processes=1)
+    q = with_pred(lambda d: d["annotations"][0].pop("video_id"))
+    with pytest.raises(EvaluationError, match=r"prediction JSON: annotations\[0\] "):
+        evaluate_vpq(q, pdir, gp, gdir, num_processes=1)
+    q = with_pred(lambda d: d["annotations"][0]["annotations"][1].pop("segments_info"))
+    with pytest.raises(EvaluationError, match="prediction JSON: video vid frame 1: "):
+        evaluate_vpq(q, pdir, gp, gdir, num_processes=1)
     q = with_pred(lambda d: d["annotations"][0]["annotations"].pop(1))
     with pytest.raises(EvaluationError, match="video vid, frame 00001: no prediction"):
         evaluate_vpq(q, pdir, gp, gdir, num_processes=1)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ..utils.files import read_json
@@ -46,6 +47,38 @@ def _images_by_video(json_file: str, videos: Any) -> dict[str, list[dict]]:
                 f"'file_name'"
             )
         out[str(v["video_id"])] = images
+    return out
+
+
+def vipseg_video_annotations(
+    annotations: list, where: str, error: type[Exception]
+) -> list[tuple[str, list[dict]]]:
+    """``(video_id, per-frame annotations)`` of the ``annotations`` list of a VIPSeg-format JSON
+    (ground truth or predictions), in file order. An entry without ``video_id`` or a per-frame
+    ``annotations`` list, or a frame without ``file_name`` or a ``segments_info`` list, raises
+    ``error`` with one line naming ``where`` (the file) and the entry."""
+    out = []
+    for i, video in enumerate(annotations):
+        if (
+            not isinstance(video, Mapping)
+            or "video_id" not in video
+            or not isinstance(video.get("annotations"), list)
+        ):
+            raise error(
+                f"{where}: annotations[{i}] must be a dict with 'video_id' and an "
+                "'annotations' list"
+            )
+        vid = str(video["video_id"])
+        for t, frame in enumerate(video["annotations"]):
+            if (
+                not isinstance(frame, Mapping)
+                or "file_name" not in frame
+                or not isinstance(frame.get("segments_info"), list)
+            ):
+                raise error(
+                    f"{where}: video {vid} frame {t}: needs 'file_name' and a 'segments_info' list"
+                )
+        out.append((vid, list(video["annotations"])))
     return out
 
 
@@ -124,31 +157,11 @@ def load_vipseg_json(
     if annotations:
         require_dir(panoptic_root, "panoptic mask folder")
     out: list[dict] = []
-    for i, va in enumerate(annotations):
-        if (
-            not isinstance(va, dict)
-            or "video_id" not in va
-            or not isinstance(va.get("annotations"), list)
-        ):
-            raise DatasetError(
-                f"{json_file}: annotations[{i}] must be a dict with 'video_id' and an "
-                "'annotations' "
-                "list"
-            )
-        vid, frames = str(va["video_id"]), va["annotations"]
+    for vid, frames in vipseg_video_annotations(annotations, json_file, DatasetError):
         if not frames:
             raise DatasetError(f"{json_file}: video {vid} is empty (no annotated frames)")
         infos = []
         for f, fa in enumerate(frames):
-            if (
-                not isinstance(fa, dict)
-                or "file_name" not in fa
-                or not isinstance(fa.get("segments_info"), list)
-            ):
-                raise DatasetError(
-                    f"{json_file}: video {vid} frame {f}: needs 'file_name' and a 'segments_info' "
-                    "list"
-                )
             for s in fa["segments_info"]:
                 if s.get("category_id") not in raw_to_contiguous:
                     raise DatasetError(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..data.vipseg import vipseg_video_annotations
 from ..utils.files import read_json
 from .errors import EvaluationError
 
@@ -57,28 +58,10 @@ def _videos(path_or_obj: Any, what: str) -> dict[str, list[dict]]:
     if not isinstance(anns, list):
         raise EvaluationError(f"{what} has no 'annotations' list")
     out: dict[str, list[dict]] = {}
-    for k, v in enumerate(anns):
-        if (
-            not isinstance(v, Mapping)
-            or "video_id" not in v
-            or not isinstance(v.get("annotations"), list)
-        ):
-            raise EvaluationError(
-                f"{what}: entry #{k} lacks 'video_id' or its per-frame 'annotations'"
-            )
-        vid = str(v["video_id"])
+    for vid, frames in vipseg_video_annotations(anns, what, EvaluationError):
         if vid in out:
             raise EvaluationError(f"{what}: video {vid} is listed twice")
-        for t, fr in enumerate(v["annotations"]):
-            if (
-                not isinstance(fr, Mapping)
-                or "file_name" not in fr
-                or not isinstance(fr.get("segments_info"), list)
-            ):
-                raise EvaluationError(
-                    f"{what}: video {vid}, frame #{t} lacks 'file_name' or 'segments_info'"
-                )
-        out[vid] = list(v["annotations"])
+        out[vid] = frames
     return out
 
 
