@@ -12,6 +12,7 @@ import benchmark
 import videomt
 from tests.model_fixtures import small_cfg
 from tests.video_fixtures import TINY_OPTS
+from videomt.inference import benchmark_parity
 from videomt.inference.benchmarking import count_flops, matmul_rates
 from videomt.inference.runtime import CoreRunner
 
@@ -168,6 +169,7 @@ def test_compiled_step_matches_eager_on_cpu():
         (["--task", "speed"], "invalid choice"),
         (["--task", "fps", "MODEL.NOPE", "1"], "unknown config key"),
         (["--task", "fps", "--device", "cuda:99"], "--device is 'cuda:99' but"),
+        (["--task", "hf", "--dtype", "fp16"], "--task hf compares fp32 and bf16"),
     ],
 )
 def test_user_errors(args, message, tmp_path):
@@ -206,17 +208,38 @@ def test_bf16_runner_keeps_the_state_path_in_fp32_and_agrees_with_fp32():
         assert ((a[1] > 0) == (b[1] > 0)).float().mean() > 0.97
 
 
-def test_hf_comparison_json(tmp_path):
+@pytest.mark.parametrize(
+    "dtype, variants",
+    [
+        ([], ["hf_fp32", "ours_fp32", "ours_bf16", "ours_bf16_autocast_only"]),
+        (["--dtype", "fp32"], ["hf_fp32", "ours_fp32"]),
+    ],
+)
+def test_hf_comparison_json(tmp_path, monkeypatch, dtype, variants):
+    """--dtype picks which of ours run against HF fp32; the CPU and its matmul rates come along."""
+    monkeypatch.setattr(benchmark_parity, "MATMUL_SIZE", 64)
     res = run(
-        tmp_path, "--task", "hf", "--iters", "1", "--frames", "2", "MODEL.BACKBONE.IMG_SIZE", "64"
+        tmp_path,
+        "--task",
+        "hf",
+        "--iters",
+        "1",
+        "--frames",
+        "2",
+        *dtype,
+        "MODEL.BACKBONE.IMG_SIZE",
+        "64",
     )
-    assert res["input_size"] == [64, 64]
-    assert (
-        res["ours_fp32"]["max_abs_diff_logits_vs_hf"] < 1e-4
-    )  # the same weights give the same outputs
-    assert res["ours_bf16"]["mask_sign_agreement_vs_hf"] > 0.95
-    assert {"s_median", "fps", "speedup_vs_hf_fp32"} <= set(res["ours_bf16"])
+    assert res["input_size"] == [64, 64] and res["variants"] == variants
+    assert [k for k in res if k.startswith(("hf_fp32", "ours_"))] == variants
+    assert res["matmul"]["size"] == 64 and res["matmul"]["bf16_over_fp32"] > 0
+    assert res["matmul"]["cpu"] == res["device_name"] or res["matmul"]["cpu"] is None
+    # the same weights give the same outputs
+    assert res["ours_fp32"]["max_abs_diff_logits_vs_hf"] < 1e-4
     assert res["hf_fp32"]["s_median"] > 0
+    if "ours_bf16" in variants:
+        assert res["ours_bf16"]["mask_sign_agreement_vs_hf"] > 0.95
+        assert {"s_median", "fps", "speedup_vs_hf_fp32"} <= set(res["ours_bf16"])
 
 
 @pytest.mark.parametrize("cache_mb, second_pass", [("64", "cached"), ("0", "re-ran the model")])

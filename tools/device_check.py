@@ -47,7 +47,6 @@ import torch
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import benchmark  # noqa: E402  (the repository's benchmark.py: end to end, AP parity)
 from videomt.checkpoint import convert_to_hf  # noqa: E402
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
@@ -55,6 +54,8 @@ from videomt.engine.hooks import HookBase, LRSchedulerHook  # noqa: E402
 from videomt.engine.trainer import Trainer  # noqa: E402
 from videomt.errors import UserError  # noqa: E402
 from videomt.inference import VideoPredictor  # noqa: E402
+from videomt.inference.benchmark_parity import precision_parity  # noqa: E402
+from videomt.inference.benchmark_tasks import end_to_end, random_video  # noqa: E402
 from videomt.inference.benchmarking import (  # noqa: E402
     environment,
     peak_memory_mb,
@@ -309,7 +310,7 @@ def quickstart_section(args, tmp: str, results: dict) -> dict:
     free_memory(args.device)
     videos = 1 if args.quick else 8
     precision_args = SimpleNamespace(dtype="bf16", num_videos=videos, model_weights=weights)
-    parity = benchmark.precision_parity(precision_args, cfg, os.path.join(tmp, "parity"))
+    parity = precision_parity(precision_args, cfg, os.path.join(tmp, "parity"))
     results["amp_quickstart"]["ap_fp32"] = parity["ap_fp32"]
     parity["target_abs_ap_delta"] = TARGETS["bf16_ap_delta"]
     parity["meets_target"] = abs(parity["ap_delta"]) <= TARGETS["bf16_ap_delta"]
@@ -345,7 +346,7 @@ def fps_section(args, tmp: str) -> dict:
             torch.manual_seed(0)
             predictor = VideoPredictor(cfg, dtype=dtype, compile=compile_mode)
             reset_peak_memory(args.device)
-            video = benchmark.random_video(predictor, hw, 30)
+            video = random_video(predictor, hw, 30)
             model = summarize(
                 time_online(predictor.runner, [video], args.fps_warmup, args.fps_iters)
             )
@@ -353,7 +354,7 @@ def fps_section(args, tmp: str) -> dict:
                 input_size=hw, warmup_iters=args.fps_warmup, iters=args.fps_iters
             )
             with tempfile.TemporaryDirectory(dir=tmp) as video_dir:
-                e2e = benchmark.end_to_end(e2e_args, predictor, video_dir)
+                e2e = end_to_end(e2e_args, predictor, video_dir)
             peak, _ = peak_memory_mb(args.device)
             ratio = e2e["fps"] / model["fps"]
             out[f"vit_{size[0]}_{dtype}"] = {

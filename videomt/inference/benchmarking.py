@@ -34,6 +34,7 @@ __all__ = [
     "reset_peak_memory",
     "environment",
     "matmul_rates",
+    "describe_matmul_rates",
 ]
 
 
@@ -217,3 +218,13 @@ def matmul_rates(size: int = 1024, repeats: int = 3) -> dict:
         out[f"{name}_gmacs_per_s"] = size**3 / min(seconds) / 1e9
     out["bf16_over_fp32"] = out["bf16_gmacs_per_s"] / out["fp32_gmacs_per_s"]
     return out
+
+
+def describe_matmul_rates(rates: dict) -> str:
+    """One line for :func:`matmul_rates`' result: the CPU, the thread count, both rates and their
+    ratio."""
+    return (
+        f"{rates['cpu']}, {rates['num_threads']} thread(s): fp32 {rates['fp32_gmacs_per_s']:.1f}, "
+        f"bf16 {rates['bf16_gmacs_per_s']:.1f} GMAC/s ({rates['size']}^2 matmul), "
+        f"bf16/fp32 {rates['bf16_over_fp32']:.2f}x"
+    )

@@ -1,0 +1,91 @@
+"""A mistake in the arguments or the config is reported before the model stack loads: each entry
+point, given a config typo or missing a required argument, prints one error line (exit 2) without
+importing timm, torchvision or transformers. Read from ``python -X importtime`` (which lists every
+module a process imports); how long start-up takes is measured, not asserted (README)."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QUICKSTART = os.path.join("configs", "quickstart", "synthetic_vis.yaml")
+HEAVY = {"timm", "torchvision", "transformers"}
+TYPO = ["SOLVER.BASE_LRR", "0.1"]  # an override of a key that does not exist
+
+CASES = {
+    "benchmark typo": (
+        ["benchmark.py", "--task", "fps", "--config-file", QUICKSTART, *TYPO],
+        "SOLVER.BASE_LRR",
+    ),
+    "benchmark no task": (["benchmark.py"], "the following arguments are required: --task"),
+    "train typo": (["train_net_video.py", "--config-file", QUICKSTART, *TYPO], "SOLVER.BASE_LRR"),
+    "demo typo": (
+        [
+            "tools/video_demo.py",
+            "--config-file",
+            QUICKSTART,
+            "--input",
+            "v.mp4",
+            "--output",
+            "o.gif",
+            *TYPO,
+        ],
+        "SOLVER.BASE_LRR",
+    ),
+    "demo no input": (
+        ["tools/video_demo.py", "--config-file", QUICKSTART, "--output", "o.gif"],
+        "the following arguments are required: --input",
+    ),
+    "export typo": (
+        ["tools/export.py", "--config-file", QUICKSTART, "--output", "out", *TYPO],
+        "SOLVER.BASE_LRR",
+    ),
+    "visualize_data typo": (
+        ["tools/visualize_data.py", "--config-file", QUICKSTART, "--output", "out", *TYPO],
+        "SOLVER.BASE_LRR",
+    ),
+    "web_demo typo": (["tools/web_demo.py", "--config", QUICKSTART, *TYPO], "SOLVER.BASE_LRR"),
+    "bench_training typo": (
+        ["tools/bench_training.py", "--config-file", QUICKSTART, *TYPO],
+        "SOLVER.BASE_LRR",
+    ),
+    "convert_checkpoint no src": (
+        ["tools/convert_checkpoint.py", "--dst", "out"],
+        "the following arguments are required: --src",
+    ),
+    "publish no run-dir": (
+        ["tools/publish.py", "--output", "out"],
+        "the following arguments are required: --run-dir",
+    ),
+}
+
+
+def imported_modules(stderr: str) -> set[str]:
+    """Top-level names of the modules listed by ``-X importtime`` (``import time: ... | name``)."""
+    names = set()
+    for line in stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_error_before_the_model_stack_loads(case, tmp_path):
+    argv, message = CASES[case]
+    argv = [os.path.join(ROOT, argv[0])] + [
+        os.path.join(ROOT, a) if a == QUICKSTART else a for a in argv[1:]
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert message in lines[-1] and "Traceback" not in proc.stderr, lines[-5:]
+    assert not [line for line in lines if line.startswith("error:")][1:], lines  # one error line
+    assert not HEAVY & imported_modules(proc.stderr), sorted(HEAVY & imported_modules(proc.stderr))
