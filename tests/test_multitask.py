@@ -7,6 +7,14 @@ import os
 import pytest
 import torch
 
+from tests.pmt_fixtures import (
+    PMT_QUICKSTART,
+    PMT_TINY,
+    ROOT,
+    TASK_OPTS,
+    pmt_cfg,
+    write_task_checkpoints,
+)
 from tests.video_fixtures import moving_squares
 from videomt.checkpoint import load_checkpoint
 from videomt.config import load_config
@@ -15,67 +23,13 @@ from videomt.inference import VideoPredictor
 from videomt.inference.multitask import MultiTaskPredictor
 from videomt.model import build_model
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PMT_QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis_pmt.yaml")
 VIDEOMT_QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml")
-PMT_TINY = [
-    "MODEL.DEVICE",
-    "cpu",
-    "MODEL.BACKBONE.NUM_BLOCKS",
-    "2",
-    "INPUT.MIN_SIZE_TEST",
-    "32",
-    "INPUT.MAX_SIZE_TEST",
-    "64",
-    "MODEL.BACKBONE.TEST.MAX_NUM",
-    "4",
-]
-TASK_OPTS = {
-    "vis": [],
-    "vps": [
-        "MODEL.BACKBONE.TEST.TASK",
-        "vps",
-        "MODEL.BACKBONE.NUM_CLASSES",
-        "8",
-        "DATASETS.TEST",
-        "('synthetic_vps_val',)",
-        "MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD",
-        "0.0",
-        "MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD",
-        "0.0",
-    ],
-    "vss": [
-        "MODEL.BACKBONE.TEST.TASK",
-        "vss",
-        "MODEL.BACKBONE.NUM_CLASSES",
-        "8",
-        "DATASETS.TEST",
-        "('synthetic_vss_val',)",
-    ],
-}
-
-
-def pmt_cfg(task):
-    return load_config(PMT_QUICKSTART, PMT_TINY + TASK_OPTS[task])
 
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory):
     """One checkpoint per task: decoders from different seeds, the same (perturbed) encoder."""
-    folder = tmp_path_factory.mktemp("multitask")
-    paths, encoder = {}, None
-    for seed, task in enumerate(TASK_OPTS):
-        torch.manual_seed(seed)
-        model = build_model(pmt_cfg(task))
-        if encoder is None:
-            with torch.no_grad():  # not near-identity blocks: every tap matters
-                for p in model.core.encoder.parameters():
-                    p.add_(0.05 * torch.randn_like(p))
-            encoder = model.core.encoder.state_dict()
-        model.core.encoder.load_state_dict(encoder)
-        paths[task] = str(folder / f"{task}.pth")
-        torch.save({"model": model.state_dict()}, paths[task])
-    return paths
+    return write_task_checkpoints(tmp_path_factory.mktemp("multitask"), perturb_encoder=True)
 
 
 def assert_same(a: dict, b: dict):

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 import benchmark
+from tests.pmt_fixtures import PMT_QUICKSTART, PMT_TINY, ROOT, TASK_OPTS, write_task_checkpoints
 from tests.video_fixtures import moving_squares, write_png_folder
 from videomt.checkpoint import videomt_to_official_pmt
 from videomt.config import load_config
@@ -22,44 +23,6 @@ from videomt.inference import VideoPredictor
 from videomt.inference.benchmarking import count_flops
 from videomt.inference.export import onnx_step_parity
 from videomt.model import build_model
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PMT = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis_pmt.yaml")
-TINY = [
-    "MODEL.DEVICE",
-    "cpu",
-    "MODEL.BACKBONE.NUM_BLOCKS",
-    "2",
-    "INPUT.MIN_SIZE_TEST",
-    "32",
-    "INPUT.MAX_SIZE_TEST",
-    "64",
-    "MODEL.BACKBONE.TEST.MAX_NUM",
-    "4",
-]
-TASK_OPTS = {
-    "vis": [],
-    "vps": [
-        "MODEL.BACKBONE.TEST.TASK",
-        "vps",
-        "DATASETS.TEST",
-        "('synthetic_vps_val',)",
-        "MODEL.BACKBONE.NUM_CLASSES",
-        "8",
-        "MODEL.BACKBONE.TEST.OBJECT_MASK_THRESHOLD",
-        "0.0",
-        "MODEL.BACKBONE.TEST.OVERLAP_THRESHOLD",
-        "0.0",
-    ],
-    "vss": [
-        "MODEL.BACKBONE.TEST.TASK",
-        "vss",
-        "DATASETS.TEST",
-        "('synthetic_vss_val',)",
-        "MODEL.BACKBONE.NUM_CLASSES",
-        "8",
-    ],
-}
 
 
 def load_tool(name):
@@ -69,24 +32,10 @@ def load_tool(name):
     return module
 
 
-def save_model(model, path) -> str:
-    torch.save({"model": model.state_dict()}, path)
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def task_weights(tmp_path_factory):
     """A checkpoint per task (tiny PMT, decoders from different seeds, one shared encoder)."""
-    folder = tmp_path_factory.mktemp("pmt_weights")
-    paths, encoder = {}, None
-    for seed, task in enumerate(TASK_OPTS):
-        torch.manual_seed(seed)
-        model = build_model(load_config(PMT, TINY + TASK_OPTS[task]))
-        if encoder is None:
-            encoder = model.core.encoder.state_dict()
-        model.core.encoder.load_state_dict(encoder)
-        paths[task] = save_model(model, folder / f"{task}.pth")
-    return paths
+    return write_task_checkpoints(tmp_path_factory.mktemp("pmt_weights"))
 
 
 @pytest.fixture(autouse=True)
@@ -110,9 +59,9 @@ def test_eval_only_every_task(tmp_path, task_weights, task, keys):
             sys.executable,
             os.path.join(ROOT, "train_net_video.py"),
             "--config-file",
-            PMT,
+            PMT_QUICKSTART,
             "--eval-only",
-            *TINY,
+            *PMT_TINY,
             *TASK_OPTS[task],
             "MODEL.WEIGHTS",
             task_weights[task],
@@ -134,7 +83,16 @@ def test_eval_only_every_task(tmp_path, task_weights, task, keys):
 # ---------------------------------------------------------------------- benchmark.py
 def run_benchmark(tmp_path, *args):
     out = tmp_path / "out.json"
-    argv = ["--config-file", PMT, "--device", "cpu", "--json", str(out), *args, *TINY]
+    argv = [
+        "--config-file",
+        PMT_QUICKSTART,
+        "--device",
+        "cpu",
+        "--json",
+        str(out),
+        *args,
+        *PMT_TINY,
+    ]
     assert benchmark.main(argv) == 0
     return json.loads(out.read_text())
 
@@ -178,7 +136,7 @@ def test_multitask_benchmark_refuses_videomt(tmp_path):
 def test_flops_count_the_decoder_attention():
     """fvcore cannot see fused attention: the count must hold every q @ k and attn @ v product
     of the encoder blocks run up to the last tap *and* of the decoder blocks (hand count)."""
-    cfg = load_config(PMT, TINY)
+    cfg = load_config(PMT_QUICKSTART, PMT_TINY)
     core = build_model(cfg).core
     h, w = 64, 96
     dim, patch, prefix = 384, core.patch_size, core.num_prefix_tokens
@@ -195,10 +153,10 @@ def test_flops_count_the_decoder_attention():
 def test_export_onnx_matches_onnxruntime_at_two_sizes(tmp_path):
     export_tool = load_tool("export")
     torch.manual_seed(0)
-    argv = ["--config-file", PMT, "--output", str(tmp_path), "--input-size", "64", "64"]
-    assert export_tool.main(argv + ["--format", "onnx", "--check-frames", "0", *TINY]) == 0
+    argv = ["--config-file", PMT_QUICKSTART, "--output", str(tmp_path), "--input-size", "64", "64"]
+    assert export_tool.main(argv + ["--format", "onnx", "--check-frames", "0", *PMT_TINY]) == 0
     torch.manual_seed(0)  # the same random weights for the PyTorch side
-    core = VideoPredictor(load_config(PMT, TINY)).model.core
+    core = VideoPredictor(load_config(PMT_QUICKSTART, PMT_TINY)).model.core
     for size in ((64, 64), (32, 72)):  # the export size and another (dynamic H, W)
         assert onnx_step_parity(core, str(tmp_path / "step.onnx"), size, num_frames=2) < 1e-4
     meta = json.loads((tmp_path / "metadata.json").read_text())
@@ -210,17 +168,19 @@ def run_demo(frames, out, *args):
     """args first: --config-file / --weights take several values, the input ends them."""
     demo = load_tool("video_demo")
     argv = ["--input", str(frames), "--output", str(out), "--confidence-threshold", "0"]
-    return demo.main([*args, *argv, *TINY])
+    return demo.main([*args, *argv, *PMT_TINY])
 
 
 def test_demo_one_model_and_tasks_side_by_side(tmp_path, task_weights):
     frames = write_png_folder(tmp_path / "frames", moving_squares(num_frames=3))
     vis, vss = task_weights["vis"], task_weights["vss"]
     vss_cfg = tmp_path / "vss.yaml"
-    vss_cfg.write_text(load_config(PMT, TINY + TASK_OPTS["vss"]).dump())
-    assert run_demo(frames, tmp_path / "vis", "--config-file", PMT, "--weights", vis) == 0
+    vss_cfg.write_text(load_config(PMT_QUICKSTART, PMT_TINY + TASK_OPTS["vss"]).dump())
+    assert (
+        run_demo(frames, tmp_path / "vis", "--config-file", PMT_QUICKSTART, "--weights", vis) == 0
+    )
     assert run_demo(frames, tmp_path / "vss", "--config-file", str(vss_cfg), "--weights", vss) == 0
-    both = ["--config-file", PMT, str(vss_cfg), "--weights", vis, vss]
+    both = ["--config-file", PMT_QUICKSTART, str(vss_cfg), "--weights", vis, vss]
     assert run_demo(frames, tmp_path / "both", *both) == 0
     assert run_demo(frames, tmp_path / "both_stream", "--stream", *both) == 0
     for name in sorted(os.listdir(tmp_path / "vis")):
@@ -240,8 +200,8 @@ def test_demo_weights_must_match_the_configs(tmp_path):
             sys.executable,
             os.path.join(ROOT, "tools", "video_demo.py"),
             "--config-file",
-            PMT,
-            PMT,
+            PMT_QUICKSTART,
+            PMT_QUICKSTART,
             "--weights",
             "a.pth",
             "--input",
@@ -262,7 +222,7 @@ def test_demo_weights_must_match_the_configs(tmp_path):
 def test_convert_official_pmt_checkpoint(tmp_path):
     """An official-layout PMT file -> tools/convert_checkpoint.py -> our weights + config, which
     build the same model (same outputs)."""
-    cfg = load_config(PMT, TINY)
+    cfg = load_config(PMT_QUICKSTART, PMT_TINY)
     torch.manual_seed(0)
     original = build_model(cfg).eval()
     official = tmp_path / "official.pth"
@@ -276,7 +236,7 @@ def test_convert_official_pmt_checkpoint(tmp_path):
             "--dst",
             str(tmp_path / "ours"),
             "--config",
-            PMT,
+            PMT_QUICKSTART,
         ],
         capture_output=True,
         text=True,

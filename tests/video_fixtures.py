@@ -35,6 +35,15 @@ def decode(path):
         return np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
 
 
+# command-line overrides for small test frames and few outputs (fast CPU inference)
+SMALL_TEST_FRAMES = [
+    "INPUT.MIN_SIZE_TEST",
+    "32",
+    "INPUT.MAX_SIZE_TEST",
+    "64",
+    "MODEL.BACKBONE.TEST.MAX_NUM",
+    "4",
+]
 # command-line overrides that turn the quickstart config into a tiny, fast CPU model
 TINY_OPTS = [
     "MODEL.DEVICE",
@@ -43,12 +52,7 @@ TINY_OPTS = [
     "3",
     "MODEL.BACKBONE.SEGMENTER_BLOCKS",
     "[1, 2]",
-    "INPUT.MIN_SIZE_TEST",
-    "32",
-    "INPUT.MAX_SIZE_TEST",
-    "64",
-    "MODEL.BACKBONE.TEST.MAX_NUM",
-    "4",
+    *SMALL_TEST_FRAMES,
 ]
 
 
