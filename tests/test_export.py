@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from tests.video_fixtures import TINY_OPTS
+from videomt.config import load_config
 from videomt.data.augmentation import shortest_edge_size
+from videomt.inference import VideoPredictor
 from videomt.inference.export import STEP_INPUTS, STEP_OUTPUTS, onnx_step_parity
 from videomt.inference.runtime import FrameStep
 from videomt.modeling.backbone import is_dinov3
@@ -47,7 +49,7 @@ def exported(tmp_path_factory):
         == 0
     )
     torch.manual_seed(0)  # the same random weights for the PyTorch side
-    predictor = export_tool.VideoPredictor(export_tool.load_config(QUICKSTART, TINY_OPTS))
+    predictor = VideoPredictor(load_config(QUICKSTART, TINY_OPTS))
     return out, predictor.model
 
 
@@ -149,7 +151,7 @@ def test_dinov3_step_exports_and_matches_onnxruntime(tmp_path):
         == 0
     )
     torch.manual_seed(0)  # the same random weights for the PyTorch side
-    model = export_tool.VideoPredictor(export_tool.load_config(QUICKSTART, opts)).model
+    model = VideoPredictor(load_config(QUICKSTART, opts)).model
     assert is_dinov3(model.core.encoder)  # really the RoPE path
     for size in ((64, 64), (32, 96)):
         assert onnx_step_parity(model.core, str(tmp_path / "step.onnx"), size, num_frames=2) < 1e-4

@@ -24,9 +24,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from videomt import load_config  # noqa: E402
-from videomt.engine.optimizer import build_optimizer  # noqa: E402
-from videomt.model import build_model  # noqa: E402
+# Light modules only: a config typo is one line before the model stack (timm) loads.
+from videomt.cli import run_cli  # noqa: E402
+from videomt.config import load_config  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -89,6 +89,9 @@ class Runner:
     def __init__(self, config_file: str, args: argparse.Namespace):
         opts = ["MODEL.DEVICE", args.device, "MODEL.BACKBONE.PRETRAINED", "", *args.opts]
         self.cfg = load_config(config_file, opts)
+        from videomt.engine.optimizer import build_optimizer
+        from videomt.model import build_model
+
         self.name = os.path.splitext(os.path.basename(config_file))[0]
         torch.manual_seed(0)
         self.model = build_model(self.cfg).train()
@@ -147,6 +150,8 @@ class Runner:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    for config_file in args.config_file:  # every config's mistakes before any model is built
+        load_config(config_file, ["MODEL.DEVICE", args.device, *args.opts])
     runners = [Runner(f, args) for f in args.config_file]
     for r in runners:
         for _ in range(args.warmup):
@@ -173,4 +178,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_cli(main)

@@ -20,12 +20,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import torch  # noqa: E402
-
+# Light modules only: mistakes in the arguments or the config are reported before the model
+# stack (timm, torchvision) loads; main() imports the rest.
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
-from videomt.inference import VideoPredictor  # noqa: E402
-from videomt.inference.export import export_metadata, export_onnx, export_program, onnx_step_parity  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -65,6 +63,22 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     cfg = load_config(args.config_file, list(args.opts) + ["MODEL.DEVICE", "cpu"])
+    import torch
+
+    with torch.no_grad():
+        return export(args, cfg)
+
+
+def export(args, cfg) -> int:
+    """Write the metadata and the exported files of ``args`` (the config is checked)."""
+    from videomt.inference import VideoPredictor
+    from videomt.inference.export import (
+        export_metadata,
+        export_onnx,
+        export_program,
+        onnx_step_parity,
+    )
+
     predictor = VideoPredictor(cfg)
     core = predictor.model.core
     size = tuple(args.input_size) if args.input_size else (cfg.MODEL.BACKBONE.IMG_SIZE,) * 2
@@ -112,5 +126,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    torch.set_grad_enabled(False)
     run_cli(main)

@@ -22,17 +22,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+# Light modules only: mistakes in the arguments or the config are reported before the data and
+# model stack (torchvision, timm) loads; the functions below import the rest when called.
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
-from videomt.data.build import build_train_loader  # noqa: E402
-from videomt.data.catalog import DatasetCatalog, MetadataCatalog  # noqa: E402
-from videomt.engine.own_data import fit_config_to_training_data  # noqa: E402
 from videomt.errors import UserError  # noqa: E402
-from videomt.inference.visualize import DrawItem, draw_items, track_colour  # noqa: E402
-from videomt.inference.writers import open_writer  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 def class_names(cfg) -> list[str]:
     """Names of the label indices of ``DATASETS.TRAIN[0]`` (things for instance tasks, every
     class, things first, for panoptic and semantic ones)."""
+    from videomt.data.catalog import DatasetCatalog, MetadataCatalog
+
     name = cfg.DATASETS.TRAIN[0]
     DatasetCatalog.resolve(name)
     meta = MetadataCatalog.get(name)
@@ -68,9 +66,11 @@ def clip_frames(clip: dict, image_format: str) -> list[np.ndarray]:
     return [np.ascontiguousarray(f) for f in frames]
 
 
-def frame_ground_truth(clip: dict, t: int, names: list[str]) -> list[DrawItem]:
-    """What to draw on frame ``t``: every target present there, coloured by its index in the
-    clip (stable across the clip's frames)."""
+def frame_ground_truth(clip: dict, t: int, names: list[str]) -> list:
+    """What to draw on frame ``t`` (a list of ``DrawItem``): every target present there, coloured by
+    its index in the clip (stable across the clip's frames)."""
+    from videomt.inference.visualize import DrawItem, track_colour
+
     targets = clip["instances"]
     ids, labels, masks = targets["ids"], targets["labels"], targets["masks"]  # (N,T) (N,) (N,T,H,W)
     items = []
@@ -98,7 +98,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.num_clips <= 0:
         raise UserError(f"--num-clips must be positive, got {args.num_clips}")
-    cfg = fit_config_to_training_data(load_config(args.config_file, args.opts))
+    cfg = load_config(args.config_file, args.opts)
+    import torch
+
+    from videomt.data.build import build_train_loader
+    from videomt.engine.own_data import fit_config_to_training_data
+    from videomt.inference.visualize import draw_items
+    from videomt.inference.writers import open_writer
+
+    cfg = fit_config_to_training_data(cfg)
     cfg.defrost()
     cfg.DATALOADER.NUM_WORKERS = 0
     cfg.freeze()

@@ -23,13 +23,11 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
 
+# Light modules only: a bad config is reported before the model stack (timm, torchvision) loads;
+# the segmenting code imports it when first used.
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
 from videomt.errors import UserError  # noqa: E402
-from videomt.inference import VideoPredictor, open_video  # noqa: E402
-from videomt.inference.video_io import VideoInputError  # noqa: E402
-from videomt.inference.visualize import draw_result  # noqa: E402
-from videomt.inference.writers import open_writer  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTARTS = [
@@ -46,9 +44,12 @@ class Segmenter:
     def __init__(self, opts: list[str], device: str | None = None, max_frames: int | None = None):
         self.opts, self.device, self.max_frames = list(opts), device, max_frames
         self._key: tuple[str, str] | None = None
-        self._predictor: VideoPredictor | None = None
+        self._predictor = None  # a VideoPredictor, once one is built
 
-    def predictor(self, config: str, weights: str) -> VideoPredictor:
+    def predictor(self, config: str, weights: str):
+        """The ``VideoPredictor`` of ``config`` and ``weights``."""
+        from videomt.inference import VideoPredictor
+
         if self._key != (config, weights):
             cfg = load_config(config, self.opts)
             self._predictor = VideoPredictor(cfg, weights or None, device=self.device)
@@ -65,6 +66,11 @@ class Segmenter:
     ) -> str:
         """Path of the segmented MP4 of ``video``; bad input raises a ``UserError`` (one
         line)."""
+        from videomt.inference import open_video
+        from videomt.inference.video_io import VideoInputError
+        from videomt.inference.visualize import draw_result
+        from videomt.inference.writers import open_writer
+
         if not video:
             raise UserError("no video: upload one or record one with the webcam first")
         source = open_video(video, self.max_frames)
