@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from train_fixtures import run_cli
 
 import benchmark
 from tests.pmt_fixtures import PMT_QUICKSTART, PMT_TINY, ROOT, TASK_OPTS, write_task_checkpoints
@@ -54,26 +55,9 @@ def datasets_in_tmp(tmp_path, monkeypatch):
 )
 def test_eval_only_every_task(tmp_path, task_weights, task, keys):
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "train_net_video.py"),
-            "--config-file",
-            PMT_QUICKSTART,
-            "--eval-only",
-            *PMT_TINY,
-            *TASK_OPTS[task],
-            "MODEL.WEIGHTS",
-            task_weights[task],
-            "OUTPUT_DIR",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets")),
-        timeout=600,
-    )
+    weights = ["MODEL.WEIGHTS", task_weights[task], "OUTPUT_DIR", str(out)]
+    opts = [*PMT_TINY, *TASK_OPTS[task], *weights]
+    proc = run_cli(["--config-file", PMT_QUICKSTART, "--eval-only", *opts], tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dataset = {"vis": "synthetic_vis_val"}.get(task, f"synthetic_{task}_val")
     metrics = json.loads((out / "inference" / dataset / "metrics.json").read_text())

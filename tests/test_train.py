@@ -14,6 +14,7 @@ import torch
 from train_fixtures import (
     QUICKSTART,
     ROOT,
+    assert_one_line_error,
     final_weights,
     max_abs_diff,
     overrides,
@@ -219,13 +220,6 @@ def test_resume_on_empty_output_dir_starts_fresh(tmp_path, datasets, caplog):
     assert "no checkpoint" in caplog.text and "starting fresh" in caplog.text
 
 
-def _one_line_error(proc, message):
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert message in proc.stderr, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().count("\n") == 0, proc.stderr
-
-
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -243,7 +237,7 @@ def _one_line_error(proc, message):
 )
 def test_training_user_errors_are_one_line(tmp_path, extra, message):
     proc = run_cli(["--config-file", QUICKSTART, *overrides(tmp_path / "o", **extra)], tmp_path)
-    _one_line_error(proc, message)
+    assert_one_line_error(proc, message)
 
 
 def test_corrupt_last_checkpoint_is_a_clear_error(tmp_path):
@@ -252,7 +246,7 @@ def test_corrupt_last_checkpoint_is_a_clear_error(tmp_path):
     (out / "model_0000003.pth").write_bytes(b"PK\x03\x04 this is not a complete checkpoint")
     (out / "last_checkpoint").write_text("model_0000003.pth")
     proc = run_cli(["--config-file", QUICKSTART, "--resume", *overrides(out)], tmp_path)
-    _one_line_error(proc, "model_0000003.pth: not a readable training checkpoint")
+    assert_one_line_error(proc, "model_0000003.pth: not a readable training checkpoint")
 
 
 def test_resume_with_eval_only_evaluates_last_checkpoint(tmp_path):
@@ -336,7 +330,7 @@ def test_training_set_without_annotations_is_one_line(tmp_path):
         ],
         tmp_path,
     )
-    _one_line_error(proc, "has no annotations")
+    assert_one_line_error(proc, "has no annotations")
 
 
 def test_writers_report_evaluation_metrics_unsmoothed(tmp_path):

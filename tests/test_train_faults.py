@@ -12,24 +12,21 @@ import time
 
 import pytest
 import torch
-from train_fixtures import QUICKSTART, ROOT, overrides, run_cli, tiny_cfg
+from train_fixtures import (
+    QUICKSTART,
+    ROOT,
+    assert_one_line_error,
+    cli_env,
+    overrides,
+    run_cli,
+    tiny_cfg,
+)
 
 
 @pytest.fixture
 def datasets(tmp_path, monkeypatch):
     monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
     return tmp_path / "datasets"
-
-
-def _env(tmp_path):
-    return dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="1")
-
-
-def _one_line_error(proc, message, status=2):
-    assert proc.returncode == status, proc.stderr[-2000:]
-    assert message in proc.stderr, proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().count("\n") == 0, proc.stderr
 
 
 def _all_finite(path):
@@ -103,7 +100,7 @@ def test_sigterm_saves_the_current_iteration_and_resume_is_bit_identical(tmp_pat
     out = tmp_path / "preempted"
     proc = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "train_net_video.py"), *args, *overrides(out, **extra)],
-        env=_env(tmp_path),
+        env=cli_env(tmp_path),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -148,7 +145,7 @@ def test_output_dir_rules(tmp_path):
     claim_output_dir(str(out), resume=False, eval_only=False)  # this test process is "the run"
     try:
         busy = run_cli(["--config-file", QUICKSTART, *overrides(out, **extra)], tmp_path)
-        _one_line_error(busy, f"{out} is in use by another run (pid {os.getpid()} on ")
+        assert_one_line_error(busy, f"{out} is in use by another run (pid {os.getpid()} on ")
         assert not (out / "log.txt").exists()
     finally:
         release_output_dir(str(out))
@@ -158,11 +155,13 @@ def test_output_dir_rules(tmp_path):
     record = {n: (out / n).read_bytes() for n in ("config.yaml", "log.txt", "metrics.json")}
 
     again = run_cli(["--config-file", QUICKSTART, *overrides(out, **extra)], tmp_path)
-    _one_line_error(again, f"{out} already holds a training run (last_checkpoint, metrics.json")
+    assert_one_line_error(
+        again, f"{out} already holds a training run (last_checkpoint, metrics.json"
+    )
 
     changed = dict(extra, **{"MODEL.BACKBONE.NUM_OBJECT_QUERIES": 8, "SOLVER.MAX_ITER": 4})
     refit = run_cli(["--config-file", QUICKSTART, "--resume", *overrides(out, **changed)], tmp_path)
-    _one_line_error(refit, "MODEL.BACKBONE.NUM_OBJECT_QUERIES 6 -> 8")
+    assert_one_line_error(refit, "MODEL.BACKBONE.NUM_OBJECT_QUERIES 6 -> 8")
 
     evaluation = run_cli(
         [
@@ -195,7 +194,7 @@ def test_empty_last_checkpoint_is_one_line(tmp_path):
     (out / "model_0000003.pth").write_bytes(b"not read")
     (out / "last_checkpoint").write_text("")
     proc = run_cli(["--config-file", QUICKSTART, "--resume", *overrides(out)], tmp_path)
-    _one_line_error(proc, f"{out / 'last_checkpoint'} is empty")
+    assert_one_line_error(proc, f"{out / 'last_checkpoint'} is empty")
     assert "model_0000003.pth" in proc.stderr and "not found" not in proc.stderr
 
 
@@ -234,7 +233,7 @@ def test_a_frozen_process_ends_the_job_after_the_timeout(tmp_path):
             "2",
             *overrides(out, **extra),
         ],
-        env=_env(tmp_path),
+        env=cli_env(tmp_path),
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -1,31 +1,14 @@
 """`train_net_video.py --eval-only` end to end on the quickstart config (random weights, CPU)."""
 
 import json
-import os
-import subprocess
-import sys
 import zipfile
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis.yaml")
-
-
-def run(args, tmp_path, **env):
-    environ = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), **env)
-    return subprocess.run(
-        [sys.executable, os.path.join(ROOT, "train_net_video.py"), *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=600,
-    )
+from train_fixtures import QUICKSTART, assert_one_line_error, run_cli
 
 
 def eval_quickstart(tmp_path, out, *extra):
-    proc = run(
+    proc = run_cli(
         [
             "--config-file",
             QUICKSTART,
@@ -110,11 +93,8 @@ def test_eval_only_quickstart_end_to_end(tmp_path):
     ],
 )
 def test_user_errors_are_one_line(tmp_path, args, message):
-    proc = run(args + ["OUTPUT_DIR", str(tmp_path / "o")], tmp_path)
-    assert proc.returncode != 0
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert proc.stderr.strip().count("\n") == 0
+    proc = run_cli(args + ["OUTPUT_DIR", str(tmp_path / "o")], tmp_path)
+    assert_one_line_error(proc, message)
 
 
 @pytest.mark.parametrize(

@@ -50,17 +50,30 @@ def tiny_cfg(output_dir, **extra):
     return load_config(QUICKSTART, overrides(output_dir, **extra))
 
 
+def cli_env(tmp_path) -> dict[str, str]:
+    """The environment of a command-line run: datasets under ``tmp_path``, one CPU thread."""
+    return dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="1")
+
+
 def run_cli(args: list[str], tmp_path, timeout: int = 600, **kwargs) -> subprocess.CompletedProcess:
-    env = dict(os.environ, DETECTRON2_DATASETS=str(tmp_path / "datasets"), OMP_NUM_THREADS="1")
+    """``train_net_video.py args`` in a fresh process in ``tmp_path``, its output captured."""
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "train_net_video.py"), *args],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env(tmp_path),
         cwd=tmp_path,
         timeout=timeout,
         **kwargs,
     )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, message: str, status: int = 2):
+    """The run ended with exit ``status`` and one line on stderr containing ``message``."""
+    assert proc.returncode == status, proc.stderr[-2000:]
+    assert message in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0, proc.stderr
 
 
 def final_weights(output_dir) -> dict[str, torch.Tensor]:
