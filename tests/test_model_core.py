@@ -18,16 +18,22 @@ def small_core(**kw) -> VidEoMT:
     return perturb_(VidEoMT("vit_small_patch14_reg4_dinov2", **args).eval())
 
 
-@pytest.fixture(scope="module")
-def hf_and_core():
-    hf = hf_videomt()
-    core = VidEoMT(
+def core_like_hf_videomt() -> VidEoMT:
+    """A freshly initialised core of :func:`hf_videomt`'s architecture (its weights to be
+    loaded)."""
+    return VidEoMT(
         "vit_small_patch14_reg4_dinov2",
         img_size=IMG,
         num_queries=NUM_QUERIES,
         num_classes=NUM_CLASSES,
         first_query_block=9,
     ).eval()
+
+
+@pytest.fixture(scope="module")
+def hf_and_core():
+    hf = hf_videomt()
+    core = core_like_hf_videomt()
     core.load_state_dict(hf_to_videomt(hf.state_dict()), strict=True)
     return hf, core
 
@@ -57,13 +63,7 @@ def test_parity_detects_a_wrong_mapping(hf_and_core):
     state["query_updater.weight"] = (
         state["query_updater.weight"].t().contiguous()
     )  # plausible mistake
-    core = VidEoMT(
-        "vit_small_patch14_reg4_dinov2",
-        img_size=IMG,
-        num_queries=NUM_QUERIES,
-        num_classes=NUM_CLASSES,
-        first_query_block=9,
-    ).eval()
+    core = core_like_hf_videomt()
     core.load_state_dict(state)
     video = torch.randn(1, 3, 3, IMG, IMG)
     with torch.no_grad():

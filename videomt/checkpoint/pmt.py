@@ -19,6 +19,8 @@ Registers the layouts ``official_pmt`` and ``official_pmt_dinov3`` with ``detect
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 
 from .keymaps import (
@@ -127,19 +129,12 @@ def _num_decoder_blocks(state: dict, source: str) -> int | None:
     return len(indices) or None
 
 
-register_layout(
-    Layout(
-        "official_pmt",
-        lambda keys: is_official_pmt(keys, dinov3=False),
-        lambda state: official_pmt_to_videomt(state, dinov3=False),
-        _num_decoder_blocks,
+for _name, _dinov3 in (("official_pmt", False), ("official_pmt_dinov3", True)):
+    register_layout(
+        Layout(
+            _name,
+            partial(is_official_pmt, dinov3=_dinov3),
+            partial(official_pmt_to_videomt, dinov3=_dinov3),
+            _num_decoder_blocks,
+        )
     )
-)
-register_layout(
-    Layout(
-        "official_pmt_dinov3",
-        lambda keys: is_official_pmt(keys, dinov3=True),
-        lambda state: official_pmt_to_videomt(state, dinov3=True),
-        _num_decoder_blocks,
-    )
-)
