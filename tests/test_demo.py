@@ -105,6 +105,27 @@ def test_gif_and_mp4_outputs(frames_dir, tmp_path):
     assert np.abs(mp4.astype(int) - moving_squares()[:3]).mean() > 10  # overlays survive the codec
 
 
+def test_gif_frame_step_and_max_width(frames_dir, tmp_path, monkeypatch, capsys):
+    """--gif-frame-step 2 keeps frames 0, 2, 4 of 5, each shown twice as long; --gif-max-width 28
+    halves the 56-pixel-wide frames. A large GIF written without them gets a hint."""
+    monkeypatch.setattr(video_demo, "LARGE_GIF_MB", 0.0)  # every GIF counts as large here
+    demo(frames_dir, tmp_path / "full.gif")
+    assert "--gif-max-width 320 --gif-frame-step 2" in capsys.readouterr().out
+    demo(
+        frames_dir,
+        tmp_path / "small.gif",
+        "--fps",
+        "4",
+        "--gif-frame-step",
+        "2",
+        "--gif-max-width",
+        "28",
+    )
+    assert capsys.readouterr().out.endswith(" MB)\n")  # the size, no hint
+    gif, duration = read_gif(tmp_path / "small.gif")
+    assert gif.shape == (3, H // 2, W // 2, 3) and duration == 500
+
+
 def test_stream_and_offline_agree_on_the_last_frame(frames_dir, tmp_path):
     """Causal class scores equal the video-level ones once the whole video is seen."""
     demo(frames_dir, tmp_path / "off", "--confidence-threshold", "0")
@@ -140,6 +161,18 @@ def test_stream_and_offline_agree_on_the_last_frame(frames_dir, tmp_path):
             "--device is 'cuda:99' but",
         ),
         (["--input", "{frames}", "--output", "{text}/o.gif"], "notes.mp4 is a file, not a folder"),
+        (
+            ["--input", "{frames}", "--output", "o.gif", "--gif-frame-step", "0"],
+            "--gif-frame-step must be >= 1, got 0",
+        ),
+        (
+            ["--input", "{frames}", "--output", "o.gif", "--gif-max-width", "-5"],
+            "--gif-max-width must be >= 1, got -5",
+        ),
+        (
+            ["--input", "{frames}", "--output", "o.mp4", "--gif-max-width", "320"],
+            "--gif-frame-step / --gif-max-width apply to a .gif --output, not o.mp4",
+        ),
     ],
 )
 def test_user_errors_are_one_line_exit_2(frames_dir, tmp_path, args, message):

@@ -118,6 +118,10 @@ class GifWriter(_PyAVWriter):
     colour, so sensor noise does not repaint a still background. FFmpeg's GIF encoder then stores
     only the rectangle that changed, with unchanged pixels transparent: a still camera costs a
     fraction of a frame per frame. A panning camera changes nearly every pixel; MP4 suits it better.
+
+    Two options shrink any GIF further: ``frame_step`` N keeps every Nth frame (the first, then
+    N later, ...) and shows each N times as long, so the clip plays at its speed; ``max_width``
+    scales wider frames down to that width (area averaging, aspect ratio kept).
     """
 
     codec = "gif"
@@ -125,11 +129,26 @@ class GifWriter(_PyAVWriter):
     tolerance = 8
     adaptive_colours = 228  # + 27 cube colours + 1 free entry = 256
 
-    def __init__(self, path: str, fps: float):
-        super().__init__(path, fps)
+    def __init__(self, path: str, fps: float, frame_step: int = 1, max_width: int | None = None):
+        super().__init__(path, fps / frame_step)
+        self.frame_step, self.max_width = frame_step, max_width
+        self.received = 0  # frames given to write(), kept or not
         self._palette_image: Image.Image | None = None  # PIL "P" image holding the shared palette
         self._colours = np.zeros((256, 3), dtype=np.uint8)  # palette rows as RGB
         self._shown: np.ndarray | None = None  # (H, W) palette indices on screen after last frame
+
+    def write(self, rgb: np.ndarray) -> None:
+        """Encode one (H, W, 3) uint8 RGB frame, or skip it (``frame_step``)."""
+        self.received += 1
+        if (self.received - 1) % self.frame_step == 0:
+            super().write(rgb)
+
+    def _fit(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        if self.max_width is None or w <= self.max_width:
+            return rgb
+        size = (self.max_width, max(1, round(h * self.max_width / w)))  # (W', H')
+        return np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX))
 
     def _make_palette(self, rgb: np.ndarray) -> None:
         first = Image.fromarray(rgb).quantize(
@@ -238,15 +257,22 @@ def check_output_path(path: str) -> str:
     return ""
 
 
-def open_writer(path: str, fps: float, frame_names: Sequence[str] | None = None):
+def open_writer(
+    path: str,
+    fps: float,
+    frame_names: Sequence[str] | None = None,
+    gif_frame_step: int = 1,
+    gif_max_width: int | None = None,
+):
     """A writer for ``path``: ``.gif``, ``.mp4`` or a folder of PNGs (any path that does not end in
-    a video or image extension)."""
+    a video or image extension); ``gif_frame_step`` / ``gif_max_width``: see :class:`GifWriter`
+    (a GIF only)."""
     if fps <= 0:
         raise VideoInputError(f"fps must be positive, got {fps}")
     suffix = check_output_path(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     if suffix == ".gif":
-        return GifWriter(path, fps)
+        return GifWriter(path, fps, gif_frame_step, gif_max_width)
     if suffix == ".mp4":
         return Mp4Writer(path, fps)
     return PngFolderWriter(path, frame_names)
