@@ -39,9 +39,7 @@ def task_weights(tmp_path_factory):
     return write_task_checkpoints(tmp_path_factory.mktemp("pmt_weights"))
 
 
-@pytest.fixture(autouse=True)
-def datasets_in_tmp(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
+pytestmark = pytest.mark.usefixtures("datasets")  # every test: datasets under its tmp_path
 
 
 # ---------------------------------------------------------------------- --eval-only

@@ -3,21 +3,15 @@ BatchNorm synchronised over processes, exact resume, and the measured effect of 
 accumulation on BatchNorm statistics (per micro-batch)."""
 
 import math
-import os
 import shutil
 
 import pytest
 import torch
-from train_fixtures import ROOT, final_weights, max_abs_diff, overrides, run_cli
+from train_fixtures import final_weights, max_abs_diff, overrides, run_cli
 
-PMT_QUICKSTART = os.path.join(ROOT, "configs", "quickstart", "synthetic_vis_pmt.yaml")
+from tests.pmt_fixtures import PMT_QUICKSTART
+
 PMT_TINY = {"MODEL.BACKBONE.INTERACTION_INDICES": "[]", "SOLVER.WARMUP_STEPS": "[2]"}
-
-
-@pytest.fixture
-def datasets(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
-    return tmp_path / "datasets"
 
 
 def pmt_cfg(output_dir, **extra):

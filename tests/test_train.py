@@ -23,12 +23,6 @@ from train_fixtures import (
 )
 
 
-@pytest.fixture
-def datasets(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
-    return tmp_path / "datasets"
-
-
 def train_in_process(output_dir, resume=False, **extra):
     from videomt.engine.trainer import Trainer
 

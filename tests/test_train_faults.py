@@ -23,12 +23,6 @@ from train_fixtures import (
 )
 
 
-@pytest.fixture
-def datasets(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
-    return tmp_path / "datasets"
-
-
 def _all_finite(path):
     def tensors(x):
         if isinstance(x, torch.Tensor):

@@ -9,12 +9,6 @@ import torch
 from train_fixtures import tiny_cfg
 
 
-@pytest.fixture
-def datasets(tmp_path, monkeypatch):
-    monkeypatch.setenv("DETECTRON2_DATASETS", str(tmp_path / "datasets"))
-    return tmp_path / "datasets"
-
-
 def test_overridden_builders_are_used_and_a_module_metric_reaches_metrics_json(tmp_path, datasets):
     from videomt.engine.events import get_event_storage
     from videomt.engine.trainer import Trainer
