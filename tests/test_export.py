@@ -26,28 +26,18 @@ export_tool = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(export_tool)
 
 
+def export_quickstart(output, height: str, width: str, *args: str) -> int:
+    """``tools/export.py`` of the quickstart config at ``height`` x ``width`` into ``output``."""
+    argv = ["--config-file", QUICKSTART, "--output", str(output), "--input-size", height, width]
+    return export_tool.main([*argv, *args])
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """The CLI's export of a tiny random model at 64x64 (dynamic batch / height / width)."""
     out = tmp_path_factory.mktemp("export")
     torch.manual_seed(0)
-    assert (
-        export_tool.main(
-            [
-                "--config-file",
-                QUICKSTART,
-                "--output",
-                str(out),
-                "--input-size",
-                "64",
-                "64",
-                "--check-frames",
-                "0",
-                *TINY_OPTS,
-            ]
-        )
-        == 0
-    )
+    assert export_quickstart(out, "64", "64", "--check-frames", "0", *TINY_OPTS) == 0
     torch.manual_seed(0)  # the same random weights for the PyTorch side
     predictor = VideoPredictor(load_config(QUICKSTART, TINY_OPTS))
     return out, predictor.model
@@ -105,20 +95,7 @@ def test_bad_export_size_is_one_clear_error(exported, tmp_path):
     with pytest.raises(
         ValueError, match=f"60x64 must be positive multiples of the patch size {patch}$"
     ):
-        export_tool.main(
-            [
-                "--config-file",
-                QUICKSTART,
-                "--output",
-                str(tmp_path),
-                "--input-size",
-                "60",
-                "64",
-                "--format",
-                "onnx",
-                *TINY_OPTS,
-            ]
-        )
+        export_quickstart(tmp_path, "60", "64", "--format", "onnx", *TINY_OPTS)
 
 
 def test_dinov3_step_exports_and_matches_onnxruntime(tmp_path):
@@ -132,22 +109,7 @@ def test_dinov3_step_exports_and_matches_onnxruntime(tmp_path):
     ]
     torch.manual_seed(0)
     assert (
-        export_tool.main(
-            [
-                "--config-file",
-                QUICKSTART,
-                "--output",
-                str(tmp_path),
-                "--input-size",
-                "64",
-                "64",
-                "--format",
-                "onnx",
-                "--check-frames",
-                "0",
-                *opts,
-            ]
-        )
+        export_quickstart(tmp_path, "64", "64", "--format", "onnx", "--check-frames", "0", *opts)
         == 0
     )
     torch.manual_seed(0)  # the same random weights for the PyTorch side
