@@ -209,37 +209,14 @@ def test_convert_official_pmt_checkpoint(tmp_path):
     original = build_model(cfg).eval()
     official = tmp_path / "official.pth"
     torch.save({"model": videomt_to_official_pmt(original.state_dict())}, official)
+    convert = [sys.executable, os.path.join(ROOT, "tools", "convert_checkpoint.py")]
+    convert += ["--src", str(official)]
+    run = dict(capture_output=True, text=True, timeout=300)
     proc = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
-            "--src",
-            str(official),
-            "--dst",
-            str(tmp_path / "ours"),
-            "--config",
-            PMT_QUICKSTART,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*convert, "--dst", str(tmp_path / "ours"), "--config", PMT_QUICKSTART], **run
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    to_hf = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(ROOT, "tools", "convert_checkpoint.py"),
-            "--src",
-            str(official),
-            "--dst",
-            str(tmp_path / "hf"),
-            "--to",
-            "hf",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    to_hf = subprocess.run([*convert, "--dst", str(tmp_path / "hf"), "--to", "hf"], **run)
     assert to_hf.returncode == 2
     assert to_hf.stderr.strip().endswith("HF transformers has no PMT model (use --to videomt)")
     converted = VideoPredictor(str(tmp_path / "ours" / "config.yaml"), device="cpu").model
