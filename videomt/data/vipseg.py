@@ -43,8 +43,7 @@ def _images_by_video(json_file: str, videos: Any) -> dict[str, list[dict]]:
         ):
             raise DatasetError(
                 f"{json_file}: videos[{i}] must be a dict with 'video_id' and a list of 'images' "
-                "with "
-                f"'file_name'"
+                "with 'file_name'"
             )
         out[str(v["video_id"])] = images
     return out
