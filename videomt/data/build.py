@@ -3,7 +3,9 @@ the plain list of mapped dicts (``collate_fn=list``, Detectron2's trivial collat
 
 from __future__ import annotations
 
+import atexit
 import logging
+import multiprocessing
 import os
 import pickle
 import signal
@@ -47,8 +49,13 @@ class WorkerErrorLoader(DataLoader):
     """A ``DataLoader`` whose worker errors reach the caller as they were raised in the worker:
     same type, the worker's own message first (e.g. the file a dataset error is about), instead
     of PyTorch's "Caught DatasetError in DataLoader worker process 0." above a traceback text.
-    Workers leave SIGINT to the main process and exit quietly on SIGTERM: the main process
-    decides how to stop (the trainer saves a checkpoint first)."""
+    Workers leave SIGINT and SIGTERM to the main process, which decides how to stop (the trainer
+    finishes its step and saves a checkpoint first); see :class:`_WorkerSignals`."""
+
+    def __init__(self, *args, worker_init_fn: Callable[[int], None] | None = None, **kwargs):
+        super().__init__(
+            *args, worker_init_fn=_WorkerSignals(_main_ending(), worker_init_fn), **kwargs
+        )
 
     def __iter__(self):
         return _NamedErrors(super().__iter__())
@@ -94,12 +101,49 @@ def _worker_message(e: Exception) -> str | None:
     return text[start + len(label) + 3 :].strip() if start >= 0 else None
 
 
-def _quiet_stop_signals(worker_id: int) -> None:
-    """In a loader worker: Ctrl-C is the main process's to handle, and SIGTERM (a job's whole
-    process group signalled, or the main process ending its workers) exits with status 0, so the
-    main process's watchdog does not raise "worker killed by signal" while it saves a checkpoint."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda signum, frame: os._exit(0))
+_MAIN_ENDING: Any = None  # shared flag (multiprocessing.RawValue), 1 once this process exits
+
+
+def _main_ending() -> Any:
+    """A flag shared with the loader workers, set to 1 when this process exits (created with
+    its first loader; a plain shared byte: no lock or semaphore to leak if the process is
+    killed)."""
+    global _MAIN_ENDING
+    if _MAIN_ENDING is None:
+        _MAIN_ENDING = multiprocessing.RawValue("b", 0)
+        # atexit runs its functions last-registered first: this one before multiprocessing's,
+        # which sends SIGTERM to the workers still alive and waits for them
+        atexit.register(_set_main_ending)
+    return _MAIN_ENDING
+
+
+def _set_main_ending() -> None:
+    _MAIN_ENDING.value = 1
+
+
+class _WorkerSignals:
+    """``worker_init_fn`` of our loaders: Ctrl-C and SIGTERM are the main process's to handle.
+
+    A cluster preempting a job sends SIGTERM to all of its processes, loader workers included. A
+    worker that died then would leave its main process, if waiting for a batch, with "DataLoader
+    worker exited unexpectedly" (and the other processes of a multi-GPU run waiting for it)
+    instead of finishing the step and saving a checkpoint; so a worker ignores SIGTERM while its
+    main process runs, and exits quietly (status 0, no "killed by signal" error) on the SIGTERM
+    that multiprocessing sends its workers when the main process exits.
+    """
+
+    def __init__(self, main_ending: Any, then: Callable[[int], None] | None = None):
+        self.main_ending, self.then = main_ending, then
+
+    def __call__(self, worker_id: int) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        if self.then is not None:
+            self.then(worker_id)
+
+    def _on_sigterm(self, signum, frame) -> None:
+        if self.main_ending.value:
+            os._exit(0)
 
 
 class ClipDataset(Dataset):
@@ -245,7 +289,6 @@ def build_train_loader(
         batch_sampler=sampler,
         num_workers=int(cfg.DATALOADER.NUM_WORKERS),
         collate_fn=list,
-        worker_init_fn=_quiet_stop_signals,
     )
 
 
@@ -271,6 +314,5 @@ def build_test_loader(
         sampler=InferenceSampler(len(dataset), rank=rank, world_size=world_size),
         num_workers=workers,
         collate_fn=list,
-        worker_init_fn=_quiet_stop_signals,
         **({"prefetch_factor": 1} if workers > 0 else {}),
     )
