@@ -113,6 +113,27 @@ def test_publish_writes_folder_and_model_card(run_dir, tmp_path):
     assert "WEIGHTS: ''" in (out / "config.yaml").read_text()
 
 
+def test_publish_on_a_full_disk_keeps_the_published_weights(run_dir, tmp_path, monkeypatch):
+    """Each published file is written whole or not at all: a full disk raises one error and the
+    weights published before stay readable, with no temporary file left behind."""
+    from videomt.checkpoint import files
+    from videomt.hub import publish_run
+
+    out = tmp_path / "published"
+    publish_run(str(run_dir), str(out))
+    before = (out / "model.safetensors").read_bytes()
+    monkeypatch.setattr(files.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(1, 1, 0))
+    with pytest.raises(CheckpointError, match="model.safetensors"):
+        publish_run(str(run_dir), str(out))
+    assert (out / "model.safetensors").read_bytes() == before
+    assert sorted(os.listdir(out)) == [
+        "README.md",
+        "classes.json",
+        "config.yaml",
+        "model.safetensors",
+    ]
+
+
 def test_push_and_load_back_from_the_hub(run_dir, tmp_path, hub):
     out = tmp_path / "published"
     assert (

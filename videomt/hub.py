@@ -16,9 +16,15 @@ from typing import Any
 
 import torch
 import yaml
-from safetensors.torch import save_file
+from safetensors.torch import save as safetensors_bytes
 
-from .checkpoint import CheckpointError, detect_layout, read_state_dict, to_videomt_layout
+from .checkpoint import (
+    CheckpointError,
+    atomic_write,
+    detect_layout,
+    read_state_dict,
+    to_videomt_layout,
+)
 from .config import CfgNode, load_config
 from .data import DatasetCatalog, MetadataCatalog
 from .utils.files import read_json
@@ -113,14 +119,16 @@ def save_pretrained(
     cfg.defrost()
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.BACKBONE.PRETRAINED = ""
-    with open(os.path.join(directory, CONFIG_FILE), "w") as f:
-        f.write(cfg.dump())
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    save_file(tensors, os.path.join(directory, WEIGHTS_FILE), metadata={"format": "pt"})
-    with open(os.path.join(directory, CLASSES_FILE), "w") as f:
-        json.dump(list(class_names), f, indent=1)
-    with open(os.path.join(directory, CARD_FILE), "w") as f:
-        f.write(model_card(cfg, class_names, metrics or {}, command, repo_id))
+    # each file whole or not at all (a full disk or a kill leaves the folder's old file intact)
+    files = {
+        WEIGHTS_FILE: safetensors_bytes(tensors, metadata={"format": "pt"}),
+        CONFIG_FILE: cfg.dump().encode(),
+        CLASSES_FILE: json.dumps(list(class_names), indent=1).encode(),
+        CARD_FILE: model_card(cfg, class_names, metrics or {}, command, repo_id).encode(),
+    }
+    for name, data in files.items():
+        atomic_write(os.path.join(directory, name), lambda f, data=data: f.write(data), len(data))
 
 
 def evaluation_metrics(metrics_json: str) -> dict[str, float]:

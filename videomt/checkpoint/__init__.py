@@ -13,6 +13,7 @@ from .convert import architecture_of, convert_to_hf, convert_to_videomt
 from .files import (
     CheckpointError,
     atomic_torch_save,
+    atomic_write,
     cache_dir,
     read_hf_config,
     read_state_dict,
@@ -59,6 +60,7 @@ __all__ = [
     "convert_to_videomt",
     "convert_to_hf",
     "atomic_torch_save",
+    "atomic_write",
     "remove_stale_temporary_files",
     "TrainingCheckpointer",
     "CheckpointMismatchError",

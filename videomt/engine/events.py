@@ -20,6 +20,7 @@ from collections import defaultdict
 import torch
 from fvcore.common.history_buffer import HistoryBuffer
 
+from ..checkpoint import atomic_write
 from ..utils.files import json_safe
 
 __all__ = [
@@ -147,10 +148,8 @@ class JSONWriter:
         dropped = len([line for line in lines if line.strip()]) - len(kept)
         if not partial and not dropped:
             return
-        tmp = f"{self.path}.repair.tmp"
-        with open(tmp, "w") as f:
-            f.write("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.path)
+        repaired = "".join(line + "\n" for line in kept).encode()
+        atomic_write(self.path, lambda f: f.write(repaired), len(repaired))
         logger.info(
             f"{self.path}: kept {len(kept)} records before iteration {start_iter}, dropped "
             f"{dropped} later one(s)" + (" and a partial last line" if partial else "")
