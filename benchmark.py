@@ -43,7 +43,7 @@ import tempfile
 # Light modules only: mistakes in the arguments or the config are reported before the model stack
 # (timm, torchvision, transformers) loads; main() imports the task modules once both are checked.
 from videomt.cli import run_cli
-from videomt.config import default_device, load_config
+from videomt.config import load_config
 from videomt.errors import UserError
 
 TASKS = (
@@ -69,7 +69,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--model-weights", default=None, help="checkpoint (default: MODEL.WEIGHTS, else random)"
     )
     p.add_argument(
-        "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)"
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:1 ... (default: the config's MODEL.DEVICE, else cuda when available)",
     )
     p.add_argument(
         "--dtype",
@@ -156,8 +158,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_cfg(args):
-    device = args.device or default_device()
-    opts = list(args.opts) + ["MODEL.DEVICE", device, "MODEL.BACKBONE.PRETRAINED", ""]
+    # --device over MODEL.DEVICE; neither given: cuda where usable, else cpu (load_config)
+    device = ["MODEL.DEVICE", args.device] if args.device else []
+    opts = list(args.opts) + device + ["MODEL.BACKBONE.PRETRAINED", ""]
     if args.fused_qkv:
         opts += ["MODEL.BACKBONE.FUSED_QKV", "True"]
     return load_config(args.config_file, opts)
@@ -196,7 +199,7 @@ def main(argv=None) -> int:
     cfg = build_cfg(args)
     from videomt.utils.device import resolve_device
 
-    device = resolve_device(cfg.MODEL.DEVICE, "--device")
+    device = resolve_device(cfg.MODEL.DEVICE, "--device" if args.device else "MODEL.DEVICE")
     compile_on = args.compile if args.compile is not None else device.type == "cuda"
     mode = args.compile_mode or ("reduce-overhead" if device.type == "cuda" else True)
     # arguments, config and device are fine: the model stack loads from here on

@@ -11,8 +11,7 @@ import logging
 
 # Only light modules at the top: a config typo is reported before torch's model stack loads.
 from videomt.cli import run_cli
-from videomt.engine.defaults import default_argument_parser, default_setup, load_run_config
-from videomt.engine.output_dir import record_dir, save_config
+from videomt.engine.run_config import default_argument_parser, load_run_config
 from videomt.errors import ConfigError
 
 logger = logging.getLogger("videomt")
@@ -24,6 +23,7 @@ def evaluate(cfg, resume: bool = False, random_weights: bool = False) -> dict:
     from videomt import build_model, load_checkpoint
     from videomt.checkpoint import TrainingCheckpointer
     from videomt.engine.evaluate import evaluate_model
+    from videomt.engine.output_dir import record_dir
 
     cfg = cfg.clone()
     cfg.defrost()
@@ -58,6 +58,7 @@ def start_record(cfg, folder: str) -> None:
     evaluation, so an evaluation never rewrites a training's record)."""
     from videomt.engine.comm import is_main_process
     from videomt.engine.env import write_env_info
+    from videomt.engine.output_dir import save_config
 
     logger.info(f"full config saved to {save_config(cfg, folder)}")
     if is_main_process():
@@ -65,6 +66,8 @@ def start_record(cfg, folder: str) -> None:
 
 
 def main(args) -> dict:
+    from videomt.engine.defaults import default_setup
+
     cfg = default_setup(args)
     if args.eval_only:
         return evaluate(cfg, resume=args.resume, random_weights=args.random_weights)

@@ -32,6 +32,17 @@ def test_defaults():
     assert cfg.SOLVER.LLRD == 0.8 and cfg.MODEL.BACKBONE.TEST.WINDOW_SIZE == 3
 
 
+def test_device_default_is_chosen_after_the_file_and_overrides(tmp_path):
+    """load_config picks cuda/cpu only where neither the file nor an override named a device
+    (so a config typo is reported before torch is imported); a named device is kept as given."""
+    usable = "cuda" if torch.cuda.is_available() else "cpu"
+    assert load_config().MODEL.DEVICE == usable
+    assert load_config(None, ["MODEL.DEVICE", "cuda:3"]).MODEL.DEVICE == "cuda:3"
+    (tmp_path / "on_mps.yaml").write_text("MODEL:\n  DEVICE: mps\n")
+    assert load_config(str(tmp_path / "on_mps.yaml")).MODEL.DEVICE == "mps"
+    assert load_config(str(tmp_path / "on_mps.yaml"), ["MODEL.DEVICE", ""]).MODEL.DEVICE == usable
+
+
 def test_base_inheritance_and_overrides(tmp_path):
     (tmp_path / "base.yaml").write_text(
         "MODEL:\n  BACKBONE:\n    NUM_CLASSES: 7\nSOLVER:\n  MAX_ITER: 10\n"

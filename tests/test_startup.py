@@ -1,7 +1,8 @@
 """A mistake in the arguments or the config is reported before the model stack loads: each entry
 point, given a config typo or missing a required argument, prints one error line (exit 2) without
-importing timm, torchvision or transformers. Read from ``python -X importtime`` (which lists every
-module a process imports); how long start-up takes is measured, not asserted (README)."""
+importing torch (about 2 s of start-up on its own), timm, torchvision or transformers. Read from
+``python -X importtime`` (which lists every module a process imports); how long start-up takes is
+measured, not asserted (model_zoo/benchmarks.md)."""
 
 import os
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QUICKSTART = os.path.join("configs", "quickstart", "synthetic_vis.yaml")
-HEAVY = {"timm", "torchvision", "transformers"}
+HEAVY = {"torch", "timm", "torchvision", "transformers"}
 TYPO = ["SOLVER.BASE_LRR", "0.1"]  # an override of a key that does not exist
 
 CASES = {

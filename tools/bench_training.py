@@ -19,12 +19,15 @@ import os
 import statistics
 import sys
 import time
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# Light modules only: a config typo is one line before the model stack (timm) loads.
+# Light modules only: a config typo is one line before torch and the model stack load (the
+# functions below import torch where they use it).
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
 
@@ -46,6 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def make_clips(num_clips, num_frames, num_objects, size, num_classes, seed=0) -> list[dict]:
     """Random frames with random boxes as instance masks (uint8 frames, bool masks)."""
+    import torch
+
     g = torch.Generator().manual_seed(seed)
     h, w = size
     clips = []
@@ -89,6 +94,8 @@ class Runner:
     def __init__(self, config_file: str, args: argparse.Namespace):
         opts = ["MODEL.DEVICE", args.device, "MODEL.BACKBONE.PRETRAINED", "", *args.opts]
         self.cfg = load_config(config_file, opts)
+        import torch
+
         from videomt.engine.optimizer import build_optimizer
         from videomt.model import build_model
 
@@ -106,6 +113,8 @@ class Runner:
         self.wall, self.cpu, self.saved = [], [], 0
 
     def step(self, timed: bool) -> None:
+        import torch
+
         device = self.model.device
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -124,6 +133,8 @@ class Runner:
         self.saved = max(self.saved, saved.total)
 
     def result(self) -> dict:
+        import torch
+
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         state_bytes = sum(
             t.numel() * t.element_size()

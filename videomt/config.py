@@ -307,7 +307,21 @@ def _sizes(lo: int, hi: int, step: int) -> tuple[int, ...]:
 
 
 def get_cfg() -> CfgNode:
-    """A fresh config holding every key with its default (reference names and values)."""
+    """A fresh config holding every key with its default (reference names and values);
+    MODEL.DEVICE is ``cuda`` where a CUDA GPU is usable, else ``cpu``."""
+    cfg = _defaults()
+    cfg.MODEL.DEVICE = default_device()
+    return cfg
+
+
+# MODEL.DEVICE of ``_defaults()``: "decide after merging". Choosing cuda/cpu imports torch (about
+# 2 s), so ``load_config`` only does it once the file and overrides are known to be valid and
+# have not named a device themselves.
+_DEVICE_UNSET = ""
+
+
+def _defaults() -> CfgNode:
+    """Every key with its default, MODEL.DEVICE left unset (no torch import)."""
     C = CfgNode
     cfg = C()
     cfg.SEED = 42
@@ -319,7 +333,7 @@ def get_cfg() -> CfgNode:
 
     cfg.MODEL = C()
     cfg.MODEL.META_ARCHITECTURE = "videomt_online"
-    cfg.MODEL.DEVICE = default_device()
+    cfg.MODEL.DEVICE = _DEVICE_UNSET
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.REINIT_CLASS_HEAD = (
         False  # fine-tuning: keep the class head of MODEL.WEIGHTS out (other classes)
@@ -437,12 +451,18 @@ def get_cfg() -> CfgNode:
 
 
 def load_config(config_file: str | None = None, opts: Iterable[str] = ()) -> CfgNode:
-    """``get_cfg()`` + a YAML file (with ``_BASE_``) + ``KEY VALUE`` overrides, frozen."""
-    cfg = get_cfg()
+    """``get_cfg()`` + a YAML file (with ``_BASE_``) + ``KEY VALUE`` overrides, frozen.
+
+    A mistake in the file or the overrides is reported before torch is imported: the default
+    MODEL.DEVICE (cuda where usable, else cpu) is chosen last, and only if neither set it.
+    """
+    cfg = _defaults()
     if config_file:
         cfg.merge_from_file(config_file)
     opts = list(opts)
     if opts:
         cfg.merge_from_list(opts)
+    if cfg.MODEL.DEVICE == _DEVICE_UNSET:
+        cfg.MODEL.DEVICE = default_device()
     cfg.freeze()
     return cfg
