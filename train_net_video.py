@@ -96,7 +96,14 @@ def cli() -> int:
     args = default_argument_parser(__doc__).parse_args()
     # config, device and OUTPUT_DIR errors: one line, before any process starts
     cfg = load_run_config(args)
-    from videomt.engine.launch import launch
+    from videomt.engine.launch import launch, launched_world_size
+
+    if not args.eval_only:  # solver mistakes too: before the data and the model are ready
+        from videomt.engine.lr_schedule import lr_multipliers
+        from videomt.engine.training_config import check_training_config
+
+        check_training_config(cfg, launched_world_size(args.num_gpus, args.num_machines))
+        lr_multipliers(cfg)
 
     launch(
         main,

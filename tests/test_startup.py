@@ -90,3 +90,62 @@ def test_error_before_the_model_stack_loads(case, tmp_path):
     assert message in lines[-1] and "Traceback" not in proc.stderr, lines[-5:]
     assert not [line for line in lines if line.startswith("error:")][1:], lines  # one error line
     assert not HEAVY & imported_modules(proc.stderr), sorted(HEAVY & imported_modules(proc.stderr))
+
+
+SOLVER_MISTAKES = {
+    "warmup longer than training": (["SOLVER.MAX_ITER", "30"], "SOLVER.WARMUP_STEPS [10, 40]"),
+    "no steps": (["SOLVER.MAX_ITER", "0"], "SOLVER.MAX_ITER must be >= 1"),
+    "uneven batch": (
+        ["SOLVER.IMS_PER_BATCH", "3", "SOLVER.ACCUMULATION_STEPS", "2"],
+        "SOLVER.IMS_PER_BATCH (3) must be divisible",
+    ),
+    "unknown schedule": (["SOLVER.LR_SCHEDULE", "cosine"], "unknown SOLVER.LR_SCHEDULE 'cosine'"),
+    "no training set": (["DATASETS.TRAIN", "()"], "DATASETS.TRAIN is empty"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SOLVER_MISTAKES))
+def test_solver_mistakes_before_data_model_and_output(case, tmp_path):
+    """Valid keys with values a training cannot run: one line before the model stack loads,
+    the dataset is generated or anything is written in OUTPUT_DIR (torch is loaded by then: the
+    config's device is checked first)."""
+    opts, message = SOLVER_MISTAKES[case]
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            os.path.join(ROOT, "train_net_video.py"),
+            "--config-file",
+            os.path.join(ROOT, QUICKSTART),
+            *opts,
+            "OUTPUT_DIR",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path / "datasets")},
+        timeout=300,
+    )
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    loaded = imported_modules(proc.stderr)
+    assert not (HEAVY - {"torch"}) & loaded, sorted((HEAVY - {"torch"}) & loaded)
+    assert not (tmp_path / "datasets").exists()
+    assert not out.exists() or not os.listdir(out), os.listdir(out)
+
+
+def test_launched_world_size_is_what_launch_runs(monkeypatch):
+    """The early batch check divides by the processes the job will have: a torchrun job's
+    WORLD_SIZE, else --num-gpus x --num-machines."""
+    from videomt.engine.launch import launched_world_size
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert launched_world_size(1) == 1 and launched_world_size(4, num_machines=2) == 8
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert launched_world_size(2) == 2
+    monkeypatch.setenv("WORLD_SIZE", "6")
+    assert launched_world_size(1) == 6

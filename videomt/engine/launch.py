@@ -24,7 +24,7 @@ import torch.multiprocessing as mp
 
 from ..errors import UserError
 
-__all__ = ["launch", "DEFAULT_TIMEOUT_S"]
+__all__ = ["launch", "launched_world_size", "DEFAULT_TIMEOUT_S"]
 
 DEFAULT_TIMEOUT_S = 1800.0  # the config's default DIST_TIMEOUT_SECONDS (Detectron2's 30 minutes)
 _GRACE_S = 5.0  # after one process failed: wait this long for the others, then SIGTERM, SIGKILL
@@ -35,6 +35,18 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def launched_world_size(num_gpus_per_machine: int, num_machines: int = 1) -> int:
+    """How many processes :func:`launch` runs: a ``torchrun`` job's ``WORLD_SIZE``, else
+    ``num_gpus_per_machine * num_machines``."""
+    return _torchrun_world_size() or max(1, num_gpus_per_machine * num_machines)
+
+
+def _torchrun_world_size() -> int:
+    """``WORLD_SIZE`` of the ``torchrun`` job this process belongs to, 0 when there is none."""
+    world_size = int(os.environ.get("WORLD_SIZE", 0))
+    return world_size if world_size > 1 else 0
 
 
 def launch(
@@ -54,10 +66,10 @@ def launch(
     """
     if timeout_s <= 0:
         raise UserError(f"DIST_TIMEOUT_SECONDS must be > 0, got {timeout_s}")
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+    if _torchrun_world_size():
         _init(
             int(os.environ["RANK"]),
-            int(os.environ["WORLD_SIZE"]),
+            _torchrun_world_size(),
             "env://",
             int(os.environ.get("LOCAL_RANK", 0)),
             timeout_s,

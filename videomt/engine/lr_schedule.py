@@ -27,7 +27,13 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from ..errors import ConfigError
 
-__all__ = ["two_stage_warmup_poly", "warmup_poly", "GroupLRScheduler", "build_lr_scheduler"]
+__all__ = [
+    "two_stage_warmup_poly",
+    "warmup_poly",
+    "GroupLRScheduler",
+    "lr_multipliers",
+    "build_lr_scheduler",
+]
 
 
 def _composite(parts: list[tuple[ParamScheduler, int]], max_iter: int) -> ParamScheduler:
@@ -117,11 +123,17 @@ class GroupLRScheduler(LRScheduler):
         ]
 
 
-def build_lr_scheduler(cfg, optimizer: Optimizer) -> GroupLRScheduler:
+def lr_multipliers(cfg) -> dict[str, ParamScheduler]:
+    """The multipliers of ``SOLVER.LR_SCHEDULE`` for ``SOLVER.MAX_ITER``, ``WARMUP_STEPS`` and
+    ``POLY_POWER``; an unknown schedule or warmup lengths that do not fit are one
+    :class:`ConfigError` (``train_net_video.py`` checks this before anything is built)."""
     s = cfg.SOLVER
     if s.LR_SCHEDULE not in SCHEDULES:
         raise ConfigError(
             f"unknown SOLVER.LR_SCHEDULE '{s.LR_SCHEDULE}' (known: {sorted(SCHEDULES)})"
         )
-    multipliers = SCHEDULES[s.LR_SCHEDULE](s.MAX_ITER, s.WARMUP_STEPS, s.POLY_POWER)
-    return GroupLRScheduler(optimizer, multipliers, s.MAX_ITER)
+    return SCHEDULES[s.LR_SCHEDULE](s.MAX_ITER, s.WARMUP_STEPS, s.POLY_POWER)
+
+
+def build_lr_scheduler(cfg, optimizer: Optimizer) -> GroupLRScheduler:
+    return GroupLRScheduler(optimizer, lr_multipliers(cfg), cfg.SOLVER.MAX_ITER)

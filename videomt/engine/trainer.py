@@ -58,6 +58,7 @@ from .lr_schedule import build_lr_scheduler
 from .numerics import NonFiniteError, gradient_tensors, non_finite_names, step_tensors
 from .optimizer import build_optimizer
 from .own_data import class_head_differs
+from .training_config import check_training_config
 
 __all__ = ["Trainer", "micro_batches", "amp_settings"]
 
@@ -111,38 +112,15 @@ def amp_settings(cfg, device: torch.device) -> tuple[bool, torch.dtype]:
     return enabled, _AMP_DTYPES[dtype_name]
 
 
-def check_batch_split(cfg, world_size: int) -> int:
-    """Clips per micro-batch per process; a clear error when the batch does not split evenly."""
-    total, accum = int(cfg.SOLVER.IMS_PER_BATCH), int(cfg.SOLVER.ACCUMULATION_STEPS)
-    if accum < 1:
-        raise ConfigError(f"SOLVER.ACCUMULATION_STEPS must be >= 1, got {accum}")
-    if total < 1:
-        raise ConfigError(
-            f"SOLVER.IMS_PER_BATCH must be >= 1 (clips per optimizer step), got {total}"
-        )
-    if total % (world_size * accum):
-        raise ConfigError(
-            f"SOLVER.IMS_PER_BATCH ({total}) must be divisible by processes x accumulation "
-            f"steps ({world_size} x {accum} = {world_size * accum})"
-        )
-    return total // (world_size * accum)
-
-
 class Trainer:
     """Detectron2-style trainer: ``Trainer(cfg).resume_or_load(resume).train()``."""
 
     def __init__(self, cfg):
         self.cfg = cfg
         self.world_size = get_world_size()
-        check_batch_split(cfg, self.world_size)
-        if not cfg.DATASETS.TRAIN:
-            raise ConfigError("DATASETS.TRAIN is empty: name at least one training dataset")
+        check_training_config(cfg, self.world_size)
         self.accum_steps = int(cfg.SOLVER.ACCUMULATION_STEPS)
         self.max_iter = int(cfg.SOLVER.MAX_ITER)
-        if self.max_iter < 1:
-            raise ConfigError(
-                f"SOLVER.MAX_ITER must be >= 1 (optimizer steps to train), got {self.max_iter}"
-            )
         if cfg.SEED >= 0:
             seed_everything(cfg.SEED)  # same initial weights on every rank and in every run
         model = self.build_model(cfg)
