@@ -45,6 +45,7 @@ import tempfile
 from videomt.cli import run_cli
 from videomt.config import load_config
 from videomt.errors import UserError
+from videomt.utils.files import require_writable_file
 
 TASKS = (
     "fps",
@@ -175,6 +176,8 @@ def check_args(args) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be {bound}, got {value}")
     if args.input_size and min(args.input_size) < 1:
         raise UserError(f"--input-size must be positive, got {args.input_size}")
+    if args.json:  # before the run, so that its results have somewhere to go
+        require_writable_file(args.json, "--json")
     if args.task == "hf" and args.dtype == "fp16":
         raise UserError(
             "--task hf compares fp32 and bf16: --dtype fp32 (HF and ours in fp32), --dtype bf16 "

@@ -97,13 +97,17 @@ def cli() -> int:
     # config, device and OUTPUT_DIR errors: one line, before any process starts
     cfg = load_run_config(args)
     from videomt.engine.launch import launch, launched_world_size
+    from videomt.engine.training_config import check_dataset_names, check_training_config
 
-    if not args.eval_only:  # solver mistakes too: before the data and the model are ready
+    # dataset names and solver mistakes too: before the data and the model are ready
+    if args.eval_only:
+        check_dataset_names(cfg, ("TEST",))
+    else:
         from videomt.engine.lr_schedule import lr_multipliers
-        from videomt.engine.training_config import check_training_config
 
         check_training_config(cfg, launched_world_size(args.num_gpus, args.num_machines))
         lr_multipliers(cfg)
+        check_dataset_names(cfg, ("TRAIN", "TEST"))
 
     launch(
         main,

@@ -101,14 +101,32 @@ SOLVER_MISTAKES = {
     ),
     "unknown schedule": (["SOLVER.LR_SCHEDULE", "cosine"], "unknown SOLVER.LR_SCHEDULE 'cosine'"),
     "no training set": (["DATASETS.TRAIN", "()"], "DATASETS.TRAIN is empty"),
+    "misspelt training set": (
+        ["DATASETS.TRAIN", '("synthetic_vis_trian",)'],
+        "DATASETS.TRAIN: dataset 'synthetic_vis_trian' is not registered; close names: "
+        "synthetic_vis_train",
+    ),
+    # without the early check this one failed only after the whole training, at the evaluation
+    "misspelt test set": (
+        ["DATASETS.TEST", '("synthetic_vis_vall",)'],
+        "DATASETS.TEST: dataset 'synthetic_vis_vall' is not registered",
+    ),
+    "own JSON not there": (
+        ["DATASETS.TRAIN", '("my_data/train.json",)'],
+        "DATASETS.TRAIN: dataset 'my_data/train.json': no such JSON file",
+    ),
+    "evaluation of a misspelt set": (
+        ["--eval-only", "DATASETS.TEST", '("ytvis_2019_vall",)', "MODEL.WEIGHTS", "w.pth"],
+        "DATASETS.TEST: dataset 'ytvis_2019_vall' is not registered",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(SOLVER_MISTAKES))
-def test_solver_mistakes_before_data_model_and_output(case, tmp_path):
-    """Valid keys with values a training cannot run: one line before the model stack loads,
-    the dataset is generated or anything is written in OUTPUT_DIR (torch is loaded by then: the
-    config's device is checked first)."""
+def test_training_config_mistakes_before_data_model_and_output(case, tmp_path):
+    """Valid keys with values a training cannot run (solver values, dataset names): one line
+    before the model stack loads, the dataset is generated or anything is written in OUTPUT_DIR
+    (torch is loaded by then: the config's device is checked first)."""
     opts, message = SOLVER_MISTAKES[case]
     out = tmp_path / "out"
     proc = subprocess.run(
@@ -149,3 +167,67 @@ def test_launched_world_size_is_what_launch_runs(monkeypatch):
     assert launched_world_size(2) == 2
     monkeypatch.setenv("WORLD_SIZE", "6")
     assert launched_world_size(1) == 6
+
+
+def _file_in_the_way(tmp_path):
+    (tmp_path / "notes.txt").write_text("a file where a folder is expected")
+    return str(tmp_path / "notes.txt" / "out")
+
+
+OUTPUT_MISTAKES = {
+    "export --output": (
+        ["tools/export.py", "--config-file", QUICKSTART, "--output", "{bad}"],
+        "--output {bad}: {file} is a file, not a folder",
+    ),
+    "publish --output": (
+        ["tools/publish.py", "--run-dir", "run", "--output", "{bad}"],
+        "--output {bad}: {file} is a file, not a folder",
+    ),
+    "convert_checkpoint --dst": (
+        ["tools/convert_checkpoint.py", "--src", "w.pth", "--dst", "{bad}", "--to", "hf"],
+        "--dst {bad}: {file} is a file, not a folder",
+    ),
+    "benchmark --json": (
+        ["benchmark.py", "--task", "fps", "--config-file", QUICKSTART, "--json", "{bad}/a.json"],
+        "--json {bad}/a.json: {file} is a file, not a folder",
+    ),
+    "benchmark --json is a folder": (
+        ["benchmark.py", "--task", "matmul", "--json", "."],
+        "--json .: is a folder, not a file",
+    ),
+    "bench_training --json": (
+        ["tools/bench_training.py", "--config-file", QUICKSTART, "--json", "{bad}/a.json"],
+        "--json {bad}/a.json: {file} is a file, not a folder",
+    ),
+    "device_check --json": (
+        ["tools/device_check.py", "--device", "cpu", "--quick", "--json", "{bad}/a.json"],
+        "--json {bad}/a.json: {file} is a file, not a folder",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUTPUT_MISTAKES))
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(case, tmp_path):
+    """Results would be lost at the end (a benchmark's or a GPU check's JSON, an export): an
+    output path that cannot be written is one line, exit 2, before anything runs (only
+    device_check.py imports the model stack at its start: there, before its first section)."""
+    argv, message = OUTPUT_MISTAKES[case]
+    bad = _file_in_the_way(tmp_path)
+    fill = dict(bad=bad, file=os.path.dirname(bad))
+    argv = [os.path.join(ROOT, argv[0])] + [
+        os.path.join(ROOT, a) if a == QUICKSTART else a.format(**fill) for a in argv[1:]
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path / "datasets")},
+        timeout=300,
+    )
+    lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert lines == ["error: " + message.format(**fill)], lines
+    if not argv[0].endswith("device_check.py"):
+        assert not HEAVY & imported_modules(proc.stderr), HEAVY & imported_modules(proc.stderr)
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]

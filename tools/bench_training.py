@@ -14,7 +14,6 @@ gradients + AdamW state, and on CUDA the peak allocated memory. Prints a Markdow
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # functions below import torch where they use it).
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
+from videomt.utils.files import require_writable_file, write_json  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -161,6 +161,8 @@ class Runner:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.json:  # before the run, so that its results have somewhere to go
+        require_writable_file(args.json, "--json")
     for config_file in args.config_file:  # every config's mistakes before any model is built
         load_config(config_file, ["MODEL.DEVICE", args.device, *args.opts])
     runners = [Runner(f, args) for f in args.config_file]
@@ -183,8 +185,7 @@ def main(argv=None) -> int:
             f"{r['saved_activations_mb']:.1f} | {r['grads_and_adamw_mb']:.1f} |"
         )
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
+        write_json(args.json, {"args": vars(args), "results": results})
     return 0
 
 

@@ -15,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from videomt.cli import run_cli  # noqa: E402
 from videomt.errors import UserError  # noqa: E402
+from videomt.utils.files import require_writable_dir  # noqa: E402
 
 
 def main() -> int:
@@ -45,6 +46,7 @@ def main() -> int:
             "--config is required with --to videomt (the model's YAML, e.g. "
             "configs/ytvis19/videomt_dinov2_large.yaml): the weights do not say its test sizes"
         )
+    require_writable_dir(args.dst, "--dst")
     from videomt.checkpoint import convert_to_hf, convert_to_videomt
 
     if args.to == "videomt":

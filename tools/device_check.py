@@ -65,6 +65,7 @@ from videomt.inference.benchmarking import (  # noqa: E402
 )
 from videomt.inference.runtime import CoreRunner  # noqa: E402
 from videomt.utils.device import resolve_device  # noqa: E402
+from videomt.utils.files import require_writable_file  # noqa: E402
 
 CONFIGS = os.path.join(ROOT, "configs")
 VIT_CONFIGS = {
@@ -541,6 +542,8 @@ def print_table(rows: list[tuple[str, str, str]]) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.json:  # before the sections run, so that their results have somewhere to go
+        require_writable_file(args.json, "--json")
     results = {"settings": {k: str(v) for k, v in vars(args).items()}, **environment(args.device)}
     start = time.perf_counter()
     saved_root = os.environ.get("DETECTRON2_DATASETS")

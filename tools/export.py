@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # stack (timm, torchvision) loads; main() imports the rest.
 from videomt.cli import run_cli  # noqa: E402
 from videomt.config import load_config  # noqa: E402
+from videomt.utils.files import require_writable_dir  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,6 +63,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    require_writable_dir(args.output, "--output")
     cfg = load_config(args.config_file, list(args.opts) + ["MODEL.DEVICE", "cpu"])
     import torch
 

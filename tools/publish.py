@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from videomt.cli import run_cli  # noqa: E402
 from videomt.errors import UserError  # noqa: E402
+from videomt.utils.files import require_writable_dir  # noqa: E402
 from videomt.utils.hf_hub import parse_hub_id  # noqa: E402
 
 
@@ -49,6 +50,7 @@ def main(argv=None) -> int:
         raise UserError(f"--push {args.push}: expected a hub repository id 'org/name'")
     repo_id = args.push.removeprefix("hf://") if args.push else None
     names = [n.strip() for n in args.class_names.split(",")] if args.class_names else None
+    require_writable_dir(args.output, "--output")
     from videomt.hub import publish_run, push_to_hub  # the arguments are fine: torch loads now
 
     done = publish_run(

@@ -107,8 +107,9 @@ class _DatasetCatalog(dict):
             raise DatasetError(f"dataset '{name}' is already registered")
         self[name] = func
 
-    def get(self, name: str) -> list[dict]:
-        """Run the loader of ``name``; an unknown name raises ``KeyError`` listing close names."""
+    def require(self, name: str) -> None:
+        """Check that ``name`` is registered (or resolvable) without loading it; an unknown name
+        raises :class:`UnknownDatasetError` (a ``KeyError``) listing close names."""
         if not self.resolve(name):
             close = difflib.get_close_matches(name, list(self), n=5, cutoff=0.6)
             hint = "; close names: " + ", ".join(close) if close else ""
@@ -117,6 +118,10 @@ class _DatasetCatalog(dict):
                 f"{len(self)} names; a YouTube-VIS JSON can be named as "
                 "'ytvis_json:<file.json>:<image_root>')"
             )
+
+    def get(self, name: str) -> list[dict]:
+        """Run the loader of ``name``; an unknown name raises ``KeyError`` listing close names."""
+        self.require(name)
         try:
             return self[name]()
         except DatasetError as e:

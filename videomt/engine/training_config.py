@@ -1,16 +1,17 @@
 """The config values a training needs, checked before anything is built or written.
 
 ``train_net_video.py`` runs these checks once, before it starts any process (a wrong
-``SOLVER.MAX_ITER`` or warmup is one line in a few seconds, not after the dataset and the model
-are ready); :class:`~videomt.engine.trainer.Trainer` runs :func:`check_training_config` again for
-callers that build it directly.
+``SOLVER.MAX_ITER`` or warmup, or a misspelt dataset name, is one line in a few seconds, not after
+the dataset and the model are ready, or after the whole training for a ``DATASETS.TEST`` name);
+:class:`~videomt.engine.trainer.Trainer` runs :func:`check_training_config` again for callers
+that build it directly.
 """
 
 from __future__ import annotations
 
 from ..errors import ConfigError
 
-__all__ = ["check_training_config"]
+__all__ = ["check_training_config", "check_dataset_names"]
 
 
 def check_training_config(cfg, world_size: int) -> int:
@@ -37,3 +38,18 @@ def check_training_config(cfg, world_size: int) -> int:
             f"SOLVER.MAX_ITER must be >= 1 (optimizer steps to train), got {max_iter}"
         )
     return total // (world_size * accum)
+
+
+def check_dataset_names(cfg, keys: tuple[str, ...] = ("TRAIN", "TEST")) -> None:
+    """Every name of ``DATASETS.<key>`` for ``keys`` is registered (or a resolvable
+    ``ytvis_json:`` / ``.json`` name), without reading any data; else a one-line
+    :class:`~videomt.data.catalog.DatasetError` naming the key."""
+    from ..data import DatasetCatalog  # registers the built-in names
+    from ..data.catalog import DatasetError
+
+    for key in keys:
+        for name in cfg.DATASETS.get(key):
+            try:
+                DatasetCatalog.require(name)
+            except DatasetError as e:
+                raise DatasetError(f"DATASETS.{key}: {e}") from None

@@ -17,7 +17,7 @@ from fractions import Fraction
 import numpy as np
 from PIL import Image
 
-from ..utils.files import require_writable_dir
+from ..utils.files import require_writable_dir, require_writable_file
 from .video_io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, VideoInputError
 
 __all__ = [
@@ -251,7 +251,7 @@ def check_output_path(path: str) -> str:
             f"{path}: the output must end in .gif or .mp4, or be a folder (for PNG frames)"
         )
     if suffix in OUTPUT_SUFFIXES:
-        require_writable_dir(os.path.dirname(os.path.abspath(path)), "output folder")
+        require_writable_file(path, "output")
         return suffix
     require_writable_dir(path, "output folder")
     return ""

@@ -23,6 +23,7 @@ __all__ = [
     "write_json",
     "OutputDirError",
     "require_writable_dir",
+    "require_writable_file",
 ]
 
 
@@ -97,7 +98,22 @@ def require_writable_dir(path: str, what: str) -> str:
     or can be created and that files can be written in it; raises :class:`OutputDirError` with one
     line naming ``what`` (e.g. ``OUTPUT_DIR``) and the reason (read-only file system, permission
     denied, a file in the way)."""
-    existing = os.path.abspath(path)
+    _require_writable_folder(path, path, what)
+    return path
+
+
+def require_writable_file(path: str, what: str) -> str:
+    """Like :func:`require_writable_dir` for a file to be written at ``path`` (e.g. ``--json
+    out.json``): its folder must exist or be creatable and writable, and ``path`` must not be a
+    folder. Tools call it before the work whose results the file holds."""
+    if os.path.isdir(path):
+        raise OutputDirError(f"{what} {path}: is a folder, not a file")
+    _require_writable_folder(os.path.dirname(os.path.abspath(path)), path, what)
+    return path
+
+
+def _require_writable_folder(folder: str, path: str, what: str) -> None:
+    existing = os.path.abspath(folder)
     while not os.path.exists(existing):  # the deepest part of the path that exists
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
@@ -108,4 +124,3 @@ def require_writable_dir(path: str, what: str) -> str:
     except OSError as e:
         reason = (e.strerror or type(e).__name__).lower()
         raise OutputDirError(f"{what} {path}: cannot write in {existing} ({reason})") from None
-    return path
