@@ -56,6 +56,14 @@ CASES = {
         ["tools/convert_checkpoint.py", "--dst", "out"],
         "the following arguments are required: --src",
     ),
+    "device_check unknown section": (
+        ["tools/device_check.py", "--sections", "fsp"],
+        "argument --sections: invalid choice: 'fsp'",
+    ),
+    "device_check bad iterations": (
+        ["tools/device_check.py", "--train-iters", "0"],
+        "--train-iters is too small: 0",
+    ),
     "publish no run-dir": (
         ["tools/publish.py", "--output", "out"],
         "the following arguments are required: --run-dir",
@@ -209,8 +217,7 @@ OUTPUT_MISTAKES = {
 @pytest.mark.parametrize("case", sorted(OUTPUT_MISTAKES))
 def test_an_output_that_cannot_be_written_is_refused_before_the_work(case, tmp_path):
     """Results would be lost at the end (a benchmark's or a GPU check's JSON, an export): an
-    output path that cannot be written is one line, exit 2, before anything runs (only
-    device_check.py imports the model stack at its start: there, before its first section)."""
+    output path that cannot be written is one line, exit 2, before anything runs."""
     argv, message = OUTPUT_MISTAKES[case]
     bad = _file_in_the_way(tmp_path)
     fill = dict(bad=bad, file=os.path.dirname(bad))
@@ -228,6 +235,5 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(case, tmp_p
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert lines == ["error: " + message.format(**fill)], lines
-    if not argv[0].endswith("device_check.py"):
-        assert not HEAVY & imported_modules(proc.stderr), HEAVY & imported_modules(proc.stderr)
+    assert not HEAVY & imported_modules(proc.stderr), HEAVY & imported_modules(proc.stderr)
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
