@@ -1,5 +1,9 @@
 """Pretrained backbone paths, exercised with local files instead of downloads."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import timm
 import torch
@@ -71,6 +75,33 @@ def test_timm_pretrained_goes_through_timm(monkeypatch):
     with pytest.raises(RuntimeError, match="network disabled"):
         create_encoder("vit_base_patch14_reg4_dinov2", img_size=640, pretrained="timm")
     assert calls["args"] == ("vit_base_patch14_reg4_dinov2", True, 16, 640)
+
+
+def test_timm_download_that_fails_is_one_line_naming_the_offline_way(tmp_path):
+    """timm's real download path with the hub offline and an empty cache (no network is used):
+    a one-line BackboneError that says how to give the weights as a file, not huggingface_hub's
+    traceback."""
+    code = (
+        "from videomt.modeling.backbone import BackboneError, create_encoder\n"
+        "try:\n"
+        "    create_encoder('vit_small_patch14_reg4_dinov2', depth=1, pretrained='timm')\n"
+        "except BackboneError as e:\n"
+        "    print('BackboneError:', e)\n"
+    )
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "TORCH_HOME": str(tmp_path / "torch"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout.strip()
+    assert out.startswith("BackboneError: pretrained 'timm': the weights of "), out
+    assert "could not be downloaded" in out and "MODEL.BACKBONE.PRETRAINED <path>" in out, out
+    assert "\n" not in out
 
 
 def test_names_and_errors(tmp_path):

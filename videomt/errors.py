@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["UserError", "ConfigError"]
+__all__ = ["UserError", "ConfigError", "first_line"]
 
 
 class UserError(ValueError):
@@ -21,3 +21,10 @@ class UserError(ValueError):
 class ConfigError(UserError):
     """A config file, key or value that cannot be used (the message names the key and its
     source: the file, or the command-line overrides)."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of ``error``'s message (its type name if it has none), for a one-line
+    :class:`UserError` that wraps a third-party error (a failed download, an unreadable file)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -28,7 +28,7 @@ from typing import IO, Any
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 from ..utils.files import read_json, sniff
 from ..utils.hf_hub import hub_snapshot, parse_hub_id
 
@@ -74,7 +74,7 @@ def resolve_weights(path: str) -> str:
             try:
                 torch.hub.download_url_to_file(path, dst, progress=True)
             except (OSError, ValueError) as e:  # urllib's errors are OSErrors
-                raise CheckpointError(f"{path}: download failed ({_first_line(e)})") from None
+                raise CheckpointError(f"{path}: download failed ({first_line(e)})") from None
         return dst
     local_like = os.path.exists(path) or path.endswith(
         (".pth", ".pt", ".pkl", ".bin", ".safetensors")
@@ -82,11 +82,6 @@ def resolve_weights(path: str) -> str:
     if parse_hub_id(path) and (path.startswith("hf://") or not local_like):
         return hub_snapshot(path, ["*.json", "*.safetensors", "*.bin", "*.pth"], CheckpointError)
     return path
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
@@ -109,7 +104,7 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
             return load_file(path)
         except (SafetensorError, OSError) as e:  # a corrupt or unreadable file, not our bug
             raise CheckpointError(
-                f"{path}: not a readable safetensors file ({_first_line(e)})"
+                f"{path}: not a readable safetensors file ({first_line(e)})"
             ) from None
     return _unwrap(load_torch_file(path), path)
 

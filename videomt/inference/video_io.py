@@ -21,7 +21,7 @@ import torch
 
 from ..data.catalog import DatasetError
 from ..data.io import read_image_rgb
-from ..errors import UserError
+from ..errors import UserError, first_line
 
 __all__ = [
     "VideoInputError",
@@ -163,7 +163,7 @@ class _FileVideo(VideoSource):
                 fps = float(rate) if rate else None
                 frames = stream.frames or None
         except av.error.FFmpegError as e:
-            raise VideoInputError(f"{path}: not a readable video ({_first_line(e)})") from None
+            raise VideoInputError(f"{path}: not a readable video ({first_line(e)})") from None
         super().__init__(path, fps=fps, num_frames=frames, max_frames=max_frames)
         self.path = path
         self.declared_frames = frames  # the container's frame count (None: not declared)
@@ -181,7 +181,7 @@ class _FileVideo(VideoSource):
                     yield frame.to_ndarray(format="rgb24")
         except av.error.FFmpegError as e:
             raise VideoInputError(
-                f"{self.path}: decoding failed after {decoded} frames ({_first_line(e)})"
+                f"{self.path}: decoding failed after {decoded} frames ({first_line(e)})"
             ) from None
         # A truncated or damaged file can end early without a decoder error (frame-threaded
         # decoding drops the broken frames): the container's own count tells.
@@ -331,8 +331,3 @@ def open_video(source, max_frames: int | None = None) -> VideoSource:
         f"unsupported video input of type {type(source).__name__} (a file path, a frame "
         "folder, a webcam index, a list of frames or a (T, H, W, 3) array)"
     )
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -13,7 +13,7 @@ import timm
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, first_line
 
 __all__ = [
     "BackboneError",
@@ -101,7 +101,16 @@ def create_encoder(
     )
     if depth > 0:
         kwargs["depth"] = depth
-    encoder = timm.create_model(name, pretrained=pretrained == "timm", **kwargs)
+    try:
+        encoder = timm.create_model(name, pretrained=pretrained == "timm", **kwargs)
+    except OSError as e:  # hub / URL downloads (offline, no such file, HTTP): all OSErrors
+        if pretrained != "timm":
+            raise
+        raise BackboneError(
+            f"pretrained 'timm': the weights of {name} could not be downloaded ({first_line(e)}); "
+            "without internet, download them where there is, and give the file as "
+            "MODEL.BACKBONE.PRETRAINED <path> (timm layout, or HF DINOv3 model.safetensors)"
+        ) from None
     if hasattr(encoder, "patch_embed"):
         encoder.patch_embed.strict_img_size = False
         encoder.patch_embed.dynamic_img_pad = False

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from ..errors import first_line
+
 __all__ = ["HF_ID", "parse_hub_id", "hub_snapshot"]
 
 # "org/name", "hf://org/name", either with "@revision".
@@ -15,11 +17,6 @@ def parse_hub_id(name: str) -> tuple[str, str | None] | None:
     """``(repo id, revision or None)`` of a hub id, else None."""
     match = HF_ID.match(name)
     return (match["repo"], match["rev"]) if match else None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 def hub_snapshot(
@@ -58,4 +55,4 @@ def hub_snapshot(
             f"cache"
         ) from None
     except Exception as e:  # network, HTTP and file errors have many types
-        raise error(f"{name}: Hugging Face hub download failed ({_first_line(e)})") from None
+        raise error(f"{name}: Hugging Face hub download failed ({first_line(e)})") from None
