@@ -237,3 +237,25 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(case, tmp_p
     assert lines == ["error: " + message.format(**fill)], lines
     assert not HEAVY & imported_modules(proc.stderr), HEAVY & imported_modules(proc.stderr)
     assert sorted(os.listdir(tmp_path)) == ["notes.txt"]
+
+
+def test_third_party_log_records_are_shown_once_and_kept_in_the_log(tmp_path):
+    """huggingface_hub (imported by timm) has a stderr handler of its own: after
+    ``setup_logger`` its records (download retries, warnings) go through ours only: once on
+    the console, and in log.txt."""
+    code = (
+        "import logging, sys, timm\n"
+        "from videomt.engine.defaults import setup_logger\n"
+        "setup_logger(sys.argv[1])\n"
+        "logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s [Retry 1/5].')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (proc.stdout + proc.stderr).count("Retrying in 1s") == 1, (proc.stdout, proc.stderr)
+    assert "Retrying in 1s" in (tmp_path / "log.txt").read_text()

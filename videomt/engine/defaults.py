@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import sys
@@ -51,6 +52,13 @@ def setup_logger(output_dir: str | None) -> logging.Logger:
         handler = logging.FileHandler(os.path.join(output_dir, name))
         handler.setFormatter(fmt)
         root.addHandler(handler)
+    # huggingface_hub (imported by timm) writes its records with a stderr handler of its own and
+    # passes them on to the root too: every download warning and retry came out twice. Its
+    # records now go through the handlers above only: once, in our format and in log.txt.
+    if importlib.util.find_spec("huggingface_hub") is not None:
+        import huggingface_hub.utils.logging  # noqa: F401  (adds its handler when imported)
+
+        logging.getLogger("huggingface_hub").handlers.clear()
     return logging.getLogger("videomt")
 
 
