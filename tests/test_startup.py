@@ -80,9 +80,10 @@ def imported_modules(stderr: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_error_before_the_model_stack_loads(case, tmp_path):
-    argv, message = CASES[case]
+def run_entry_point(argv: list[str], tmp_path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    """Run ``argv[0]`` (a script relative to the repository; ``QUICKSTART`` arguments made
+    absolute) under ``python -X importtime`` in ``tmp_path``, with ``$DETECTRON2_DATASETS``
+    there too. Returns the process and its stderr lines other than the import times."""
     argv = [os.path.join(ROOT, argv[0])] + [
         os.path.join(ROOT, a) if a == QUICKSTART else a for a in argv[1:]
     ]
@@ -91,9 +92,17 @@ def test_error_before_the_model_stack_loads(case, tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path / "datasets")},
         timeout=300,
     )
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    return proc, lines
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_error_before_the_model_stack_loads(case, tmp_path):
+    argv, message = CASES[case]
+    proc, lines = run_entry_point(argv, tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert message in lines[-1] and "Traceback" not in proc.stderr, lines[-5:]
     assert not [line for line in lines if line.startswith("error:")][1:], lines  # one error line
@@ -137,25 +146,10 @@ def test_training_config_mistakes_before_data_model_and_output(case, tmp_path):
     (torch is loaded by then: the config's device is checked first)."""
     opts, message = SOLVER_MISTAKES[case]
     out = tmp_path / "out"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            os.path.join(ROOT, "train_net_video.py"),
-            "--config-file",
-            os.path.join(ROOT, QUICKSTART),
-            *opts,
-            "OUTPUT_DIR",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path / "datasets")},
-        timeout=300,
+    proc, lines = run_entry_point(
+        ["train_net_video.py", "--config-file", QUICKSTART, *opts, "OUTPUT_DIR", str(out)],
+        tmp_path,
     )
-    lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     loaded = imported_modules(proc.stderr)
@@ -221,18 +215,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_work(case, tmp_p
     argv, message = OUTPUT_MISTAKES[case]
     bad = _file_in_the_way(tmp_path)
     fill = dict(bad=bad, file=os.path.dirname(bad))
-    argv = [os.path.join(ROOT, argv[0])] + [
-        os.path.join(ROOT, a) if a == QUICKSTART else a.format(**fill) for a in argv[1:]
-    ]
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", *argv],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "DETECTRON2_DATASETS": str(tmp_path / "datasets")},
-        timeout=300,
-    )
-    lines = [line for line in proc.stderr.splitlines() if not line.startswith("import time:")]
+    proc, lines = run_entry_point([a.format(**fill) for a in argv], tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert lines == ["error: " + message.format(**fill)], lines
     assert not HEAVY & imported_modules(proc.stderr), HEAVY & imported_modules(proc.stderr)

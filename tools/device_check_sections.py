@@ -372,6 +372,8 @@ def distributed_section(args, tmp: str) -> dict:
 
 
 # ---------------------------------------------------------------------------------- report
+# The names of device_check.SECTION_NAMES (the command line's choices, kept there so that it
+# parses its arguments without importing this module), in the same order.
 SECTIONS = {
     "training": training_section,
     "quickstart": None,  # fills "amp_quickstart" and "bf16_accuracy"
