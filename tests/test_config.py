@@ -43,6 +43,30 @@ def test_device_default_is_chosen_after_the_file_and_overrides(tmp_path):
     assert load_config(str(tmp_path / "on_mps.yaml"), ["MODEL.DEVICE", ""]).MODEL.DEVICE == usable
 
 
+def test_schedule_default_follows_the_meta_architecture_unless_set(tmp_path):
+    """VidEoMT's two-stage warmup unless the model is PMT (whose reference YAMLs rely on their
+    code's default: linear warmup over 6000 steps, then poly); a value set is kept as given, and a
+    schedule set without its warmup gets that schedule's reference warmup."""
+
+    def schedule(*opts):
+        s = load_config(None, list(opts)).SOLVER
+        return s.LR_SCHEDULE, list(s.WARMUP_STEPS)
+
+    videomt_schedule = ("two_stage_warmup_poly", [500, 1000])
+    assert (get_cfg().SOLVER.LR_SCHEDULE, list(get_cfg().SOLVER.WARMUP_STEPS)) == videomt_schedule
+    assert schedule() == videomt_schedule
+    assert schedule("MODEL.META_ARCHITECTURE", "videomt") == videomt_schedule
+    assert schedule("MODEL.META_ARCHITECTURE", "pmt_online") == ("warmup_poly", [6000])
+    assert schedule("SOLVER.LR_SCHEDULE", "warmup_poly") == ("warmup_poly", [6000])
+    pmt_as_videomt = ["MODEL.META_ARCHITECTURE", "pmt_online"]
+    pmt_as_videomt += ["SOLVER.LR_SCHEDULE", "two_stage_warmup_poly"]
+    assert schedule(*pmt_as_videomt) == videomt_schedule
+    assert schedule("SOLVER.WARMUP_STEPS", "[5, 10]") == ("two_stage_warmup_poly", [5, 10])
+    (tmp_path / "pmt.yaml").write_text("MODEL:\n  META_ARCHITECTURE: pmt_online\n")
+    cfg = load_config(str(tmp_path / "pmt.yaml"), ["SOLVER.WARMUP_STEPS", "[40]"])
+    assert (cfg.SOLVER.LR_SCHEDULE, list(cfg.SOLVER.WARMUP_STEPS)) == ("warmup_poly", [40])
+
+
 def test_base_inheritance_and_overrides(tmp_path):
     (tmp_path / "base.yaml").write_text(
         "MODEL:\n  BACKBONE:\n    NUM_CLASSES: 7\nSOLVER:\n  MAX_ITER: 10\n"

@@ -61,6 +61,8 @@ def test_reference_pmt_yaml_loads_and_builds_without_warnings(tmp_path, caplog):
     assert not caplog.records, [r.getMessage() for r in caplog.records]
     for key in ("NAME", "EXTRA_BN", "LATERAL_PROJECTION", "DECODER_PE", "MASKED_ATTN_ENABLED"):
         assert key not in cfg.MODEL.BACKBONE
+    # the reference YAMLs set no schedule: their code's default is PMT's, not VidEoMT's
+    assert (cfg.SOLVER.LR_SCHEDULE, list(cfg.SOLVER.WARMUP_STEPS)) == ("warmup_poly", [6000])
     core = build_core(cfg)
     assert isinstance(core, PMT) and len(core.blocks) == 2 and core.num_queries == 200
 

@@ -308,20 +308,44 @@ def _sizes(lo: int, hi: int, step: int) -> tuple[int, ...]:
 
 def get_cfg() -> CfgNode:
     """A fresh config holding every key with its default (reference names and values);
-    MODEL.DEVICE is ``cuda`` where a CUDA GPU is usable, else ``cpu``."""
+    MODEL.DEVICE is ``cuda`` where a CUDA GPU is usable, else ``cpu``. The learning-rate schedule
+    is VidEoMT's: ``load_config`` chooses it after merging, from the file's meta-architecture."""
     cfg = _defaults()
-    cfg.MODEL.DEVICE = default_device()
+    _choose_unset(cfg)
     return cfg
 
 
-# MODEL.DEVICE of ``_defaults()``: "decide after merging". Choosing cuda/cpu imports torch (about
-# 2 s), so ``load_config`` only does it once the file and overrides are known to be valid and
-# have not named a device themselves.
-_DEVICE_UNSET = ""
+# MODEL.DEVICE, SOLVER.LR_SCHEDULE and SOLVER.WARMUP_STEPS of ``_defaults()``: "decide after
+# merging". Choosing cuda/cpu imports torch (about 2 s), so ``load_config`` only does it once the
+# file and overrides are known to be valid and have not named a device themselves. The schedule
+# depends on MODEL.META_ARCHITECTURE, which the file may set.
+_UNSET = ""
+
+# The learning-rate schedule of each meta-architecture's reference recipe (others: VidEoMT's), and
+# the reference warmup of each schedule.
+SCHEDULE_OF_META_ARCHITECTURE = {"pmt_online": "warmup_poly"}
+DEFAULT_SCHEDULE = "two_stage_warmup_poly"
+WARMUP_STEPS_OF_SCHEDULE = {"two_stage_warmup_poly": [500, 1000], "warmup_poly": [6000]}
+
+
+def _choose_unset(cfg: CfgNode) -> None:
+    """Fill the keys that neither the file nor the overrides set: the device, then the schedule."""
+    if cfg.MODEL.DEVICE == _UNSET:
+        cfg.MODEL.DEVICE = default_device()
+    _choose_schedule(cfg.SOLVER, cfg.MODEL.META_ARCHITECTURE)
+
+
+def _choose_schedule(solver: CfgNode, meta_architecture: str) -> None:
+    """A reference PMT YAML sets neither SOLVER.LR_SCHEDULE nor SOLVER.WARMUP_STEPS (its code's
+    defaults are PMT's): it gets PMT's schedule, not VidEoMT's. A value set is kept as it is."""
+    if solver.LR_SCHEDULE == _UNSET:
+        solver.LR_SCHEDULE = SCHEDULE_OF_META_ARCHITECTURE.get(meta_architecture, DEFAULT_SCHEDULE)
+    if not solver.WARMUP_STEPS and solver.LR_SCHEDULE in WARMUP_STEPS_OF_SCHEDULE:
+        solver.WARMUP_STEPS = list(WARMUP_STEPS_OF_SCHEDULE[solver.LR_SCHEDULE])
 
 
 def _defaults() -> CfgNode:
-    """Every key with its default, MODEL.DEVICE left unset (no torch import)."""
+    """Every key with its default; MODEL.DEVICE and the schedule left unset (no torch import)."""
     C = CfgNode
     cfg = C()
     cfg.SEED = 42
@@ -333,7 +357,7 @@ def _defaults() -> CfgNode:
 
     cfg.MODEL = C()
     cfg.MODEL.META_ARCHITECTURE = "videomt_online"
-    cfg.MODEL.DEVICE = _DEVICE_UNSET
+    cfg.MODEL.DEVICE = _UNSET
     cfg.MODEL.WEIGHTS = ""
     cfg.MODEL.REINIT_CLASS_HEAD = (
         False  # fine-tuning: keep the class head of MODEL.WEIGHTS out (other classes)
@@ -419,10 +443,12 @@ def _defaults() -> CfgNode:
     s.WEIGHT_DECAY = 0.05
     s.LLRD = 0.8
     s.POLY_POWER = 0.9
-    s.WARMUP_STEPS = [500, 1000]
-    # two_stage_warmup_poly: head / encoder groups warm up over WARMUP_STEPS [w1, w2] in turn;
-    # warmup_poly: every group warms up linearly over WARMUP_STEPS[0], then poly decay (PMT)
-    s.LR_SCHEDULE = "two_stage_warmup_poly"
+    # two_stage_warmup_poly: head / encoder groups warm up over WARMUP_STEPS [w1, w2] in turn
+    # (VidEoMT); warmup_poly: every group warms up linearly over WARMUP_STEPS[0], then poly decay
+    # (PMT). Left empty, both follow the model: the schedule of MODEL.META_ARCHITECTURE's
+    # reference recipe, and that schedule's reference warmup (see _choose_schedule).
+    s.LR_SCHEDULE = _UNSET
+    s.WARMUP_STEPS = []
     s.CHECKPOINT_PERIOD = 5000
     s.ACCUMULATION_STEPS = (
         1  # micro-batches per optimizer step (IMS_PER_BATCH clips in total per step)
@@ -454,7 +480,8 @@ def load_config(config_file: str | None = None, opts: Iterable[str] = ()) -> Cfg
     """``get_cfg()`` + a YAML file (with ``_BASE_``) + ``KEY VALUE`` overrides, frozen.
 
     A mistake in the file or the overrides is reported before torch is imported: the default
-    MODEL.DEVICE (cuda where usable, else cpu) is chosen last, and only if neither set it.
+    MODEL.DEVICE (cuda where usable, else cpu) is chosen last, and only if neither set it. So are
+    SOLVER.LR_SCHEDULE and SOLVER.WARMUP_STEPS, from the meta-architecture's reference recipe.
     """
     cfg = _defaults()
     if config_file:
@@ -462,7 +489,6 @@ def load_config(config_file: str | None = None, opts: Iterable[str] = ()) -> Cfg
     opts = list(opts)
     if opts:
         cfg.merge_from_list(opts)
-    if cfg.MODEL.DEVICE == _DEVICE_UNSET:
-        cfg.MODEL.DEVICE = default_device()
+    _choose_unset(cfg)
     cfg.freeze()
     return cfg

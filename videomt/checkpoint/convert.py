@@ -8,7 +8,7 @@ import os
 
 import torch
 
-from ..config import get_cfg
+from ..config import load_config
 from .architecture import VIT_SIZES, infer_architecture
 from .files import (
     CheckpointError,
@@ -53,9 +53,10 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     weights (for PMT: the meta-architecture, decoder blocks and MLP width too).
     """
     state, arch = architecture_of(src)
-    cfg = get_cfg()
-    if base_config:
-        cfg.merge_from_file(base_config)
+    # the meta-architecture is the weights' (it picks the training schedule of the config)
+    meta_architecture = "pmt_online" if is_pmt_state(state) else "videomt_online"
+    cfg = load_config(base_config, ["MODEL.META_ARCHITECTURE", meta_architecture])
+    cfg.defrost()
     b = cfg.MODEL.BACKBONE
     b.MODEL_NAME = arch["model_name"]
     b.IMG_SIZE = arch["img_size"]
@@ -65,7 +66,6 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     default_depth = VIT_SIZES[arch["embed_dim"]].depth
     b.DEPTH = 0 if arch["depth"] == default_depth else arch["depth"]
     if is_pmt_state(state):
-        cfg.MODEL.META_ARCHITECTURE = "pmt_online"
         b.FROZEN_ENCODER = True
         b.NUM_BLOCKS = 1 + max(int(k.split(".")[2]) for k in state if k.startswith("core.blocks."))
         b.HIDDEN_DIM = int(state["core.blocks.0.mlp.fc1.weight"].shape[0])
@@ -79,7 +79,9 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     atomic_torch_save(
         {"model": state, "source": os.path.abspath(src), "source_layout": arch["layout"]}, weights
     )
-    del cfg.MODEL["DEVICE"]  # the machine that runs the config picks its device (get_cfg default)
+    del cfg.MODEL[
+        "DEVICE"
+    ]  # the machine that runs the config picks its device (load_config default)
     config_path = os.path.join(dst, "config.yaml")
     with open(config_path, "w") as f:
         f.write(cfg.dump())
