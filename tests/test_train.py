@@ -340,3 +340,43 @@ def test_writers_report_evaluation_metrics_unsmoothed(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "metrics.json").read_text().splitlines()]
     assert [d.get("val/segm/AP") for d in lines] == [None, 35.8, None, 50.9]  # not the median 43.35
     assert lines[-1]["total_loss"] == 2.5  # losses: median of the window
+
+
+def test_resume_with_changed_solver_settings_says_what_they_do(tmp_path, datasets, caplog):
+    """A resumed run keeps its checkpoint's learning rates (a new SOLVER.BASE_LR changes nothing)
+    and recomputes the schedule for a new SOLVER.MAX_ITER: one warning says both, with the head's
+    multiplier that the resumed run then really trains with."""
+    import re
+
+    from videomt.engine.output_dir import save_config
+    from videomt.engine.trainer import Trainer
+
+    out = tmp_path / "run"
+    # one curve for every group, so the largest learning rate (the one logged) is the head's
+    schedule = {"SOLVER.LR_SCHEDULE": "warmup_poly", "SOLVER.WARMUP_STEPS": "[2]"}
+    first = train_in_process(out, **schedule, **{"SOLVER.MAX_ITER": 6})
+    save_config(first.cfg, str(out))  # what the command line writes when a run starts
+    longer = {**schedule, "SOLVER.MAX_ITER": 12, "SOLVER.BASE_LR": 0.5}
+    resumed = Trainer(tiny_cfg(out, **longer))
+    with caplog.at_level("WARNING", logger="videomt.engine.trainer"):
+        resumed.resume_or_load(resume=True)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1, warnings
+    message = warnings[0]
+    assert message.startswith(f"--resume with settings changed since {out / 'config.yaml'}: ")
+    assert "SOLVER.BASE_LR 0.001 -> 0.5 change nothing" in message
+    shown = re.search(r"from iteration 7 on, where the head's rate is ([0-9.e-]+) times", message)
+    assert shown and "SOLVER.MAX_ITER 6 -> 12" in message, message
+    assert "(the saved schedule: 0)" in message  # the 6-iteration curve had ended
+    resumed.train()
+    lrs = dict((it, lr) for lr, it in resumed.storage.history("lr").values())
+    assert lrs[6] == pytest.approx(0.0, abs=1e-12)  # the rates the checkpoint saved
+    assert lrs[7] / 0.001 == pytest.approx(float(shown.group(1)), rel=1e-2)  # base rate as saved
+    assert lrs[7] > 0
+
+    caplog.clear()
+    unchanged = Trainer(tiny_cfg(tmp_path / "again", **{"SOLVER.MAX_ITER": 6}))
+    save_config(unchanged.cfg, str(tmp_path / "again"))
+    with caplog.at_level("WARNING", logger="videomt.engine.trainer"):
+        unchanged.resume_or_load(resume=True)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -62,7 +62,8 @@ class IterationTimer(HookBase):
 
 
 class LRSchedulerHook(HookBase):
-    """Records the learning rate of the head groups (the largest) and steps the schedule."""
+    """Records the largest learning rate of any group (the head's, or in the two-stage warmup
+    the last encoder block's once it is ahead) and steps the schedule."""
 
     def __init__(self, optimizer, scheduler):
         self.optimizer, self.scheduler = optimizer, scheduler

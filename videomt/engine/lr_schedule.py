@@ -90,6 +90,12 @@ def warmup_poly(
 SCHEDULES = {"two_stage_warmup_poly": two_stage_warmup_poly, "warmup_poly": warmup_poly}
 
 
+def multiplier_at(schedule: ParamScheduler, iteration: int, max_iter: int) -> float:
+    """The multiplier of ``schedule`` at ``iteration`` of ``max_iter`` (the last value after)."""
+    value = schedule(min(iteration, max_iter) / max_iter)
+    return max(0.0, value)  # fvcore's rescaling can leave -1e-16 at a segment start
+
+
 class GroupLRScheduler(LRScheduler):
     """``lr_g(s) = initial_lr_g * multipliers[kind_g](s / max_iter)``; step once per iteration.
 
@@ -113,8 +119,7 @@ class GroupLRScheduler(LRScheduler):
         return {"base_lrs": self.base_lrs, "last_epoch": self.last_epoch}
 
     def multiplier(self, kind: str, iteration: int) -> float:
-        value = self._multipliers[kind](min(iteration, self._max_iter) / self._max_iter)
-        return max(0.0, value)  # fvcore's rescaling can leave -1e-16 at a segment start
+        return multiplier_at(self._multipliers[kind], iteration, self._max_iter)
 
     def get_lr(self) -> list[float]:
         return [

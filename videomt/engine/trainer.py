@@ -58,6 +58,7 @@ from .lr_schedule import build_lr_scheduler
 from .numerics import NonFiniteError, gradient_tensors, non_finite_names, step_tensors
 from .optimizer import build_optimizer
 from .own_data import class_head_differs
+from .resume_changes import changed_model_keys, solver_changes_message
 from .training_config import check_training_config
 
 __all__ = ["Trainer", "micro_batches", "amp_settings"]
@@ -201,13 +202,16 @@ class Trainer:
             except CheckpointMismatchError as e:
                 raise CheckpointMismatchError(
                     f"--resume: {path} cannot continue with this config: "
-                    f"{_changed_model_keys(self.cfg)}{len(e.differences)} saved tensor(s) do not "
+                    f"{changed_model_keys(self.cfg)}{len(e.differences)} saved tensor(s) do not "
                     f"fit, e.g. {e.differences[0]}; restore those values, or train in a new "
                     "OUTPUT_DIR (MODEL.WEIGHTS <checkpoint> starts from its weights)",
                     e.differences,
                 ) from None
             self.start_iter = int(extra.get("iteration", -1)) + 1
             logger.info(f"Resumed from {path}: continuing at iteration {self.start_iter}")
+            changes = solver_changes_message(self.cfg, self.start_iter, self.scheduler)
+            if changes and not self.already_finished:
+                logger.warning(changes)
             return
         if resume:
             logger.info(
@@ -444,40 +448,6 @@ class Trainer:
         self.storage.put_scalars(
             total_loss=total, data_time=data_time, max_mem=peak_memory_mb(self.device), **losses
         )
-
-
-# Model keys that a checkpoint does not depend on (where the weights came from, where they run).
-_NOT_IN_CHECKPOINT = ("MODEL.WEIGHTS", "MODEL.DEVICE", "MODEL.BACKBONE.PRETRAINED")
-
-
-def _changed_model_keys(cfg) -> str:
-    """``"MODEL.X a -> b, ... (since OUTPUT_DIR/config.yaml); "`` for the model keys that differ
-    from the run's saved config, or "" (no saved config, or no model key changed)."""
-    import yaml
-
-    path = os.path.join(cfg.OUTPUT_DIR, "config.yaml")
-    try:
-        with open(path) as f:
-            saved = _flat(yaml.safe_load(f) or {})
-    except (OSError, yaml.YAMLError):
-        return ""
-    now = _flat(yaml.safe_load(cfg.dump()))
-    changed = [
-        f"{k} {saved.get(k, 'absent')} -> {now.get(k, 'absent')}"
-        for k in sorted(set(saved) | set(now))
-        if k.startswith("MODEL.") and k not in _NOT_IN_CHECKPOINT and saved.get(k) != now.get(k)
-    ]
-    return f"{', '.join(changed)} (changed since {path}); " if changed else ""
-
-
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in tree.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _plain(cfg) -> dict:
