@@ -79,9 +79,8 @@ def convert_to_videomt(src: str, dst: str, base_config: str | None = None) -> tu
     atomic_torch_save(
         {"model": state, "source": os.path.abspath(src), "source_layout": arch["layout"]}, weights
     )
-    del cfg.MODEL[
-        "DEVICE"
-    ]  # the machine that runs the config picks its device (load_config default)
+    # the machine that runs the config picks its device (load_config's default)
+    del cfg.MODEL["DEVICE"]
     config_path = os.path.join(dst, "config.yaml")
     with open(config_path, "w") as f:
         f.write(cfg.dump())
