@@ -208,6 +208,28 @@ def test_bf16_runner_keeps_the_state_path_in_fp32_and_agrees_with_fp32():
         assert ((a[1] > 0) == (b[1] > 0)).float().mean() > 0.97
 
 
+@pytest.mark.parametrize("fast", [False, True])
+def test_low_precision_on_a_cpu_without_its_units_warns_once(monkeypatch, caplog, fast):
+    """bf16 / fp16 on a CPU whose oneDNN has no kernels for them runs many times slower than fp32:
+    the runner says so once per dtype (not for fp32, and not where the CPU has them)."""
+    from videomt.inference import runtime
+
+    monkeypatch.setattr(runtime, "cpu_runs_fast", lambda dtype: fast or dtype == torch.float32)
+    runtime._warn_slow_cpu_dtype.cache_clear()
+    cfg = small_cfg(**{"MODEL.BACKBONE.DEPTH": 2, "MODEL.BACKBONE.SEGMENTER_BLOCKS": [1]})
+    with caplog.at_level("WARNING", logger="videomt.inference.runtime"):
+        for dtype in (None, "bf16", "bf16", "fp16"):
+            CoreRunner(videomt.build_model(cfg).core, dtype=dtype)
+    runtime._warn_slow_cpu_dtype.cache_clear()
+    warnings = [r.getMessage() for r in caplog.records]
+    if fast:
+        assert warnings == []
+    else:
+        assert len(warnings) == 2, warnings
+        assert warnings[0].startswith("dtype bf16 on this CPU, which has no bf16 matrix support")
+        assert warnings[1].startswith("dtype fp16 on this CPU") and "use dtype fp32" in warnings[1]
+
+
 @pytest.mark.parametrize(
     "dtype, variants",
     [

@@ -6,13 +6,16 @@ the query propagation (``q`` and ``query_updater``), and run under ``torch.autoc
 stay in low precision from block to block (no fp32 round trips between ops, no per-call weight
 casts), while the propagated state ``query_updater(q_out) + q`` is computed and carried in fp32 so
 that rounding does not build up over a long stream. Outputs come back as fp32. On a CPU with
-AVX512-BF16 / AMX this is about 1.5-2.5x as fast as fp32 (``model_zoo/benchmarks.md``); on a CPU
-without bf16 units it is much slower than fp32 (``benchmark.py --task matmul`` shows the ratio).
+AVX512-BF16 / AMX this is about 1.5x as fast as fp32 (``model_zoo/benchmarks.md``); on a CPU
+without bf16 units it is tens of times slower than fp32, and :class:`CoreRunner` warns
+(``benchmark.py --task matmul`` shows the ratio).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 
 import torch
 from torch import nn
@@ -20,7 +23,17 @@ from torch import nn
 from ..errors import UserError
 from ..modeling.videomt import VidEoMT
 
-__all__ = ["DTYPES", "resolve_dtype", "autocast", "cast_core_weights", "FrameStep", "CoreRunner"]
+__all__ = [
+    "DTYPES",
+    "resolve_dtype",
+    "autocast",
+    "cast_core_weights",
+    "cpu_runs_fast",
+    "FrameStep",
+    "CoreRunner",
+]
+
+logger = logging.getLogger(__name__)
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -43,6 +56,29 @@ def resolve_dtype(dtype) -> torch.dtype:
     if key not in DTYPES:
         raise UserError(f"unknown dtype '{dtype}' (use one of {sorted(DTYPES)})")
     return DTYPES[key]
+
+
+def cpu_runs_fast(dtype: torch.dtype) -> bool:
+    """Whether this CPU has oneDNN kernels for ``dtype`` matmuls (fp32 always; bf16 / fp16 need
+    AVX512 or AMX on x86, the bf16 / fp16 extensions on Arm). Without them PyTorch falls back to
+    kernels that are tens of times slower than fp32 (AMD EPYC Zen 3: bf16 0.15 against fp32
+    7.4 GMAC/s per core, ``benchmark.py --task matmul``)."""
+    if dtype == torch.float32:
+        return True
+    if dtype == torch.bfloat16:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return bool(torch.ops.mkldnn._is_mkldnn_fp16_supported())
+
+
+@functools.cache
+def _warn_slow_cpu_dtype(dtype: torch.dtype) -> None:
+    """Once per process and dtype."""
+    name = {v: k for k, v in DTYPES.items()}[dtype]
+    logger.warning(
+        f"dtype {name} on this CPU, which has no {name} matrix support (AVX512 / AMX): the model "
+        "runs many times slower than in fp32 (benchmark.py --task matmul measures the ratio); "
+        "use dtype fp32 here"
+    )
 
 
 def autocast(device: torch.device, dtype: torch.dtype):
@@ -98,6 +134,8 @@ class CoreRunner:
     ):
         self.core = core
         self.dtype = resolve_dtype(dtype)
+        if self.device.type == "cpu" and not cpu_runs_fast(self.dtype):
+            _warn_slow_cpu_dtype(self.dtype)
         if self.dtype != torch.float32 and cast_weights:
             cast_core_weights(core, self.dtype)
         self.frame_step = FrameStep(core).eval()
