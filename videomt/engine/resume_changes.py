@@ -96,7 +96,7 @@ def _saved_multiplier(old: dict, iteration: int) -> float | None:
         multipliers = SCHEDULES[name](
             max_iter, old["SOLVER.WARMUP_STEPS"], float(old["SOLVER.POLY_POWER"])
         )
-    except (KeyError, TypeError, ValueError, ConfigError):
+    except (KeyError, ConfigError):  # a key or schedule name it lacks, a warmup that does not fit
         return None
     return multiplier_at(multipliers["head"], iteration, max_iter)
 
